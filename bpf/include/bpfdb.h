@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * bpfdb.h: the one header shared by every BPF stage and, through bpf2go, by
+ * the Go engine. It holds the limits, the op and error codes, the layout of
+ * the request area, records, the transaction table and the control block.
+ *
+ * Every limit is a member of enum bpfdb_limit so that bpf2go exports it to Go
+ * as a constant; Go never restates a number that lives here.
+ */
+#ifndef BPFDB_H
+#define BPFDB_H
+
+#include <linux/types.h>
+
+enum bpfdb_limit {
+	BPFDB_MAX_KEY_LEN = 64,      /* bytes in a key */
+	BPFDB_MAX_VALUE_LEN = 1024,  /* bytes in a value */
+	BPFDB_MAX_VERSIONS = 8,      /* versions kept per key */
+	BPFDB_MAX_BATCH = 64,        /* operations in one request (one chain run) */
+	BPFDB_MAX_TXNS = 256,        /* slots in the transaction table */
+	BPFDB_MAX_TXN_KEYS = 64,     /* distinct keys one transaction may lock */
+	BPFDB_REQ_SLOTS = 64,        /* requests that may run at once */
+	BPFDB_SLAB_CLASSES = 6,      /* value size classes: 32, 64, ..., 1024 */
+	BPFDB_MIN_SLAB_SHIFT = 5,    /* the smallest class holds 1 << 5 bytes */
+	BPFDB_DONE_RING = 1024,      /* commit timestamps tracked while installing */
+	BPFDB_SNAP_SLOTS = 320,      /* BPFDB_MAX_TXNS + BPFDB_REQ_SLOTS */
+	BPFDB_RUN_MAGIC = 0x62706664, /* "bpfd": first word of every run's packet */
+};
+
+/* Operation kinds, in bpfdb_op.kind. */
+enum bpfdb_op_kind {
+	BPFDB_OP_NONE = 0,
+	BPFDB_OP_GET = 1,
+	BPFDB_OP_SET = 2,
+	BPFDB_OP_DEL = 3,
+	BPFDB_OP_BEGIN = 4,  /* first op of a transaction request only */
+	BPFDB_OP_COMMIT = 5, /* last op of a transaction request only */
+	BPFDB_OP_ABORT = 6,  /* last op of a transaction request only */
+};
+
+/* Flags on a BEGIN op. */
+enum bpfdb_begin_flag {
+	BPFDB_BEGIN_READ_ONLY = 1,
+};
+
+/* Request modes, in bpfdb_req.mode. */
+enum bpfdb_mode {
+	BPFDB_MODE_AUTOCOMMIT = 1, /* every op is its own transaction */
+	BPFDB_MODE_TXN = 2,        /* all ops belong to the transaction in txn_slot */
+};
+
+/*
+ * Status codes, in bpfdb_op.status and bpfdb_req.status. 0 is success;
+ * the Go engine maps each to a typed error.
+ */
+enum bpfdb_status {
+	BPFDB_OK = 0,
+	BPFDB_ERR_NOT_FOUND = 1,
+	BPFDB_ERR_CONFLICT = 2,       /* no-wait lock conflict: transaction aborted */
+	BPFDB_ERR_KEY_TOO_LONG = 3,
+	BPFDB_ERR_VALUE_TOO_LARGE = 4,
+	BPFDB_ERR_STORE_FULL = 5,     /* index or a value slab is full; detail says which */
+	BPFDB_ERR_VERSIONS_FULL = 6,  /* no version slot could be reclaimed */
+	BPFDB_ERR_WRITE_SET_FULL = 7, /* more than BPFDB_MAX_TXN_KEYS keys */
+	BPFDB_ERR_ABORTED = 8,        /* skipped: an earlier op aborted the transaction */
+	BPFDB_ERR_TXN_INVALID = 9,    /* slot, generation or state does not match */
+	BPFDB_ERR_READ_ONLY = 10,     /* write in a read-only transaction */
+	BPFDB_ERR_BAD_REQUEST = 11,   /* malformed request */
+	BPFDB_ERR_RETRY = 12,         /* transient race; nothing applied, try again */
+	BPFDB_ERR_INTERNAL = 13,      /* a tail call or map lookup that cannot fail did */
+};
+
+/* bpfdb_op.detail for BPFDB_ERR_STORE_FULL: the slab class, or this for the index. */
+enum bpfdb_full_detail {
+	BPFDB_FULL_INDEX = 255,
+};
+
+/* Special values of version fields. */
+#define BPFDB_TS_INF 0xffffffffffffffffULL  /* end_ts of the newest version */
+#define BPFDB_TOMBSTONE 0xffffffffU          /* len of a deletion version */
+#define BPFDB_SNAP_PENDING 0xffffffffffffffffULL /* snapshot being registered */
+
+/* Lock word: 0 free; low 32 bits count shared holders; or exclusive. */
+#define BPFDB_LOCK_EXCL (1ULL << 63)
+
+/* A key, zero-padded to its full size so it can be a hash-map key. */
+struct bpfdb_key {
+	__u32 len;
+	__u32 _pad;
+	__u8 data[BPFDB_MAX_KEY_LEN];
+} __attribute__((aligned(8)));
+
+/*
+ * One operation of a request, written by Go into the request area
+ * (req_ops, BPF_F_MMAPABLE) and answered in place by the chain.
+ */
+struct bpfdb_op {
+	__u8 kind;         /* enum bpfdb_op_kind */
+	__u8 flags;        /* enum bpfdb_begin_flag on BEGIN */
+	__u8 detail;       /* out: enum bpfdb_full_detail or slab class */
+	__u8 _pad0;
+	__s32 status;      /* out: enum bpfdb_status */
+	__u32 val_len;     /* in for SET, out for GET */
+	__u32 _pad1;
+	struct bpfdb_key key;
+	__u8 value[BPFDB_MAX_VALUE_LEN] __attribute__((aligned(8)));
+};
+
+/* The header of a request slot, in req_hdr (BPF_F_MMAPABLE). */
+struct bpfdb_req {
+	__u32 mode;      /* enum bpfdb_mode */
+	__u32 nops;      /* ops in use, 1..BPFDB_MAX_BATCH */
+	__u32 txn_slot;  /* BPFDB_MODE_TXN: slot in the transaction table */
+	__u32 txn_gen;   /* BPFDB_MODE_TXN: generation the caller holds */
+	__s32 status;    /* out: BPFDB_MODE_TXN: outcome for the transaction */
+	__u32 build;     /* out: build id of the entry program that ran */
+	__u64 commit_ts; /* out: commit timestamp, 0 if nothing was committed */
+	__u64 visible;   /* out: visible timestamp after the run */
+	/* Continuation state between stages. */
+	__u32 end_kind;  /* BPFDB_OP_COMMIT or BPFDB_OP_ABORT when the transaction ends */
+	__u32 _pad;
+};
+
+/* The packet a chain run carries: which request slot to execute. */
+struct bpfdb_run {
+	__u32 magic; /* BPFDB_RUN_MAGIC */
+	__u32 slot;  /* request slot, < BPFDB_REQ_SLOTS */
+	__u64 _pad;
+};
+
+/*
+ * One version of a key. begin_ts == 0 marks a free slot. A version is seen by
+ * a snapshot at S when begin_ts <= S < end_ts.
+ */
+struct bpfdb_version {
+	__u64 begin_ts;
+	__u64 end_ts;
+	__u32 ref; /* slot in the slab of the class of len */
+	__u32 len; /* value length, or BPFDB_TOMBSTONE */
+};
+
+/* A record: the value of the index hash map. */
+struct bpfdb_record {
+	__u64 lock;
+	struct bpfdb_version v[BPFDB_MAX_VERSIONS];
+};
+
+/* Lock modes in a transaction entry. */
+enum bpfdb_lock_mode {
+	BPFDB_LOCK_NONE = 0,
+	BPFDB_LOCK_SHARED = 1,
+	BPFDB_LOCK_EXCLUSIVE = 2,
+};
+
+/* A key a transaction has locked, and its buffered write if any. */
+struct bpfdb_txn_entry {
+	struct bpfdb_key key;
+	__u8 lock_mode; /* enum bpfdb_lock_mode */
+	__u8 write;     /* 1 when a write is buffered */
+	__u8 vslot;     /* version slot reserved in the record for the write */
+	__u8 _pad;
+	__u32 ref;      /* slab slot of the buffered value */
+	__u32 len;      /* buffered value length, or BPFDB_TOMBSTONE */
+	__u32 _pad1;
+};
+
+/* Transaction states. */
+enum bpfdb_txn_state {
+	BPFDB_TXN_FREE = 0,
+	BPFDB_TXN_ACTIVE = 1,
+	BPFDB_TXN_ACTIVE_RO = 2,
+};
+
+/* A slot of the transaction table. */
+struct bpfdb_txn {
+	__u32 state; /* enum bpfdb_txn_state */
+	__u32 gen;   /* generation given at BEGIN; later requests must match */
+	__u64 snap_ts;
+	__u32 nkeys;
+	__u32 _pad;
+	struct bpfdb_txn_entry e[BPFDB_MAX_TXN_KEYS];
+};
+
+/*
+ * The control block (one element, BPF_F_MMAPABLE so Go reads visible without
+ * a syscall). clock is the last commit timestamp handed out; visible is the
+ * newest timestamp below which every commit is fully installed.
+ */
+struct bpfdb_control {
+	__u64 clock;
+	__u64 visible;
+	__u64 low_hint; /* a low-water mark; never above the true one (storage/version.h) */
+	__u64 slab_next[BPFDB_SLAB_CLASSES]; /* bump allocators */
+	__u64 slab_cap[BPFDB_SLAB_CLASSES];  /* set by Go at Open */
+	__u64 done[BPFDB_DONE_RING];         /* commit ts fully installed, by ts % ring */
+};
+
+/* Registered snapshots: one per transaction slot, then one per request slot. */
+struct bpfdb_snapshots {
+	__u64 snap[BPFDB_SNAP_SLOTS];
+};
+
+/* Kernel-side counters, per CPU. */
+enum bpfdb_stat {
+	BPFDB_STAT_RUNS = 0,
+	BPFDB_STAT_GETS,
+	BPFDB_STAT_SETS,
+	BPFDB_STAT_DELS,
+	BPFDB_STAT_COMMITS,
+	BPFDB_STAT_ABORTS_CONFLICT,
+	BPFDB_STAT_ABORTS_VERSIONS_FULL,
+	BPFDB_STAT_ABORTS_STORE_FULL,
+	BPFDB_STAT_ABORTS_WRITE_SET_FULL,
+	BPFDB_STAT_ABORTS_USER,
+	BPFDB_STAT_ABORTS_OTHER,
+	BPFDB_STAT_GC_RECLAIMED,
+	BPFDB_STAT_COUNT,
+};
+
+#endif /* BPFDB_H */

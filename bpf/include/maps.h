@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * maps.h: every map of the chain. The database lives in these maps, not in
+ * the programs, so a new build of the programs can be swapped into
+ * chain_progs without losing data. Sizes marked "set at Open" are
+ * placeholders the Go engine overrides before loading.
+ */
+#ifndef BPFDB_MAPS_H
+#define BPFDB_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "bpfdb.h"
+
+/* Stages reached by tail call, in chain_progs. */
+enum bpfdb_stage {
+	BPFDB_STAGE_AUTO = 0,        /* autocommit batch */
+	BPFDB_STAGE_TXN_OPEN = 1,    /* check or begin the transaction */
+	BPFDB_STAGE_TXN_OPS = 2,     /* lock, read, buffer writes */
+	BPFDB_STAGE_TXN_COMMIT = 3,  /* install buffered writes at a commit timestamp */
+	BPFDB_STAGE_TXN_RELEASE = 4, /* release locks, free the slot */
+	BPFDB_STAGE_COUNT = 5,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, BPFDB_STAGE_COUNT);
+	__type(key, __u32);
+	__type(value, __u32);
+} chain_progs SEC(".maps");
+
+/* Request area: headers and ops, written by Go through mmap. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, BPFDB_REQ_SLOTS);
+	__type(key, __u32);
+	__type(value, struct bpfdb_req);
+} req_hdr SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, BPFDB_REQ_SLOTS * BPFDB_MAX_BATCH);
+	__type(key, __u32);
+	__type(value, struct bpfdb_op);
+} req_ops SEC(".maps");
+
+/* The index: key to record (lock word and version array). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024); /* set at Open: max keys */
+	__type(key, struct bpfdb_key);
+	__type(value, struct bpfdb_record);
+} records SEC(".maps");
+
+/* An all-zero record, the initial value of a new key. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bpfdb_record);
+} empty_record SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BPFDB_MAX_TXNS);
+	__type(key, __u32);
+	__type(value, struct bpfdb_txn);
+} txn_table SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bpfdb_control);
+} control SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bpfdb_snapshots);
+} snapshots SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BPFDB_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/*
+ * Value slabs, one array per size class, each with a queue of freed slots.
+ * A slot never handed out is taken from control.slab_next instead, so the
+ * queues need no filling at Open.
+ */
+struct bpfdb_slab_0 { __u8 b[32]; } __attribute__((aligned(8)));
+struct bpfdb_slab_1 { __u8 b[64]; } __attribute__((aligned(8)));
+struct bpfdb_slab_2 { __u8 b[128]; } __attribute__((aligned(8)));
+struct bpfdb_slab_3 { __u8 b[256]; } __attribute__((aligned(8)));
+struct bpfdb_slab_4 { __u8 b[512]; } __attribute__((aligned(8)));
+struct bpfdb_slab_5 { __u8 b[1024]; } __attribute__((aligned(8)));
+
+#define BPFDB_SLAB_MAPS(n)                                   \
+	struct {                                             \
+		__uint(type, BPF_MAP_TYPE_ARRAY);            \
+		__uint(max_entries, 1); /* set at Open */    \
+		__type(key, __u32);                          \
+		__type(value, struct bpfdb_slab_##n);        \
+	} slab_##n SEC(".maps");                             \
+	struct {                                             \
+		__uint(type, BPF_MAP_TYPE_QUEUE);            \
+		__uint(max_entries, 1); /* set at Open */    \
+		__type(value, __u32);                        \
+	} slab_free_##n SEC(".maps")
+
+BPFDB_SLAB_MAPS(0);
+BPFDB_SLAB_MAPS(1);
+BPFDB_SLAB_MAPS(2);
+BPFDB_SLAB_MAPS(3);
+BPFDB_SLAB_MAPS(4);
+BPFDB_SLAB_MAPS(5);
+
+static __always_inline void stat_add(__u32 which, __u64 n)
+{
+	__u64 *c = bpf_map_lookup_elem(&stats, &which);
+
+	if (c)
+		__sync_fetch_and_add(c, n);
+}
+
+static __always_inline struct bpfdb_control *control_block(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&control, &zero);
+}
+
+#define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
+#define WRITE_ONCE_U64(x, v) (*(volatile __u64 *)&(x) = (v))
+#define barrier() asm volatile("" ::: "memory")
+
+#endif /* BPFDB_MAPS_H */

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * version.h: bounded, unordered version arrays and cooperative GC.
+ *
+ * Invariants, and why they make lock-free readers safe:
+ *
+ *  1. Only the holder of a record's exclusive lock writes its versions:
+ *     it installs at commit and reclaims during GC. Readers take no lock.
+ *  2. A slot is free when begin_ts == 0. Reclaiming writes begin_ts = 0
+ *     first; installing writes every other field first and begin_ts last.
+ *     A reader loads begin_ts, then the rest, then begin_ts again, and
+ *     retries if it changed. Timestamps only grow, so an unchanged begin_ts
+ *     means the slot was not reused in between.
+ * 3. A version is reclaimed only when end_ts <= a low-water mark: the
+ *     smallest snapshot registered in the snapshots map, and never above
+ *     control.visible. A reader registers its snapshot before it reads, so
+ *     a version it can see (end_ts > snapshot) is never reclaimed under it,
+ *     slab contents included. Registration stores BPFDB_SNAP_PENDING first;
+ *     GC that meets a pending slot reclaims nothing (see low_water_cb).
+ *  4. The newest version (end_ts == BPFDB_TS_INF) is never reclaimed unless
+ *     it is a tombstone every snapshot already sees: the key reads as absent
+ *     either way.
+ */
+#ifndef BPFDB_VERSION_H
+#define BPFDB_VERSION_H
+
+#include "maps.h"
+#include "../storage/slab.h"
+
+/* A version as read, with the record it came from. */
+struct version_view {
+	__u64 begin_ts;
+	__u32 ref;
+	__u32 len;
+};
+
+/*
+ * read_latest finds the newest installed version. Readers under a lock see
+ * no installer; lock-free autocommit readers may race one and so recheck
+ * begin_ts (invariant 2). Returns 0, BPFDB_ERR_NOT_FOUND or BPFDB_ERR_RETRY.
+ */
+__attribute__((noinline)) int read_latest(struct bpfdb_record *rec, struct version_view *out)
+{
+	__u64 best = 0;
+	__u32 j;
+
+	if (!rec || !out)
+		return BPFDB_ERR_INTERNAL;
+	for (j = 0; j < BPFDB_MAX_VERSIONS; j++) {
+		__u64 b = READ_ONCE_U64(rec->v[j].begin_ts);
+		__u32 ref, len;
+
+		if (b <= best)
+			continue;
+		ref = rec->v[j].ref;
+		len = rec->v[j].len;
+		barrier();
+		if (READ_ONCE_U64(rec->v[j].begin_ts) != b)
+			return BPFDB_ERR_RETRY;
+		best = b;
+		out->begin_ts = b;
+		out->ref = ref;
+		out->len = len;
+	}
+	if (best == 0 || out->len == BPFDB_TOMBSTONE)
+		return BPFDB_ERR_NOT_FOUND;
+	return BPFDB_OK;
+}
+
+/* read_at finds the version seen by a snapshot at snap (begin_ts <= snap < end_ts). */
+__attribute__((noinline)) int read_at(struct bpfdb_record *rec, __u64 snap, struct version_view *out)
+{
+	__u32 j;
+
+	if (!rec || !out)
+		return BPFDB_ERR_INTERNAL;
+	for (j = 0; j < BPFDB_MAX_VERSIONS; j++) {
+		__u64 b = READ_ONCE_U64(rec->v[j].begin_ts);
+		__u64 e;
+		__u32 ref, len;
+
+		if (b == 0 || b > snap)
+			continue;
+		e = READ_ONCE_U64(rec->v[j].end_ts);
+		if (e <= snap)
+			continue;
+		ref = rec->v[j].ref;
+		len = rec->v[j].len;
+		barrier();
+		if (READ_ONCE_U64(rec->v[j].begin_ts) != b)
+			return BPFDB_ERR_RETRY;
+		if (len == BPFDB_TOMBSTONE)
+			return BPFDB_ERR_NOT_FOUND;
+		out->begin_ts = b;
+		out->ref = ref;
+		out->len = len;
+		return BPFDB_OK;
+	}
+	return BPFDB_ERR_NOT_FOUND;
+}
+
+/* read_value_into answers request op op_key with a found version's value. */
+static __always_inline int read_value_into(struct version_view *vv, __u32 op_key)
+{
+	if (slab_load(op_key, vv->len, vv->ref))
+		return BPFDB_ERR_INTERNAL;
+	return BPFDB_OK;
+}
+
+struct low_water_ctx {
+	__u64 low;
+	__u32 pending;
+};
+
+static long low_water_cb(__u32 k, void *data)
+{
+	struct low_water_ctx *c = data;
+	struct bpfdb_snapshots *s;
+	__u32 zero = 0;
+	__u64 snap;
+
+	s = bpf_map_lookup_elem(&snapshots, &zero);
+	if (!s || k >= BPFDB_SNAP_SLOTS)
+		return 1;
+	snap = READ_ONCE_U64(s->snap[k]);
+	if (snap == BPFDB_SNAP_PENDING) {
+		/* Its owner may have read an older visible than ours: reclaim nothing. */
+		c->pending = 1;
+		return 1;
+	}
+	if (snap != 0 && snap < c->low)
+		c->low = snap;
+	return 0;
+}
+
+/*
+ * low_water returns the timestamp at or below which no registered snapshot
+ * can need an ended version, or 0 when that cannot be known right now.
+ * visible is read before the snapshots (invariant 3).
+ */
+static __always_inline __u64 low_water(struct bpfdb_control *ctl)
+{
+	struct low_water_ctx c = { .low = READ_ONCE_U64(ctl->visible), .pending = 0 };
+
+	bpf_loop(BPFDB_SNAP_SLOTS, low_water_cb, &c, 0);
+	return c.pending ? 0 : c.low;
+}
+
+/*
+ * refresh_low_hint recomputes the low-water mark and publishes it in
+ * control.low_hint. The true mark never decreases (a snapshot registers at
+ * the current visible, which is at or above every earlier mark), so any
+ * published hint is a safe, if stale, bound for reclaiming.
+ */
+static __always_inline __u64 refresh_low_hint(struct bpfdb_control *ctl)
+{
+	__u64 low = low_water(ctl), old;
+
+	if (low == 0)
+		return READ_ONCE_U64(ctl->low_hint);
+	old = READ_ONCE_U64(ctl->low_hint);
+	if (low > old)
+		__sync_val_compare_and_swap(&ctl->low_hint, old, low);
+	return low;
+}
+
+/* reclaim frees the versions of rec that no snapshot at or above low can see. */
+static __always_inline __u32 reclaim(struct bpfdb_record *rec, __u64 low)
+{
+	__u32 j, reclaimed = 0;
+
+	for (j = 0; j < BPFDB_MAX_VERSIONS; j++) {
+		struct bpfdb_version *v = &rec->v[j];
+		__u64 b = v->begin_ts, e = v->end_ts;
+		int dead = e != BPFDB_TS_INF && e <= low;
+		int dead_tombstone = e == BPFDB_TS_INF && v->len == BPFDB_TOMBSTONE && b <= low;
+
+		if (b == 0 || (!dead && !dead_tombstone))
+			continue;
+		WRITE_ONCE_U64(v->begin_ts, 0);
+		slab_free(v->len, v->ref);
+		reclaimed++;
+	}
+	if (reclaimed)
+		stat_add(BPFDB_STAT_GC_RECLAIMED, reclaimed);
+	return reclaimed;
+}
+
+static __always_inline int free_version(struct bpfdb_record *rec)
+{
+	__u32 j;
+
+	for (j = 0; j < BPFDB_MAX_VERSIONS; j++)
+		if (rec->v[j].begin_ts == 0)
+			return j;
+	return -1;
+}
+
+/*
+ * reserve_version returns a free version slot of rec, or -1 when every
+ * version may still be read. It is cooperative GC: every writer first
+ * reclaims what the cached low-water hint allows, so a key keeps few
+ * versions (and slab slots), and rescans the snapshots only when that
+ * leaves no slot. The caller holds rec's exclusive lock; the slot stays
+ * free, and so reserved, until the caller installs into it.
+ */
+__attribute__((noinline)) int reserve_version(struct bpfdb_record *rec)
+{
+	struct bpfdb_control *ctl = control_block();
+	int slot;
+
+	if (!rec || !ctl)
+		return -1;
+	reclaim(rec, READ_ONCE_U64(ctl->low_hint));
+	slot = free_version(rec);
+	if (slot >= 0)
+		return slot;
+	reclaim(rec, refresh_low_hint(ctl));
+	return free_version(rec);
+}
+
+/* Every this many commits a writer refreshes the low-water hint. */
+#define LOW_HINT_REFRESH_MASK 63
+
+static __always_inline void maybe_refresh_low_hint(struct bpfdb_control *ctl, __u64 ts)
+{
+	if ((ts & LOW_HINT_REFRESH_MASK) == 0)
+		refresh_low_hint(ctl);
+}
+
+/*
+ * install_version makes slot vslot the newest version at ts and ends the
+ * version it replaces. The caller holds the exclusive lock and has reserved
+ * vslot; ts is not yet visible, so no snapshot reader can see either change.
+ */
+__attribute__((noinline)) int install_version(struct bpfdb_record *rec, __u32 vslot, __u64 ts,
+					       __u32 ref, __u32 len)
+{
+	struct bpfdb_version *nv;
+	__u32 j;
+
+	if (!rec || vslot >= BPFDB_MAX_VERSIONS)
+		return -1;
+	nv = &rec->v[vslot];
+	WRITE_ONCE_U64(nv->end_ts, BPFDB_TS_INF);
+	nv->ref = ref;
+	nv->len = len;
+	barrier();
+	WRITE_ONCE_U64(nv->begin_ts, ts);
+	for (j = 0; j < BPFDB_MAX_VERSIONS; j++) {
+		struct bpfdb_version *v = &rec->v[j];
+
+		if (j != vslot && v->begin_ts != 0 && v->end_ts == BPFDB_TS_INF)
+			WRITE_ONCE_U64(v->end_ts, ts);
+	}
+	return 0;
+}
+
+#endif /* BPFDB_VERSION_H */

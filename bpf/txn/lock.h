@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * lock.h: no-wait record locks for strict two-phase locking.
+ *
+ * The lock word is 0 when free, the count of shared holders in its low 32
+ * bits, or BPFDB_LOCK_EXCL | owner. Nobody ever waits: a request that cannot
+ * take a lock at once fails with BPFDB_ERR_CONFLICT and its transaction
+ * aborts (no-wait 2PL needs no deadlock detection). CAS retries below only
+ * absorb races between compatible shared lockers.
+ */
+#ifndef BPFDB_LOCK_H
+#define BPFDB_LOCK_H
+
+#include "maps.h"
+
+#define LOCK_CAS_TRIES 4
+
+static __always_inline int lock_shared(struct bpfdb_record *rec)
+{
+	__u32 i;
+
+	for (i = 0; i < LOCK_CAS_TRIES; i++) {
+		__u64 old = READ_ONCE_U64(rec->lock);
+
+		if (old & BPFDB_LOCK_EXCL)
+			return BPFDB_ERR_CONFLICT;
+		if (__sync_val_compare_and_swap(&rec->lock, old, old + 1) == old)
+			return BPFDB_OK;
+	}
+	return BPFDB_ERR_CONFLICT;
+}
+
+/*
+ * lock_exclusive takes the lock for owner; a caller that holds it shared
+ * (held_shared) upgrades, which succeeds only while it is the sole holder.
+ */
+static __always_inline int lock_exclusive(struct bpfdb_record *rec, __u32 owner, int held_shared)
+{
+	__u64 expect = held_shared ? 1 : 0;
+
+	if (__sync_val_compare_and_swap(&rec->lock, expect, BPFDB_LOCK_EXCL | owner) == expect)
+		return BPFDB_OK;
+	return BPFDB_ERR_CONFLICT;
+}
+
+static __always_inline void unlock_shared(struct bpfdb_record *rec)
+{
+	__sync_fetch_and_add(&rec->lock, -1);
+}
+
+static __always_inline void unlock_exclusive(struct bpfdb_record *rec)
+{
+	/* An atomic exchange, so every version store is ordered before it. */
+	__sync_lock_test_and_set(&rec->lock, 0);
+}
+
+#endif /* BPFDB_LOCK_H */

@@ -1,0 +1,331 @@
+// Package engine loads the bpfdb chain into the kernel, owns its maps, and
+// runs it: the embedded Go API of bpfdb.
+//
+// An Engine is a transactional key-value store whose data and concurrency
+// control live in BPF maps and programs. Each call writes its operations
+// into a request slot that is mmapped from a BPF_F_MMAPABLE array map and
+// runs the chain's entry program once through BPF_PROG_RUN; the chain
+// answers in place. One run carries up to MaxBatch operations, so batch
+// what you can: a run costs microseconds, an operation inside it far less.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// Options sets the capacity of a store. Zero fields take defaults.
+type Options struct {
+	// MaxKeys is the capacity of the index (default 65536).
+	MaxKeys int
+	// SlabSlots is the number of values each size class can hold; class c
+	// holds values of up to SlabSize(c) bytes. Defaults: 2*MaxKeys for
+	// 32..128 bytes, MaxKeys/2 for 256, MaxKeys/4 for 512 and 1024.
+	SlabSlots [SlabClasses]int
+	// TxnTimeout aborts interactive transactions idle for longer, releasing
+	// their locks (default 30s; negative disables).
+	TxnTimeout time.Duration
+	// Build is the build id the chain reports (default 1); see Upgrade.
+	Build uint32
+}
+
+func (o *Options) setDefaults() {
+	if o.MaxKeys <= 0 {
+		o.MaxKeys = 1 << 16
+	}
+	defaults := [SlabClasses]int{2 * o.MaxKeys, 2 * o.MaxKeys, 2 * o.MaxKeys, o.MaxKeys / 2, o.MaxKeys / 4, o.MaxKeys / 4}
+	for c := range o.SlabSlots {
+		if o.SlabSlots[c] <= 0 {
+			o.SlabSlots[c] = max(defaults[c], 16)
+		}
+	}
+	if o.TxnTimeout == 0 {
+		o.TxnTimeout = 30 * time.Second
+	}
+	if o.Build == 0 {
+		o.Build = 1
+	}
+}
+
+// Engine is an open store. Its methods are safe for concurrent use.
+type Engine struct {
+	opts Options
+
+	// mu is held shared by every run and exclusively by Upgrade and Close,
+	// so no run straddles two builds of the chain.
+	mu     sync.RWMutex
+	closed bool
+	maps   chainMaps
+	progs  chainPrograms
+
+	hdrMem, opsMem, ctlMem []byte
+	ctl                    *chainBpfdbControl
+	slots                  chan *reqSlot
+
+	txnSlots chan uint32
+	txnGen   [MaxTxns]uint32
+	txns     [MaxTxns]atomic.Pointer[Txn]
+
+	stopReaper chan struct{}
+	reaperDone chan struct{}
+}
+
+// reqSlot is one request slot of the request area: a header (struct
+// bpfdb_req) and MaxBatch ops (struct bpfdb_op), both in mmapped map memory.
+type reqSlot struct {
+	id     uint32
+	hdr    *chainBpfdbReq
+	ops    []chainBpfdbOp
+	packet []byte // struct bpfdb_run naming this slot
+}
+
+// Open loads the chain with the given capacity and returns an empty store.
+func Open(opts Options) (*Engine, error) {
+	opts.setDefaults()
+	e := &Engine{opts: opts}
+	spec, err := e.spec(opts.Build)
+	if err != nil {
+		return nil, err
+	}
+	var objs chainObjects
+	if err := spec.LoadAndAssign(&objs, nil); err != nil {
+		return nil, loadError(err)
+	}
+	e.maps, e.progs = objs.chainMaps, objs.chainPrograms
+	if err := e.init(); err != nil {
+		e.maps.Close()
+		e.progs.Close()
+		e.unmap()
+		return nil, err
+	}
+	e.stopReaper = make(chan struct{})
+	e.reaperDone = make(chan struct{})
+	go e.reap()
+	return e, nil
+}
+
+func loadError(err error) error {
+	if errors.Is(err, unix.EPERM) || errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w: %v", ErrNotPermitted, err)
+	}
+	return fmt.Errorf("bpfdb: loading the chain: %w", err)
+}
+
+// spec returns the chain's collection spec sized by e.opts.
+func (e *Engine) spec(build uint32) (*ebpf.CollectionSpec, error) {
+	spec, err := loadChain()
+	if err != nil {
+		return nil, fmt.Errorf("bpfdb: reading the embedded chain: %w", err)
+	}
+	spec.Maps["records"].MaxEntries = uint32(e.opts.MaxKeys)
+	for c := 0; c < SlabClasses; c++ {
+		n := uint32(e.opts.SlabSlots[c])
+		spec.Maps[fmt.Sprintf("slab_%d", c)].MaxEntries = n
+		spec.Maps[fmt.Sprintf("slab_free_%d", c)].MaxEntries = n
+	}
+	if err := spec.Variables["bpfdb_build"].Set(build); err != nil {
+		return nil, fmt.Errorf("bpfdb: setting the build id: %w", err)
+	}
+	return spec, nil
+}
+
+// stagePrograms lists the chain's stages in PROG_ARRAY order.
+func (p *chainPrograms) stages() map[chainBpfdbStage]*ebpf.Program {
+	return map[chainBpfdbStage]*ebpf.Program{
+		chainBpfdbStageBPFDB_STAGE_AUTO:        p.BpfdbAuto,
+		chainBpfdbStageBPFDB_STAGE_TXN_OPEN:    p.BpfdbTxnOpen,
+		chainBpfdbStageBPFDB_STAGE_TXN_OPS:     p.BpfdbTxnOps,
+		chainBpfdbStageBPFDB_STAGE_TXN_COMMIT:  p.BpfdbTxnCommit,
+		chainBpfdbStageBPFDB_STAGE_TXN_RELEASE: p.BpfdbTxnRelease,
+	}
+}
+
+func (e *Engine) fillChain(p *chainPrograms) error {
+	for stage, prog := range p.stages() {
+		if err := e.maps.ChainProgs.Put(uint32(stage), prog); err != nil {
+			return fmt.Errorf("bpfdb: installing stage %d: %w", stage, err)
+		}
+	}
+	return nil
+}
+
+func mmapMap(m *ebpf.Map) ([]byte, error) {
+	size := int(m.ValueSize()) * int(m.MaxEntries())
+	size = (size + os.Getpagesize() - 1) &^ (os.Getpagesize() - 1)
+	mem, err := unix.Mmap(m.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("bpfdb: mapping %s: %w", m, err)
+	}
+	return mem, nil
+}
+
+func (e *Engine) init() error {
+	if err := e.fillChain(&e.progs); err != nil {
+		return err
+	}
+	var err error
+	if e.hdrMem, err = mmapMap(e.maps.ReqHdr); err != nil {
+		return err
+	}
+	if e.opsMem, err = mmapMap(e.maps.ReqOps); err != nil {
+		return err
+	}
+	if e.ctlMem, err = mmapMap(e.maps.Control); err != nil {
+		return err
+	}
+	e.ctl = (*chainBpfdbControl)(unsafe.Pointer(&e.ctlMem[0]))
+	// Timestamps start at 1: a registered snapshot of 0 would read as none.
+	e.ctl.Clock, e.ctl.Visible = 1, 1
+	for c := 0; c < SlabClasses; c++ {
+		e.ctl.SlabCap[c] = uint64(e.opts.SlabSlots[c])
+	}
+
+	e.slots = make(chan *reqSlot, reqSlots)
+	hdrSize := int(unsafe.Sizeof(chainBpfdbReq{}))
+	opSize := int(unsafe.Sizeof(chainBpfdbOp{}))
+	for i := 0; i < reqSlots; i++ {
+		s := &reqSlot{
+			id:     uint32(i),
+			hdr:    (*chainBpfdbReq)(unsafe.Pointer(&e.hdrMem[i*hdrSize])),
+			ops:    unsafe.Slice((*chainBpfdbOp)(unsafe.Pointer(&e.opsMem[i*MaxBatch*opSize])), MaxBatch),
+			packet: make([]byte, unsafe.Sizeof(chainBpfdbRun{})),
+		}
+		run := (*chainBpfdbRun)(unsafe.Pointer(&s.packet[0]))
+		run.Magic, run.Slot = runMagic, uint32(i)
+		e.slots <- s
+	}
+	e.txnSlots = make(chan uint32, MaxTxns)
+	for i := 0; i < MaxTxns; i++ {
+		e.txnSlots <- uint32(i)
+	}
+	return nil
+}
+
+func (e *Engine) unmap() {
+	for _, m := range [][]byte{e.hdrMem, e.opsMem, e.ctlMem} {
+		if m != nil {
+			unix.Munmap(m)
+		}
+	}
+	e.hdrMem, e.opsMem, e.ctlMem, e.ctl = nil, nil, nil, nil
+}
+
+// Close aborts open transactions and releases the kernel objects; the data
+// is gone with them.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil
+	}
+	e.mu.Unlock()
+	close(e.stopReaper)
+	<-e.reaperDone
+	for i := range e.txns {
+		if t := e.txns[i].Load(); t != nil {
+			t.Abort()
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	e.unmap()
+	return errors.Join(e.progs.Close(), e.maps.Close())
+}
+
+// acquire takes a request slot and the run lock; release gives both back.
+func (e *Engine) acquire() (*reqSlot, error) {
+	e.mu.RLock()
+	if e.closed {
+		e.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	return <-e.slots, nil
+}
+
+func (e *Engine) release(s *reqSlot) {
+	e.slots <- s
+	e.mu.RUnlock()
+}
+
+// run executes the request in slot s with one BPF_PROG_RUN.
+func (e *Engine) run(s *reqSlot) error {
+	ret, err := e.progs.BpfdbEntry.Run(&ebpf.RunOptions{Data: s.packet})
+	if err != nil {
+		return fmt.Errorf("bpfdb: running the chain: %w", err)
+	}
+	if ret != 2 { // XDP_PASS
+		return fmt.Errorf("%w: the chain rejected request slot %d (return %d)", ErrInternal, s.id, ret)
+	}
+	return nil
+}
+
+// waitVisible returns once every commit up to ts is visible to snapshots,
+// so a caller that saw its commit acknowledged reads it back in any later
+// snapshot. Commits on other CPUs finish within microseconds; this rarely loops.
+func (e *Engine) waitVisible(ts uint64) {
+	for i := 0; atomic.LoadUint64(&e.ctl.Visible) < ts; i++ {
+		if i < 100 {
+			continue
+		}
+		time.Sleep(10 * time.Microsecond)
+	}
+}
+
+// Build returns the build id of the chain now installed.
+func (e *Engine) Build() uint32 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.opts.Build
+}
+
+// Upgrade loads a new build of the chain's programs over the same maps and
+// swaps it into the chain: every key, version and open transaction stays.
+// Runs in flight finish on the old build first.
+func (e *Engine) Upgrade(build uint32) error {
+	spec, err := e.spec(build)
+	if err != nil {
+		return err
+	}
+	var progs chainPrograms
+	err = spec.LoadAndAssign(&progs, &ebpf.CollectionOptions{MapReplacements: e.mapsByName()})
+	if err != nil {
+		return loadError(err)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		progs.Close()
+		return ErrClosed
+	}
+	if err := e.fillChain(&progs); err != nil {
+		e.fillChain(&e.progs)
+		progs.Close()
+		return err
+	}
+	old := e.progs
+	e.progs = progs
+	e.opts.Build = build
+	return old.Close()
+}
+
+func (e *Engine) mapsByName() map[string]*ebpf.Map {
+	m := &e.maps
+	return map[string]*ebpf.Map{
+		"chain_progs": m.ChainProgs, "req_hdr": m.ReqHdr, "req_ops": m.ReqOps,
+		"records": m.Records, "empty_record": m.EmptyRecord, "txn_table": m.TxnTable,
+		"control": m.Control, "snapshots": m.Snapshots, "stats": m.Stats,
+		"slab_0": m.Slab0, "slab_1": m.Slab1, "slab_2": m.Slab2,
+		"slab_3": m.Slab3, "slab_4": m.Slab4, "slab_5": m.Slab5,
+		"slab_free_0": m.SlabFree0, "slab_free_1": m.SlabFree1, "slab_free_2": m.SlabFree2,
+		"slab_free_3": m.SlabFree3, "slab_free_4": m.SlabFree4, "slab_free_5": m.SlabFree5,
+	}
+}

@@ -1,0 +1,106 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by the engine. Errors about a limit wrap one of these with
+// a message naming the limit; test with errors.Is.
+var (
+	// ErrNotFound: the key has no value.
+	ErrNotFound = errors.New("bpfdb: key not found")
+	// ErrConflict: a lock could not be taken at once (no-wait 2PL); the
+	// transaction was aborted and may be retried.
+	ErrConflict = errors.New("bpfdb: conflict with a concurrent transaction; transaction aborted")
+	// ErrKeyTooLong: the key is longer than MaxKeyLen.
+	ErrKeyTooLong = errors.New("bpfdb: key too long")
+	// ErrValueTooLarge: the value is longer than MaxValueLen.
+	ErrValueTooLarge = errors.New("bpfdb: value too large")
+	// ErrStoreFull: the index or the value slab of the value's size class is full.
+	ErrStoreFull = errors.New("bpfdb: store full")
+	// ErrVersionsFull: every version of the key may still be read by an
+	// active snapshot, so none could be reclaimed for the write.
+	ErrVersionsFull = errors.New("bpfdb: versions full")
+	// ErrTxnTableFull: MaxTxns transactions are already open.
+	ErrTxnTableFull = errors.New("bpfdb: transaction table full")
+	// ErrWriteSetFull: the transaction touched more than MaxTxnKeys keys.
+	ErrWriteSetFull = errors.New("bpfdb: transaction write set full")
+	// ErrReadOnly: a write in a read-only transaction.
+	ErrReadOnly = errors.New("bpfdb: write in a read-only transaction")
+	// ErrTxnDone: the transaction has already committed or aborted.
+	ErrTxnDone = errors.New("bpfdb: transaction already ended")
+	// ErrTxnExpired: the transaction was idle past Options.TxnTimeout and
+	// was aborted, releasing its locks.
+	ErrTxnExpired = errors.New("bpfdb: transaction expired and was aborted")
+	// ErrAborted: the operation was skipped because an earlier operation of
+	// its transaction failed and aborted it.
+	ErrAborted = errors.New("bpfdb: skipped, the transaction was aborted by an earlier operation")
+	// ErrNotPermitted: the process may not load BPF programs.
+	ErrNotPermitted = errors.New("bpfdb: loading BPF programs needs root (CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)")
+	// ErrBatchTooLarge: more operations than fit in one transaction request.
+	ErrBatchTooLarge = errors.New("bpfdb: too many operations")
+	// ErrClosed: the engine is closed.
+	ErrClosed = errors.New("bpfdb: engine closed")
+	// ErrInternal: the chain reported a state that should be impossible.
+	ErrInternal = errors.New("bpfdb: internal error")
+
+	// errRetry: a lock-free reader raced an installer; the op is re-run.
+	errRetry = errors.New("bpfdb: transient race, retry")
+	// errTxnInvalid: the kernel's transaction slot does not match the caller.
+	errTxnInvalid = errors.New("bpfdb: transaction is not open in the kernel")
+)
+
+func keyTooLong(n int) error {
+	return fmt.Errorf("%w: key is %d bytes, the limit is %d (BPFDB_MAX_KEY_LEN)", ErrKeyTooLong, n, MaxKeyLen)
+}
+
+func valueTooLarge(n int) error {
+	return fmt.Errorf("%w: value is %d bytes, the limit is %d (BPFDB_MAX_VALUE_LEN)", ErrValueTooLarge, n, MaxValueLen)
+}
+
+func checkKeyValue(key, value []byte, write bool) error {
+	if len(key) > MaxKeyLen {
+		return keyTooLong(len(key))
+	}
+	if write && len(value) > MaxValueLen {
+		return valueTooLarge(len(value))
+	}
+	return nil
+}
+
+// statusError turns an op status from the chain into an error (nil for OK).
+func (e *Engine) statusError(status int32, detail uint8) error {
+	switch chainBpfdbStatus(status) {
+	case chainBpfdbStatusBPFDB_OK:
+		return nil
+	case chainBpfdbStatusBPFDB_ERR_NOT_FOUND:
+		return ErrNotFound
+	case chainBpfdbStatusBPFDB_ERR_CONFLICT:
+		return ErrConflict
+	case chainBpfdbStatusBPFDB_ERR_KEY_TOO_LONG:
+		return fmt.Errorf("%w: the limit is %d bytes (BPFDB_MAX_KEY_LEN)", ErrKeyTooLong, MaxKeyLen)
+	case chainBpfdbStatusBPFDB_ERR_VALUE_TOO_LARGE:
+		return fmt.Errorf("%w: the limit is %d bytes (BPFDB_MAX_VALUE_LEN)", ErrValueTooLarge, MaxValueLen)
+	case chainBpfdbStatusBPFDB_ERR_STORE_FULL:
+		if detail == uint8(chainBpfdbFullDetailBPFDB_FULL_INDEX) || int(detail) >= SlabClasses {
+			return fmt.Errorf("%w: the index holds at most %d keys (Options.MaxKeys)", ErrStoreFull, e.opts.MaxKeys)
+		}
+		return fmt.Errorf("%w: the slab of %d-byte values holds at most %d values (Options.SlabSlots[%d])",
+			ErrStoreFull, SlabSize(int(detail)), e.opts.SlabSlots[detail], detail)
+	case chainBpfdbStatusBPFDB_ERR_VERSIONS_FULL:
+		return fmt.Errorf("%w: all %d versions of the key may still be read by active snapshots (BPFDB_MAX_VERSIONS)", ErrVersionsFull, MaxVersions)
+	case chainBpfdbStatusBPFDB_ERR_WRITE_SET_FULL:
+		return fmt.Errorf("%w: a transaction may touch at most %d keys (BPFDB_MAX_TXN_KEYS)", ErrWriteSetFull, MaxTxnKeys)
+	case chainBpfdbStatusBPFDB_ERR_READ_ONLY:
+		return ErrReadOnly
+	case chainBpfdbStatusBPFDB_ERR_RETRY:
+		return errRetry
+	case chainBpfdbStatusBPFDB_ERR_TXN_INVALID:
+		return errTxnInvalid
+	case chainBpfdbStatusBPFDB_ERR_ABORTED:
+		return ErrAborted
+	default:
+		return fmt.Errorf("%w: chain status %d", ErrInternal, status)
+	}
+}

@@ -1,0 +1,193 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+)
+
+// OpKind says what an Op does.
+type OpKind uint8
+
+// Operation kinds.
+const (
+	OpGet    = OpKind(chainBpfdbOpKindBPFDB_OP_GET)
+	OpSet    = OpKind(chainBpfdbOpKindBPFDB_OP_SET)
+	OpDelete = OpKind(chainBpfdbOpKindBPFDB_OP_DEL)
+)
+
+func (k OpKind) String() string {
+	switch k {
+	case OpGet:
+		return "GET"
+	case OpSet:
+		return "SET"
+	case OpDelete:
+		return "DEL"
+	}
+	return fmt.Sprintf("OpKind(%d)", uint8(k))
+}
+
+// Op is one operation of a Batch or an Exec. Value is the input of a Set and
+// the result of a Get; Err is the operation's outcome (ErrNotFound for a
+// Get or Delete of an absent key).
+type Op struct {
+	Kind  OpKind
+	Key   []byte
+	Value []byte
+	Err   error
+}
+
+// retries bounds how often an autocommit op that raced an installer is re-run.
+const retries = 8
+
+// encode writes op into a request op slot.
+func (o *chainBpfdbOp) encode(kind uint8, key, value []byte) {
+	o.Kind = kind
+	o.Flags, o.Detail, o.Status = 0, 0, 0
+	o.Key.Len = uint32(len(key))
+	o.Key.Data = [MaxKeyLen]byte{}
+	copy(o.Key.Data[:], key)
+	o.ValLen = uint32(len(value))
+	copy(o.Value[:], value)
+}
+
+// value copies a GET's answer out of the request area.
+func (o *chainBpfdbOp) value() []byte {
+	v := make([]byte, o.ValLen)
+	copy(v, o.Value[:o.ValLen])
+	return v
+}
+
+// Get returns the value of key, or ErrNotFound.
+func (e *Engine) Get(key []byte) ([]byte, error) {
+	ops := [1]Op{{Kind: OpGet, Key: key}}
+	if err := e.Batch(ops[:]); err != nil {
+		return nil, err
+	}
+	return ops[0].Value, ops[0].Err
+}
+
+// Set stores value under key as one transaction. It fails with ErrConflict
+// when a transaction holds key's lock.
+func (e *Engine) Set(key, value []byte) error {
+	ops := [1]Op{{Kind: OpSet, Key: key, Value: value}}
+	if err := e.Batch(ops[:]); err != nil {
+		return err
+	}
+	return ops[0].Err
+}
+
+// Delete removes key as one transaction; ErrNotFound if it had no value.
+func (e *Engine) Delete(key []byte) error {
+	ops := [1]Op{{Kind: OpDelete, Key: key}}
+	if err := e.Batch(ops[:]); err != nil {
+		return err
+	}
+	return ops[0].Err
+}
+
+// Batch runs independent autocommit operations, MaxBatch per chain run: each
+// is its own transaction, executed in order, with its outcome in its Err.
+// Batch itself fails only when the chain cannot run.
+func (e *Engine) Batch(ops []Op) error {
+	for len(ops) > 0 {
+		n := min(len(ops), MaxBatch)
+		if err := e.runAuto(ops[:n]); err != nil {
+			return err
+		}
+		ops = ops[n:]
+	}
+	return nil
+}
+
+func (e *Engine) runAuto(ops []Op) error {
+	s, err := e.acquire()
+	if err != nil {
+		return err
+	}
+	defer e.release(s)
+	var pending [MaxBatch]int // request op index -> ops index
+	n := 0
+	for i := range ops {
+		op := &ops[i]
+		op.Err = checkKeyValue(op.Key, op.Value, op.Kind == OpSet)
+		if op.Err == nil && op.Kind != OpGet && op.Kind != OpSet && op.Kind != OpDelete {
+			op.Err = fmt.Errorf("bpfdb: unknown operation %v", op.Kind)
+		}
+		if op.Err != nil {
+			continue
+		}
+		if op.Kind == OpGet {
+			op.Value = nil
+		}
+		pending[n] = i
+		n++
+	}
+	for try := 0; n > 0; try++ {
+		for j := 0; j < n; j++ {
+			op := &ops[pending[j]]
+			s.ops[j].encode(uint8(op.Kind), op.Key, op.Value)
+		}
+		s.hdr.Mode = uint32(chainBpfdbModeBPFDB_MODE_AUTOCOMMIT)
+		s.hdr.Nops = uint32(n)
+		if err := e.run(s); err != nil {
+			return err
+		}
+		if s.hdr.Status != 0 {
+			return e.statusError(s.hdr.Status, 0)
+		}
+		e.waitVisible(s.hdr.CommitTs)
+		again := 0
+		for j := 0; j < n; j++ {
+			op := &ops[pending[j]]
+			o := &s.ops[j]
+			op.Err = e.statusError(o.Status, o.Detail)
+			if errors.Is(op.Err, errRetry) && try < retries {
+				pending[again] = pending[j]
+				again++
+				continue
+			}
+			if op.Err == nil && op.Kind == OpGet {
+				op.Value = o.value()
+			}
+		}
+		n = again
+	}
+	return nil
+}
+
+// Exec runs ops as one serializable transaction in as few chain runs as it
+// can (one when len(ops) <= MaxBatch-2). If every op is a Get it runs as a
+// read-only snapshot transaction, which takes no locks and cannot conflict.
+// On failure nothing is applied: the error is the first failing op's, and
+// ErrConflict means the transaction may be retried as a whole.
+func (e *Engine) Exec(ops []Op) error {
+	readOnly := true
+	for i := range ops {
+		if ops[i].Kind != OpGet {
+			readOnly = false
+		}
+		ops[i].Err = checkKeyValue(ops[i].Key, ops[i].Value, ops[i].Kind == OpSet)
+		if ops[i].Err != nil {
+			return ops[i].Err
+		}
+	}
+	t, err := e.begin(readOnly)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(ops) > MaxBatch-2 {
+		if err := t.do(ops[:MaxBatch-2], 0); err != nil {
+			t.abortIfOpen()
+			return err
+		}
+		ops = ops[MaxBatch-2:]
+	}
+	err = t.do(ops, uint8(chainBpfdbOpKindBPFDB_OP_COMMIT))
+	if err != nil {
+		t.abortIfOpen()
+	}
+	return err
+}

@@ -1,0 +1,121 @@
+package engine
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/cilium/ebpf"
+)
+
+// Stats are the chain's own counters (the per-CPU stats map, summed).
+type Stats struct {
+	Runs, Gets, Sets, Deletes, Commits uint64
+	// Aborts by reason.
+	AbortsConflict, AbortsVersionsFull, AbortsStoreFull, AbortsWriteSetFull, AbortsUser, AbortsOther uint64
+	// GCReclaimed counts versions reclaimed by cooperative GC.
+	GCReclaimed uint64
+}
+
+// Stats reads the kernel-side counters.
+func (e *Engine) Stats() (Stats, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return Stats{}, ErrClosed
+	}
+	var st Stats
+	fields := map[chainBpfdbStat]*uint64{
+		chainBpfdbStatBPFDB_STAT_RUNS:                   &st.Runs,
+		chainBpfdbStatBPFDB_STAT_GETS:                   &st.Gets,
+		chainBpfdbStatBPFDB_STAT_SETS:                   &st.Sets,
+		chainBpfdbStatBPFDB_STAT_DELS:                   &st.Deletes,
+		chainBpfdbStatBPFDB_STAT_COMMITS:                &st.Commits,
+		chainBpfdbStatBPFDB_STAT_ABORTS_CONFLICT:        &st.AbortsConflict,
+		chainBpfdbStatBPFDB_STAT_ABORTS_VERSIONS_FULL:   &st.AbortsVersionsFull,
+		chainBpfdbStatBPFDB_STAT_ABORTS_STORE_FULL:      &st.AbortsStoreFull,
+		chainBpfdbStatBPFDB_STAT_ABORTS_WRITE_SET_FULL:  &st.AbortsWriteSetFull,
+		chainBpfdbStatBPFDB_STAT_ABORTS_USER:            &st.AbortsUser,
+		chainBpfdbStatBPFDB_STAT_ABORTS_OTHER:           &st.AbortsOther,
+		chainBpfdbStatBPFDB_STAT_GC_RECLAIMED:           &st.GCReclaimed,
+	}
+	for stat, dst := range fields {
+		var perCPU []uint64
+		if err := e.maps.Stats.Lookup(uint32(stat), &perCPU); err != nil {
+			return Stats{}, fmt.Errorf("bpfdb: reading stats: %w", err)
+		}
+		for _, v := range perCPU {
+			*dst += v
+		}
+	}
+	return st, nil
+}
+
+// Memory describes the kernel memory the store holds, as the kernel
+// accounts it (memlock in each map's fdinfo).
+type Memory struct {
+	// IndexBytes is the index (records: keys, lock words, version arrays).
+	IndexBytes uint64
+	// SlabBytes is the memory of each value class.
+	SlabBytes [SlabClasses]uint64
+	// TotalBytes is every map of the chain.
+	TotalBytes uint64
+}
+
+// PerKey returns the kernel bytes one key costs at full index capacity with
+// one live version of a value of n bytes.
+func (m Memory) PerKey(opts Options, n int) float64 {
+	per := float64(m.IndexBytes) / float64(opts.MaxKeys)
+	if n > 0 {
+		c := slabClass(n)
+		per += float64(m.SlabBytes[c]) / float64(opts.SlabSlots[c])
+	}
+	return per
+}
+
+// Options returns the options the engine was opened with, defaults filled in.
+func (e *Engine) Options() Options { return e.opts }
+
+// Memory reads the kernel's memory accounting of the chain's maps.
+func (e *Engine) Memory() (Memory, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return Memory{}, ErrClosed
+	}
+	var mem Memory
+	slabs := []*ebpf.Map{e.maps.Slab0, e.maps.Slab1, e.maps.Slab2, e.maps.Slab3, e.maps.Slab4, e.maps.Slab5}
+	for name, m := range e.mapsByName() {
+		n, err := memlock(m)
+		if err != nil {
+			return Memory{}, fmt.Errorf("bpfdb: reading memory of %s: %w", name, err)
+		}
+		mem.TotalBytes += n
+		if m == e.maps.Records {
+			mem.IndexBytes = n
+		}
+		for c, s := range slabs {
+			if m == s {
+				mem.SlabBytes[c] = n
+			}
+		}
+	}
+	return mem, nil
+}
+
+func memlock(m *ebpf.Map) (uint64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/self/fdinfo/%d", m.FD()))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "memlock:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no memlock in fdinfo")
+}

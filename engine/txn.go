@@ -1,0 +1,246 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Txn is an interactive transaction: strict two-phase locking with no-wait
+// for read-write transactions, a snapshot at Begin for read-only ones.
+// Every call runs the chain once; Begin costs no run of its own (it rides on
+// the first operation). A Txn is safe for concurrent use, but its calls
+// are serialized.
+//
+// Once an operation fails with anything but ErrNotFound the transaction is
+// aborted, its locks released, and later calls return ErrTxnDone.
+type Txn struct {
+	e        *Engine
+	mu       sync.Mutex
+	slot     uint32
+	gen      uint32
+	readOnly bool
+	begun    bool  // the kernel has seen BEGIN
+	ended    error // nil while open; why it ended otherwise
+	lastUsed atomic.Int64
+}
+
+// Begin starts a read-write transaction.
+func (e *Engine) Begin() (*Txn, error) { return e.begin(false) }
+
+// BeginReadOnly starts a read-only transaction that reads the snapshot of
+// the moment it begins, takes no locks and never conflicts.
+func (e *Engine) BeginReadOnly() (*Txn, error) { return e.begin(true) }
+
+func (e *Engine) begin(readOnly bool) (*Txn, error) {
+	var slot uint32
+	select {
+	case slot = <-e.txnSlots:
+	default:
+		return nil, fmt.Errorf("%w: %d transactions are open (BPFDB_MAX_TXNS)", ErrTxnTableFull, MaxTxns)
+	}
+	e.txnGen[slot]++
+	t := &Txn{e: e, slot: slot, gen: e.txnGen[slot], readOnly: readOnly}
+	t.lastUsed.Store(time.Now().UnixNano())
+	e.txns[slot].Store(t)
+	return t, nil
+}
+
+// Get returns key's value as this transaction sees it, or ErrNotFound.
+func (t *Txn) Get(key []byte) ([]byte, error) {
+	ops := [1]Op{{Kind: OpGet, Key: key}}
+	if err := t.single(ops[:]); err != nil {
+		return nil, err
+	}
+	return ops[0].Value, ops[0].Err
+}
+
+// Set buffers a write of value under key; it becomes visible at Commit.
+func (t *Txn) Set(key, value []byte) error {
+	return t.single([]Op{{Kind: OpSet, Key: key, Value: value}})
+}
+
+// Delete buffers a deletion of key; ErrNotFound if it has no value.
+func (t *Txn) Delete(key []byte) error {
+	ops := [1]Op{{Kind: OpDelete, Key: key}}
+	if err := t.single(ops[:]); err != nil {
+		return err
+	}
+	return ops[0].Err
+}
+
+func (t *Txn) single(ops []Op) error {
+	op := &ops[0]
+	if err := checkKeyValue(op.Key, op.Value, op.Kind == OpSet); err != nil {
+		return err // a bad argument leaves the transaction as it was
+	}
+	if op.Kind != OpGet && t.readOnly {
+		return ErrReadOnly
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.do(ops, 0); err != nil {
+		return err
+	}
+	if op.Err != nil && !errors.Is(op.Err, ErrNotFound) {
+		return op.Err
+	}
+	return nil
+}
+
+// Commit makes the transaction's writes visible atomically, at one commit
+// timestamp. It fails, and applies nothing, if the transaction had aborted.
+func (t *Txn) Commit() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.do(nil, uint8(chainBpfdbOpKindBPFDB_OP_COMMIT))
+}
+
+// Abort discards the transaction's writes and releases its locks. Aborting
+// an ended transaction does nothing.
+func (t *Txn) Abort() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ended != nil {
+		return nil
+	}
+	return t.do(nil, uint8(chainBpfdbOpKindBPFDB_OP_ABORT))
+}
+
+// abortIfOpen aborts t after a failure that left it open (the chain could
+// not run). t.mu is held.
+func (t *Txn) abortIfOpen() {
+	if t.ended == nil {
+		t.do(nil, uint8(chainBpfdbOpKindBPFDB_OP_ABORT))
+	}
+}
+
+// finish marks t ended and gives its slot back. t.mu is held.
+func (t *Txn) finish(why error) {
+	t.ended = why
+	t.e.txns[t.slot].Store(nil)
+	t.e.txnSlots <- t.slot
+}
+
+var errEnded = errors.New("ended")
+
+// do runs ops in t, then ends t with end (a COMMIT or ABORT op kind) unless
+// end is 0. Per-op outcomes land in ops[i].Err; the error returned is the
+// transaction's. t.mu is held.
+func (t *Txn) do(ops []Op, end uint8) error {
+	if t.ended != nil {
+		if errors.Is(t.ended, ErrTxnExpired) {
+			return t.ended
+		}
+		return ErrTxnDone
+	}
+	t.lastUsed.Store(time.Now().UnixNano())
+	if !t.begun && len(ops) == 0 {
+		// Nothing reached the kernel: there is nothing to commit or undo.
+		t.finish(errEnded)
+		return nil
+	}
+	e := t.e
+	s, err := e.acquire()
+	if err != nil {
+		return err
+	}
+	defer e.release(s)
+
+	n := 0
+	if !t.begun {
+		s.ops[0].encode(uint8(chainBpfdbOpKindBPFDB_OP_BEGIN), nil, nil)
+		if t.readOnly {
+			s.ops[0].Flags = uint8(chainBpfdbBeginFlagBPFDB_BEGIN_READ_ONLY)
+		}
+		n++
+	}
+	first := n
+	for i := range ops {
+		s.ops[n].encode(uint8(ops[i].Kind), ops[i].Key, ops[i].Value)
+		n++
+	}
+	if end != 0 {
+		s.ops[n].encode(end, nil, nil)
+		n++
+	}
+	s.hdr.Mode = uint32(chainBpfdbModeBPFDB_MODE_TXN)
+	s.hdr.Nops = uint32(n)
+	s.hdr.TxnSlot = t.slot
+	s.hdr.TxnGen = t.gen
+	if err := e.run(s); err != nil {
+		return err
+	}
+	t.begun = true
+
+	var failed error
+	for i := range ops {
+		o := &s.ops[first+i]
+		ops[i].Err = e.statusError(o.Status, o.Detail)
+		if ops[i].Err == nil && ops[i].Kind == OpGet {
+			ops[i].Value = o.value()
+		}
+		if failed == nil && ops[i].Err != nil && !errors.Is(ops[i].Err, ErrNotFound) {
+			failed = ops[i].Err
+		}
+	}
+	if s.hdr.Status != 0 {
+		// The chain aborted the transaction and released its locks.
+		err := e.statusError(s.hdr.Status, 0)
+		if failed != nil {
+			err = failed
+		}
+		if errors.Is(err, errTxnInvalid) {
+			err = fmt.Errorf("%w: %v", ErrInternal, err)
+		}
+		t.finish(err)
+		return err
+	}
+	if end != 0 {
+		e.waitVisible(s.hdr.CommitTs)
+		t.finish(errEnded)
+	}
+	return nil
+}
+
+// reap aborts transactions idle for longer than Options.TxnTimeout, so a
+// client that vanished does not hold its locks forever.
+func (e *Engine) reap() {
+	defer close(e.reaperDone)
+	if e.opts.TxnTimeout < 0 {
+		<-e.stopReaper
+		return
+	}
+	tick := time.NewTicker(max(e.opts.TxnTimeout/4, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.stopReaper:
+			return
+		case <-tick.C:
+		}
+		deadline := time.Now().Add(-e.opts.TxnTimeout).UnixNano()
+		for i := range e.txns {
+			t := e.txns[i].Load()
+			if t == nil || t.lastUsed.Load() > deadline || !t.mu.TryLock() {
+				continue
+			}
+			if t.ended == nil && t.lastUsed.Load() <= deadline {
+				t.expire()
+			}
+			t.mu.Unlock()
+		}
+	}
+}
+
+// expire aborts t on behalf of the reaper. t.mu is held.
+func (t *Txn) expire() {
+	if t.begun {
+		t.do(nil, uint8(chainBpfdbOpKindBPFDB_OP_ABORT))
+	} else {
+		t.finish(nil)
+	}
+	t.ended = fmt.Errorf("%w: idle for more than %v (Options.TxnTimeout)", ErrTxnExpired, t.e.opts.TxnTimeout)
+}
