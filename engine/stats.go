@@ -28,18 +28,18 @@ func (e *Engine) Stats() (Stats, error) {
 	}
 	var st Stats
 	fields := map[chainBpfdbStat]*uint64{
-		chainBpfdbStatBPFDB_STAT_RUNS:                   &st.Runs,
-		chainBpfdbStatBPFDB_STAT_GETS:                   &st.Gets,
-		chainBpfdbStatBPFDB_STAT_SETS:                   &st.Sets,
-		chainBpfdbStatBPFDB_STAT_DELS:                   &st.Deletes,
-		chainBpfdbStatBPFDB_STAT_COMMITS:                &st.Commits,
-		chainBpfdbStatBPFDB_STAT_ABORTS_CONFLICT:        &st.AbortsConflict,
-		chainBpfdbStatBPFDB_STAT_ABORTS_VERSIONS_FULL:   &st.AbortsVersionsFull,
-		chainBpfdbStatBPFDB_STAT_ABORTS_STORE_FULL:      &st.AbortsStoreFull,
-		chainBpfdbStatBPFDB_STAT_ABORTS_WRITE_SET_FULL:  &st.AbortsWriteSetFull,
-		chainBpfdbStatBPFDB_STAT_ABORTS_USER:            &st.AbortsUser,
-		chainBpfdbStatBPFDB_STAT_ABORTS_OTHER:           &st.AbortsOther,
-		chainBpfdbStatBPFDB_STAT_GC_RECLAIMED:           &st.GCReclaimed,
+		chainBpfdbStatBPFDB_STAT_RUNS:                  &st.Runs,
+		chainBpfdbStatBPFDB_STAT_GETS:                  &st.Gets,
+		chainBpfdbStatBPFDB_STAT_SETS:                  &st.Sets,
+		chainBpfdbStatBPFDB_STAT_DELS:                  &st.Deletes,
+		chainBpfdbStatBPFDB_STAT_COMMITS:               &st.Commits,
+		chainBpfdbStatBPFDB_STAT_ABORTS_CONFLICT:       &st.AbortsConflict,
+		chainBpfdbStatBPFDB_STAT_ABORTS_VERSIONS_FULL:  &st.AbortsVersionsFull,
+		chainBpfdbStatBPFDB_STAT_ABORTS_STORE_FULL:     &st.AbortsStoreFull,
+		chainBpfdbStatBPFDB_STAT_ABORTS_WRITE_SET_FULL: &st.AbortsWriteSetFull,
+		chainBpfdbStatBPFDB_STAT_ABORTS_USER:           &st.AbortsUser,
+		chainBpfdbStatBPFDB_STAT_ABORTS_OTHER:          &st.AbortsOther,
+		chainBpfdbStatBPFDB_STAT_GC_RECLAIMED:          &st.GCReclaimed,
 	}
 	for stat, dst := range fields {
 		var perCPU []uint64
