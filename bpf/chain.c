@@ -39,7 +39,7 @@ const volatile __u32 bpfdb_build = 1;
 /* The owner id of autocommit locks taken in request slot s. */
 #define AUTO_OWNER(s) (BPFDB_MAX_TXNS + (s))
 
-/* read_latest_retry rereads a record a racing installer changed under it. */
+/* How often an autocommit GET rereads a version that changed under it. */
 #define READ_RETRIES 4
 
 static __always_inline int run_slot(struct xdp_md *ctx, __u32 *slot)
@@ -68,16 +68,6 @@ static __always_inline struct bpfdb_op *req_op(__u32 slot, __u32 i)
 	if (i >= BPFDB_MAX_BATCH)
 		return NULL;
 	return bpf_map_lookup_elem(&req_ops, &k);
-}
-
-static __always_inline int read_latest_retry(struct bpfdb_record *rec, struct version_view *vv)
-{
-	int status = BPFDB_ERR_RETRY;
-	__u32 i;
-
-	for (i = 0; i < READ_RETRIES && status == BPFDB_ERR_RETRY; i++)
-		status = read_latest(rec, vv);
-	return status;
 }
 
 static __always_inline void count_abort(int status)
@@ -209,16 +199,31 @@ static __always_inline int auto_get(struct bpfdb_op *op, __u32 op_key)
 {
 	struct version_view vv = {};
 	struct bpfdb_record *rec;
-	int status;
+	int status = BPFDB_ERR_RETRY;
+	__u32 i;
 
 	stat_add(BPFDB_STAT_GETS, 1);
 	rec = bpf_map_lookup_elem(&records, &op->key);
 	if (!rec)
 		return BPFDB_ERR_NOT_FOUND;
-	status = read_latest_retry(rec, &vv);
-	if (status != BPFDB_OK)
-		return status;
-	return read_value_into(&vv, op_key);
+	/* Optimistic: copy, then check the version was not reclaimed (version.h, 3a). */
+	for (i = 0; i < READ_RETRIES && status == BPFDB_ERR_RETRY; i++) {
+		__u32 j;
+		__u64 begin;
+
+		status = read_latest(rec, &vv);
+		if (status != BPFDB_OK)
+			continue;
+		j = vv.slot;
+		begin = vv.begin_ts;
+		status = read_value_into(&vv, op_key);
+		if (status != BPFDB_OK)
+			return status;
+		barrier();
+		if (j >= BPFDB_MAX_VERSIONS || READ_ONCE_U64(rec->v[j].begin_ts) != begin)
+			status = BPFDB_ERR_RETRY;
+	}
+	return status;
 }
 
 /*
@@ -322,14 +327,11 @@ int bpfdb_auto(struct xdp_md *ctx)
 	if (!req || !ctl)
 		return XDP_DROP;
 	/*
-	 * Autocommit GETs read the newest installed version (so a pipeline sees
-	 * its own earlier SET), but register a snapshot first so GC cannot
-	 * reclaim a version while it is being copied (storage/version.h, 3).
+	 * Autocommit GETs read the newest installed version, so a pipeline sees
+	 * its own earlier SET; they take no snapshot (storage/version.h, 3a).
 	 */
-	register_snapshot(ctl, AUTO_OWNER(slot));
 	c.slot = slot;
 	bpf_loop(req->nops, auto_op_cb, &c, 0);
-	unregister_snapshot(AUTO_OWNER(slot));
 	req->commit_ts = c.max_ts;
 	req->visible = READ_ONCE_U64(ctl->visible);
 	return XDP_PASS;

@@ -55,7 +55,7 @@ const (
 	chainBpfdbLimitBPFDB_SLAB_CLASSES   chainBpfdbLimit = 6
 	chainBpfdbLimitBPFDB_MIN_SLAB_SHIFT chainBpfdbLimit = 5
 	chainBpfdbLimitBPFDB_DONE_RING      chainBpfdbLimit = 1024
-	chainBpfdbLimitBPFDB_SNAP_SLOTS     chainBpfdbLimit = 320
+	chainBpfdbLimitBPFDB_SNAP_SLOTS     chainBpfdbLimit = 256
 	chainBpfdbLimitBPFDB_RUN_MAGIC      chainBpfdbLimit = 1651533412
 )
 
@@ -120,7 +120,7 @@ type chainBpfdbRun struct {
 
 type chainBpfdbSnapshots struct {
 	_    structs.HostLayout
-	Snap [320]uint64
+	Snap [256]uint64
 }
 
 type chainBpfdbStage uint32

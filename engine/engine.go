@@ -113,7 +113,9 @@ func Open(opts Options) (*Engine, error) {
 }
 
 func loadError(err error) error {
-	if errors.Is(err, unix.EPERM) || errors.Is(err, os.ErrPermission) {
+	// Only EPERM means missing privileges: the verifier rejects a program
+	// with EACCES, and that must fail loudly, never read as "not root".
+	if errors.Is(err, unix.EPERM) {
 		return fmt.Errorf("%w: %v", ErrNotPermitted, err)
 	}
 	return fmt.Errorf("bpfdb: loading the chain: %w", err)

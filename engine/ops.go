@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"runtime"
+	"time"
 )
 
 // OpKind says what an Op does.
@@ -37,8 +39,25 @@ type Op struct {
 	Err   error
 }
 
-// retries bounds how often an autocommit op that raced an installer is re-run.
-const retries = 8
+// An autocommit op that raced an installer, met a lock held by another
+// transaction, or found every version of its key still readable (a snapshot
+// being registered reclaims nothing for a moment), is re-run up to autocommitRetries times with a backoff that
+// doubles from nothing to maxBackoff: a one-key autocommit write has nothing
+// to roll back, so a brief wait is better than surfacing a no-wait conflict.
+// A lock held longer (an open interactive transaction) still ends in
+// ErrConflict, after about 10ms.
+const (
+	autocommitRetries = 16
+	maxBackoff        = 2 * time.Millisecond
+)
+
+func backoff(try int) {
+	if try < 2 {
+		runtime.Gosched()
+		return
+	}
+	time.Sleep(min(time.Microsecond<<(try-2), maxBackoff))
+}
 
 // encode writes op into a request op slot.
 func (o *chainBpfdbOp) encode(kind uint8, key, value []byte) {
@@ -68,7 +87,7 @@ func (e *Engine) Get(key []byte) ([]byte, error) {
 }
 
 // Set stores value under key as one transaction. It fails with ErrConflict
-// when a transaction holds key's lock.
+// when another transaction holds key's lock for longer than a brief retry.
 func (e *Engine) Set(key, value []byte) error {
 	ops := [1]Op{{Kind: OpSet, Key: key, Value: value}}
 	if err := e.Batch(ops[:]); err != nil {
@@ -124,6 +143,9 @@ func (e *Engine) runAuto(ops []Op) error {
 		n++
 	}
 	for try := 0; n > 0; try++ {
+		if try > 0 {
+			backoff(try)
+		}
 		for j := 0; j < n; j++ {
 			op := &ops[pending[j]]
 			s.ops[j].encode(uint8(op.Kind), op.Key, op.Value)
@@ -142,7 +164,8 @@ func (e *Engine) runAuto(ops []Op) error {
 			op := &ops[pending[j]]
 			o := &s.ops[j]
 			op.Err = e.statusError(o.Status, o.Detail)
-			if errors.Is(op.Err, errRetry) && try < retries {
+			retry := errors.Is(op.Err, errRetry) || errors.Is(op.Err, ErrConflict) || errors.Is(op.Err, ErrVersionsFull)
+			if retry && try < autocommitRetries {
 				pending[again] = pending[j]
 				again++
 				continue

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -28,6 +29,10 @@ func TestVerifierStats(t *testing.T) {
 		coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{LogLevel: ebpf.LogLevelStats}})
 		if err != nil {
 			msg := err.Error()
+			var ve *ebpf.VerifierError
+			if errors.As(err, &ve) {
+				msg = strings.Join(ve.Log, "\n")
+			}
 			t.Errorf("%s: %s", name, msg[max(0, len(msg)-2000):])
 			continue
 		}

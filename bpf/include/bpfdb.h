@@ -23,7 +23,7 @@ enum bpfdb_limit {
 	BPFDB_SLAB_CLASSES = 6,      /* value size classes: 32, 64, ..., 1024 */
 	BPFDB_MIN_SLAB_SHIFT = 5,    /* the smallest class holds 1 << 5 bytes */
 	BPFDB_DONE_RING = 1024,      /* commit timestamps tracked while installing */
-	BPFDB_SNAP_SLOTS = 320,      /* BPFDB_MAX_TXNS + BPFDB_REQ_SLOTS */
+	BPFDB_SNAP_SLOTS = 256,      /* one per transaction slot (BPFDB_MAX_TXNS) */
 	BPFDB_RUN_MAGIC = 0x62706664, /* "bpfd": first word of every run's packet */
 };
 
@@ -195,7 +195,7 @@ struct bpfdb_control {
 	__u64 done[BPFDB_DONE_RING];         /* commit ts fully installed, by ts % ring */
 };
 
-/* Registered snapshots: one per transaction slot, then one per request slot. */
+/* Registered snapshots of read-only transactions, by transaction slot. */
 struct bpfdb_snapshots {
 	__u64 snap[BPFDB_SNAP_SLOTS];
 };

@@ -32,6 +32,8 @@ struct version_view {
 	__u64 begin_ts;
 	__u32 ref;
 	__u32 len;
+	__u32 slot; /* index in the record's version array */
+	__u32 _pad;
 };
 
 /*
@@ -61,6 +63,7 @@ __attribute__((noinline)) int read_latest(struct bpfdb_record *rec, struct versi
 		out->begin_ts = b;
 		out->ref = ref;
 		out->len = len;
+		out->slot = j;
 	}
 	if (best == 0 || out->len == BPFDB_TOMBSTONE)
 		return BPFDB_ERR_NOT_FOUND;
