@@ -15,3 +15,5 @@ require (
 	github.com/tidwall/btree v1.1.0 // indirect
 	github.com/tidwall/match v1.1.1 // indirect
 )
+
+tool github.com/cilium/ebpf/cmd/bpf2go

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -9,12 +10,16 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// TestVerifierStats loads each program alone and logs what the verifier
-// processed, to keep every stage far from the 1M-instruction budget.
-func TestVerifierStats(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+// verifierBudget is the most instructions any stage may cost the verifier:
+// half the kernel's 1M limit, so a change that doubles a stage shows here
+// before it breaks loading.
+const verifierBudget = 500_000
+
+// TestVerifierBudget loads each program alone, logs what the verifier
+// processed, and fails when a stage costs more than verifierBudget. Set
+// BPFDB_VERIFIER_LOG=1 for the whole log.
+func TestVerifierBudget(t *testing.T) {
+	openTest(t, Options{}) // skips, or fails under BPFDB_REQUIRE_BPF=1, without privileges
 	base, err := loadChain()
 	if err != nil {
 		t.Fatal(err)
@@ -37,8 +42,13 @@ func TestVerifierStats(t *testing.T) {
 			continue
 		}
 		log := coll.Programs[name].VerifierLog
+		var insns int
 		if i := strings.Index(log, "processed"); i >= 0 {
 			t.Logf("%s: %s", name, strings.TrimSpace(log[i:]))
+			fmt.Sscanf(log[i:], "processed %d insns", &insns)
+		}
+		if insns == 0 || insns > verifierBudget {
+			t.Errorf("%s: verifier processed %d instructions, budget %d", name, insns, verifierBudget)
 		}
 		if os.Getenv("BPFDB_VERIFIER_LOG") != "" {
 			t.Log(log)
