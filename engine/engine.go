@@ -76,6 +76,8 @@ type Engine struct {
 
 	stopReaper chan struct{}
 	reaperDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // reqSlot is one request slot of the request area: a header (struct
@@ -223,24 +225,21 @@ func (e *Engine) unmap() {
 // Close aborts open transactions and releases the kernel objects; the data
 // is gone with them.
 func (e *Engine) Close() error {
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		return nil
-	}
-	e.mu.Unlock()
-	close(e.stopReaper)
-	<-e.reaperDone
-	for i := range e.txns {
-		if t := e.txns[i].Load(); t != nil {
-			t.Abort()
+	e.closeOnce.Do(func() {
+		close(e.stopReaper)
+		<-e.reaperDone
+		for i := range e.txns {
+			if t := e.txns[i].Load(); t != nil {
+				t.Abort()
+			}
 		}
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.closed = true
-	e.unmap()
-	return errors.Join(e.progs.Close(), e.maps.Close())
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.closed = true
+		e.unmap()
+		e.closeErr = errors.Join(e.progs.Close(), e.maps.Close())
+	})
+	return e.closeErr
 }
 
 // acquire takes a request slot and the run lock; release gives both back.
