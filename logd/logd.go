@@ -1,0 +1,444 @@
+// Package logd persists bpfdb's committed transactions in pebble with group
+// commit, publishes the durable LSN, and keeps checkpoints.
+//
+// Invariants, and why:
+//
+//   - LSNs are commit timestamps, dense from 1: the kernel hands out every
+//     timestamp to exactly one logged transaction. Transactions reach logd
+//     in ring order, which is not LSN order (two CPUs commit at once), so
+//     the durable LSN is the end of the gap-free prefix of what is
+//     persisted, never just the largest LSN written. A commit acknowledged
+//     at LSN n therefore implies every commit before it survives too.
+//   - One pebble batch per loop iteration, committed with Sync: every
+//     transaction that arrived while the previous fsync ran shares the next
+//     one (group commit).
+//   - A failed write (a full disk) is retried with the same batch until it
+//     succeeds; meanwhile WaitDurable reports the failure, so nothing is
+//     acknowledged that is not on disk, and nothing queued is dropped.
+//   - A checkpoint at LSN c is the image of every commit <= c. Its entries
+//     are written first and its manifest last, so a checkpoint without a
+//     manifest (a crash while writing it) is ignored and deleted.
+package logd
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Key space of the pebble store.
+const (
+	prefixWAL        = 'w' // 'w' lsn          -> transaction body
+	prefixCheckpoint = 'c' // 'c' lsn key      -> value
+	prefixManifest   = 'C' // 'C' lsn          -> entry count
+)
+
+func walKey(lsn uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = prefixWAL
+	binary.BigEndian.PutUint64(k[1:], lsn)
+	return k
+}
+
+// Options tunes a Log.
+type Options struct {
+	// Sync makes each batch durable with fsync before the LSNs in it count
+	// as durable (the default, and what --durability=sync means). Without
+	// it, batches are written without waiting and synced every SyncInterval.
+	NoSync bool
+	// SyncInterval bounds what a crash can lose without Sync (default 10ms).
+	SyncInterval time.Duration
+	// QueueLen is how many transactions may wait for the writer (default 65536).
+	QueueLen int
+}
+
+// Log is an open log directory.
+type Log struct {
+	opts Options
+	db   *pebble.DB
+	q    chan Txn
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	durable  uint64              // end of the gap-free persisted prefix
+	above    map[uint64]struct{} // persisted LSNs above durable
+	failure  error               // the last write error, nil once a write succeeds
+	closed   bool
+	started  bool
+	lastSync time.Time
+
+	durableLSN atomic.Uint64
+	stats      Stats
+	done       chan struct{}
+}
+
+// Stats count what the log has done.
+type Stats struct {
+	Batches, Txns, Syncs, Bytes, WriteErrors atomic.Uint64
+}
+
+// ErrLogFailed wraps the error of a write that has not yet succeeded.
+var ErrLogFailed = errors.New("logd: log write failed; commits are not durable until it succeeds")
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("logd: closed")
+
+// Open opens (creating if needed) the log in dir. A directory already open
+// in another process is refused by pebble's lock with a clear error.
+func Open(dir string, opts Options) (*Log, error) {
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = 10 * time.Millisecond
+	}
+	if opts.QueueLen <= 0 {
+		opts.QueueLen = 1 << 16
+	}
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("logd: opening %s (is a server using it?): %w", dir, err)
+	}
+	l := &Log{opts: opts, db: db, q: make(chan Txn, opts.QueueLen), above: map[uint64]struct{}{}, done: make(chan struct{})}
+	l.cond = sync.NewCond(&l.mu)
+	if err := l.dropIncompleteCheckpoints(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Start sets the durable LSN recovery reached and starts the writer. The
+// next transaction appended must have LSN durable+1 or above.
+func (l *Log) Start(durable uint64) {
+	l.started = true
+	l.durable = durable
+	l.durableLSN.Store(durable)
+	go l.writer()
+}
+
+// Append queues a committed transaction for the writer. It blocks only
+// while the queue is full.
+func (l *Log) Append(t Txn) { l.q <- t }
+
+// DurableLSN is the largest LSN at and below which every transaction is on disk.
+func (l *Log) DurableLSN() uint64 { return l.durableLSN.Load() }
+
+// Stats returns the log's counters.
+func (l *Log) Stats() *Stats { return &l.stats }
+
+// WaitDurable returns once lsn is durable, or the write error that keeps
+// it from being so (ErrLogFailed), or ErrClosed.
+func (l *Log) WaitDurable(lsn uint64) error {
+	if l.durableLSN.Load() >= lsn {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for l.durable < lsn {
+		if l.failure != nil {
+			return l.failure
+		}
+		if l.closed {
+			return ErrClosed
+		}
+		l.cond.Wait()
+	}
+	return nil
+}
+
+func (l *Log) writer() {
+	defer close(l.done)
+	var (
+		buf  []byte
+		lsns []uint64
+	)
+	for {
+		t, ok := <-l.q
+		if !ok {
+			return
+		}
+		batch := l.db.NewBatch()
+		lsns = lsns[:0]
+		for ok {
+			buf = appendTxn(buf[:0], &t)
+			batch.Set(walKey(t.LSN), buf, nil)
+			lsns = append(lsns, t.LSN)
+			// Take everything that queued up while the last batch was written.
+			select {
+			case t, ok = <-l.q:
+			default:
+				ok = false
+			}
+		}
+		l.commit(batch, lsns)
+	}
+}
+
+// commit writes batch, retrying until it succeeds, then publishes lsns.
+func (l *Log) commit(batch *pebble.Batch, lsns []uint64) {
+	size := uint64(batch.Len())
+	for backoff := time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		err := l.write(batch)
+		if err == nil {
+			break
+		}
+		l.stats.WriteErrors.Add(1)
+		l.mu.Lock()
+		l.failure = fmt.Errorf("%w: %v", ErrLogFailed, err)
+		l.cond.Broadcast()
+		l.mu.Unlock()
+		time.Sleep(backoff)
+	}
+	batch.Close()
+	l.stats.Batches.Add(1)
+	l.stats.Txns.Add(uint64(len(lsns)))
+	l.stats.Bytes.Add(size)
+
+	l.mu.Lock()
+	l.failure = nil
+	for _, lsn := range lsns {
+		l.above[lsn] = struct{}{}
+	}
+	for {
+		if _, ok := l.above[l.durable+1]; !ok {
+			break
+		}
+		delete(l.above, l.durable+1)
+		l.durable++
+	}
+	l.durableLSN.Store(l.durable)
+	l.cond.Broadcast()
+	l.mu.Unlock()
+}
+
+func (l *Log) write(batch *pebble.Batch) error {
+	if !l.opts.NoSync {
+		l.stats.Syncs.Add(1)
+		return batch.Commit(pebble.Sync)
+	}
+	if err := batch.Commit(pebble.NoSync); err != nil {
+		return err
+	}
+	if time.Since(l.lastSync) >= l.opts.SyncInterval {
+		l.lastSync = time.Now()
+		l.stats.Syncs.Add(1)
+		return l.db.LogData(nil, pebble.Sync)
+	}
+	return nil
+}
+
+// Close stops the writer once everything queued is written, and closes pebble.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	close(l.q)
+	if l.started {
+		<-l.done
+	}
+	l.mu.Lock()
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	return l.db.Close()
+}
+
+// ReplayStats describe what a replay found.
+type ReplayStats struct {
+	Txns, Writes uint64
+	First, Last  uint64 // LSNs replayed; 0 when none
+	// Damage, when not nil, is why replay stopped early: a record that
+	// failed its checksum or a gap in the LSNs. Everything before it was
+	// replayed; nothing after it was.
+	Damage error
+}
+
+// Replay calls fn, in LSN order, for every logged transaction with LSN in
+// (after, until] (until 0 means no bound). It stops at the first damaged
+// record or gap, reports it in the stats, and returns fn's error if any.
+func (l *Log) Replay(after, until uint64, fn func(*Txn) error) (ReplayStats, error) {
+	var st ReplayStats
+	iter, err := l.db.NewIter(&pebble.IterOptions{LowerBound: walKey(after + 1), UpperBound: []byte{prefixWAL + 1}})
+	if err != nil {
+		return st, err
+	}
+	defer iter.Close()
+	next := after + 1
+	for iter.First(); iter.Valid(); iter.Next() {
+		lsn := binary.BigEndian.Uint64(iter.Key()[1:])
+		if until != 0 && lsn > until {
+			break
+		}
+		if lsn != next {
+			st.Damage = fmt.Errorf("gap in the log: LSN %d follows %d", lsn, next-1)
+			break
+		}
+		t, err := decodeTxn(lsn, iter.Value())
+		if err != nil {
+			st.Damage = err
+			break
+		}
+		if err := fn(&t); err != nil {
+			return st, err
+		}
+		if st.First == 0 {
+			st.First = lsn
+		}
+		st.Last = lsn
+		st.Txns++
+		st.Writes += uint64(len(t.Writes))
+		next++
+	}
+	return st, iter.Error()
+}
+
+// LastLSN returns the largest LSN in the log, or 0.
+func (l *Log) LastLSN() (uint64, error) {
+	iter, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixWAL}, UpperBound: []byte{prefixWAL + 1}})
+	if err != nil {
+		return 0, err
+	}
+	defer iter.Close()
+	if !iter.Last() {
+		return 0, iter.Error()
+	}
+	return binary.BigEndian.Uint64(iter.Key()[1:]), nil
+}
+
+func checkpointKey(lsn uint64, key []byte) []byte {
+	k := make([]byte, 9, 9+len(key))
+	k[0] = prefixCheckpoint
+	binary.BigEndian.PutUint64(k[1:], lsn)
+	return append(k, key...)
+}
+
+func manifestKey(lsn uint64) []byte {
+	k := make([]byte, 9)
+	k[0] = prefixManifest
+	binary.BigEndian.PutUint64(k[1:], lsn)
+	return k
+}
+
+// CheckpointWriter writes one checkpoint; see Log.NewCheckpoint.
+type CheckpointWriter struct {
+	l     *Log
+	lsn   uint64
+	batch *pebble.Batch
+	n     uint64
+}
+
+// NewCheckpoint starts a checkpoint holding the image of every commit <= lsn.
+func (l *Log) NewCheckpoint(lsn uint64) *CheckpointWriter {
+	return &CheckpointWriter{l: l, lsn: lsn, batch: l.db.NewBatch()}
+}
+
+// checkpointBatchBytes is when a checkpoint's entries are flushed to pebble.
+const checkpointBatchBytes = 4 << 20
+
+// Add records key=value in the checkpoint.
+func (c *CheckpointWriter) Add(key, value []byte) error {
+	v := make([]byte, 4, 4+len(value))
+	binary.LittleEndian.PutUint32(v, checksum(c.lsn, append(append([]byte{}, key...), value...)))
+	c.batch.Set(checkpointKey(c.lsn, key), append(v, value...), nil)
+	c.n++
+	if c.batch.Len() >= checkpointBatchBytes {
+		if err := c.batch.Commit(pebble.NoSync); err != nil {
+			return err
+		}
+		c.batch = c.l.db.NewBatch()
+	}
+	return nil
+}
+
+// Finish writes the manifest that makes the checkpoint count, syncs, and
+// deletes older checkpoints and the log at and below its LSN.
+func (c *CheckpointWriter) Finish() error {
+	var v [8]byte
+	binary.LittleEndian.PutUint64(v[:], c.n)
+	c.batch.Set(manifestKey(c.lsn), v[:], nil)
+	if err := c.batch.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	db := c.l.db
+	trim := db.NewBatch()
+	trim.DeleteRange([]byte{prefixCheckpoint}, checkpointKey(c.lsn, nil), nil)
+	trim.DeleteRange([]byte{prefixManifest}, manifestKey(c.lsn), nil)
+	trim.DeleteRange([]byte{prefixWAL}, walKey(c.lsn+1), nil)
+	return trim.Commit(pebble.Sync)
+}
+
+// Abort discards a checkpoint that will not be finished.
+func (c *CheckpointWriter) Abort() error {
+	c.batch.Close()
+	return c.l.db.DeleteRange(checkpointKey(c.lsn, nil), checkpointKey(c.lsn+1, nil), pebble.NoSync)
+}
+
+// Checkpoint describes the newest complete checkpoint.
+type Checkpoint struct {
+	LSN     uint64
+	Entries uint64
+}
+
+// LatestCheckpoint returns the newest complete checkpoint, if any.
+func (l *Log) LatestCheckpoint() (Checkpoint, bool, error) {
+	iter, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixManifest}, UpperBound: []byte{prefixManifest + 1}})
+	if err != nil {
+		return Checkpoint{}, false, err
+	}
+	defer iter.Close()
+	if !iter.Last() {
+		return Checkpoint{}, false, iter.Error()
+	}
+	if len(iter.Value()) != 8 {
+		return Checkpoint{}, false, fmt.Errorf("%w: checkpoint manifest of %d bytes", ErrCorrupt, len(iter.Value()))
+	}
+	return Checkpoint{LSN: binary.BigEndian.Uint64(iter.Key()[1:]), Entries: binary.LittleEndian.Uint64(iter.Value())}, true, nil
+}
+
+// LoadCheckpoint calls fn for every entry of checkpoint c, checking each
+// entry's checksum and the entry count.
+func (l *Log) LoadCheckpoint(c Checkpoint, fn func(key, value []byte) error) error {
+	iter, err := l.db.NewIter(&pebble.IterOptions{LowerBound: checkpointKey(c.LSN, nil), UpperBound: checkpointKey(c.LSN+1, nil)})
+	if err != nil {
+		return err
+	}
+	defer iter.Close()
+	var n uint64
+	for iter.First(); iter.Valid(); iter.Next() {
+		key := iter.Key()[9:]
+		v := iter.Value()
+		if len(v) < 4 || checksum(c.LSN, append(append([]byte{}, key...), v[4:]...)) != binary.LittleEndian.Uint32(v) {
+			return fmt.Errorf("%w: checkpoint %d entry %q fails its checksum", ErrCorrupt, c.LSN, key)
+		}
+		if err := fn(key, v[4:]); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := iter.Error(); err != nil {
+		return err
+	}
+	if n != c.Entries {
+		return fmt.Errorf("%w: checkpoint %d has %d entries, its manifest says %d", ErrCorrupt, c.LSN, n, c.Entries)
+	}
+	return nil
+}
+
+// dropIncompleteCheckpoints deletes checkpoint entries no manifest covers.
+func (l *Log) dropIncompleteCheckpoints() error {
+	c, ok, err := l.LatestCheckpoint()
+	if err != nil {
+		return err
+	}
+	from := checkpointKey(0, nil)
+	if ok {
+		from = checkpointKey(c.LSN+1, nil)
+	}
+	return l.db.DeleteRange(from, []byte{prefixCheckpoint + 1}, pebble.Sync)
+}

@@ -1,0 +1,157 @@
+package logd
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+)
+
+func openLog(t *testing.T, dir string) *Log {
+	t.Helper()
+	l, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func txn(lsn uint64) Txn {
+	return Txn{LSN: lsn, ID: lsn * 10, Writes: []Write{{Key: []byte(fmt.Sprint("k", lsn)), Value: []byte(fmt.Sprint("v", lsn))}}}
+}
+
+// The durable LSN is the end of the gap-free persisted prefix: a commit
+// that arrives before an earlier one does not make the earlier one durable.
+func TestDurableLSNIsGapFree(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	l.Start(0)
+	l.Append(txn(2))
+	l.Append(txn(3))
+	deadline := time.Now().Add(5 * time.Second)
+	for l.Stats().Txns.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := l.DurableLSN(); got != 0 {
+		t.Fatalf("durable LSN %d with LSN 1 missing, want 0", got)
+	}
+	l.Append(txn(1))
+	if err := l.WaitDurable(3); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.DurableLSN(); got != 3 {
+		t.Fatalf("durable LSN = %d, want 3", got)
+	}
+}
+
+// Many transactions appended at once share fsyncs (group commit), and all replay in order.
+func TestGroupCommitAndReplay(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	l.Start(0)
+	const n = 2000
+	for i := uint64(1); i <= n; i++ {
+		l.Append(txn(i))
+	}
+	if err := l.WaitDurable(n); err != nil {
+		t.Fatal(err)
+	}
+	if syncs := l.Stats().Syncs.Load(); syncs >= n/2 {
+		t.Errorf("%d syncs for %d transactions: no group commit", syncs, n)
+	}
+	l.Close()
+
+	l = openLog(t, dir)
+	defer l.Close()
+	next := uint64(1)
+	st, err := l.Replay(0, 0, func(tx *Txn) error {
+		if tx.LSN != next || string(tx.Writes[0].Value) != fmt.Sprint("v", next) {
+			return fmt.Errorf("replayed LSN %d (%q), want %d", tx.LSN, tx.Writes[0].Value, next)
+		}
+		next++
+		return nil
+	})
+	if err != nil || st.Damage != nil || st.Txns != n || st.Last != n {
+		t.Fatalf("replay: %+v, %v", st, err)
+	}
+	st, _ = l.Replay(0, 100, func(*Txn) error { return nil })
+	if st.Last != 100 {
+		t.Fatalf("replay until 100 ended at %d", st.Last)
+	}
+}
+
+// Replay stops at a damaged record or a gap and reports where.
+func TestReplayStopsAtDamage(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	l.Start(0)
+	for i := uint64(1); i <= 10; i++ {
+		l.Append(txn(i))
+	}
+	l.WaitDurable(10)
+	l.db.Set(walKey(6), []byte("garbage!"), pebble.Sync)
+	l.db.Delete(walKey(9), pebble.Sync)
+	st, err := l.Replay(0, 0, func(*Txn) error { return nil })
+	if err != nil || st.Last != 5 || !errors.Is(st.Damage, ErrCorrupt) {
+		t.Fatalf("replay over a corrupt LSN 6: %+v, %v", st, err)
+	}
+	st, _ = l.Replay(6, 0, func(*Txn) error { return nil })
+	if st.Last != 8 || st.Damage == nil {
+		t.Fatalf("replay over a gap at LSN 9: %+v", st)
+	}
+	l.Close()
+}
+
+// A finished checkpoint loads back whole, trims the log at and below it,
+// and one never finished is ignored.
+func TestCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	l.Start(0)
+	for i := uint64(1); i <= 20; i++ {
+		l.Append(txn(i))
+	}
+	l.WaitDurable(20)
+	cw := l.NewCheckpoint(15)
+	for i := 0; i < 100; i++ {
+		cw.Add([]byte(fmt.Sprint("key", i)), []byte(fmt.Sprint("value", i)))
+	}
+	if err := cw.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	unfinished := l.NewCheckpoint(20)
+	unfinished.Add([]byte("half"), []byte("done"))
+	unfinished.batch.Commit(pebble.Sync) // written but no manifest: a crash mid-checkpoint
+	l.Close()
+
+	l = openLog(t, dir)
+	defer l.Close()
+	c, ok, err := l.LatestCheckpoint()
+	if err != nil || !ok || c.LSN != 15 || c.Entries != 100 {
+		t.Fatalf("latest checkpoint: %+v %v %v", c, ok, err)
+	}
+	n := 0
+	if err := l.LoadCheckpoint(c, func(k, v []byte) error { n++; return nil }); err != nil || n != 100 {
+		t.Fatalf("loaded %d entries: %v", n, err)
+	}
+	st, _ := l.Replay(c.LSN, 0, func(*Txn) error { return nil })
+	if st.First != 16 || st.Last != 20 || st.Damage != nil {
+		t.Fatalf("replay after the checkpoint: %+v", st)
+	}
+	st, _ = l.Replay(0, 0, func(*Txn) error { return nil })
+	if st.Txns != 0 {
+		t.Fatalf("log at and below the checkpoint was not trimmed: %+v", st)
+	}
+}
+
+// A directory in use is refused.
+func TestDirectoryLocked(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	defer l.Close()
+	if _, err := Open(dir, Options{}); err == nil {
+		t.Fatal("a second Open of a directory in use succeeded")
+	}
+}

@@ -1,0 +1,154 @@
+package logd
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+)
+
+// Write is one write of a committed transaction.
+type Write struct {
+	Key    []byte
+	Value  []byte // nil for a deletion
+	Delete bool
+}
+
+// Txn is a committed transaction as the log holds it. LSN is its commit
+// timestamp: LSNs are dense (every commit timestamp the kernel hands out
+// belongs to exactly one logged transaction), which is what lets recovery
+// check continuity.
+type Txn struct {
+	LSN    uint64
+	ID     uint64
+	Writes []Write
+}
+
+// Bounds the decoder enforces before allocating; they are far above the
+// kernel's own limits (keys of 64 bytes, values of 1 KiB, 64 writes), so a
+// record within them is not necessarily valid for a store, only safe to read.
+const (
+	maxRecordKey    = 1 << 10
+	maxRecordValue  = 1 << 20
+	maxRecordWrites = 1 << 16
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrCorrupt is returned for a record that fails its checksum or does not parse.
+var ErrCorrupt = errors.New("logd: corrupt record")
+
+const flagDelete = 1
+
+// appendTxn encodes t's body: crc32c(lsn || rest) then rest, where rest is
+// uvarint id, uvarint count, and per write: flags byte, uvarint key length,
+// key, and unless deleted uvarint value length and value. The LSN is the
+// pebble key, not in the body, but it is covered by the checksum, so a
+// record under the wrong key fails.
+func appendTxn(dst []byte, t *Txn) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.AppendUvarint(dst, t.ID)
+	dst = binary.AppendUvarint(dst, uint64(len(t.Writes)))
+	for _, w := range t.Writes {
+		var flags byte
+		if w.Delete {
+			flags = flagDelete
+		}
+		dst = append(dst, flags)
+		dst = binary.AppendUvarint(dst, uint64(len(w.Key)))
+		dst = append(dst, w.Key...)
+		if !w.Delete {
+			dst = binary.AppendUvarint(dst, uint64(len(w.Value)))
+			dst = append(dst, w.Value...)
+		}
+	}
+	binary.LittleEndian.PutUint32(dst[start:], checksum(t.LSN, dst[start+4:]))
+	return dst
+}
+
+func checksum(lsn uint64, body []byte) uint32 {
+	var l [8]byte
+	binary.BigEndian.PutUint64(l[:], lsn)
+	return crc32.Update(crc32.Checksum(l[:], castagnoli), castagnoli, body)
+}
+
+// decodeTxn parses a body written by appendTxn for lsn. The writes alias b.
+func decodeTxn(lsn uint64, b []byte) (Txn, error) {
+	t := Txn{LSN: lsn}
+	if len(b) < 4 {
+		return t, fmt.Errorf("%w: LSN %d: %d bytes, shorter than a checksum", ErrCorrupt, lsn, len(b))
+	}
+	if got, want := checksum(lsn, b[4:]), binary.LittleEndian.Uint32(b); got != want {
+		return t, fmt.Errorf("%w: LSN %d: checksum %08x, expected %08x", ErrCorrupt, lsn, got, want)
+	}
+	d := decoder{b: b[4:], lsn: lsn}
+	t.ID = d.uvarint("transaction id", 1<<64-1)
+	n := d.uvarint("write count", maxRecordWrites)
+	if d.err == nil {
+		t.Writes = make([]Write, 0, min(n, uint64(len(d.b)/2+1)))
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		var w Write
+		flags := d.bytes("flags", 1)
+		if d.err != nil {
+			break
+		}
+		if flags[0]&^flagDelete != 0 {
+			d.fail("unknown flags %#x", flags[0])
+			break
+		}
+		w.Delete = flags[0]&flagDelete != 0
+		w.Key = d.bytes("key", int(d.uvarint("key length", maxRecordKey)))
+		if !w.Delete {
+			w.Value = d.bytes("value", int(d.uvarint("value length", maxRecordValue)))
+		}
+		t.Writes = append(t.Writes, w)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.fail("%d trailing bytes", len(d.b))
+	}
+	return t, d.err
+}
+
+type decoder struct {
+	b   []byte
+	lsn uint64
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: LSN %d: %s", ErrCorrupt, d.lsn, fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *decoder) uvarint(what string, limit uint64) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail("bad %s", what)
+		return 0
+	}
+	if v > limit {
+		d.fail("%s %d above %d", what, v, limit)
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes(what string, n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if n > len(d.b) {
+		d.fail("%s of %d bytes, %d left", what, n, len(d.b))
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}
