@@ -30,6 +30,7 @@
 #include "txn/clock.h"
 #include "txn/lock.h"
 #include "txn/table.h"
+#include "wal/wal.h"
 
 char _license[] SEC("license") = "GPL";
 
@@ -85,6 +86,8 @@ static __always_inline void count_abort(int status)
 	case BPFDB_ERR_WRITE_SET_FULL:
 		stat_add(BPFDB_STAT_ABORTS_WRITE_SET_FULL, 1);
 		break;
+	case BPFDB_ERR_LOG_FULL:
+		break; /* counted where the ring was found full */
 	case BPFDB_OK:
 		stat_add(BPFDB_STAT_ABORTS_USER, 1);
 		break;
@@ -100,20 +103,28 @@ struct validate_ctx {
 	__u32 mode;
 	__u32 nops;
 	__s32 first_error;
+	__u32 gate; /* the quiesce gate is closed: refuse new writers */
 };
 
 static __always_inline int validate_op(struct bpfdb_op *op, __u32 i, struct validate_ctx *c)
 {
 	switch (op->kind) {
 	case BPFDB_OP_GET:
-	case BPFDB_OP_DEL:
 		break;
 	case BPFDB_OP_SET:
 		if (op->val_len > BPFDB_MAX_VALUE_LEN)
 			return BPFDB_ERR_VALUE_TOO_LARGE;
+		/* fall through */
+	case BPFDB_OP_DEL:
+		if (c->gate && c->mode == BPFDB_MODE_AUTOCOMMIT)
+			return BPFDB_ERR_QUIESCED;
 		break;
 	case BPFDB_OP_BEGIN:
-		return c->mode == BPFDB_MODE_TXN && i == 0 ? BPFDB_OK : BPFDB_ERR_BAD_REQUEST;
+		if (c->mode != BPFDB_MODE_TXN || i != 0)
+			return BPFDB_ERR_BAD_REQUEST;
+		if (c->gate && !(op->flags & BPFDB_BEGIN_READ_ONLY))
+			return BPFDB_ERR_QUIESCED;
+		return BPFDB_OK;
 	case BPFDB_OP_COMMIT:
 	case BPFDB_OP_ABORT:
 		return c->mode == BPFDB_MODE_TXN && i == c->nops - 1 ? BPFDB_OK : BPFDB_ERR_BAD_REQUEST;
@@ -136,6 +147,8 @@ static long validate_cb(__u32 i, void *data)
 		return 1;
 	}
 	status = validate_op(op, i, c);
+	if (status == BPFDB_ERR_QUIESCED)
+		stat_add(BPFDB_STAT_QUIESCED, 1);
 	op->status = status;
 	op->detail = 0;
 	if (status != BPFDB_OK && c->first_error == BPFDB_OK)
@@ -147,13 +160,15 @@ SEC("xdp")
 int bpfdb_entry(struct xdp_md *ctx)
 {
 	struct validate_ctx c = {};
+	struct bpfdb_control *ctl;
 	struct bpfdb_req *req;
 	__u32 slot;
 
 	if (run_slot(ctx, &slot))
 		return XDP_DROP;
 	req = req_header(slot);
-	if (!req)
+	ctl = control_block();
+	if (!req || !ctl)
 		return XDP_DROP;
 	stat_add(BPFDB_STAT_RUNS, 1);
 	req->build = bpfdb_build;
@@ -167,6 +182,7 @@ int bpfdb_entry(struct xdp_md *ctx)
 	c.slot = slot;
 	c.mode = req->mode;
 	c.nops = req->nops;
+	c.gate = READ_ONCE_U64(ctl->gate) != 0;
 	bpf_loop(c.nops, validate_cb, &c, 0);
 
 	switch (req->mode) {
@@ -191,39 +207,115 @@ int bpfdb_entry(struct xdp_md *ctx)
 
 struct auto_ctx {
 	__u32 slot;
-	__u32 _pad;
+	__u32 stopped; /* an op must be retried: later ops are left for the retry */
 	__u64 max_ts;
 };
 
-static __always_inline int auto_get(struct bpfdb_op *op, __u32 op_key)
+/* Statuses after which an autocommit op is retried by the engine. */
+static __always_inline int retryable(int status)
 {
+	return status == BPFDB_ERR_CONFLICT || status == BPFDB_ERR_RETRY ||
+	       status == BPFDB_ERR_VERSIONS_FULL || status == BPFDB_ERR_LOG_FULL ||
+	       status == BPFDB_ERR_QUIESCED;
+}
+
+/*
+ * auto_read answers GET op op_key from rec at visible, so a batch of GETs
+ * never sees part of a commit. A GET flagged BPFDB_GET_LATEST (an earlier op
+ * of this batch wrote the key, and its commit may not be visible yet while
+ * another CPU installs an older one) reads the newest installed version
+ * instead. Neither takes a lock or registers a snapshot: the read is
+ * optimistic and rechecks the version's begin_ts after copying
+ * (storage/version.h, 3a). Global, so verified once.
+ */
+__attribute__((noinline)) int auto_read(struct bpfdb_record *rec, __u32 op_key, __u32 latest)
+{
+	struct bpfdb_control *ctl = control_block();
 	struct version_view vv = {};
-	struct bpfdb_record *rec;
 	int status = BPFDB_ERR_RETRY;
 	__u32 i;
 
-	stat_add(BPFDB_STAT_GETS, 1);
-	rec = bpf_map_lookup_elem(&records, &op->key);
-	if (!rec)
-		return BPFDB_ERR_NOT_FOUND;
-	/* Optimistic: copy, then check the version was not reclaimed (version.h, 3a). */
+	if (!rec || !ctl)
+		return BPFDB_ERR_INTERNAL;
 	for (i = 0; i < READ_RETRIES && status == BPFDB_ERR_RETRY; i++) {
 		__u32 j;
 		__u64 begin;
 
-		status = read_latest(rec, &vv);
+		if (latest)
+			status = read_latest(rec, &vv);
+		else
+			status = read_at(rec, READ_ONCE_U64(ctl->visible), &vv);
 		if (status != BPFDB_OK)
 			continue;
 		j = vv.slot;
 		begin = vv.begin_ts;
-		status = read_value_into(&vv, op_key);
-		if (status != BPFDB_OK)
-			return status;
+		if (slab_load(op_key, vv.len, vv.ref))
+			return BPFDB_ERR_INTERNAL;
 		barrier();
 		if (j >= BPFDB_MAX_VERSIONS || READ_ONCE_U64(rec->v[j].begin_ts) != begin)
 			status = BPFDB_ERR_RETRY;
 	}
 	return status;
+}
+
+static __always_inline int auto_get(struct bpfdb_op *op, __u32 op_key)
+{
+	struct bpfdb_record *rec;
+
+	stat_add(BPFDB_STAT_GETS, 1);
+	rec = bpf_map_lookup_elem(&records, &op->key);
+	if (!rec)
+		return BPFDB_ERR_NOT_FOUND;
+	return auto_read(rec, op_key, op->flags & BPFDB_GET_LATEST);
+}
+
+/*
+ * auto_commit logs and installs the one-write transaction of request op
+ * op_key, whose value is in the op (SET) or which deletes (len ==
+ * BPFDB_TOMBSTONE): ring space first, then the timestamp (bpf/wal/wal.h).
+ * Returns the commit timestamp, or minus the status when nothing was
+ * applied. Global, so verified once.
+ */
+__attribute__((noinline)) long long auto_commit(struct bpfdb_record *rec, __u32 op_key, __u32 vslot,
+						__u32 ref, __u32 len)
+{
+	struct bpfdb_control *ctl = control_block();
+	struct bpfdb_op *op = op_at(op_key);
+	struct bpfdb_wal_write *w;
+	__u64 ts;
+
+	if (!rec || !ctl || !op)
+		return -BPFDB_ERR_INTERNAL;
+	if (wal_on(ctl)) {
+		w = bpf_ringbuf_reserve(&wal_ring, sizeof(*w), 0);
+		if (!w) {
+			stat_add(BPFDB_STAT_ABORTS_LOG_FULL, 1);
+			return -BPFDB_ERR_LOG_FULL;
+		}
+		ts = next_commit_ts(ctl);
+		if (!ts) {
+			bpf_ringbuf_discard(w, 0);
+			return -BPFDB_ERR_RETRY;
+		}
+		w->hdr.kind = BPFDB_WAL_WRITE_COMMIT;
+		w->hdr.count = 1;
+		w->hdr.txn_id = ts;
+		w->hdr.lsn = ts;
+		w->hdr.val_len = len;
+		w->hdr._pad = 0;
+		__builtin_memcpy(&w->key, &op->key, sizeof(w->key));
+		__builtin_memcpy(w->value, op->value, sizeof(w->value));
+		bpf_ringbuf_submit(w, 0);
+	} else {
+		ts = next_commit_ts(ctl);
+		if (!ts)
+			return -BPFDB_ERR_RETRY;
+	}
+	install_version(rec, vslot, ts, ref, len);
+	mark_done(ctl, ts);
+	maybe_refresh_low_hint(ctl, ts);
+	stat_add(BPFDB_STAT_COMMITS, 1);
+	return ts;
 }
 
 /*
@@ -234,11 +326,11 @@ static __always_inline int auto_get(struct bpfdb_op *op, __u32 op_key)
 static __always_inline int auto_write(struct bpfdb_control *ctl, struct bpfdb_op *op, __u32 op_key,
 				      __u32 slot, int del, struct auto_ctx *c)
 {
-	long long slab;
 	struct version_view vv = {};
 	struct bpfdb_record *rec;
 	int status = BPFDB_OK, vslot;
 	__u32 ref = 0, len = del ? BPFDB_TOMBSTONE : op->val_len;
+	long long slab, commit;
 	__u64 ts;
 
 	stat_add(del ? BPFDB_STAT_DELS : BPFDB_STAT_SETS, 1);
@@ -282,11 +374,13 @@ static __always_inline int auto_write(struct bpfdb_control *ctl, struct bpfdb_op
 			goto unlock;
 		}
 	}
-	ts = next_commit_ts(ctl);
-	install_version(rec, vslot, ts, ref, len);
-	mark_done(ctl, ts);
-	maybe_refresh_low_hint(ctl, ts);
-	stat_add(BPFDB_STAT_COMMITS, 1);
+	commit = auto_commit(rec, op_key, vslot, ref, len);
+	if (commit < 0) {
+		slab_free(len, ref);
+		status = -commit;
+		goto unlock;
+	}
+	ts = commit;
 	if (ts > c->max_ts)
 		c->max_ts = ts;
 unlock:
@@ -303,12 +397,21 @@ static long auto_op_cb(__u32 i, void *data)
 
 	if (!op || !ctl)
 		return 1;
+	if (op->status == BPFDB_ERR_QUIESCED)
+		c->stopped = 1;
 	if (op->status != BPFDB_OK)
 		return 0;
+	/* Pipeline order: nothing runs after an op that will be retried. */
+	if (c->stopped) {
+		op->status = BPFDB_ERR_ABORTED;
+		return 0;
+	}
 	if (op->kind == BPFDB_OP_GET)
 		op->status = auto_get(op, op_key);
 	else
 		op->status = auto_write(ctl, op, op_key, c->slot, op->kind == BPFDB_OP_DEL, c);
+	if (retryable(op->status))
+		c->stopped = 1;
 	return 0;
 }
 
@@ -326,10 +429,6 @@ int bpfdb_auto(struct xdp_md *ctx)
 	ctl = control_block();
 	if (!req || !ctl)
 		return XDP_DROP;
-	/*
-	 * Autocommit GETs read the newest installed version, so a pipeline sees
-	 * its own earlier SET; they take no snapshot (storage/version.h, 3a).
-	 */
 	c.slot = slot;
 	bpf_loop(req->nops, auto_op_cb, &c, 0);
 	req->commit_ts = c.max_ts;
@@ -608,23 +707,106 @@ struct install_ctx {
 static long install_cb(__u32 i, void *data)
 {
 	struct install_ctx *c = data;
-	struct bpfdb_control *ctl = control_block();
 	struct bpfdb_txn *t = txn_slot(c->tslot);
 	struct bpfdb_txn_entry *e;
 	struct bpfdb_record *rec;
 
-	if (!t || !ctl || i >= BPFDB_MAX_TXN_KEYS)
+	if (!t || i >= BPFDB_MAX_TXN_KEYS)
 		return 1;
 	e = &t->e[i];
 	if (!e->write)
 		return 0;
 	rec = bpf_map_lookup_elem(&records, &e->key);
-	if (!rec)
-		return 0; /* records are never deleted while locked */
-	if (!c->ts)
-		c->ts = next_commit_ts(ctl);
-	install_version(rec, e->vslot, c->ts, e->ref, e->len);
+	if (rec) /* records are never deleted while locked */
+		install_version(rec, e->vslot, c->ts, e->ref, e->len);
 	return 0;
+}
+
+struct log_ctx {
+	__u32 slot;
+	__u32 tslot;
+	__u64 txn_id;
+	__u32 logged; /* WRITE records output */
+	__u32 full;
+};
+
+static long log_cb(__u32 i, void *data)
+{
+	struct log_ctx *c = data;
+	int r = wal_log_entry(c->slot, c->tslot, i, c->txn_id);
+
+	if (r < 0) {
+		c->full = 1;
+		return 1;
+	}
+	c->logged += r;
+	return 0;
+}
+
+static long count_writes_cb(__u32 i, void *data)
+{
+	struct log_ctx *c = data;
+	struct bpfdb_txn *t = txn_slot(c->tslot);
+
+	if (!t || i >= BPFDB_MAX_TXN_KEYS)
+		return 1;
+	c->logged += t->e[i].write;
+	return 0;
+}
+
+/*
+ * commit_ts_logged logs the transaction's writes and its commit record and
+ * returns its commit timestamp; 0 with *status set when the ring is full
+ * (nothing logged as committed, nothing visible).
+ */
+static __always_inline __u64 commit_ts_logged(struct bpfdb_control *ctl, struct bpfdb_txn *t,
+					      __u32 slot, __u32 tslot, int *status)
+{
+	struct log_ctx lc = { .slot = slot, .tslot = tslot };
+	struct bpfdb_wal_hdr *commit;
+	__u64 ts;
+
+	if (!wal_on(ctl)) {
+		bpf_loop(t->nkeys, count_writes_cb, &lc, 0);
+		if (!lc.logged)
+			return 0;
+		ts = next_commit_ts(ctl);
+		if (!ts)
+			*status = BPFDB_ERR_RETRY;
+		return ts;
+	}
+	lc.txn_id = __sync_fetch_and_add(&ctl->txn_seq, 1) + 1;
+	bpf_loop(t->nkeys, log_cb, &lc, 0);
+	if (lc.full) {
+		wal_abort(lc.txn_id);
+		stat_add(BPFDB_STAT_ABORTS_LOG_FULL, 1);
+		*status = BPFDB_ERR_LOG_FULL;
+		return 0;
+	}
+	if (!lc.logged)
+		return 0;
+	commit = bpf_ringbuf_reserve(&wal_ring, sizeof(*commit), 0);
+	if (!commit) {
+		wal_abort(lc.txn_id);
+		stat_add(BPFDB_STAT_ABORTS_LOG_FULL, 1);
+		*status = BPFDB_ERR_LOG_FULL;
+		return 0;
+	}
+	ts = next_commit_ts(ctl);
+	if (!ts) {
+		bpf_ringbuf_discard(commit, 0);
+		wal_abort(lc.txn_id);
+		*status = BPFDB_ERR_RETRY;
+		return 0;
+	}
+	commit->kind = BPFDB_WAL_COMMIT;
+	commit->count = lc.logged;
+	commit->txn_id = lc.txn_id;
+	commit->lsn = ts;
+	commit->val_len = 0;
+	commit->_pad = 0;
+	bpf_ringbuf_submit(commit, 0);
+	return ts;
 }
 
 SEC("xdp")
@@ -634,6 +816,7 @@ int bpfdb_txn_commit(struct xdp_md *ctx)
 	struct bpfdb_control *ctl;
 	struct bpfdb_req *req;
 	struct bpfdb_txn *t;
+	int status = BPFDB_OK;
 	__u32 slot;
 
 	if (run_slot(ctx, &slot))
@@ -648,13 +831,18 @@ int bpfdb_txn_commit(struct xdp_md *ctx)
 	/* Locks are still held: the timestamp is taken inside the lock point. */
 	c.tslot = req->txn_slot;
 	if (t->state == BPFDB_TXN_ACTIVE)
+		c.ts = commit_ts_logged(ctl, t, slot, req->txn_slot, &status);
+	if (status != BPFDB_OK) {
+		req->status = status;
+		req->end_kind = BPFDB_OP_ABORT;
+	} else if (c.ts) {
 		bpf_loop(t->nkeys, install_cb, &c, 0);
-	if (c.ts) {
 		mark_done(ctl, c.ts);
 		maybe_refresh_low_hint(ctl, c.ts);
 	}
 	req->commit_ts = c.ts;
-	stat_add(BPFDB_STAT_COMMITS, 1);
+	if (status == BPFDB_OK)
+		stat_add(BPFDB_STAT_COMMITS, 1);
 	bpf_tail_call(ctx, &chain_progs, BPFDB_STAGE_TXN_RELEASE);
 	req->status = BPFDB_ERR_INTERNAL;
 	return XDP_PASS;
@@ -718,6 +906,63 @@ int bpfdb_txn_release(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/* ---- vacuum: GC of every record, for keys nobody writes ------------------ */
+
+/* The lock owner id of the vacuum. */
+#define VACUUM_OWNER (BPFDB_MAX_TXNS + BPFDB_REQ_SLOTS)
+
+struct vacuum_ctx {
+	__u64 low;
+	__u64 visited;
+	__u64 busy;
+};
+
+static long vacuum_cb(void *map, const void *key, void *value, void *data)
+{
+	struct bpfdb_record *rec = value;
+	struct vacuum_ctx *c = data;
+
+	c->visited++;
+	/* A record someone holds is theirs to collect; skip it. */
+	if (lock_exclusive(rec, VACUUM_OWNER, 0) != BPFDB_OK) {
+		c->busy++;
+		return 0;
+	}
+	reclaim(rec, c->low);
+	unlock_exclusive(rec);
+	return 0;
+}
+
+/*
+ * bpfdb_vacuum reclaims, in every record, the versions no snapshot can see.
+ * Cooperative GC collects only the keys being written; without this, a
+ * deleted key's last value, or the old versions of a key written once and
+ * never again, would hold slab slots until that key is written. The engine
+ * runs it in the background and when a slab is full. Reports the records
+ * visited and skipped in the slot's header (commit_ts, visible).
+ */
+SEC("xdp")
+int bpfdb_vacuum(struct xdp_md *ctx)
+{
+	struct vacuum_ctx c = {};
+	struct bpfdb_control *ctl;
+	struct bpfdb_req *req;
+	__u32 slot;
+
+	if (run_slot(ctx, &slot))
+		return XDP_DROP;
+	req = req_header(slot);
+	ctl = control_block();
+	if (!req || !ctl)
+		return XDP_DROP;
+	c.low = refresh_low_hint(ctl);
+	bpf_for_each_map_elem(&records, vacuum_cb, &c, 0);
+	req->status = BPFDB_OK;
+	req->commit_ts = c.visited;
+	req->visible = c.busy;
+	return XDP_PASS;
+}
+
 /* The floor every benchmark is measured against: a run that does nothing. */
 SEC("xdp")
 int bpfdb_empty(struct xdp_md *ctx)
@@ -741,6 +986,8 @@ struct bpfdb_abi {
 	enum bpfdb_full_detail full_detail;
 	enum bpfdb_lock_mode lock_mode;
 	enum bpfdb_txn_state txn_state;
+	enum bpfdb_wal_kind wal_kind;
+	struct bpfdb_wal_write wal_write;
 	struct bpfdb_run run;
 	struct bpfdb_snapshots snapshots;
 };

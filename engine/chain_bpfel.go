@@ -17,6 +17,7 @@ type chainBpfdbBeginFlag uint32
 
 const (
 	chainBpfdbBeginFlagBPFDB_BEGIN_READ_ONLY chainBpfdbBeginFlag = 1
+	chainBpfdbBeginFlagBPFDB_GET_LATEST      chainBpfdbBeginFlag = 2
 )
 
 type chainBpfdbControl struct {
@@ -24,6 +25,9 @@ type chainBpfdbControl struct {
 	Clock    uint64
 	Visible  uint64
 	LowHint  uint64
+	WalOn    uint64
+	Gate     uint64
+	TxnSeq   uint64
 	SlabNext [6]uint64
 	SlabCap  [6]uint64
 	Done     [1024]uint64
@@ -149,7 +153,9 @@ const (
 	chainBpfdbStatBPFDB_STAT_ABORTS_USER           chainBpfdbStat = 9
 	chainBpfdbStatBPFDB_STAT_ABORTS_OTHER          chainBpfdbStat = 10
 	chainBpfdbStatBPFDB_STAT_GC_RECLAIMED          chainBpfdbStat = 11
-	chainBpfdbStatBPFDB_STAT_COUNT                 chainBpfdbStat = 12
+	chainBpfdbStatBPFDB_STAT_ABORTS_LOG_FULL       chainBpfdbStat = 12
+	chainBpfdbStatBPFDB_STAT_QUIESCED              chainBpfdbStat = 13
+	chainBpfdbStatBPFDB_STAT_COUNT                 chainBpfdbStat = 14
 )
 
 type chainBpfdbStatus uint32
@@ -169,6 +175,8 @@ const (
 	chainBpfdbStatusBPFDB_ERR_BAD_REQUEST     chainBpfdbStatus = 11
 	chainBpfdbStatusBPFDB_ERR_RETRY           chainBpfdbStatus = 12
 	chainBpfdbStatusBPFDB_ERR_INTERNAL        chainBpfdbStatus = 13
+	chainBpfdbStatusBPFDB_ERR_LOG_FULL        chainBpfdbStatus = 14
+	chainBpfdbStatusBPFDB_ERR_QUIESCED        chainBpfdbStatus = 15
 )
 
 type chainBpfdbTxn struct {
@@ -226,6 +234,8 @@ const (
 	chainMapSnapshots        = "snapshots"
 	chainMapStats            = "stats"
 	chainMapTxnTable         = "txn_table"
+	chainMapWalRing          = "wal_ring"
+	chainMapWalScratch       = "wal_scratch"
 	chainProgBpfdbAuto       = "bpfdb_auto"
 	chainProgBpfdbEmpty      = "bpfdb_empty"
 	chainProgBpfdbEntry      = "bpfdb_entry"
@@ -233,6 +243,7 @@ const (
 	chainProgBpfdbTxnOpen    = "bpfdb_txn_open"
 	chainProgBpfdbTxnOps     = "bpfdb_txn_ops"
 	chainProgBpfdbTxnRelease = "bpfdb_txn_release"
+	chainProgBpfdbVacuum     = "bpfdb_vacuum"
 	chainVarBpfdbBuild       = "bpfdb_build"
 )
 
@@ -285,6 +296,7 @@ type chainProgramSpecs struct {
 	BpfdbTxnOpen    *ebpf.ProgramSpec `ebpf:"bpfdb_txn_open"`
 	BpfdbTxnOps     *ebpf.ProgramSpec `ebpf:"bpfdb_txn_ops"`
 	BpfdbTxnRelease *ebpf.ProgramSpec `ebpf:"bpfdb_txn_release"`
+	BpfdbVacuum     *ebpf.ProgramSpec `ebpf:"bpfdb_vacuum"`
 }
 
 // chainMapSpecs contains maps before they are loaded into the kernel.
@@ -312,6 +324,8 @@ type chainMapSpecs struct {
 	Snapshots   *ebpf.MapSpec `ebpf:"snapshots"`
 	Stats       *ebpf.MapSpec `ebpf:"stats"`
 	TxnTable    *ebpf.MapSpec `ebpf:"txn_table"`
+	WalRing     *ebpf.MapSpec `ebpf:"wal_ring"`
+	WalScratch  *ebpf.MapSpec `ebpf:"wal_scratch"`
 }
 
 // chainVariableSpecs contains global variables before they are loaded into the kernel.
@@ -362,6 +376,8 @@ type chainMaps struct {
 	Snapshots   *ebpf.Map `ebpf:"snapshots"`
 	Stats       *ebpf.Map `ebpf:"stats"`
 	TxnTable    *ebpf.Map `ebpf:"txn_table"`
+	WalRing     *ebpf.Map `ebpf:"wal_ring"`
+	WalScratch  *ebpf.Map `ebpf:"wal_scratch"`
 }
 
 func (m *chainMaps) Close() error {
@@ -387,6 +403,8 @@ func (m *chainMaps) Close() error {
 		m.Snapshots,
 		m.Stats,
 		m.TxnTable,
+		m.WalRing,
+		m.WalScratch,
 	)
 }
 
@@ -408,6 +426,7 @@ type chainPrograms struct {
 	BpfdbTxnOpen    *ebpf.Program `ebpf:"bpfdb_txn_open"`
 	BpfdbTxnOps     *ebpf.Program `ebpf:"bpfdb_txn_ops"`
 	BpfdbTxnRelease *ebpf.Program `ebpf:"bpfdb_txn_release"`
+	BpfdbVacuum     *ebpf.Program `ebpf:"bpfdb_vacuum"`
 }
 
 func (p *chainPrograms) Close() error {
@@ -419,6 +438,7 @@ func (p *chainPrograms) Close() error {
 		p.BpfdbTxnOpen,
 		p.BpfdbTxnOps,
 		p.BpfdbTxnRelease,
+		p.BpfdbVacuum,
 	)
 }
 

@@ -35,6 +35,12 @@ type Options struct {
 	TxnTimeout time.Duration
 	// Build is the build id the chain reports (default 1); see Upgrade.
 	Build uint32
+	// VacuumInterval is how often Vacuum runs while there are writes
+	// (default 1s; negative disables).
+	VacuumInterval time.Duration
+	// LogRingBytes is the size of the kernel ring commits are logged
+	// through (a power of two; default 16 MiB).
+	LogRingBytes int
 }
 
 func (o *Options) setDefaults() {
@@ -52,6 +58,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.Build == 0 {
 		o.Build = 1
+	}
+	if o.VacuumInterval == 0 {
+		o.VacuumInterval = time.Second
+	}
+	if o.LogRingBytes <= 0 {
+		o.LogRingBytes = 16 << 20
 	}
 }
 
@@ -110,7 +122,7 @@ func Open(opts Options) (*Engine, error) {
 	}
 	e.stopReaper = make(chan struct{})
 	e.reaperDone = make(chan struct{})
-	go e.reap()
+	go e.background()
 	return e, nil
 }
 
@@ -130,6 +142,7 @@ func (e *Engine) spec(build uint32) (*ebpf.CollectionSpec, error) {
 		return nil, fmt.Errorf("bpfdb: reading the embedded chain: %w", err)
 	}
 	spec.Maps["records"].MaxEntries = uint32(e.opts.MaxKeys)
+	spec.Maps["wal_ring"].MaxEntries = uint32(e.opts.LogRingBytes)
 	for c := 0; c < SlabClasses; c++ {
 		n := uint32(e.opts.SlabSlots[c])
 		spec.Maps[fmt.Sprintf("slab_%d", c)].MaxEntries = n
@@ -269,6 +282,37 @@ func (e *Engine) run(s *reqSlot) error {
 	return nil
 }
 
+// commitDone returns once a run's commits (up to ts; 0 for none) may be
+// acknowledged.
+func (e *Engine) commitDone(ts uint64) error {
+	if ts == 0 {
+		return nil
+	}
+	e.waitVisible(ts)
+	return nil
+}
+
+// Vacuum reclaims, in every record, the versions no snapshot can see
+// (bpfdb_vacuum). Writers collect the keys they write; Vacuum collects the
+// rest: deleted keys' last values, old versions of keys no longer written.
+// The engine runs it every Options.VacuumInterval while there are writes,
+// and when a slab is full.
+func (e *Engine) Vacuum() error {
+	s, err := e.acquire()
+	if err != nil {
+		return err
+	}
+	defer e.release(s)
+	ret, err := e.progs.BpfdbVacuum.Run(&ebpf.RunOptions{Data: s.packet})
+	if err != nil {
+		return fmt.Errorf("bpfdb: running vacuum: %w", err)
+	}
+	if ret != 2 {
+		return fmt.Errorf("%w: vacuum rejected request slot %d (return %d)", ErrInternal, s.id, ret)
+	}
+	return nil
+}
+
 // waitVisible returns once every commit up to ts is visible to snapshots,
 // so a caller that saw its commit acknowledged reads it back in any later
 // snapshot. Commits on other CPUs finish within microseconds; this rarely loops.
@@ -296,16 +340,16 @@ func (e *Engine) Upgrade(build uint32) error {
 	if err != nil {
 		return err
 	}
+	// Hold the lock while loading: the maps' descriptors must stay open.
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrClosed
+	}
 	var progs chainPrograms
 	err = spec.LoadAndAssign(&progs, &ebpf.CollectionOptions{MapReplacements: e.mapsByName()})
 	if err != nil {
 		return loadError(err)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed {
-		progs.Close()
-		return ErrClosed
 	}
 	if err := e.fillChain(&progs); err != nil {
 		e.fillChain(&e.progs)
@@ -328,5 +372,6 @@ func (e *Engine) mapsByName() map[string]*ebpf.Map {
 		"slab_3": m.Slab3, "slab_4": m.Slab4, "slab_5": m.Slab5,
 		"slab_free_0": m.SlabFree0, "slab_free_1": m.SlabFree1, "slab_free_2": m.SlabFree2,
 		"slab_free_3": m.SlabFree3, "slab_free_4": m.SlabFree4, "slab_free_5": m.SlabFree5,
+		"wal_ring": m.WalRing, "wal_scratch": m.WalScratch,
 	}
 }

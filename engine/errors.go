@@ -33,6 +33,11 @@ var (
 	// ErrTxnExpired: the transaction was idle past Options.TxnTimeout and
 	// was aborted, releasing its locks.
 	ErrTxnExpired = errors.New("bpfdb: transaction expired and was aborted")
+	// ErrLogFull: the log ring had no room for the commit; nothing was
+	// applied, and the transaction may be retried.
+	ErrLogFull = errors.New("bpfdb: log ring full; transaction aborted, retry")
+	// ErrQuiesced: a checkpoint's gate refused a new writer; retry.
+	ErrQuiesced = errors.New("bpfdb: closed for a checkpoint, retry")
 	// ErrAborted: the operation was skipped because an earlier operation of
 	// its transaction failed and aborted it.
 	ErrAborted = errors.New("bpfdb: skipped, the transaction was aborted by an earlier operation")
@@ -100,6 +105,10 @@ func (e *Engine) statusError(status int32, detail uint8) error {
 		return errTxnInvalid
 	case chainBpfdbStatusBPFDB_ERR_ABORTED:
 		return ErrAborted
+	case chainBpfdbStatusBPFDB_ERR_LOG_FULL:
+		return fmt.Errorf("%w: the ring holds %d bytes (Options.LogRingBytes)", ErrLogFull, e.maps.WalRing.MaxEntries())
+	case chainBpfdbStatusBPFDB_ERR_QUIESCED:
+		return ErrQuiesced
 	default:
 		return fmt.Errorf("%w: chain status %d", ErrInternal, status)
 	}

@@ -40,8 +40,9 @@ type Op struct {
 }
 
 // An autocommit op that raced an installer, met a lock held by another
-// transaction, or found every version of its key still readable (a snapshot
-// being registered reclaims nothing for a moment), is re-run up to autocommitRetries times with a backoff that
+// transaction, found every version of its key still readable (a snapshot
+// being registered reclaims nothing for a moment), found the log ring full,
+// or met the checkpoint gate, is re-run up to autocommitRetries times with a backoff that
 // doubles from nothing to maxBackoff: a one-key autocommit write has nothing
 // to roll back, so a brief wait is better than surfacing a no-wait conflict.
 // A lock held longer (an open interactive transaction) still ends in
@@ -146,9 +147,22 @@ func (e *Engine) runAuto(ops []Op) error {
 		if try > 0 {
 			backoff(try)
 		}
+		written := map[string]bool(nil)
 		for j := 0; j < n; j++ {
 			op := &ops[pending[j]]
-			s.ops[j].encode(uint8(op.Kind), op.Key, op.Value)
+			o := &s.ops[j]
+			o.encode(uint8(op.Kind), op.Key, op.Value)
+			switch {
+			case op.Kind != OpGet:
+				if written == nil {
+					written = map[string]bool{}
+				}
+				written[string(op.Key)] = true
+			case written[string(op.Key)]:
+				// An earlier op of this run wrote the key: read the newest
+				// version, which may not be visible yet (bpf/chain.c auto_read).
+				o.Flags = uint8(chainBpfdbBeginFlagBPFDB_GET_LATEST)
+			}
 		}
 		s.hdr.Mode = uint32(chainBpfdbModeBPFDB_MODE_AUTOCOMMIT)
 		s.hdr.Nops = uint32(n)
@@ -158,25 +172,45 @@ func (e *Engine) runAuto(ops []Op) error {
 		if s.hdr.Status != 0 {
 			return e.statusError(s.hdr.Status, 0)
 		}
-		e.waitVisible(s.hdr.CommitTs)
+		if err := e.commitDone(s.hdr.CommitTs); err != nil {
+			return err
+		}
+		// The chain stops at the first op to retry and skips the rest
+		// (BPFDB_ERR_ABORTED), so re-running them in order keeps a
+		// pipeline's order.
 		again := 0
 		for j := 0; j < n; j++ {
 			op := &ops[pending[j]]
 			o := &s.ops[j]
 			op.Err = e.statusError(o.Status, o.Detail)
-			retry := errors.Is(op.Err, errRetry) || errors.Is(op.Err, ErrConflict) || errors.Is(op.Err, ErrVersionsFull)
-			if retry && try < autocommitRetries {
+			if retryable(op.Err) && try < autocommitRetries {
 				pending[again] = pending[j]
 				again++
 				continue
+			}
+			if errors.Is(op.Err, ErrAborted) {
+				op.Err = ErrConflict // a retry budget ran out before this op ran
 			}
 			if op.Err == nil && op.Kind == OpGet {
 				op.Value = o.value()
 			}
 		}
+		if again > 0 && errors.Is(ops[pending[0]].Err, ErrStoreFull) {
+			e.Vacuum()
+		}
 		n = again
 	}
 	return nil
+}
+
+// retryable reports whether an autocommit op that failed with err is run again.
+func retryable(err error) bool {
+	for _, target := range []error{errRetry, ErrConflict, ErrVersionsFull, ErrLogFull, ErrQuiesced, ErrAborted} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
 }
 
 // Exec runs ops as one serializable transaction in as few chain runs as it

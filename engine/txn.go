@@ -31,8 +31,21 @@ type Txn struct {
 func (e *Engine) Begin() (*Txn, error) { return e.begin(false) }
 
 // BeginReadOnly starts a read-only transaction that reads the snapshot of
-// the moment it begins, takes no locks and never conflicts.
-func (e *Engine) BeginReadOnly() (*Txn, error) { return e.begin(true) }
+// the moment it begins, takes no locks and never conflicts. Unlike Begin it
+// runs the chain at once, to take that snapshot.
+func (e *Engine) BeginReadOnly() (*Txn, error) {
+	t, err := e.begin(true)
+	if err != nil {
+		return nil, err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.do(nil, 0); err != nil {
+		t.abortIfOpen()
+		return nil, err
+	}
+	return t, nil
+}
 
 func (e *Engine) begin(readOnly bool) (*Txn, error) {
 	var slot uint32
@@ -137,7 +150,7 @@ func (t *Txn) do(ops []Op, end uint8) error {
 		return ErrTxnDone
 	}
 	t.lastUsed.Store(time.Now().UnixNano())
-	if !t.begun && len(ops) == 0 {
+	if !t.begun && len(ops) == 0 && end != 0 {
 		// Nothing reached the kernel: there is nothing to commit or undo.
 		t.finish(errEnded)
 		return nil
@@ -199,39 +212,56 @@ func (t *Txn) do(ops []Op, end uint8) error {
 		return err
 	}
 	if end != 0 {
-		e.waitVisible(s.hdr.CommitTs)
 		t.finish(errEnded)
+		return e.commitDone(s.hdr.CommitTs)
 	}
 	return nil
+}
+
+// background runs the reaper and the vacuum until Close.
+func (e *Engine) background() {
+	defer close(e.reaperDone)
+	never := make(<-chan time.Time)
+	reap, vacuum := never, never
+	if e.opts.TxnTimeout > 0 {
+		t := time.NewTicker(max(e.opts.TxnTimeout/4, time.Millisecond))
+		defer t.Stop()
+		reap = t.C
+	}
+	if e.opts.VacuumInterval > 0 {
+		t := time.NewTicker(e.opts.VacuumInterval)
+		defer t.Stop()
+		vacuum = t.C
+	}
+	var vacuumedAt uint64
+	for {
+		select {
+		case <-e.stopReaper:
+			return
+		case <-reap:
+			e.reap()
+		case <-vacuum:
+			if clock := atomic.LoadUint64(&e.ctl.Clock); clock != vacuumedAt {
+				vacuumedAt = clock
+				e.Vacuum()
+			}
+		}
+	}
 }
 
 // reap aborts transactions idle for longer than Options.TxnTimeout, so a
 // client that vanished does not hold its locks forever.
 func (e *Engine) reap() {
-	defer close(e.reaperDone)
-	if e.opts.TxnTimeout < 0 {
-		<-e.stopReaper
-		return
-	}
-	tick := time.NewTicker(max(e.opts.TxnTimeout/4, time.Millisecond))
-	defer tick.Stop()
-	for {
-		select {
-		case <-e.stopReaper:
-			return
-		case <-tick.C:
+	deadline := time.Now().Add(-e.opts.TxnTimeout).UnixNano()
+	for i := range e.txns {
+		t := e.txns[i].Load()
+		if t == nil || t.lastUsed.Load() > deadline || !t.mu.TryLock() {
+			continue
 		}
-		deadline := time.Now().Add(-e.opts.TxnTimeout).UnixNano()
-		for i := range e.txns {
-			t := e.txns[i].Load()
-			if t == nil || t.lastUsed.Load() > deadline || !t.mu.TryLock() {
-				continue
-			}
-			if t.ended == nil && t.lastUsed.Load() <= deadline {
-				t.expire()
-			}
-			t.mu.Unlock()
+		if t.ended == nil && t.lastUsed.Load() <= deadline {
+			t.expire()
 		}
+		t.mu.Unlock()
 	}
 }
 

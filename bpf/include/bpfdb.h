@@ -38,9 +38,10 @@ enum bpfdb_op_kind {
 	BPFDB_OP_ABORT = 6,  /* last op of a transaction request only */
 };
 
-/* Flags on a BEGIN op. */
+/* Flags on an op. */
 enum bpfdb_begin_flag {
-	BPFDB_BEGIN_READ_ONLY = 1,
+	BPFDB_BEGIN_READ_ONLY = 1, /* BEGIN: a read-only snapshot transaction */
+	BPFDB_GET_LATEST = 2,      /* autocommit GET of a key an earlier op of the batch wrote */
 };
 
 /* Request modes, in bpfdb_req.mode. */
@@ -62,12 +63,15 @@ enum bpfdb_status {
 	BPFDB_ERR_STORE_FULL = 5,     /* index or a value slab is full; detail says which */
 	BPFDB_ERR_VERSIONS_FULL = 6,  /* no version slot could be reclaimed */
 	BPFDB_ERR_WRITE_SET_FULL = 7, /* more than BPFDB_MAX_TXN_KEYS keys */
-	BPFDB_ERR_ABORTED = 8,        /* skipped: an earlier op aborted the transaction */
+	BPFDB_ERR_ABORTED = 8,        /* skipped: an earlier op aborted the transaction,
+				       * or (autocommit) an earlier op must be retried first */
 	BPFDB_ERR_TXN_INVALID = 9,    /* slot, generation or state does not match */
 	BPFDB_ERR_READ_ONLY = 10,     /* write in a read-only transaction */
 	BPFDB_ERR_BAD_REQUEST = 11,   /* malformed request */
 	BPFDB_ERR_RETRY = 12,         /* transient race; nothing applied, try again */
 	BPFDB_ERR_INTERNAL = 13,      /* a tail call or map lookup that cannot fail did */
+	BPFDB_ERR_LOG_FULL = 14,      /* the WAL ring has no room; nothing applied, retry */
+	BPFDB_ERR_QUIESCED = 15,      /* the gate is closed for a checkpoint; retry */
 };
 
 /* bpfdb_op.detail for BPFDB_ERR_STORE_FULL: the slab class, or this for the index. */
@@ -190,9 +194,40 @@ struct bpfdb_control {
 	__u64 clock;
 	__u64 visible;
 	__u64 low_hint; /* a low-water mark; never above the true one (storage/version.h) */
+	__u64 wal_on;   /* 1: commits are logged to wal_ring (set by Go) */
+	__u64 gate;     /* 1: closed for a checkpoint; new transactions are refused */
+	__u64 txn_seq;  /* transaction ids of logged multi-write commits */
 	__u64 slab_next[BPFDB_SLAB_CLASSES]; /* bump allocators */
 	__u64 slab_cap[BPFDB_SLAB_CLASSES];  /* set by Go at Open */
 	__u64 done[BPFDB_DONE_RING];         /* commit ts fully installed, by ts % ring */
+};
+
+/* Kinds of WAL ring records. */
+enum bpfdb_wal_kind {
+	BPFDB_WAL_WRITE = 1,        /* a write of a transaction still committing */
+	BPFDB_WAL_COMMIT = 2,       /* commits the count writes of txn_id, at lsn */
+	BPFDB_WAL_WRITE_COMMIT = 3, /* a one-write transaction, committed at lsn */
+	BPFDB_WAL_ABORT = 4,        /* txn_id will not commit: drop its writes */
+};
+
+/*
+ * The header of every WAL ring record. A COMMIT or ABORT record is just
+ * this; a WRITE record is struct bpfdb_wal_write, of which logd reads
+ * sizeof header + key + val_len bytes.
+ */
+struct bpfdb_wal_hdr {
+	__u32 kind;    /* enum bpfdb_wal_kind */
+	__u32 count;   /* COMMIT: writes of the transaction logged before it */
+	__u64 txn_id;
+	__u64 lsn;     /* the commit timestamp; 0 in a WRITE */
+	__u32 val_len; /* WRITE*: value length, or BPFDB_TOMBSTONE */
+	__u32 _pad;
+};
+
+struct bpfdb_wal_write {
+	struct bpfdb_wal_hdr hdr;
+	struct bpfdb_key key;
+	__u8 value[BPFDB_MAX_VALUE_LEN] __attribute__((aligned(8)));
 };
 
 /* Registered snapshots of read-only transactions, by transaction slot. */
@@ -214,6 +249,8 @@ enum bpfdb_stat {
 	BPFDB_STAT_ABORTS_USER,
 	BPFDB_STAT_ABORTS_OTHER,
 	BPFDB_STAT_GC_RECLAIMED,
+	BPFDB_STAT_ABORTS_LOG_FULL,
+	BPFDB_STAT_QUIESCED,
 	BPFDB_STAT_COUNT,
 };
 

@@ -84,6 +84,20 @@ struct {
 	__type(value, struct bpfdb_snapshots);
 } snapshots SEC(".maps");
 
+/* The write-ahead log: committed transactions, drained by the Go logger. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 24); /* set at Open */
+} wal_ring SEC(".maps");
+
+/* Where a request slot assembles a WAL write record before it is output. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BPFDB_REQ_SLOTS);
+	__type(key, __u32);
+	__type(value, struct bpfdb_wal_write);
+} wal_scratch SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, BPFDB_STAT_COUNT);

@@ -150,21 +150,15 @@ __attribute__((noinline)) int slab_store(__u32 op_key, __u32 len, __u32 ref)
 }
 
 /*
- * slab_load answers request op op_key with the value of len bytes in slot
- * ref (nothing to copy for an empty value).
+ * slab_copy_out copies the class-sized slot ref of a len-byte value into dst,
+ * a BPFDB_MAX_VALUE_LEN-byte buffer in a map value.
  */
-__attribute__((noinline)) int slab_load(__u32 op_key, __u32 len, __u32 ref)
+static __always_inline int slab_copy_out(__u32 len, __u32 ref, __u8 *dst)
 {
-	struct bpfdb_op *op = op_at(op_key);
-	__u8 *dst;
 	void *src;
 
-	if (!op)
-		return -1;
-	op->val_len = len;
 	if (!value_has_slot(len))
 		return 0;
-	dst = op->value;
 	switch (slab_class(len)) {
 	case 0:
 		src = bpf_map_lookup_elem(&slab_0, &ref);
@@ -203,6 +197,20 @@ __attribute__((noinline)) int slab_load(__u32 op_key, __u32 len, __u32 ref)
 		__builtin_memcpy(dst, src, sizeof(struct bpfdb_slab_5));
 		return 0;
 	}
+}
+
+/*
+ * slab_load answers request op op_key with the value of len bytes in slot
+ * ref (nothing to copy for an empty value).
+ */
+__attribute__((noinline)) int slab_load(__u32 op_key, __u32 len, __u32 ref)
+{
+	struct bpfdb_op *op = op_at(op_key);
+
+	if (!op)
+		return -1;
+	op->val_len = len;
+	return slab_copy_out(len, ref, op->value);
 }
 
 #endif /* BPFDB_SLAB_H */

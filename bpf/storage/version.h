@@ -97,6 +97,7 @@ __attribute__((noinline)) int read_at(struct bpfdb_record *rec, __u64 snap, stru
 		out->begin_ts = b;
 		out->ref = ref;
 		out->len = len;
+		out->slot = j;
 		return BPFDB_OK;
 	}
 	return BPFDB_ERR_NOT_FOUND;
@@ -199,13 +200,92 @@ static __always_inline int free_version(struct bpfdb_record *rec)
 	return -1;
 }
 
+/* The versions of one record as the precise GC pass sees them. */
+struct precise_ctx {
+	__u64 begin[BPFDB_MAX_VERSIONS];
+	__u64 end[BPFDB_MAX_VERSIONS];
+	__u32 needed;  /* bit j: some registered snapshot sees version j */
+	__u32 pending; /* a snapshot is being registered: decide nothing */
+};
+
+static long precise_cb(__u32 k, void *data)
+{
+	struct precise_ctx *c = data;
+	struct bpfdb_snapshots *s;
+	__u32 zero = 0, j;
+	__u64 snap;
+
+	s = bpf_map_lookup_elem(&snapshots, &zero);
+	if (!s || k >= BPFDB_SNAP_SLOTS)
+		return 1;
+	snap = READ_ONCE_U64(s->snap[k]);
+	if (snap == BPFDB_SNAP_PENDING) {
+		c->pending = 1;
+		return 1;
+	}
+	if (snap == 0)
+		return 0;
+	for (j = 0; j < BPFDB_MAX_VERSIONS; j++)
+		if (c->begin[j] && c->begin[j] <= snap && snap < c->end[j])
+			c->needed |= 1U << j;
+	return 0;
+}
+
+/*
+ * reclaim_precise frees every version of rec that no registered snapshot
+ * sees and no future one can: its end_ts is at or below visible (read
+ * before the snapshots, invariant 3), and no registered snapshot falls in
+ * [begin_ts, end_ts). Snapshots between two versions keep only the version
+ * they see, so a few long readers pin a few versions, not all of them.
+ * The newest version stays unless it is a tombstone (invariant 4).
+ */
+__attribute__((noinline)) int reclaim_precise(struct bpfdb_record *rec)
+{
+	struct bpfdb_control *ctl = control_block();
+	struct precise_ctx c = {};
+	__u32 j, reclaimed = 0;
+	__u64 visible;
+
+	if (!rec || !ctl)
+		return 0;
+	visible = READ_ONCE_U64(ctl->visible);
+	for (j = 0; j < BPFDB_MAX_VERSIONS; j++) {
+		c.begin[j] = rec->v[j].begin_ts;
+		c.end[j] = rec->v[j].end_ts;
+	}
+	bpf_loop(BPFDB_SNAP_SLOTS, precise_cb, &c, 0);
+	if (c.pending)
+		return 0;
+	/*
+	 * Read the versions from the record, not from c: we hold its lock, so
+	 * they are the same, and comparing stack copies would make the verifier
+	 * keep every combination of outcomes apart (no state pruning).
+	 */
+	for (j = 0; j < BPFDB_MAX_VERSIONS; j++) {
+		struct bpfdb_version *v = &rec->v[j];
+		__u64 b = v->begin_ts, e = v->end_ts;
+		int ended = e != BPFDB_TS_INF && e <= visible;
+		int tombstone = e == BPFDB_TS_INF && v->len == BPFDB_TOMBSTONE && b <= visible;
+
+		if (b == 0 || (c.needed & (1U << j)) || (!ended && !tombstone))
+			continue;
+		WRITE_ONCE_U64(v->begin_ts, 0);
+		slab_free(v->len, v->ref);
+		reclaimed++;
+	}
+	if (reclaimed)
+		stat_add(BPFDB_STAT_GC_RECLAIMED, reclaimed);
+	return reclaimed;
+}
+
 /*
  * reserve_version returns a free version slot of rec, or -1 when every
  * version may still be read. It is cooperative GC: every writer first
  * reclaims what the cached low-water hint allows, so a key keeps few
- * versions (and slab slots), and rescans the snapshots only when that
- * leaves no slot. The caller holds rec's exclusive lock; the slot stays
- * free, and so reserved, until the caller installs into it.
+ * versions (and slab slots); only when that leaves no slot does it rescan
+ * the snapshots, first for a fresh hint, then precisely. The caller holds
+ * rec's exclusive lock; the slot stays free, and so reserved, until the
+ * caller installs into it.
  */
 __attribute__((noinline)) int reserve_version(struct bpfdb_record *rec)
 {
@@ -219,6 +299,10 @@ __attribute__((noinline)) int reserve_version(struct bpfdb_record *rec)
 	if (slot >= 0)
 		return slot;
 	reclaim(rec, refresh_low_hint(ctl));
+	slot = free_version(rec);
+	if (slot >= 0)
+		return slot;
+	reclaim_precise(rec);
 	return free_version(rec);
 }
 

@@ -17,9 +17,28 @@
 
 #include "maps.h"
 
+#define CLOCK_CAS_TRIES 8
+
+/*
+ * next_commit_ts hands out the next commit timestamp, or 0 when that would
+ * run BPFDB_DONE_RING - 1 ahead of visible: its done slot would still
+ * belong to an unfinished commit (one preempted mid-install, say), and
+ * overwriting it would lose that commit's mark and stall visible forever.
+ * The caller then aborts with BPFDB_ERR_RETRY. Also 0 after CAS races.
+ */
 static __always_inline __u64 next_commit_ts(struct bpfdb_control *ctl)
 {
-	return __sync_fetch_and_add(&ctl->clock, 1) + 1;
+	__u32 i;
+
+	for (i = 0; i < CLOCK_CAS_TRIES; i++) {
+		__u64 c = READ_ONCE_U64(ctl->clock);
+
+		if (c + 1 - READ_ONCE_U64(ctl->visible) >= BPFDB_DONE_RING)
+			return 0;
+		if (__sync_val_compare_and_swap(&ctl->clock, c, c + 1) == c)
+			return c + 1;
+	}
+	return 0;
 }
 
 static long advance_visible_cb(__u32 i, void *data)

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * wal.h: logical log records of committed transactions, into wal_ring.
+ *
+ * The rule: a committer reserves ring space for its commit record before it
+ * takes its commit timestamp, and so before anything it writes can become
+ * visible. A full ring aborts the transaction (BPFDB_ERR_LOG_FULL, nothing
+ * applied, nothing logged as committed); a committed record is never
+ * dropped. Because the timestamp is taken only after the reservation
+ * succeeded, every commit timestamp belongs to exactly one logged commit,
+ * and LSN = commit timestamp is dense: recovery can check continuity.
+ *
+ * bpf_ringbuf_reserve needs a constant size, and a reservation cannot
+ * outlive a bpf_loop callback, so a multi-write transaction logs each write
+ * as a WRITE record (bpf_ringbuf_output of its actual size from
+ * wal_scratch) and then reserves a small COMMIT record. WRITE records whose
+ * COMMIT never comes (the ring filled up in between) are dropped by logd.
+ * An autocommit write is one WRITE_COMMIT record of the maximum size.
+ */
+#ifndef BPFDB_WAL_H
+#define BPFDB_WAL_H
+
+#include "maps.h"
+#include "../storage/slab.h"
+
+static __always_inline int wal_on(struct bpfdb_control *ctl)
+{
+	return READ_ONCE_U64(ctl->wal_on) != 0;
+}
+
+/*
+ * wal_log_entry outputs entry i of transaction slot tslot as a WRITE record
+ * of txn_id, assembled in request slot's scratch. Returns 1 when logged, 0
+ * when the entry has no write, -1 when the ring is full.
+ */
+__attribute__((noinline)) int wal_log_entry(__u32 slot, __u32 tslot, __u32 i, __u64 txn_id)
+{
+	struct bpfdb_wal_write *w = bpf_map_lookup_elem(&wal_scratch, &slot);
+	struct bpfdb_txn *t = bpf_map_lookup_elem(&txn_table, &tslot);
+	struct bpfdb_txn_entry *e;
+	__u32 vlen;
+
+	if (!w || !t || i >= BPFDB_MAX_TXN_KEYS)
+		return -1;
+	e = &t->e[i];
+	if (!e->write)
+		return 0;
+	w->hdr.kind = BPFDB_WAL_WRITE;
+	w->hdr.count = 0;
+	w->hdr.txn_id = txn_id;
+	w->hdr.lsn = 0;
+	w->hdr.val_len = e->len;
+	__builtin_memcpy(&w->key, &e->key, sizeof(w->key));
+	if (slab_copy_out(e->len, e->ref, w->value))
+		return -1;
+	vlen = value_has_slot(e->len) ? e->len : 0;
+	if (vlen > BPFDB_MAX_VALUE_LEN)
+		return -1;
+	if (bpf_ringbuf_output(&wal_ring, w, sizeof(w->hdr) + sizeof(w->key) + vlen, 0))
+		return -1;
+	return 1;
+}
+
+/* wal_abort tells logd, if the ring has room, to drop the writes of txn_id. */
+static __always_inline void wal_abort(__u64 txn_id)
+{
+	struct bpfdb_wal_hdr h = { .kind = BPFDB_WAL_ABORT, .txn_id = txn_id };
+
+	bpf_ringbuf_output(&wal_ring, &h, sizeof(h), 0);
+}
+
+#endif /* BPFDB_WAL_H */
