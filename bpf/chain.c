@@ -119,6 +119,12 @@ static __always_inline int validate_op(struct bpfdb_op *op, __u32 i, struct vali
 		if (c->gate && c->mode == BPFDB_MODE_AUTOCOMMIT)
 			return BPFDB_ERR_QUIESCED;
 		break;
+	case BPFDB_OP_LOAD:
+		if (c->mode != BPFDB_MODE_AUTOCOMMIT)
+			return BPFDB_ERR_BAD_REQUEST;
+		if (!(op->flags & BPFDB_LOAD_DELETE) && op->val_len > BPFDB_MAX_VALUE_LEN)
+			return BPFDB_ERR_VALUE_TOO_LARGE;
+		break;
 	case BPFDB_OP_BEGIN:
 		if (c->mode != BPFDB_MODE_TXN || i != 0)
 			return BPFDB_ERR_BAD_REQUEST;
@@ -388,6 +394,50 @@ unlock:
 	return status;
 }
 
+/*
+ * auto_load installs op's value (or a tombstone) at op->ts without logging
+ * or touching the clock: recovery replays checkpoints and the log this way,
+ * in timestamp order, and sets clock and visible itself afterwards.
+ */
+static __always_inline int auto_load(struct bpfdb_op *op, __u32 op_key, __u32 slot)
+{
+	struct bpfdb_record *rec;
+	int status = BPFDB_OK, vslot;
+	__u32 ref = 0, len = op->flags & BPFDB_LOAD_DELETE ? BPFDB_TOMBSTONE : op->val_len;
+	long long slab;
+
+	rec = record_get_or_create(&op->key, &status);
+	if (!rec) {
+		op->detail = BPFDB_FULL_INDEX;
+		return status;
+	}
+	if (lock_exclusive(rec, AUTO_OWNER(slot), 0) != BPFDB_OK)
+		return BPFDB_ERR_CONFLICT;
+	vslot = reserve_version(rec);
+	if (vslot < 0) {
+		status = BPFDB_ERR_VERSIONS_FULL;
+		goto unlock;
+	}
+	if (value_has_slot(len)) {
+		slab = slab_alloc(len);
+		if (slab < 0) {
+			op->detail = slab_class(len);
+			status = BPFDB_ERR_STORE_FULL;
+			goto unlock;
+		}
+		ref = slab;
+		if (slab_store(op_key, len, ref)) {
+			slab_free(len, ref);
+			status = BPFDB_ERR_INTERNAL;
+			goto unlock;
+		}
+	}
+	install_version(rec, vslot, op->ts, ref, len);
+unlock:
+	unlock_exclusive(rec);
+	return status;
+}
+
 static long auto_op_cb(__u32 i, void *data)
 {
 	struct auto_ctx *c = data;
@@ -408,6 +458,8 @@ static long auto_op_cb(__u32 i, void *data)
 	}
 	if (op->kind == BPFDB_OP_GET)
 		op->status = auto_get(op, op_key);
+	else if (op->kind == BPFDB_OP_LOAD)
+		op->status = auto_load(op, op_key, c->slot);
 	else
 		op->status = auto_write(ctl, op, op_key, c->slot, op->kind == BPFDB_OP_DEL, c);
 	if (retryable(op->status))
@@ -479,6 +531,7 @@ int bpfdb_txn_open(struct xdp_md *ctx)
 		if (op0->flags & BPFDB_BEGIN_READ_ONLY) {
 			t->snap_ts = register_snapshot(ctl, tslot);
 			t->state = BPFDB_TXN_ACTIVE_RO;
+			req->visible = t->snap_ts;
 		} else {
 			t->snap_ts = 0;
 			t->state = BPFDB_TXN_ACTIVE;
@@ -955,6 +1008,7 @@ int bpfdb_vacuum(struct xdp_md *ctx)
 	ctl = control_block();
 	if (!req || !ctl)
 		return XDP_DROP;
+	req->build = bpfdb_build;
 	c.low = refresh_low_hint(ctl);
 	bpf_for_each_map_elem(&records, vacuum_cb, &c, 0);
 	req->status = BPFDB_OK;

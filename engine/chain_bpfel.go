@@ -18,6 +18,7 @@ type chainBpfdbBeginFlag uint32
 const (
 	chainBpfdbBeginFlagBPFDB_BEGIN_READ_ONLY chainBpfdbBeginFlag = 1
 	chainBpfdbBeginFlagBPFDB_GET_LATEST      chainBpfdbBeginFlag = 2
+	chainBpfdbBeginFlagBPFDB_LOAD_DELETE     chainBpfdbBeginFlag = 4
 )
 
 type chainBpfdbControl struct {
@@ -79,6 +80,7 @@ type chainBpfdbOp struct {
 	Status int32
 	ValLen uint32
 	Pad1   uint32
+	Ts     uint64
 	Key    chainBpfdbKey
 	Value  [1024]uint8
 }
@@ -93,6 +95,7 @@ const (
 	chainBpfdbOpKindBPFDB_OP_BEGIN  chainBpfdbOpKind = 4
 	chainBpfdbOpKindBPFDB_OP_COMMIT chainBpfdbOpKind = 5
 	chainBpfdbOpKindBPFDB_OP_ABORT  chainBpfdbOpKind = 6
+	chainBpfdbOpKindBPFDB_OP_LOAD   chainBpfdbOpKind = 7
 )
 
 type chainBpfdbRecord struct {
@@ -207,6 +210,32 @@ type chainBpfdbVersion struct {
 	EndTs   uint64
 	Ref     uint32
 	Len     uint32
+}
+
+type chainBpfdbWalHdr struct {
+	_      structs.HostLayout
+	Kind   uint32
+	Count  uint32
+	TxnId  uint64
+	Lsn    uint64
+	ValLen uint32
+	Pad    uint32
+}
+
+type chainBpfdbWalKind uint32
+
+const (
+	chainBpfdbWalKindBPFDB_WAL_WRITE        chainBpfdbWalKind = 1
+	chainBpfdbWalKindBPFDB_WAL_COMMIT       chainBpfdbWalKind = 2
+	chainBpfdbWalKindBPFDB_WAL_WRITE_COMMIT chainBpfdbWalKind = 3
+	chainBpfdbWalKindBPFDB_WAL_ABORT        chainBpfdbWalKind = 4
+)
+
+type chainBpfdbWalWrite struct {
+	_     structs.HostLayout
+	Hdr   chainBpfdbWalHdr
+	Key   chainBpfdbKey
+	Value [1024]uint8
 }
 
 // Names of all BPF objects in the ELF.

@@ -36,6 +36,10 @@ var (
 	// ErrLogFull: the log ring had no room for the commit; nothing was
 	// applied, and the transaction may be retried.
 	ErrLogFull = errors.New("bpfdb: log ring full; transaction aborted, retry")
+	// ErrNotDurable: the commit is applied, but its log record could not be
+	// written (a full disk): it is not acknowledged as durable. The log
+	// keeps retrying; commits are acknowledged again once it succeeds.
+	ErrNotDurable = errors.New("bpfdb: commit not durable: the log cannot be written")
 	// ErrQuiesced: a checkpoint's gate refused a new writer; retry.
 	ErrQuiesced = errors.New("bpfdb: closed for a checkpoint, retry")
 	// ErrAborted: the operation was skipped because an earlier operation of

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"runtime"
@@ -108,7 +109,8 @@ func (e *Engine) Delete(key []byte) error {
 
 // Batch runs independent autocommit operations, MaxBatch per chain run: each
 // is its own transaction, executed in order, with its outcome in its Err.
-// Batch itself fails only when the chain cannot run.
+// Batch itself fails only when the chain cannot run. The values of the Gets
+// of one run share one allocation.
 func (e *Engine) Batch(ops []Op) error {
 	for len(ops) > 0 {
 		n := min(len(ops), MaxBatch)
@@ -147,18 +149,11 @@ func (e *Engine) runAuto(ops []Op) error {
 		if try > 0 {
 			backoff(try)
 		}
-		written := map[string]bool(nil)
 		for j := 0; j < n; j++ {
 			op := &ops[pending[j]]
 			o := &s.ops[j]
 			o.encode(uint8(op.Kind), op.Key, op.Value)
-			switch {
-			case op.Kind != OpGet:
-				if written == nil {
-					written = map[string]bool{}
-				}
-				written[string(op.Key)] = true
-			case written[string(op.Key)]:
+			if op.Kind == OpGet && wroteEarlier(ops, pending[:j], op.Key) {
 				// An earlier op of this run wrote the key: read the newest
 				// version, which may not be visible yet (bpf/chain.c auto_read).
 				o.Flags = uint8(chainBpfdbBeginFlagBPFDB_GET_LATEST)
@@ -177,7 +172,14 @@ func (e *Engine) runAuto(ops []Op) error {
 		}
 		// The chain stops at the first op to retry and skips the rest
 		// (BPFDB_ERR_ABORTED), so re-running them in order keeps a
-		// pipeline's order.
+		// pipeline's order. One allocation holds every value returned.
+		total := 0
+		for j := 0; j < n; j++ {
+			if o := &s.ops[j]; o.Status == 0 && o.Kind == uint8(OpGet) {
+				total += int(min(o.ValLen, uint32(MaxValueLen)))
+			}
+		}
+		buf := make([]byte, total)
 		again := 0
 		for j := 0; j < n; j++ {
 			op := &ops[pending[j]]
@@ -192,7 +194,10 @@ func (e *Engine) runAuto(ops []Op) error {
 				op.Err = ErrConflict // a retry budget ran out before this op ran
 			}
 			if op.Err == nil && op.Kind == OpGet {
-				op.Value = o.value()
+				l := int(min(o.ValLen, uint32(MaxValueLen)))
+				op.Value = buf[:l:l]
+				copy(op.Value, o.Value[:l])
+				buf = buf[l:]
 			}
 		}
 		if again > 0 && errors.Is(ops[pending[0]].Err, ErrStoreFull) {
@@ -201,6 +206,17 @@ func (e *Engine) runAuto(ops []Op) error {
 		n = again
 	}
 	return nil
+}
+
+// wroteEarlier reports whether one of the ops at indexes earlier writes key.
+// A run holds at most MaxBatch ops, so a scan beats a map (no allocation).
+func wroteEarlier(ops []Op, earlier []int, key []byte) bool {
+	for _, i := range earlier {
+		if ops[i].Kind != OpGet && bytes.Equal(ops[i].Key, key) {
+			return true
+		}
+	}
+	return false
 }
 
 // retryable reports whether an autocommit op that failed with err is run again.

@@ -25,6 +25,11 @@ type Txn struct {
 	begun    bool  // the kernel has seen BEGIN
 	ended    error // nil while open; why it ended otherwise
 	lastUsed atomic.Int64
+	// begunFlag mirrors begun for the checkpoint, which counts open writers
+	// without taking t.mu.
+	begunFlag atomic.Bool
+	// snapTS is a read-only transaction's snapshot timestamp.
+	snapTS uint64
 }
 
 // Begin starts a read-write transaction.
@@ -183,10 +188,26 @@ func (t *Txn) do(ops []Op, end uint8) error {
 	s.hdr.Nops = uint32(n)
 	s.hdr.TxnSlot = t.slot
 	s.hdr.TxnGen = t.gen
-	if err := e.run(s); err != nil {
-		return err
+	for try := 0; ; try++ {
+		if err := e.run(s); err != nil {
+			return err
+		}
+		// A checkpoint's gate refused BEGIN: nothing has happened yet, so
+		// wait for the gate to open and send the same request again.
+		refused := !t.begun && s.hdr.Status == int32(chainBpfdbStatusBPFDB_ERR_QUIESCED)
+		if !refused || try >= autocommitRetries {
+			break
+		}
+		backoff(try + 2)
+		for j := 0; j < n; j++ {
+			s.ops[j].Status = 0
+		}
+	}
+	if !t.begun && t.readOnly {
+		t.snapTS = s.hdr.Visible
 	}
 	t.begun = true
+	t.begunFlag.Store(true)
 
 	var failed error
 	for i := range ops {

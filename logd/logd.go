@@ -15,6 +15,10 @@
 //   - A failed write (a full disk) is retried with the same batch until it
 //     succeeds; meanwhile WaitDurable reports the failure, so nothing is
 //     acknowledged that is not on disk, and nothing queued is dropped.
+//   - Pebble treats a failed WAL write as fatal (it exits the process), so
+//     a full disk must never reach it: before every write logd checks the
+//     free space (statfs) and refuses while it is below the batch plus
+//     ReserveBytes, which leaves pebble room for its own flushes.
 //   - A checkpoint at LSN c is the image of every commit <= c. Its entries
 //     are written first and its manifest last, so a checkpoint without a
 //     manifest (a crash while writing it) is ignored and deleted.
@@ -24,11 +28,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble"
+	"golang.org/x/sys/unix"
 )
 
 // Key space of the pebble store.
@@ -55,11 +61,15 @@ type Options struct {
 	SyncInterval time.Duration
 	// QueueLen is how many transactions may wait for the writer (default 65536).
 	QueueLen int
+	// ReserveBytes of free disk space are kept for pebble's flushes and
+	// compactions: writes are refused below it (default 64 MiB).
+	ReserveBytes int64
 }
 
 // Log is an open log directory.
 type Log struct {
 	opts Options
+	dir  string
 	db   *pebble.DB
 	q    chan Txn
 
@@ -97,11 +107,14 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.QueueLen <= 0 {
 		opts.QueueLen = 1 << 16
 	}
-	db, err := pebble.Open(dir, &pebble.Options{})
+	if opts.ReserveBytes <= 0 {
+		opts.ReserveBytes = 64 << 20
+	}
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
 	if err != nil {
 		return nil, fmt.Errorf("logd: opening %s (is a server using it?): %w", dir, err)
 	}
-	l := &Log{opts: opts, db: db, q: make(chan Txn, opts.QueueLen), above: map[uint64]struct{}{}, done: make(chan struct{})}
+	l := &Log{opts: opts, dir: dir, db: db, q: make(chan Txn, opts.QueueLen), above: map[uint64]struct{}{}, done: make(chan struct{})}
 	l.cond = sync.NewCond(&l.mu)
 	if err := l.dropIncompleteCheckpoints(); err != nil {
 		db.Close()
@@ -214,7 +227,35 @@ func (l *Log) commit(batch *pebble.Batch, lsns []uint64) {
 	l.mu.Unlock()
 }
 
+// quietLogger drops pebble's informational messages (WAL replay, flushes)
+// and keeps its fatal ones.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+
+func (quietLogger) Fatalf(format string, args ...any) { log.Fatalf("pebble: "+format, args...) }
+
+// ErrDiskFull is returned (wrapped) for a write refused for lack of space.
+var ErrDiskFull = errors.New("no space left on device")
+
+// checkSpace refuses a write of n bytes that would eat into ReserveBytes.
+func (l *Log) checkSpace(n int) error {
+	var fs unix.Statfs_t
+	if err := unix.Statfs(l.dir, &fs); err != nil {
+		return fmt.Errorf("logd: statfs %s: %w", l.dir, err)
+	}
+	free := int64(fs.Bavail) * int64(fs.Bsize)
+	if free < l.opts.ReserveBytes+int64(n) {
+		return fmt.Errorf("%w: %d bytes free in %s, a write needs %d plus %d kept in reserve",
+			ErrDiskFull, free, l.dir, n, l.opts.ReserveBytes)
+	}
+	return nil
+}
+
 func (l *Log) write(batch *pebble.Batch) error {
+	if err := l.checkSpace(batch.Len()); err != nil {
+		return err
+	}
 	if !l.opts.NoSync {
 		l.stats.Syncs.Add(1)
 		return batch.Commit(pebble.Sync)
@@ -348,6 +389,9 @@ func (c *CheckpointWriter) Add(key, value []byte) error {
 	c.batch.Set(checkpointKey(c.lsn, key), append(v, value...), nil)
 	c.n++
 	if c.batch.Len() >= checkpointBatchBytes {
+		if err := c.l.checkSpace(c.batch.Len()); err != nil {
+			return err
+		}
 		if err := c.batch.Commit(pebble.NoSync); err != nil {
 			return err
 		}
@@ -362,6 +406,9 @@ func (c *CheckpointWriter) Finish() error {
 	var v [8]byte
 	binary.LittleEndian.PutUint64(v[:], c.n)
 	c.batch.Set(manifestKey(c.lsn), v[:], nil)
+	if err := c.l.checkSpace(c.batch.Len()); err != nil {
+		return err
+	}
 	if err := c.batch.Commit(pebble.Sync); err != nil {
 		return err
 	}
@@ -441,4 +488,10 @@ func (l *Log) dropIncompleteCheckpoints() error {
 		from = checkpointKey(c.LSN+1, nil)
 	}
 	return l.db.DeleteRange(from, []byte{prefixCheckpoint + 1}, pebble.Sync)
+}
+
+// TruncateAfter deletes every logged transaction above lsn: the damaged
+// tail recovery stopped at, which new commits must not land behind.
+func (l *Log) TruncateAfter(lsn uint64) error {
+	return l.db.DeleteRange(walKey(lsn+1), []byte{prefixWAL + 1}, pebble.Sync)
 }

@@ -36,12 +36,14 @@ enum bpfdb_op_kind {
 	BPFDB_OP_BEGIN = 4,  /* first op of a transaction request only */
 	BPFDB_OP_COMMIT = 5, /* last op of a transaction request only */
 	BPFDB_OP_ABORT = 6,  /* last op of a transaction request only */
+	BPFDB_OP_LOAD = 7,   /* recovery: install a version at op.ts, unlogged (autocommit only) */
 };
 
 /* Flags on an op. */
 enum bpfdb_begin_flag {
 	BPFDB_BEGIN_READ_ONLY = 1, /* BEGIN: a read-only snapshot transaction */
 	BPFDB_GET_LATEST = 2,      /* autocommit GET of a key an earlier op of the batch wrote */
+	BPFDB_LOAD_DELETE = 4,     /* LOAD: install a tombstone */
 };
 
 /* Request modes, in bpfdb_req.mode. */
@@ -106,6 +108,7 @@ struct bpfdb_op {
 	__s32 status;      /* out: enum bpfdb_status */
 	__u32 val_len;     /* in for SET, out for GET */
 	__u32 _pad1;
+	__u64 ts;          /* LOAD: the version's commit timestamp */
 	struct bpfdb_key key;
 	__u8 value[BPFDB_MAX_VALUE_LEN] __attribute__((aligned(8)));
 };
@@ -119,7 +122,8 @@ struct bpfdb_req {
 	__s32 status;    /* out: BPFDB_MODE_TXN: outcome for the transaction */
 	__u32 build;     /* out: build id of the entry program that ran */
 	__u64 commit_ts; /* out: commit timestamp, 0 if nothing was committed */
-	__u64 visible;   /* out: visible timestamp after the run */
+	__u64 visible;   /* out: visible timestamp after the run; a read-only
+			  * BEGIN's snapshot */
 	/* Continuation state between stages. */
 	__u32 end_kind;  /* BPFDB_OP_COMMIT or BPFDB_OP_ABORT when the transaction ends */
 	__u32 _pad;

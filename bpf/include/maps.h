@@ -107,6 +107,7 @@ struct {
 
 /*
  * Value slabs, one array per size class, each with a queue of freed slots.
+ * Mmapped by Go, which reads values from them to write checkpoints.
  * A slot never handed out is taken from control.slab_next instead, so the
  * queues need no filling at Open.
  */
@@ -120,6 +121,7 @@ struct bpfdb_slab_5 { __u8 b[1024]; } __attribute__((aligned(8)));
 #define BPFDB_SLAB_MAPS(n)                                   \
 	struct {                                             \
 		__uint(type, BPF_MAP_TYPE_ARRAY);            \
+		__uint(map_flags, BPF_F_MMAPABLE);           \
 		__uint(max_entries, 1); /* set at Open */    \
 		__type(key, __u32);                          \
 		__type(value, struct bpfdb_slab_##n);        \

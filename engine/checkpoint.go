@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+)
+
+// CheckpointStats describe one checkpoint.
+type CheckpointStats struct {
+	// LSN is the commit the image is of: it holds every commit at or below it.
+	LSN uint64
+	// Keys is the number of live keys written.
+	Keys uint64
+	// GateClosed is how long new writers were refused.
+	GateClosed time.Duration
+	// Duration is the whole checkpoint, copy included.
+	Duration time.Duration
+}
+
+// ErrNoLog is returned by Checkpoint on an engine opened without a Dir.
+var ErrNoLog = errors.New("bpfdb: no data directory: nothing to checkpoint to")
+
+// drainWait bounds how long a checkpoint waits, gate closed, for open
+// read-write transactions to finish before it takes its snapshot anyway.
+const drainWait = 200 * time.Millisecond
+
+// Checkpoint writes an image of the store into the data directory and
+// trims the log it makes redundant.
+//
+// It closes the quiesce gate (new writers get ErrQuiesced, which autocommit
+// operations retry), waits for runs in flight and, up to drainWait, for
+// open read-write transactions, and takes a read-only snapshot; then it
+// opens the gate again. The image is copied from that snapshot while
+// writers run: multi-versioning keeps what the snapshot sees, so the gate
+// stays closed only for the moment the snapshot is taken, not the copy.
+func (e *Engine) Checkpoint() (CheckpointStats, error) {
+	var st CheckpointStats
+	if e.log == nil {
+		return st, ErrNoLog
+	}
+	e.checkpointMu.Lock()
+	defer e.checkpointMu.Unlock()
+	start := time.Now()
+
+	atomic.StoreUint64(&e.ctl.Gate, 1)
+	e.mu.Lock() // every run in flight has finished; new writers are refused
+	e.mu.Unlock()
+	for deadline := time.Now().Add(drainWait); e.openWriters() > 0 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Microsecond)
+	}
+	snap, err := e.BeginReadOnly()
+	atomic.StoreUint64(&e.ctl.Gate, 0)
+	st.GateClosed = time.Since(start)
+	e.gateClosedNanos.Add(uint64(st.GateClosed))
+	if err != nil {
+		return st, err
+	}
+	defer snap.Abort()
+	st.LSN = snap.snapTS
+
+	cw := e.log.NewCheckpoint(st.LSN)
+	if err := e.copyImage(st.LSN, cw.Add, &st.Keys); err != nil {
+		cw.Abort()
+		return st, fmt.Errorf("bpfdb: checkpoint at LSN %d: %w", st.LSN, err)
+	}
+	if err := cw.Finish(); err != nil {
+		return st, fmt.Errorf("bpfdb: checkpoint at LSN %d: %w", st.LSN, err)
+	}
+	st.Duration = time.Since(start)
+	e.checkpoints.Add(1)
+	e.lastCheckpoint.Store(time.Now().Unix())
+	return st, nil
+}
+
+// openWriters counts read-write transactions that have begun in the kernel.
+func (e *Engine) openWriters() int {
+	n := 0
+	for i := range e.txns {
+		if t := e.txns[i].Load(); t != nil && !t.readOnly && t.begunFlag.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// copyBatch is how many records one batch lookup reads.
+const copyBatch = 4096
+
+// copyImage calls add for every key with a live value at snapshot snap,
+// which the caller has registered (so none of those versions is reclaimed).
+// Records are read with batch lookups; values straight from the mmapped slabs.
+func (e *Engine) copyImage(snap uint64, add func(k, v []byte) error, n *uint64) error {
+	keys := make([]chainBpfdbKey, copyBatch)
+	recs := make([]chainBpfdbRecord, copyBatch)
+	var cursor ebpf.MapBatchCursor
+	for {
+		got, err := e.maps.Records.BatchLookup(&cursor, keys, recs, nil)
+		for i := 0; i < got; i++ {
+			v, ok := e.valueAt(&recs[i], snap)
+			if !ok {
+				continue
+			}
+			if err := add(keys[i].Data[:keys[i].Len], v); err != nil {
+				return err
+			}
+			*n++
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if e.opts.Progress != nil {
+			e.opts.Progress("checkpoint", *n, 0)
+		}
+	}
+}
+
+// valueAt returns the value rec holds at snapshot snap, if live. The copy of
+// rec may be torn by a concurrent install or reclaim, but neither touches
+// the version snap sees (storage/version.h, invariants 2 and 3).
+func (e *Engine) valueAt(rec *chainBpfdbRecord, snap uint64) ([]byte, bool) {
+	for _, v := range rec.V {
+		if v.BeginTs == 0 || v.BeginTs > snap || v.EndTs <= snap {
+			continue
+		}
+		if v.Len == tombstone {
+			return nil, false
+		}
+		if v.Len == 0 {
+			return []byte{}, true
+		}
+		c := slabClass(int(v.Len))
+		size := SlabSize(c)
+		mem := e.slabMem[c]
+		off := int(v.Ref) * size
+		if off+int(v.Len) > len(mem) {
+			return nil, false
+		}
+		return mem[off : off+int(v.Len) : off+int(v.Len)], true
+	}
+	return nil, false
+}

@@ -1,0 +1,421 @@
+package engine
+
+// Durability, specified: what a data directory keeps across clean restarts,
+// SIGKILL, damaged logs and full disks.
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// The crash child: set by the parent test through the environment.
+const (
+	envChildDir   = "BPFDB_TEST_CHILD_DIR"
+	envChildStart = "BPFDB_TEST_CHILD_START"
+	envChildCount = "BPFDB_TEST_CHILD_COUNT"
+	accounts      = 20
+	initialMoney  = 1000
+)
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(envChildDir); dir != "" {
+		os.Exit(crashChild(dir))
+	}
+	os.Exit(m.Run())
+}
+
+func account(i int) []byte     { return fmt.Appendf(nil, "acct-%02d", i) }
+func transferKey(n int) []byte { return fmt.Appendf(nil, "xfer-%06d", n) }
+
+// crashChild commits transfers numbered from $START, each moving money
+// between two accounts and writing its marker key in the same transaction,
+// and prints "ack N" once Commit returned (sync durability). It stops after
+// $COUNT transfers by exiting without Close, as a crash would, unless the
+// parent kills it first.
+func crashChild(dir string) int {
+	start, _ := strconv.Atoi(os.Getenv(envChildStart))
+	count, _ := strconv.Atoi(os.Getenv(envChildCount))
+	e, err := Open(Options{MaxKeys: 1 << 14, Dir: dir, TxnTimeout: -1})
+	if err != nil {
+		fmt.Println("open:", err)
+		return 2
+	}
+	if start == 0 {
+		ops := make([]Op, accounts)
+		for i := range ops {
+			ops[i] = Op{Kind: OpSet, Key: account(i), Value: specItoa(initialMoney)}
+		}
+		if err := e.Exec(ops); err != nil {
+			fmt.Println("init:", err)
+			return 2
+		}
+	}
+	fmt.Println("ready")
+	out := bufio.NewWriter(os.Stdout)
+	rng := rand.New(rand.NewSource(int64(start)))
+	for n := start; n < start+count; n++ {
+		from, to := rng.Intn(accounts), rng.Intn(accounts)
+		for {
+			err := childTransfer(e, n, from, to, int64(1+rng.Intn(50)))
+			if errors.Is(err, ErrConflict) {
+				continue
+			}
+			if err != nil {
+				fmt.Fprintln(out, "error:", err)
+				out.Flush()
+				return 2
+			}
+			break
+		}
+		fmt.Fprintln(out, "ack", n)
+		out.Flush()
+	}
+	os.Exit(0) // no Close: no checkpoint, nothing flushed that was not already durable
+	return 0
+}
+
+func childTransfer(e *Engine, n, from, to int, amount int64) error {
+	t, err := e.Begin()
+	if err != nil {
+		return err
+	}
+	defer t.Abort()
+	a, err := t.Get(account(from))
+	if err != nil {
+		return err
+	}
+	b, err := t.Get(account(to))
+	if err != nil {
+		return err
+	}
+	av, _ := strconv.ParseInt(string(a), 10, 64)
+	bv, _ := strconv.ParseInt(string(b), 10, 64)
+	if from != to {
+		if err := t.Set(account(from), specItoa(av-amount)); err != nil {
+			return err
+		}
+		if err := t.Set(account(to), specItoa(bv+amount)); err != nil {
+			return err
+		}
+	}
+	if err := t.Set(transferKey(n), specItoa(amount)); err != nil {
+		return err
+	}
+	return t.Commit()
+}
+
+// runChild starts the crash child and returns the transfers it
+// acknowledged, killing it with SIGKILL after killAfter (0: let it finish).
+func runChild(t *testing.T, dir string, start, count int, killAfter time.Duration) (acked []int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), envChildDir+"="+dir, envChildStart+"="+strconv.Itoa(start), envChildCount+"="+strconv.Itoa(count))
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The kill is timed from "ready": the accounts exist, transfers start.
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		line := sc.Text()
+		if n, ok := strings.CutPrefix(line, "ack "); ok {
+			v, _ := strconv.Atoi(n)
+			acked = append(acked, v)
+		} else if line == "ready" {
+			if killAfter > 0 {
+				timer := time.AfterFunc(killAfter, func() { cmd.Process.Signal(syscall.SIGKILL) })
+				defer timer.Stop()
+			}
+		} else {
+			t.Errorf("child: %s", line)
+		}
+	}
+	cmd.Wait()
+	return acked
+}
+
+// checkBank opens dir, checks the bank invariant, that every acknowledged
+// transfer is present, and that no transfer at or past next appears, and
+// returns the highest transfer present plus one.
+func checkBank(t *testing.T, dir string, acked map[int]bool, next int) int {
+	t.Helper()
+	e := openTest(t, Options{MaxKeys: 1 << 14, Dir: dir, TxnTimeout: -1})
+	defer e.Close()
+	ops := make([]Op, accounts)
+	for i := range ops {
+		ops[i] = Op{Kind: OpGet, Key: account(i)}
+	}
+	if err := e.Exec(ops); err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	for _, op := range ops {
+		v, _ := strconv.ParseInt(string(op.Value), 10, 64)
+		total += v
+	}
+	if total != accounts*initialMoney {
+		t.Fatalf("after recovery the accounts hold %d, want %d (recovery %+v)", total, accounts*initialMoney, e.Recovery())
+	}
+	for n := range acked {
+		if _, err := e.Get(transferKey(n)); err != nil {
+			t.Fatalf("acknowledged transfer %d lost: %v (recovery %+v)", n, err, e.Recovery())
+		}
+	}
+	high := 0
+	for n := 0; n < next+16; n++ {
+		if _, err := e.Get(transferKey(n)); err == nil {
+			if n >= next {
+				t.Fatalf("transfer %d was never attempted, yet it is present", n)
+			}
+			high = n + 1
+		}
+	}
+	return high
+}
+
+// A child killed with SIGKILL at random moments never loses a commit it
+// acknowledged, never keeps part of a transfer, and never invents one.
+func TestCrashKill(t *testing.T) {
+	openTest(t, Options{MaxKeys: 64}).Close() // skip or fail without privileges
+	dir := t.TempDir()
+	acked := map[int]bool{}
+	next := 0
+	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+	const rounds, perRound = 6, 100000
+	for round := 0; round < rounds; round++ {
+		kill := time.Duration(20+rng.Intn(400)) * time.Millisecond
+		got := runChild(t, dir, next, perRound, kill)
+		for _, n := range got {
+			acked[n] = true
+		}
+		attempted := next + len(got) + 1 // the one in flight when killed
+		next = checkBank(t, dir, acked, attempted)
+		t.Logf("round %d: killed after %v, %d acknowledged, %d present", round, kill, len(got), next)
+	}
+	if len(acked) == 0 {
+		t.Fatal("no transfer was acknowledged in any round")
+	}
+}
+
+// A clean Close takes a checkpoint; reopening loads it, with nothing to replay.
+func TestReopenAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, Options{MaxKeys: 1024, Dir: dir})
+	for i := 0; i < 200; i++ {
+		specSet(t, e, specKey("k", i), specPattern(i*5%1025, byte(i)))
+	}
+	for i := 0; i < 200; i += 3 {
+		if err := e.Delete(specKey("k", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = openTest(t, Options{MaxKeys: 1024, Dir: dir})
+	rec := e.Recovery()
+	if rec.Checkpoint.LSN == 0 || rec.Replay.Txns != 0 || rec.LSN != rec.Checkpoint.LSN {
+		t.Fatalf("recovery after a clean close: %+v", rec)
+	}
+	for i := 0; i < 200; i++ {
+		if i%3 == 0 {
+			specAbsent(t, e, specKey("k", i))
+		} else {
+			specWant(t, e, specKey("k", i), specPattern(i*5%1025, byte(i)))
+		}
+	}
+	// New commits continue the LSNs.
+	specSet(t, e, []byte("after"), []byte("reopen"))
+	e.Close()
+	e = openTest(t, Options{MaxKeys: 1024, Dir: dir})
+	specWant(t, e, []byte("after"), []byte("reopen"))
+}
+
+// A damaged record stops recovery at the last valid transaction before it;
+// the damage is reported, the tail is dropped, and new commits follow.
+func TestRecoverDamagedLog(t *testing.T) {
+	openTest(t, Options{MaxKeys: 64}).Close()
+	for _, damage := range []string{"corrupt", "truncated"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			acked := runChild(t, dir, 0, 50, 0)
+			if len(acked) != 50 {
+				t.Fatalf("child acknowledged %d of 50", len(acked))
+			}
+			// LSN 1 sets the accounts; transfer n commits at LSN 2+n.
+			const bad = 2 + 30
+			damageLog(t, dir, bad, damage)
+
+			e := openTest(t, Options{MaxKeys: 1 << 14, Dir: dir})
+			rec := e.Recovery()
+			if rec.LSN != bad-1 || rec.Replay.Damage == nil {
+				t.Fatalf("recovery over a %s LSN %d: %+v", damage, bad, rec)
+			}
+			for n := 0; n < 50; n++ {
+				_, err := e.Get(transferKey(n))
+				if present := err == nil; present != (2+n < bad) {
+					t.Fatalf("transfer %d (LSN %d) present = %v", n, 2+n, present)
+				}
+			}
+			specSet(t, e, []byte("new"), []byte("commit"))
+			e.Close()
+			e = openTest(t, Options{MaxKeys: 1 << 14, Dir: dir})
+			if rec := e.Recovery(); rec.Replay.Damage != nil {
+				t.Fatalf("damage reported again after it was dropped: %+v", rec)
+			}
+			specWant(t, e, []byte("new"), []byte("commit"))
+		})
+	}
+}
+
+// damageLog flips a byte of LSN lsn's record ("corrupt"), or deletes it and
+// the four after it, leaving a gap before the rest ("truncated"). It edits
+// pebble directly, knowing logd's key layout ('w' + big-endian LSN).
+func damageLog(t *testing.T, dir string, lsn uint64, how string) {
+	t.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	key := func(lsn uint64) []byte { return binary.BigEndian.AppendUint64([]byte{'w'}, lsn) }
+	switch how {
+	case "corrupt":
+		v, closer, err := db.Get(key(lsn))
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := append([]byte{}, v...)
+		closer.Close()
+		bad[len(bad)/2] ^= 0x55
+		err = db.Set(key(lsn), bad, pebble.Sync)
+		if err != nil {
+			t.Fatal(err)
+		}
+	case "truncated":
+		if err := db.DeleteRange(key(lsn), key(lsn+5), pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A directory in use by another engine is refused with a clear error.
+func TestDirInUse(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, Options{MaxKeys: 64, Dir: dir})
+	defer e.Close()
+	_, err := Open(Options{MaxKeys: 64, Dir: dir})
+	if err == nil || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("second Open of %s: %v", dir, err)
+	}
+}
+
+// Checkpoints taken while writers run hold a consistent image: reopening
+// from one (plus the log after it) keeps the bank invariant, and the gate
+// is closed only briefly.
+func TestCheckpointUnderLoad(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, Options{MaxKeys: 1 << 12, Dir: dir, CheckpointInterval: -1})
+	for i := 0; i < accounts; i++ {
+		specSet(t, e, account(i), specItoa(initialMoney))
+	}
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		rng := rand.New(rand.NewSource(1))
+		n := 0
+		for deadline := time.Now().Add(3 * time.Second); n < 20000 && time.Now().Before(deadline); n++ {
+			select {
+			case <-stop:
+				done <- n
+				return
+			default:
+			}
+			if err := childTransfer(e, n, rng.Intn(accounts), rng.Intn(accounts), 7); err != nil && !errors.Is(err, ErrConflict) {
+				t.Error(err)
+			}
+		}
+		done <- n
+	}()
+	for i := 0; i < 5; i++ {
+		time.Sleep(20 * time.Millisecond)
+		st, err := e.Checkpoint()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("checkpoint %d: LSN %d, %d keys, gate closed %v, took %v", i, st.LSN, st.Keys, st.GateClosed, st.Duration)
+	}
+	close(stop)
+	attempted := <-done
+	e.Close()
+	checkBank(t, dir, nil, attempted+1)
+}
+
+// A full disk stops acknowledging commits with ErrNotDurable and loses
+// nothing acknowledged; when space returns, commits are acknowledged again.
+func TestFullDisk(t *testing.T) {
+	openTest(t, Options{MaxKeys: 64}).Close()
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=24m"); err != nil {
+		t.Skipf("cannot mount a small tmpfs: %v", err)
+	}
+	defer syscall.Unmount(dir, syscall.MNT_DETACH)
+	data := filepath.Join(dir, "data")
+	opts := Options{MaxKeys: 1 << 14, SlabSlots: [SlabClasses]int{5: 1 << 14}, Dir: data, CheckpointInterval: -1, CheckpointLogBytes: -1, DiskReserveBytes: 12 << 20}
+	e := openTest(t, opts)
+	value := specPattern(1000, 1)
+	acked := 0
+	var failure error
+	for i, deadline := 0, time.Now().Add(30*time.Second); i < 1<<14 && time.Now().Before(deadline); i++ {
+		if err := e.Set(specKey("big", i), value); err != nil {
+			failure = err
+			break
+		}
+		acked++
+	}
+	if !errors.Is(failure, ErrNotDurable) {
+		t.Fatalf("after %d acknowledged writes: %v, want ErrNotDurable", acked, failure)
+	}
+	if !strings.Contains(failure.Error(), "no space") {
+		t.Errorf("the error does not say the disk is full: %v", failure)
+	}
+	// Space returns.
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=256m"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := e.Set([]byte("after"), []byte("space returned"))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("commits still fail after space returned: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = openTest(t, opts)
+	for i := 0; i < acked; i++ {
+		specWant(t, e, specKey("big", i), value)
+	}
+	specWant(t, e, []byte("after"), []byte("space returned"))
+}

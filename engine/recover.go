@@ -1,0 +1,149 @@
+package engine
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/bpfdb/bpfdb/logd"
+)
+
+// Recovery describes what Open found in its directory and loaded.
+type Recovery struct {
+	// Checkpoint is the checkpoint loaded (LSN 0 when there was none).
+	Checkpoint logd.Checkpoint
+	// Replay is what replaying the log after it found, Damage included:
+	// a torn or corrupt tail stops replay at the last valid transaction,
+	// and the damaged records are deleted so new commits continue from it.
+	Replay logd.ReplayStats
+	// LSN is the last commit recovered; new commits follow it.
+	LSN uint64
+}
+
+// loader installs recovered versions with BPFDB_OP_LOAD, MaxBatch per run.
+type loader struct {
+	e   *Engine
+	ops []Op
+	ts  []uint64
+	n   uint64
+}
+
+// add queues a version; key and value are copied (they alias pebble's
+// iterator, which reuses them).
+func (l *loader) add(key, value []byte, del bool, ts uint64) error {
+	kind := OpKind(chainBpfdbOpKindBPFDB_OP_LOAD)
+	l.ops = append(l.ops, Op{Kind: kind, Key: append([]byte(nil), key...), Value: append([]byte(nil), value...)})
+	if del {
+		l.ops[len(l.ops)-1].Value = nil
+		l.ts = append(l.ts, ts|deleteBit)
+	} else {
+		l.ts = append(l.ts, ts)
+	}
+	if len(l.ops) == MaxBatch {
+		return l.flush()
+	}
+	return nil
+}
+
+// deleteBit marks a tombstone in loader.ts (timestamps stay far below it).
+const deleteBit = 1 << 63
+
+func (l *loader) flush() error {
+	if len(l.ops) == 0 {
+		return nil
+	}
+	s, err := l.e.acquire()
+	if err != nil {
+		return err
+	}
+	defer l.e.release(s)
+	for i := range l.ops {
+		o := &s.ops[i]
+		o.encode(uint8(l.ops[i].Kind), l.ops[i].Key, l.ops[i].Value)
+		o.Ts = l.ts[i] &^ deleteBit
+		if l.ts[i]&deleteBit != 0 {
+			o.Flags = uint8(chainBpfdbBeginFlagBPFDB_LOAD_DELETE)
+		}
+	}
+	s.hdr.Mode = uint32(chainBpfdbModeBPFDB_MODE_AUTOCOMMIT)
+	s.hdr.Nops = uint32(len(l.ops))
+	if err := l.e.run(s); err != nil {
+		return err
+	}
+	for i := range l.ops {
+		if err := l.e.statusError(s.ops[i].Status, s.ops[i].Detail); err != nil {
+			return fmt.Errorf("bpfdb: recovery: loading %q: %w", l.ops[i].Key, err)
+		}
+	}
+	l.n += uint64(len(l.ops))
+	l.ops, l.ts = l.ops[:0], l.ts[:0]
+	return nil
+}
+
+// recover loads the newest checkpoint and replays the log after it into
+// the (fresh, empty) maps, then sets the clock to the last LSN recovered.
+func (e *Engine) recover() (Recovery, error) {
+	var rec Recovery
+	cp, haveCheckpoint, err := e.log.LatestCheckpoint()
+	if err != nil {
+		return rec, err
+	}
+	last, err := e.log.LastLSN()
+	if err != nil {
+		return rec, err
+	}
+	// Every loaded version is at or below visible, and GC may reclaim what
+	// each replayed transaction overwrites: no reader exists yet.
+	top := max(last, cp.LSN)
+	e.ctl.Clock, e.ctl.Visible = top, top
+	progress := e.opts.Progress
+	if progress == nil {
+		progress = func(string, uint64, uint64) {}
+	}
+	l := &loader{e: e}
+	if haveCheckpoint {
+		rec.Checkpoint = cp
+		err := e.log.LoadCheckpoint(cp, func(k, v []byte) error {
+			if err := l.add(k, v, false, cp.LSN); err != nil {
+				return err
+			}
+			if l.n%65536 == 0 {
+				progress("checkpoint", l.n, cp.Entries)
+			}
+			return nil
+		})
+		if err == nil {
+			err = l.flush()
+		}
+		if err != nil {
+			return rec, fmt.Errorf("bpfdb: loading checkpoint at LSN %d: %w", cp.LSN, err)
+		}
+		progress("checkpoint", cp.Entries, cp.Entries)
+	}
+	rec.Replay, err = e.log.Replay(cp.LSN, 0, func(t *logd.Txn) error {
+		for _, w := range t.Writes {
+			if err := l.add(w.Key, w.Value, w.Delete, t.LSN); err != nil {
+				return err
+			}
+		}
+		if t.LSN%65536 == 0 {
+			progress("log", t.LSN-cp.LSN, top-cp.LSN)
+		}
+		return nil
+	})
+	if err == nil {
+		err = l.flush()
+	}
+	if err != nil {
+		return rec, fmt.Errorf("bpfdb: replaying the log: %w", err)
+	}
+	rec.LSN = max(rec.Replay.Last, cp.LSN)
+	progress("log", rec.LSN-cp.LSN, rec.LSN-cp.LSN)
+	if rec.Replay.Damage != nil {
+		if err := e.log.TruncateAfter(rec.LSN); err != nil {
+			return rec, err
+		}
+	}
+	atomic.StoreUint64(&e.ctl.Clock, rec.LSN)
+	atomic.StoreUint64(&e.ctl.Visible, rec.LSN)
+	return rec, nil
+}

@@ -1,0 +1,131 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/bpfdb/bpfdb/logd"
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// Offsets in a WAL ring record (struct bpfdb_wal_write; a COMMIT or ABORT
+// record is only its header, struct bpfdb_wal_hdr).
+const (
+	walHdrSize   = int(unsafe.Sizeof(chainBpfdbWalHdr{}))
+	walKeyOffset = int(unsafe.Offsetof(chainBpfdbWalWrite{}.Key))
+	walValOffset = int(unsafe.Offsetof(chainBpfdbWalWrite{}.Value))
+	tombstone    = ^uint32(0)
+)
+
+// ringRecord is one decoded WAL ring record. Key and Value alias the sample.
+type ringRecord struct {
+	kind   chainBpfdbWalKind
+	count  uint32
+	txnID  uint64
+	lsn    uint64
+	key    []byte
+	value  []byte
+	delete bool
+}
+
+var errBadRingRecord = errors.New("bpfdb: malformed WAL ring record")
+
+// decodeRingRecord parses a sample of wal_ring, checking every length
+// against the sample and the store's limits.
+func decodeRingRecord(b []byte) (ringRecord, error) {
+	var r ringRecord
+	if len(b) < walHdrSize {
+		return r, fmt.Errorf("%w: %d bytes, shorter than a header", errBadRingRecord, len(b))
+	}
+	r.kind = chainBpfdbWalKind(binary.LittleEndian.Uint32(b[0:]))
+	r.count = binary.LittleEndian.Uint32(b[4:])
+	r.txnID = binary.LittleEndian.Uint64(b[8:])
+	r.lsn = binary.LittleEndian.Uint64(b[16:])
+	valLen := binary.LittleEndian.Uint32(b[24:])
+	switch r.kind {
+	case chainBpfdbWalKindBPFDB_WAL_COMMIT, chainBpfdbWalKindBPFDB_WAL_ABORT:
+		return r, nil
+	case chainBpfdbWalKindBPFDB_WAL_WRITE, chainBpfdbWalKindBPFDB_WAL_WRITE_COMMIT:
+	default:
+		return r, fmt.Errorf("%w: kind %d", errBadRingRecord, r.kind)
+	}
+	if len(b) < walValOffset {
+		return r, fmt.Errorf("%w: write of %d bytes, shorter than its key", errBadRingRecord, len(b))
+	}
+	keyLen := int(binary.LittleEndian.Uint32(b[walKeyOffset:]))
+	if keyLen > MaxKeyLen {
+		return r, fmt.Errorf("%w: key length %d above %d", errBadRingRecord, keyLen, MaxKeyLen)
+	}
+	r.key = b[walKeyOffset+8 : walKeyOffset+8+keyLen]
+	if valLen == tombstone {
+		r.delete = true
+		return r, nil
+	}
+	if int(valLen) > MaxValueLen || walValOffset+int(valLen) > len(b) {
+		return r, fmt.Errorf("%w: value length %d in a record of %d bytes", errBadRingRecord, valLen, len(b))
+	}
+	r.value = b[walValOffset : walValOffset+int(valLen)]
+	return r, nil
+}
+
+// logDrain turns WAL ring records into logged transactions: WRITE records
+// wait, by transaction id, for their COMMIT (or ABORT) record.
+type logDrain struct {
+	log     *logd.Log
+	pending map[uint64][]logd.Write
+	bad     uint64 // malformed or inconsistent records, never expected
+}
+
+func write(r *ringRecord) logd.Write {
+	w := logd.Write{Key: append([]byte{}, r.key...), Delete: r.delete}
+	if !r.delete {
+		w.Value = append([]byte{}, r.value...)
+	}
+	return w
+}
+
+func (d *logDrain) handle(r *ringRecord) {
+	switch r.kind {
+	case chainBpfdbWalKindBPFDB_WAL_WRITE:
+		d.pending[r.txnID] = append(d.pending[r.txnID], write(r))
+	case chainBpfdbWalKindBPFDB_WAL_WRITE_COMMIT:
+		d.log.Append(logd.Txn{LSN: r.lsn, ID: r.txnID, Writes: []logd.Write{write(r)}})
+	case chainBpfdbWalKindBPFDB_WAL_COMMIT:
+		writes := d.pending[r.txnID]
+		delete(d.pending, r.txnID)
+		if uint32(len(writes)) != r.count {
+			// Cannot happen: a commit's writes precede it in the ring.
+			d.bad++
+		}
+		d.log.Append(logd.Txn{LSN: r.lsn, ID: r.txnID, Writes: writes})
+	case chainBpfdbWalKindBPFDB_WAL_ABORT:
+		delete(d.pending, r.txnID)
+	}
+}
+
+// drainLog reads wal_ring until the reader is flushed (Close flushes it
+// once no run is in flight, so everything committed has been read).
+func (e *Engine) drainLog(rd *ringbuf.Reader) {
+	defer close(e.drainDone)
+	d := &logDrain{log: e.log, pending: map[uint64][]logd.Write{}}
+	var rec ringbuf.Record
+	for {
+		err := rd.ReadInto(&rec)
+		if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, ringbuf.ErrFlushed) {
+			return
+		}
+		if err != nil {
+			d.bad++
+			continue
+		}
+		r, err := decodeRingRecord(rec.RawSample)
+		if err != nil {
+			d.bad++
+			continue
+		}
+		d.handle(&r)
+		e.logRecords.Add(1)
+	}
+}
