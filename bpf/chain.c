@@ -185,18 +185,17 @@ int bpfdb_entry(struct xdp_md *ctx)
 		req->status = BPFDB_ERR_BAD_REQUEST;
 		return XDP_PASS;
 	}
-	c.slot = slot;
-	c.mode = req->mode;
-	c.nops = req->nops;
-	c.gate = READ_ONCE_U64(ctl->gate) != 0;
-	bpf_loop(c.nops, validate_cb, &c, 0);
-
 	switch (req->mode) {
 	case BPFDB_MODE_AUTOCOMMIT:
-		/* Invalid ops keep their status and are skipped; the rest run. */
+		/* The auto stage validates each op as it reaches it (one pass). */
 		bpf_tail_call(ctx, &chain_progs, BPFDB_STAGE_AUTO);
 		break;
 	case BPFDB_MODE_TXN:
+		c.slot = slot;
+		c.mode = req->mode;
+		c.nops = req->nops;
+		c.gate = READ_ONCE_U64(ctl->gate) != 0;
+		bpf_loop(c.nops, validate_cb, &c, 0);
 		/* A malformed op aborts its transaction: txn_open sees the status. */
 		req->status = c.first_error;
 		bpf_tail_call(ctx, &chain_progs, BPFDB_STAGE_TXN_OPEN);
@@ -215,6 +214,7 @@ struct auto_ctx {
 	__u32 slot;
 	__u32 stopped; /* an op must be retried: later ops are left for the retry */
 	__u64 max_ts;
+	struct validate_ctx v;
 };
 
 /* Statuses after which an autocommit op is retried by the engine. */
@@ -447,8 +447,12 @@ static long auto_op_cb(__u32 i, void *data)
 
 	if (!op || !ctl)
 		return 1;
-	if (op->status == BPFDB_ERR_QUIESCED)
+	op->detail = 0;
+	op->status = validate_op(op, i, &c->v);
+	if (op->status == BPFDB_ERR_QUIESCED) {
+		stat_add(BPFDB_STAT_QUIESCED, 1);
 		c->stopped = 1;
+	}
 	if (op->status != BPFDB_OK)
 		return 0;
 	/* Pipeline order: nothing runs after an op that will be retried. */
@@ -482,6 +486,10 @@ int bpfdb_auto(struct xdp_md *ctx)
 	if (!req || !ctl)
 		return XDP_DROP;
 	c.slot = slot;
+	c.v.slot = slot;
+	c.v.mode = BPFDB_MODE_AUTOCOMMIT;
+	c.v.nops = req->nops;
+	c.v.gate = READ_ONCE_U64(ctl->gate) != 0;
 	bpf_loop(req->nops, auto_op_cb, &c, 0);
 	req->commit_ts = c.max_ts;
 	req->visible = READ_ONCE_U64(ctl->visible);
