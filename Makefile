@@ -29,7 +29,7 @@ test:
 	$(GO) test -race -count=1 ./...
 
 run: build
-	./bin/bpfdb serve
+	./bin/bpfdb serve --dir ./data
 
 clean:
 	rm -rf bin

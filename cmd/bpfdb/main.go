@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
 	"github.com/bpfdb/bpfdb/server"
@@ -18,15 +19,19 @@ import (
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
-func main() {
+func rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "bpfdb",
 		Short:         "A transactional key-value store that runs inside the Linux kernel as BPF programs",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), versionCmd())
-	if err := root.Execute(); err != nil {
+	root.AddCommand(serveCmd(), recoverCmd(), walCmd(), checkpointCmd(), versionCmd())
+	return root
+}
+
+func main() {
+	if err := rootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "bpfdb:", trimPrefix(err))
 		os.Exit(1)
 	}
@@ -51,45 +56,111 @@ func versionCmd() *cobra.Command {
 	}
 }
 
+func parseDurability(s string) (engine.Durability, error) {
+	switch s {
+	case "sync":
+		return engine.Sync, nil
+	case "async":
+		return engine.Async, nil
+	}
+	return 0, fmt.Errorf("--durability must be sync or async, not %q", s)
+}
+
+// openEngine opens the store in dir, showing recovery progress on stderr,
+// and says in one line what is missing when it may not load BPF programs.
+func openEngine(opts engine.Options) (*engine.Engine, error) {
+	bar := newProgress("recovering")
+	opts.Progress = bar.update
+	e, err := engine.Open(opts)
+	bar.finish()
+	if errors.Is(err, engine.ErrNotPermitted) {
+		fmt.Fprintln(os.Stderr, "bpfdb: needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) to load its BPF programs")
+		os.Exit(1)
+	}
+	return e, err
+}
+
+func describeRecovery(r engine.Recovery) string {
+	msg := fmt.Sprintf("recovered to LSN %d (checkpoint at LSN %d with %d keys, %d transactions replayed)",
+		r.LSN, r.Checkpoint.LSN, r.Checkpoint.Entries, r.Replay.Txns)
+	if r.Replay.Damage != nil {
+		msg += fmt.Sprintf("; log damaged after LSN %d: %v (the damaged tail was dropped)", r.LSN, r.Replay.Damage)
+	}
+	return msg
+}
+
 func serveCmd() *cobra.Command {
 	var (
-		listen  string
-		maxKeys int
+		dir          string
+		listen       string
+		durability   string
+		syncInterval time.Duration
+		maxKeys      int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the store over the Redis protocol",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			e, err := engine.Open(engine.Options{MaxKeys: maxKeys})
-			if errors.Is(err, engine.ErrNotPermitted) {
-				fmt.Fprintln(os.Stderr, "bpfdb: serve needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) to load its BPF programs")
-				os.Exit(1)
-			}
+			d, err := parseDurability(durability)
 			if err != nil {
 				return err
 			}
-			defer e.Close()
+			e, err := openEngine(engine.Options{MaxKeys: maxKeys, Dir: dir, Durability: d, SyncInterval: syncInterval})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "bpfdb %s: %s: %s\n", version, dir, describeRecovery(e.Recovery()))
 			srv := server.New(e, listen)
 			bound := make(chan error, 1)
 			done := make(chan error, 1)
 			go func() { done <- srv.ListenAndServe(bound) }()
 			if err := <-bound; err != nil {
+				e.Close()
 				return fmt.Errorf("listening on %s: %w", listen, err)
 			}
-			fmt.Fprintf(os.Stderr, "bpfdb %s: serving RESP on %s (max %d keys, in kernel memory only)\n", version, srv.Addr(), e.Options().MaxKeys)
+			fmt.Fprintf(os.Stderr, "bpfdb %s: serving RESP on %s (max %d keys, %s durability)\n", version, srv.Addr(), e.Options().MaxKeys, durability)
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 			select {
 			case s := <-sig:
-				fmt.Fprintf(os.Stderr, "bpfdb: %v, shutting down\n", s)
+				fmt.Fprintf(os.Stderr, "bpfdb: %v: finishing, checkpointing and stopping\n", s)
 				srv.Close()
-				return nil
-			case err := <-done:
-				return err
+			case err = <-done:
 			}
+			if cerr := e.Close(); cerr != nil {
+				return cerr
+			}
+			return err
 		},
 	}
+	cmd.Flags().StringVar(&dir, "dir", "./data", "data directory (log and checkpoints)")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:6380", "TCP address to serve RESP on")
+	cmd.Flags().StringVar(&durability, "durability", "sync", "sync: acknowledge a commit once it is on disk; async: at once")
+	cmd.Flags().DurationVar(&syncInterval, "sync-interval", 10*time.Millisecond, "with async durability, the most a crash can lose")
 	cmd.Flags().IntVar(&maxKeys, "max-keys", 1<<18, "capacity of the index")
+	return cmd
+}
+
+func checkpointCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "checkpoint",
+		Short: "Recover a data directory (not in use) and write a checkpoint of it",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			e, err := openEngine(engine.Options{Dir: dir, MaxKeys: 1 << 20})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(os.Stderr, describeRecovery(e.Recovery()))
+			st, err := e.Checkpoint()
+			if err != nil {
+				e.Close()
+				return err
+			}
+			fmt.Printf("checkpoint at LSN %d: %d keys, gate closed %v, took %v\n", st.LSN, st.Keys, st.GateClosed, st.Duration)
+			return e.Close()
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "./data", "data directory")
 	return cmd
 }

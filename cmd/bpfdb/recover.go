@@ -1,0 +1,196 @@
+package main
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/bpfdb/bpfdb/logd"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+)
+
+// progress draws a progress bar on stderr (github.com/schollz/progressbar)
+// for a long recovery or checkpoint; nothing for short ones.
+type progress struct {
+	what string
+	bar  *progressbar.ProgressBar
+}
+
+func newProgress(what string) *progress { return &progress{what: what} }
+
+func (p *progress) update(stage string, done, total uint64) {
+	if total < 100000 && p.bar == nil {
+		return
+	}
+	if p.bar == nil || p.bar.GetMax64() != int64(total) {
+		p.bar = progressbar.NewOptions64(int64(total), progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetDescription(p.what+" "+stage), progressbar.OptionShowCount(), progressbar.OptionThrottle(100e6))
+	}
+	p.bar.Set64(int64(done))
+}
+
+func (p *progress) finish() {
+	if p.bar != nil {
+		p.bar.Finish()
+		fmt.Fprintln(os.Stderr)
+	}
+}
+
+func openLog(dir string) (*logd.Log, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("no data directory %s: %w", dir, err)
+	}
+	return logd.Open(dir, logd.Options{})
+}
+
+func recoverCmd() *cobra.Command {
+	var (
+		dir   string
+		dump  string
+		until uint64
+	)
+	cmd := &cobra.Command{
+		Use:   "recover",
+		Short: "Check a data directory offline and rebuild the state it recovers to",
+		Long: `recover reads a data directory that no server is using, checks every
+checkpoint entry and log record (checksums, LSN continuity), rebuilds the
+state a server would recover to, and reports what it found. It needs no
+privileges: the state is rebuilt in memory, not in the kernel.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := openLog(dir)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			bar := newProgress("replaying")
+			state, rep, err := logd.Rebuild(l, until, func(done, total uint64) { bar.update("log", done, total) })
+			bar.finish()
+			if err != nil {
+				return err
+			}
+			fmt.Printf("checkpoint:   LSN %d, %d keys\n", rep.Checkpoint.LSN, rep.Checkpoint.Entries)
+			fmt.Printf("log replayed: %d transactions, %d writes, LSN %d to %d\n", rep.Replay.Txns, rep.Replay.Writes, rep.Replay.First, rep.Replay.Last)
+			fmt.Printf("recovered:    %d keys at LSN %d\n", rep.Keys, rep.LastLSN)
+			if rep.Replay.Damage != nil {
+				fmt.Printf("damage:       %v\n", rep.Replay.Damage)
+			} else {
+				fmt.Println("damage:       none")
+			}
+			if dump != "" {
+				if err := dumpState(dump, state); err != nil {
+					return err
+				}
+				fmt.Printf("dumped %d keys to %s\n", len(state), dump)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "./data", "data directory")
+	cmd.Flags().StringVar(&dump, "dump", "", "write the recovered keys and values to this file as JSON lines")
+	cmd.Flags().Uint64Var(&until, "until-lsn", 0, "recover to this LSN (point in time); 0 for all")
+	return cmd
+}
+
+// dumpRecord is one line of a dump. A key or value that is not UTF-8 is
+// written base64-encoded in the _base64 field instead.
+type dumpRecord struct {
+	Key         string `json:"key,omitempty"`
+	KeyBase64   string `json:"key_base64,omitempty"`
+	Value       string `json:"value,omitempty"`
+	ValueBase64 string `json:"value_base64,omitempty"`
+}
+
+func dumpState(path string, state map[string][]byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	keys := make([]string, 0, len(state))
+	for k := range state {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	enc := json.NewEncoder(w)
+	for _, k := range keys {
+		var r dumpRecord
+		if utf8.ValidString(k) {
+			r.Key = k
+		} else {
+			r.KeyBase64 = base64.StdEncoding.EncodeToString([]byte(k))
+		}
+		if v := state[k]; utf8.Valid(v) {
+			r.Value = string(v)
+		} else {
+			r.ValueBase64 = base64.StdEncoding.EncodeToString(v)
+		}
+		if err := enc.Encode(r); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func walCmd() *cobra.Command {
+	wal := &cobra.Command{Use: "wal", Short: "Inspect the write-ahead log"}
+	var dir string
+	dump := &cobra.Command{
+		Use:   "dump",
+		Short: "Print the logged transactions after the newest checkpoint",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := openLog(dir)
+			if err != nil {
+				return err
+			}
+			defer l.Close()
+			cp, _, err := l.LatestCheckpoint()
+			if err != nil {
+				return err
+			}
+			w := bufio.NewWriter(os.Stdout)
+			defer w.Flush()
+			fmt.Fprintf(w, "# checkpoint at LSN %d (%d keys); log after it:\n", cp.LSN, cp.Entries)
+			st, err := l.Replay(cp.LSN, 0, func(t *logd.Txn) error {
+				fmt.Fprintf(w, "LSN %d txn %d: %d writes\n", t.LSN, t.ID, len(t.Writes))
+				for _, wr := range t.Writes {
+					if wr.Delete {
+						fmt.Fprintf(w, "  DEL %q\n", wr.Key)
+					} else {
+						fmt.Fprintf(w, "  SET %q = %s\n", wr.Key, preview(wr.Value))
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "# %d transactions, %d writes", st.Txns, st.Writes)
+			if st.Damage != nil {
+				fmt.Fprintf(w, "; stopped at damage: %v", st.Damage)
+			}
+			fmt.Fprintln(w)
+			return nil
+		},
+	}
+	dump.Flags().StringVar(&dir, "dir", "./data", "data directory")
+	wal.AddCommand(dump)
+	return wal
+}
+
+// preview quotes a value, cut to 64 bytes, with its length.
+func preview(v []byte) string {
+	if len(v) > 64 {
+		return fmt.Sprintf("%q... (%d bytes)", v[:64], len(v))
+	}
+	return fmt.Sprintf("%q (%d bytes)", v, len(v))
+}

@@ -1,0 +1,66 @@
+package logd
+
+// Report is what Rebuild found in a log directory.
+type Report struct {
+	// Checkpoint is the checkpoint the state starts from (LSN 0: none).
+	Checkpoint Checkpoint
+	// Replay is what replaying the log after it found, damage included.
+	Replay ReplayStats
+	// LastLSN is the last commit in the rebuilt state.
+	LastLSN uint64
+	// Keys is the number of live keys.
+	Keys int
+}
+
+// Rebuild reconstructs, in memory, the state a store recovering from l
+// would hold: the newest checkpoint, then the log after it up to until
+// (0: all of it), checking every checksum and the continuity of LSNs. It
+// stops at the first damage, which the report describes. progress, if not
+// nil, is called with the LSNs replayed so far and the last LSN in the log.
+func Rebuild(l *Log, until uint64, progress func(done, total uint64)) (map[string][]byte, Report, error) {
+	var rep Report
+	state := map[string][]byte{}
+	cp, ok, err := l.LatestCheckpoint()
+	if err != nil {
+		return nil, rep, err
+	}
+	if ok && (until == 0 || cp.LSN <= until) {
+		rep.Checkpoint = cp
+		err := l.LoadCheckpoint(cp, func(k, v []byte) error {
+			state[string(k)] = append([]byte{}, v...)
+			return nil
+		})
+		if err != nil {
+			return nil, rep, err
+		}
+	}
+	last, err := l.LastLSN()
+	if err != nil {
+		return nil, rep, err
+	}
+	if until != 0 {
+		last = min(last, until)
+	}
+	rep.Replay, err = l.Replay(rep.Checkpoint.LSN, until, func(t *Txn) error {
+		for _, w := range t.Writes {
+			if w.Delete {
+				delete(state, string(w.Key))
+			} else {
+				state[string(w.Key)] = append([]byte{}, w.Value...)
+			}
+		}
+		if progress != nil && t.LSN%4096 == 0 {
+			progress(t.LSN-rep.Checkpoint.LSN, last-rep.Checkpoint.LSN)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, rep, err
+	}
+	rep.LastLSN = max(rep.Replay.Last, rep.Checkpoint.LSN)
+	rep.Keys = len(state)
+	if progress != nil {
+		progress(rep.LastLSN-rep.Checkpoint.LSN, max(last, rep.LastLSN)-rep.Checkpoint.LSN)
+	}
+	return state, rep, nil
+}
