@@ -419,3 +419,34 @@ func TestFullDisk(t *testing.T) {
 	}
 	specWant(t, e, []byte("after"), []byte("space returned"))
 }
+
+// Checkpoints are taken by log size and by interval, and counted.
+func TestCheckpointTriggers(t *testing.T) {
+	defer func(d time.Duration) { checkpointCheck = d }(checkpointCheck)
+	checkpointCheck = 10 * time.Millisecond
+	for name, opts := range map[string]Options{
+		"log size": {CheckpointInterval: -1, CheckpointLogBytes: 4096},
+		"interval": {CheckpointInterval: 50 * time.Millisecond, CheckpointLogBytes: -1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			opts.MaxKeys, opts.Dir = 1024, t.TempDir()
+			e := openTest(t, opts)
+			deadline := time.Now().Add(5 * time.Second)
+			for i := 0; time.Now().Before(deadline); i++ {
+				specSet(t, e, specKey("k", i%500), specPattern(100, byte(i)))
+				st, err := e.Stats()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.Checkpoints > 0 {
+					if st.LastCheckpoint.IsZero() || st.GateClosed <= 0 || st.DurableLSN == 0 {
+						t.Fatalf("checkpoint stats: %+v", st)
+					}
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+			t.Fatal("no checkpoint was taken")
+		})
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf"
 )
@@ -15,8 +17,22 @@ type Stats struct {
 	Runs, Gets, Sets, Deletes, Commits uint64
 	// Aborts by reason.
 	AbortsConflict, AbortsVersionsFull, AbortsStoreFull, AbortsWriteSetFull, AbortsUser, AbortsOther uint64
-	// GCReclaimed counts versions reclaimed by cooperative GC.
+	// GCReclaimed counts versions reclaimed by cooperative GC and vacuum.
 	GCReclaimed uint64
+	// AbortsLogFull counts commits refused because the log ring was full;
+	// Quiesced, writers refused while a checkpoint's gate was closed.
+	AbortsLogFull, Quiesced uint64
+
+	// From user space, with a data directory:
+	// LogRecords read from the ring; LogTxns, LogBytes, LogBatches and
+	// LogSyncs written by logd; LogWriteErrors, failed writes (a full disk).
+	LogRecords, LogTxns, LogBytes, LogBatches, LogSyncs, LogWriteErrors uint64
+	// DurableLSN is the last commit on disk; CommitLSN the last commit.
+	DurableLSN, CommitLSN uint64
+	// Checkpoints taken, their total gate-closed time, and when the last one was.
+	Checkpoints    uint64
+	GateClosed     time.Duration
+	LastCheckpoint time.Time
 }
 
 // Stats reads the kernel-side counters.
@@ -48,6 +64,19 @@ func (e *Engine) Stats() (Stats, error) {
 		}
 		for _, v := range perCPU {
 			*dst += v
+		}
+	}
+	st.CommitLSN = atomic.LoadUint64(&e.ctl.Clock)
+	if e.log != nil {
+		ls := e.log.Stats()
+		st.LogRecords = e.logRecords.Load()
+		st.LogTxns, st.LogBytes, st.LogBatches = ls.Txns.Load(), ls.Bytes.Load(), ls.Batches.Load()
+		st.LogSyncs, st.LogWriteErrors = ls.Syncs.Load(), ls.WriteErrors.Load()
+		st.DurableLSN = e.log.DurableLSN()
+		st.Checkpoints = e.checkpoints.Load()
+		st.GateClosed = time.Duration(e.gateClosedNanos.Load())
+		if at := e.lastCheckpoint.Load(); at != 0 {
+			st.LastCheckpoint = time.Unix(at, 0)
 		}
 	}
 	return st, nil

@@ -254,7 +254,14 @@ func (e *Engine) background() {
 		defer t.Stop()
 		vacuum = t.C
 	}
+	checkpoint := never
+	if e.log != nil && (e.opts.CheckpointInterval > 0 || e.opts.CheckpointLogBytes > 0) {
+		t := time.NewTicker(checkpointCheck)
+		defer t.Stop()
+		checkpoint = t.C
+	}
 	var vacuumedAt uint64
+	lastCheckpoint, loggedAt := time.Now(), uint64(0)
 	for {
 		select {
 		case <-e.stopReaper:
@@ -266,9 +273,22 @@ func (e *Engine) background() {
 				vacuumedAt = clock
 				e.Vacuum()
 			}
+		case <-checkpoint:
+			logged := e.log.Stats().Bytes.Load()
+			byTime := e.opts.CheckpointInterval > 0 && time.Since(lastCheckpoint) >= e.opts.CheckpointInterval
+			bySize := e.opts.CheckpointLogBytes > 0 && logged-loggedAt >= uint64(e.opts.CheckpointLogBytes)
+			if (byTime || bySize) && logged != loggedAt {
+				if _, err := e.Checkpoint(); err == nil {
+					lastCheckpoint, loggedAt = time.Now(), logged
+				}
+			}
 		}
 	}
 }
+
+// checkpointCheck is how often the background loop looks at the checkpoint
+// triggers (Options.CheckpointInterval and CheckpointLogBytes).
+var checkpointCheck = time.Second
 
 // reap aborts transactions idle for longer than Options.TxnTimeout, so a
 // client that vanished does not hold its locks forever.
