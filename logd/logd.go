@@ -53,9 +53,10 @@ func walKey(lsn uint64) []byte {
 
 // Options tunes a Log.
 type Options struct {
-	// Sync makes each batch durable with fsync before the LSNs in it count
-	// as durable (the default, and what --durability=sync means). Without
-	// it, batches are written without waiting and synced every SyncInterval.
+	// NoSync writes batches without waiting for fsync and syncs every
+	// SyncInterval instead (--durability=async). By default each batch is
+	// synced before the LSNs in it count as durable (--durability=sync).
+	// Either way the durable LSN only covers what has been fsynced.
 	NoSync bool
 	// SyncInterval bounds what a crash can lose without Sync (default 10ms).
 	SyncInterval time.Duration
@@ -165,12 +166,33 @@ func (l *Log) WaitDurable(lsn uint64) error {
 func (l *Log) writer() {
 	defer close(l.done)
 	var (
-		buf  []byte
-		lsns []uint64
+		buf      []byte
+		lsns     []uint64
+		unsynced []uint64 // NoSync: written, not yet fsynced, not yet durable
+		timer    = time.NewTimer(time.Hour)
 	)
+	timer.Stop()
 	for {
-		t, ok := <-l.q
+		var (
+			t  Txn
+			ok bool
+		)
+		if len(unsynced) > 0 {
+			timer.Reset(max(l.opts.SyncInterval-time.Since(l.lastSync), 0))
+			select {
+			case t, ok = <-l.q:
+				timer.Stop()
+			case <-timer.C:
+				unsynced = l.syncUnsynced(unsynced)
+				continue
+			}
+		} else {
+			t, ok = <-l.q
+		}
 		if !ok {
+			if len(unsynced) > 0 {
+				l.syncUnsynced(unsynced)
+			}
 			return
 		}
 		batch := l.db.NewBatch()
@@ -186,15 +208,55 @@ func (l *Log) writer() {
 				ok = false
 			}
 		}
-		l.commit(batch, lsns)
+		l.commit(batch)
+		if !l.opts.NoSync {
+			l.publish(lsns)
+			continue
+		}
+		unsynced = append(unsynced, lsns...)
+		if time.Since(l.lastSync) >= l.opts.SyncInterval {
+			unsynced = l.syncUnsynced(unsynced)
+		}
 	}
 }
 
-// commit writes batch, retrying until it succeeds, then publishes lsns.
-func (l *Log) commit(batch *pebble.Batch, lsns []uint64) {
+// syncUnsynced fsyncs pebble's log (NoSync mode), retrying like commit, and
+// publishes what it made durable.
+func (l *Log) syncUnsynced(lsns []uint64) []uint64 {
+	l.retry(func() error {
+		if err := l.checkSpace(0); err != nil {
+			return err
+		}
+		return l.db.LogData(nil, pebble.Sync)
+	})
+	l.lastSync = time.Now()
+	l.stats.Syncs.Add(1)
+	l.publish(lsns)
+	return lsns[:0]
+}
+
+// commit writes batch (synced unless NoSync), retrying until it succeeds.
+func (l *Log) commit(batch *pebble.Batch) {
 	size := uint64(batch.Len())
+	l.retry(func() error {
+		if err := l.checkSpace(batch.Len()); err != nil {
+			return err
+		}
+		if l.opts.NoSync {
+			return batch.Commit(pebble.NoSync)
+		}
+		l.stats.Syncs.Add(1)
+		return batch.Commit(pebble.Sync)
+	})
+	batch.Close()
+	l.stats.Batches.Add(1)
+	l.stats.Bytes.Add(size)
+}
+
+// retry runs write until it succeeds, publishing each failure to waiters.
+func (l *Log) retry(write func() error) {
 	for backoff := time.Millisecond; ; backoff = min(2*backoff, time.Second) {
-		err := l.write(batch)
+		err := write()
 		if err == nil {
 			break
 		}
@@ -205,13 +267,16 @@ func (l *Log) commit(batch *pebble.Batch, lsns []uint64) {
 		l.mu.Unlock()
 		time.Sleep(backoff)
 	}
-	batch.Close()
-	l.stats.Batches.Add(1)
-	l.stats.Txns.Add(uint64(len(lsns)))
-	l.stats.Bytes.Add(size)
-
 	l.mu.Lock()
 	l.failure = nil
+	l.mu.Unlock()
+}
+
+// publish marks lsns durable and advances the durable LSN over the
+// gap-free prefix.
+func (l *Log) publish(lsns []uint64) {
+	l.stats.Txns.Add(uint64(len(lsns)))
+	l.mu.Lock()
 	for _, lsn := range lsns {
 		l.above[lsn] = struct{}{}
 	}
@@ -248,25 +313,6 @@ func (l *Log) checkSpace(n int) error {
 	if free < l.opts.ReserveBytes+int64(n) {
 		return fmt.Errorf("%w: %d bytes free in %s, a write needs %d plus %d kept in reserve",
 			ErrDiskFull, free, l.dir, n, l.opts.ReserveBytes)
-	}
-	return nil
-}
-
-func (l *Log) write(batch *pebble.Batch) error {
-	if err := l.checkSpace(batch.Len()); err != nil {
-		return err
-	}
-	if !l.opts.NoSync {
-		l.stats.Syncs.Add(1)
-		return batch.Commit(pebble.Sync)
-	}
-	if err := batch.Commit(pebble.NoSync); err != nil {
-		return err
-	}
-	if time.Since(l.lastSync) >= l.opts.SyncInterval {
-		l.lastSync = time.Now()
-		l.stats.Syncs.Add(1)
-		return l.db.LogData(nil, pebble.Sync)
 	}
 	return nil
 }
