@@ -62,6 +62,20 @@ static __always_inline struct bpfdb_req *req_header(__u32 slot)
 	return bpf_map_lookup_elem(&req_hdr, &slot);
 }
 
+/*
+ * stage_enter finds what every stage works on: the request slot the packet
+ * names, its header and the control block. Nonzero for a malformed packet.
+ */
+static __always_inline int stage_enter(struct xdp_md *ctx, __u32 *slot, struct bpfdb_req **req,
+				       struct bpfdb_control **ctl)
+{
+	if (run_slot(ctx, slot))
+		return -1;
+	*req = req_header(*slot);
+	*ctl = control_block();
+	return !*req || !*ctl;
+}
+
 static __always_inline struct bpfdb_op *req_op(__u32 slot, __u32 i)
 {
 	__u32 k = slot * BPFDB_MAX_BATCH + i;
@@ -170,11 +184,7 @@ int bpfdb_entry(struct xdp_md *ctx)
 	struct bpfdb_req *req;
 	__u32 slot;
 
-	if (run_slot(ctx, &slot))
-		return XDP_DROP;
-	req = req_header(slot);
-	ctl = control_block();
-	if (!req || !ctl)
+	if (stage_enter(ctx, &slot, &req, &ctl))
 		return XDP_DROP;
 	stat_add(BPFDB_STAT_RUNS, 1);
 	req->build = bpfdb_build;
@@ -479,11 +489,7 @@ int bpfdb_auto(struct xdp_md *ctx)
 	struct bpfdb_req *req;
 	__u32 slot;
 
-	if (run_slot(ctx, &slot))
-		return XDP_DROP;
-	req = req_header(slot);
-	ctl = control_block();
-	if (!req || !ctl)
+	if (stage_enter(ctx, &slot, &req, &ctl))
 		return XDP_DROP;
 	c.slot = slot;
 	c.v.slot = slot;
@@ -516,11 +522,7 @@ int bpfdb_txn_open(struct xdp_md *ctx)
 	struct bpfdb_op *op0;
 	__u32 slot, tslot;
 
-	if (run_slot(ctx, &slot))
-		return XDP_DROP;
-	req = req_header(slot);
-	ctl = control_block();
-	if (!req || !ctl)
+	if (stage_enter(ctx, &slot, &req, &ctl))
 		return XDP_DROP;
 	tslot = req->txn_slot;
 	t = tslot < BPFDB_MAX_TXNS ? txn_slot(tslot) : NULL;
@@ -731,14 +733,12 @@ SEC("xdp")
 int bpfdb_txn_ops(struct xdp_md *ctx)
 {
 	struct txn_ops_ctx c = {};
+	struct bpfdb_control *ctl;
 	struct bpfdb_req *req;
 	struct bpfdb_op *last;
 	__u32 slot;
 
-	if (run_slot(ctx, &slot))
-		return XDP_DROP;
-	req = req_header(slot);
-	if (!req)
+	if (stage_enter(ctx, &slot, &req, &ctl))
 		return XDP_DROP;
 	c.slot = slot;
 	c.tslot = req->txn_slot;
@@ -880,11 +880,7 @@ int bpfdb_txn_commit(struct xdp_md *ctx)
 	int status = BPFDB_OK;
 	__u32 slot;
 
-	if (run_slot(ctx, &slot))
-		return XDP_DROP;
-	req = req_header(slot);
-	ctl = control_block();
-	if (!req || !ctl)
+	if (stage_enter(ctx, &slot, &req, &ctl))
 		return XDP_DROP;
 	t = txn_slot(req->txn_slot);
 	if (!t)
@@ -945,11 +941,7 @@ int bpfdb_txn_release(struct xdp_md *ctx)
 	struct bpfdb_txn *t;
 	__u32 slot;
 
-	if (run_slot(ctx, &slot))
-		return XDP_DROP;
-	req = req_header(slot);
-	ctl = control_block();
-	if (!req || !ctl)
+	if (stage_enter(ctx, &slot, &req, &ctl))
 		return XDP_DROP;
 	t = txn_slot(req->txn_slot);
 	if (!t)
@@ -1010,11 +1002,7 @@ int bpfdb_vacuum(struct xdp_md *ctx)
 	struct bpfdb_req *req;
 	__u32 slot;
 
-	if (run_slot(ctx, &slot))
-		return XDP_DROP;
-	req = req_header(slot);
-	ctl = control_block();
-	if (!req || !ctl)
+	if (stage_enter(ctx, &slot, &req, &ctl))
 		return XDP_DROP;
 	req->build = bpfdb_build;
 	c.low = refresh_low_hint(ctl);

@@ -116,17 +116,26 @@ struct low_water_ctx {
 	__u32 pending;
 };
 
-static long low_water_cb(__u32 k, void *data)
+/*
+ * registered_snapshot returns the snapshot registered in slot k: 0 for none,
+ * or BPFDB_SNAP_PENDING while one is being registered.
+ */
+static __always_inline __u64 registered_snapshot(__u32 k)
 {
-	struct low_water_ctx *c = data;
 	struct bpfdb_snapshots *s;
 	__u32 zero = 0;
-	__u64 snap;
 
 	s = bpf_map_lookup_elem(&snapshots, &zero);
 	if (!s || k >= BPFDB_SNAP_SLOTS)
-		return 1;
-	snap = READ_ONCE_U64(s->snap[k]);
+		return 0;
+	return READ_ONCE_U64(s->snap[k]);
+}
+
+static long low_water_cb(__u32 k, void *data)
+{
+	struct low_water_ctx *c = data;
+	__u64 snap = registered_snapshot(k);
+
 	if (snap == BPFDB_SNAP_PENDING) {
 		/* Its owner may have read an older visible than ours: reclaim nothing. */
 		c->pending = 1;
@@ -211,14 +220,9 @@ struct precise_ctx {
 static long precise_cb(__u32 k, void *data)
 {
 	struct precise_ctx *c = data;
-	struct bpfdb_snapshots *s;
-	__u32 zero = 0, j;
-	__u64 snap;
+	__u64 snap = registered_snapshot(k);
+	__u32 j;
 
-	s = bpf_map_lookup_elem(&snapshots, &zero);
-	if (!s || k >= BPFDB_SNAP_SLOTS)
-		return 1;
-	snap = READ_ONCE_U64(s->snap[k]);
 	if (snap == BPFDB_SNAP_PENDING) {
 		c->pending = 1;
 		return 1;
