@@ -236,15 +236,12 @@ static __always_inline int retryable(int status)
 }
 
 /*
- * auto_read answers GET op op_key from rec at visible, so a batch of GETs
- * never sees part of a commit. A GET flagged BPFDB_GET_LATEST (an earlier op
- * of this batch wrote the key, and its commit may not be visible yet while
- * another CPU installs an older one) reads the newest installed version
- * instead. Neither takes a lock or registers a snapshot: the read is
- * optimistic and rechecks the version's begin_ts after copying
- * (storage/version.h, 3a). Global, so verified once.
+ * auto_read answers GET op op_key from rec at visible, so it never sees part
+ * of a commit. It takes no lock and registers no snapshot: it samples the
+ * record's seq, reads, copies the value, and retries if seq changed
+ * (storage/version.h, invariants 2 and 3a). Global, so verified once.
  */
-__attribute__((noinline)) int auto_read(struct bpfdb_record *rec, __u32 op_key, __u32 latest)
+__attribute__((noinline)) int auto_read(struct bpfdb_record *rec, __u32 op_key)
 {
 	struct bpfdb_control *ctl = control_block();
 	struct version_view vv = {};
@@ -254,35 +251,40 @@ __attribute__((noinline)) int auto_read(struct bpfdb_record *rec, __u32 op_key, 
 	if (!rec || !ctl)
 		return BPFDB_ERR_INTERNAL;
 	for (i = 0; i < READ_RETRIES && status == BPFDB_ERR_RETRY; i++) {
-		__u32 j;
-		__u64 begin;
+		__u64 seq = READ_ONCE_U64(rec->seq);
 
-		if (latest)
-			status = read_latest(rec, &vv);
-		else
-			status = read_at(rec, READ_ONCE_U64(ctl->visible), &vv);
-		if (status != BPFDB_OK)
+		if (seq & 1)
 			continue;
-		j = vv.slot;
-		begin = vv.begin_ts;
-		if (slab_load(op_key, vv.len, vv.ref))
+		barrier();
+		status = read_at(rec, READ_ONCE_U64(ctl->visible), &vv);
+		if (status == BPFDB_OK && slab_load(op_key, vv.len, vv.ref))
 			return BPFDB_ERR_INTERNAL;
 		barrier();
-		if (j >= BPFDB_MAX_VERSIONS || READ_ONCE_U64(rec->v[j].begin_ts) != begin)
+		if (READ_ONCE_U64(rec->seq) != seq)
 			status = BPFDB_ERR_RETRY;
 	}
 	return status;
 }
 
-static __always_inline int auto_get(struct bpfdb_op *op, __u32 op_key)
+/*
+ * auto_get reads op's key at visible. A GET flagged BPFDB_GET_LATEST (an
+ * earlier op of this batch wrote the key) must see that write: while
+ * visible lags behind this batch's commits (another CPU is installing an
+ * older one) it stops the batch with a retry, and the engine runs it again
+ * once visible has caught up.
+ */
+static __always_inline int auto_get(struct bpfdb_control *ctl, struct bpfdb_op *op, __u32 op_key,
+				    struct auto_ctx *c)
 {
 	struct bpfdb_record *rec;
 
 	stat_add(BPFDB_STAT_GETS, 1);
+	if ((op->flags & BPFDB_GET_LATEST) && READ_ONCE_U64(ctl->visible) < c->max_ts)
+		return BPFDB_ERR_RETRY;
 	rec = bpf_map_lookup_elem(&records, &op->key);
 	if (!rec)
 		return BPFDB_ERR_NOT_FOUND;
-	return auto_read(rec, op_key, op->flags & BPFDB_GET_LATEST);
+	return auto_read(rec, op_key);
 }
 
 /*
@@ -471,7 +473,7 @@ static long auto_op_cb(__u32 i, void *data)
 		return 0;
 	}
 	if (op->kind == BPFDB_OP_GET)
-		op->status = auto_get(op, op_key);
+		op->status = auto_get(ctl, op, op_key, c);
 	else if (op->kind == BPFDB_OP_LOAD)
 		op->status = auto_load(op, op_key, c->slot);
 	else

@@ -101,6 +101,7 @@ const (
 type chainBpfdbRecord struct {
 	_    structs.HostLayout
 	Lock uint64
+	Seq  uint64
 	V    [8]chainBpfdbVersion
 }
 

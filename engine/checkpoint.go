@@ -60,6 +60,10 @@ func (e *Engine) Checkpoint() (CheckpointStats, error) {
 		return st, err
 	}
 	defer snap.Abort()
+	// Hold the snapshot for the whole copy: the reaper (TryLock) must not
+	// end it, however long the copy takes, or GC would reclaim under it.
+	snap.mu.Lock()
+	defer snap.mu.Unlock()
 	st.LSN = snap.snapTS
 
 	cw := e.log.NewCheckpoint(st.LSN)

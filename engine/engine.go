@@ -143,6 +143,7 @@ type Engine struct {
 	txnGen   [MaxTxns]uint32
 	txns     [MaxTxns]atomic.Pointer[Txn]
 
+	storeFull  atomic.Bool // a slab was full since the last vacuum
 	stopReaper chan struct{}
 	reaperDone chan struct{}
 	closeOnce  sync.Once

@@ -127,7 +127,21 @@ func (e *Engine) runAuto(ops []Op) error {
 	if err != nil {
 		return err
 	}
-	defer e.release(s)
+	err = e.runAutoIn(s, ops)
+	e.release(s)
+	// A full slab may be full of versions nobody can see any more: collect
+	// them now, outside the run lock, so the caller's next try can succeed.
+	for i := range ops {
+		if errors.Is(ops[i].Err, ErrStoreFull) {
+			e.storeFull.Store(true)
+			e.Vacuum()
+			break
+		}
+	}
+	return err
+}
+
+func (e *Engine) runAutoIn(s *reqSlot, ops []Op) error {
 	var pending [MaxBatch]int // request op index -> ops index
 	n := 0
 	for i := range ops {
@@ -199,9 +213,6 @@ func (e *Engine) runAuto(ops []Op) error {
 				copy(op.Value, o.Value[:l])
 				buf = buf[l:]
 			}
-		}
-		if again > 0 && errors.Is(ops[pending[0]].Err, ErrStoreFull) {
-			e.Vacuum()
 		}
 		n = again
 	}

@@ -145,5 +145,8 @@ func (e *Engine) recover() (Recovery, error) {
 	}
 	atomic.StoreUint64(&e.ctl.Clock, rec.LSN)
 	atomic.StoreUint64(&e.ctl.Visible, rec.LSN)
+	// Replay may have published a hint up to the top LSN found, past a
+	// damaged tail: a hint must never exceed visible (storage/version.h).
+	atomic.StoreUint64(&e.ctl.LowHint, 0)
 	return rec, nil
 }

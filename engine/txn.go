@@ -269,7 +269,10 @@ func (e *Engine) background() {
 		case <-reap:
 			e.reap()
 		case <-vacuum:
-			if clock := atomic.LoadUint64(&e.ctl.Clock); clock != vacuumedAt {
+			// Vacuum while there are writes, and after a slab was found full
+			// (what a finished snapshot pinned can go now).
+			clock := atomic.LoadUint64(&e.ctl.Clock)
+			if clock != vacuumedAt || e.storeFull.Swap(false) {
 				vacuumedAt = clock
 				e.Vacuum()
 			}

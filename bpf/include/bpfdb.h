@@ -147,9 +147,13 @@ struct bpfdb_version {
 	__u32 len; /* value length, or BPFDB_TOMBSTONE */
 };
 
-/* A record: the value of the index hash map. */
+/*
+ * A record: the value of the index hash map. seq is odd while the lock
+ * holder changes the versions (storage/version.h, invariant 2).
+ */
 struct bpfdb_record {
 	__u64 lock;
+	__u64 seq;
 	struct bpfdb_version v[BPFDB_MAX_VERSIONS];
 };
 

@@ -8,9 +8,11 @@
  *     it installs at commit and reclaims during GC. Readers take no lock.
  *  2. A slot is free when begin_ts == 0. Reclaiming writes begin_ts = 0
  *     first; installing writes every other field first and begin_ts last.
- *     A reader loads begin_ts, then the rest, then begin_ts again, and
- *     retries if it changed. Timestamps only grow, so an unchanged begin_ts
- *     means the slot was not reused in between.
+ *     Every change of the versions is bracketed by the record's seq (odd
+ *     while it lasts: record_change_begin/end). A lock-free reader samples
+ *     seq before it scans and checks it after it has copied the value, and
+ *     retries on a change, whatever it found, not-found included: a scan
+ *     racing an install and a reclaim can otherwise miss every version.
  * 3. A version is reclaimed only when end_ts <= a low-water mark: the
  *     smallest snapshot registered in the snapshots map, and never above
  *     control.visible. A reader registers its snapshot before it reads, so
@@ -27,13 +29,26 @@
 #include "maps.h"
 #include "../storage/slab.h"
 
+/* record_change_begin/end bracket every change of rec's versions (invariant 2). */
+static __always_inline void record_change_begin(struct bpfdb_record *rec)
+{
+	WRITE_ONCE_U64(rec->seq, rec->seq + 1);
+	barrier();
+}
+
+static __always_inline void record_change_end(struct bpfdb_record *rec)
+{
+	barrier();
+	WRITE_ONCE_U64(rec->seq, rec->seq + 1);
+}
+
 /* A version as read, with the record it came from. */
 struct version_view {
 	__u64 begin_ts;
 	__u32 ref;
 	__u32 len;
-	__u32 slot; /* index in the record's version array */
-	__u32 _pad;
+	__u32 slot;  /* index in the record's version array */
+	__u32 ended; /* read_latest: the newest version has an end_ts */
 };
 
 /*
@@ -64,8 +79,13 @@ __attribute__((noinline)) int read_latest(struct bpfdb_record *rec, struct versi
 		out->ref = ref;
 		out->len = len;
 		out->slot = j;
+		out->ended = READ_ONCE_U64(rec->v[j].end_ts) != BPFDB_TS_INF;
 	}
-	if (best == 0 || out->len == BPFDB_TOMBSTONE)
+	/*
+	 * An ended newest version means its successor, a tombstone, was
+	 * reclaimed while an older snapshot kept this one: the key is deleted.
+	 */
+	if (best == 0 || out->len == BPFDB_TOMBSTONE || out->ended)
 		return BPFDB_ERR_NOT_FOUND;
 	return BPFDB_OK;
 }
@@ -90,8 +110,13 @@ __attribute__((noinline)) int read_at(struct bpfdb_record *rec, __u64 snap, stru
 		ref = rec->v[j].ref;
 		len = rec->v[j].len;
 		barrier();
+		/*
+		 * Reused under us: it was not a version this snapshot could see
+		 * (those are never reclaimed while it is registered); skip it.
+		 * Unregistered readers catch the rest with seq.
+		 */
 		if (READ_ONCE_U64(rec->v[j].begin_ts) != b)
-			return BPFDB_ERR_RETRY;
+			continue;
 		if (len == BPFDB_TOMBSTONE)
 			return BPFDB_ERR_NOT_FOUND;
 		out->begin_ts = b;
@@ -182,6 +207,7 @@ static __always_inline __u32 reclaim(struct bpfdb_record *rec, __u64 low)
 {
 	__u32 j, reclaimed = 0;
 
+	record_change_begin(rec);
 	for (j = 0; j < BPFDB_MAX_VERSIONS; j++) {
 		struct bpfdb_version *v = &rec->v[j];
 		__u64 b = v->begin_ts, e = v->end_ts;
@@ -194,6 +220,7 @@ static __always_inline __u32 reclaim(struct bpfdb_record *rec, __u64 low)
 		slab_free(v->len, v->ref);
 		reclaimed++;
 	}
+	record_change_end(rec);
 	if (reclaimed)
 		stat_add(BPFDB_STAT_GC_RECLAIMED, reclaimed);
 	return reclaimed;
@@ -209,29 +236,27 @@ static __always_inline int free_version(struct bpfdb_record *rec)
 	return -1;
 }
 
-/* The versions of one record as the precise GC pass sees them. */
-struct precise_ctx {
-	__u64 begin[BPFDB_MAX_VERSIONS];
-	__u64 end[BPFDB_MAX_VERSIONS];
-	__u32 needed;  /* bit j: some registered snapshot sees version j */
+/* One version, and whether a registered snapshot sees it. */
+struct seen_ctx {
+	__u64 begin;
+	__u64 end;
+	__u32 seen;    /* some registered snapshot is in [begin, end) */
 	__u32 pending; /* a snapshot is being registered: decide nothing */
 };
 
-static long precise_cb(__u32 k, void *data)
+static long seen_cb(__u32 k, void *data)
 {
-	struct precise_ctx *c = data;
+	struct seen_ctx *c = data;
 	__u64 snap = registered_snapshot(k);
-	__u32 j;
 
 	if (snap == BPFDB_SNAP_PENDING) {
 		c->pending = 1;
 		return 1;
 	}
-	if (snap == 0)
-		return 0;
-	for (j = 0; j < BPFDB_MAX_VERSIONS; j++)
-		if (c->begin[j] && c->begin[j] <= snap && snap < c->end[j])
-			c->needed |= 1U << j;
+	if (snap != 0 && c->begin <= snap && snap < c->end) {
+		c->seen = 1;
+		return 1;
+	}
 	return 0;
 }
 
@@ -241,42 +266,37 @@ static long precise_cb(__u32 k, void *data)
  * before the snapshots, invariant 3), and no registered snapshot falls in
  * [begin_ts, end_ts). Snapshots between two versions keep only the version
  * they see, so a few long readers pin a few versions, not all of them.
- * The newest version stays unless it is a tombstone (invariant 4).
+ * The newest version stays unless it is a tombstone (invariant 4). One
+ * snapshot scan per version keeps the verifier's state to a bit.
  */
 __attribute__((noinline)) int reclaim_precise(struct bpfdb_record *rec)
 {
 	struct bpfdb_control *ctl = control_block();
-	struct precise_ctx c = {};
 	__u32 j, reclaimed = 0;
 	__u64 visible;
 
 	if (!rec || !ctl)
 		return 0;
 	visible = READ_ONCE_U64(ctl->visible);
-	for (j = 0; j < BPFDB_MAX_VERSIONS; j++) {
-		c.begin[j] = rec->v[j].begin_ts;
-		c.end[j] = rec->v[j].end_ts;
-	}
-	bpf_loop(BPFDB_SNAP_SLOTS, precise_cb, &c, 0);
-	if (c.pending)
-		return 0;
-	/*
-	 * Read the versions from the record, not from c: we hold its lock, so
-	 * they are the same, and comparing stack copies would make the verifier
-	 * keep every combination of outcomes apart (no state pruning).
-	 */
+	record_change_begin(rec);
 	for (j = 0; j < BPFDB_MAX_VERSIONS; j++) {
 		struct bpfdb_version *v = &rec->v[j];
-		__u64 b = v->begin_ts, e = v->end_ts;
-		int ended = e != BPFDB_TS_INF && e <= visible;
-		int tombstone = e == BPFDB_TS_INF && v->len == BPFDB_TOMBSTONE && b <= visible;
+		struct seen_ctx c = { .begin = v->begin_ts, .end = v->end_ts };
+		int ended = c.end != BPFDB_TS_INF && c.end <= visible;
+		int tombstone = c.end == BPFDB_TS_INF && v->len == BPFDB_TOMBSTONE && c.begin <= visible;
 
-		if (b == 0 || (c.needed & (1U << j)) || (!ended && !tombstone))
+		if (c.begin == 0 || (!ended && !tombstone))
+			continue;
+		bpf_loop(BPFDB_SNAP_SLOTS, seen_cb, &c, 0);
+		if (c.pending)
+			break;
+		if (c.seen)
 			continue;
 		WRITE_ONCE_U64(v->begin_ts, 0);
 		slab_free(v->len, v->ref);
 		reclaimed++;
 	}
+	record_change_end(rec);
 	if (reclaimed)
 		stat_add(BPFDB_STAT_GC_RECLAIMED, reclaimed);
 	return reclaimed;
@@ -333,6 +353,7 @@ __attribute__((noinline)) int install_version(struct bpfdb_record *rec, __u32 vs
 	if (!rec || vslot >= BPFDB_MAX_VERSIONS)
 		return -1;
 	nv = &rec->v[vslot];
+	record_change_begin(rec);
 	WRITE_ONCE_U64(nv->end_ts, BPFDB_TS_INF);
 	nv->ref = ref;
 	nv->len = len;
@@ -344,6 +365,7 @@ __attribute__((noinline)) int install_version(struct bpfdb_record *rec, __u32 vs
 		if (j != vslot && v->begin_ts != 0 && v->end_ts == BPFDB_TS_INF)
 			WRITE_ONCE_U64(v->end_ts, ts);
 	}
+	record_change_end(rec);
 	return 0;
 }
 

@@ -31,9 +31,11 @@ static __always_inline __u64 next_commit_ts(struct bpfdb_control *ctl)
 	__u32 i;
 
 	for (i = 0; i < CLOCK_CAS_TRIES; i++) {
+		/* visible first: it never passes clock, so c - v cannot underflow. */
+		__u64 v = READ_ONCE_U64(ctl->visible);
 		__u64 c = READ_ONCE_U64(ctl->clock);
 
-		if (c + 1 - READ_ONCE_U64(ctl->visible) >= BPFDB_DONE_RING)
+		if (c + 1 - v >= BPFDB_DONE_RING)
 			return 0;
 		if (__sync_val_compare_and_swap(&ctl->clock, c, c + 1) == c)
 			return c + 1;
