@@ -159,6 +159,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op) error {
 		pending[n] = i
 		n++
 	}
+	quiescedSince := time.Time{}
 	for try := 0; n > 0; try++ {
 		if try > 0 {
 			backoff(try)
@@ -194,12 +195,21 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op) error {
 			}
 		}
 		buf := make([]byte, total)
+		// A checkpoint's gate stays closed up to drainWait: wait it out,
+		// past the usual budget, for the refused op and all after it.
+		gate := false
+		for j := 0; j < n; j++ {
+			if s.ops[j].Status == int32(chainBpfdbStatusBPFDB_ERR_QUIESCED) {
+				gate = waitGate(&quiescedSince)
+				break
+			}
+		}
 		again := 0
 		for j := 0; j < n; j++ {
 			op := &ops[pending[j]]
 			o := &s.ops[j]
 			op.Err = e.statusError(o.Status, o.Detail)
-			if retryable(op.Err) && try < autocommitRetries {
+			if retryable(op.Err) && (try < autocommitRetries || gate) {
 				pending[again] = pending[j]
 				again++
 				continue
@@ -217,6 +227,15 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op) error {
 		n = again
 	}
 	return nil
+}
+
+// waitGate reports whether ops refused by a checkpoint's gate, first seen
+// at *since, are still retried past the usual budget.
+func waitGate(since *time.Time) bool {
+	if since.IsZero() {
+		*since = time.Now()
+	}
+	return time.Since(*since) < 4*drainWait
 }
 
 // wroteEarlier reports whether one of the ops at indexes earlier writes key.

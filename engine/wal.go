@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 	"unsafe"
 
 	"github.com/bpfdb/bpfdb/logd"
@@ -74,9 +75,20 @@ func decodeRingRecord(b []byte) (ringRecord, error) {
 // wait, by transaction id, for their COMMIT (or ABORT) record.
 type logDrain struct {
 	log     *logd.Log
-	pending map[uint64][]logd.Write
+	pending map[uint64]*pendingTxn
 	bad     uint64 // malformed or inconsistent records, never expected
+	handled uint64
 }
+
+// pendingTxn is the writes of a transaction whose COMMIT has not come yet.
+type pendingTxn struct {
+	writes []logd.Write
+	since  time.Time
+}
+
+// orphanAge is when the writes of a transaction whose COMMIT and ABORT both
+// failed to fit in the ring are dropped: no commit stays in flight that long.
+const orphanAge = 30 * time.Second
 
 func write(r *ringRecord) logd.Write {
 	w := logd.Write{Key: append([]byte{}, r.key...), Delete: r.delete}
@@ -87,13 +99,28 @@ func write(r *ringRecord) logd.Write {
 }
 
 func (d *logDrain) handle(r *ringRecord) {
+	if d.handled++; d.handled%4096 == 0 {
+		for id, p := range d.pending {
+			if time.Since(p.since) > orphanAge {
+				delete(d.pending, id)
+			}
+		}
+	}
 	switch r.kind {
 	case chainBpfdbWalKindBPFDB_WAL_WRITE:
-		d.pending[r.txnID] = append(d.pending[r.txnID], write(r))
+		p := d.pending[r.txnID]
+		if p == nil {
+			p = &pendingTxn{since: time.Now()}
+			d.pending[r.txnID] = p
+		}
+		p.writes = append(p.writes, write(r))
 	case chainBpfdbWalKindBPFDB_WAL_WRITE_COMMIT:
 		d.log.Append(logd.Txn{LSN: r.lsn, ID: r.txnID, Writes: []logd.Write{write(r)}})
 	case chainBpfdbWalKindBPFDB_WAL_COMMIT:
-		writes := d.pending[r.txnID]
+		var writes []logd.Write
+		if p := d.pending[r.txnID]; p != nil {
+			writes = p.writes
+		}
 		delete(d.pending, r.txnID)
 		if uint32(len(writes)) != r.count {
 			// Cannot happen: a commit's writes precede it in the ring.
@@ -109,7 +136,7 @@ func (d *logDrain) handle(r *ringRecord) {
 // once no run is in flight, so everything committed has been read).
 func (e *Engine) drainLog(rd *ringbuf.Reader) {
 	defer close(e.drainDone)
-	d := &logDrain{log: e.log, pending: map[uint64][]logd.Write{}}
+	d := &logDrain{log: e.log, pending: map[uint64]*pendingTxn{}}
 	var rec ringbuf.Record
 	for {
 		err := rd.ReadInto(&rec)
