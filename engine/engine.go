@@ -441,17 +441,15 @@ func (e *Engine) runProg(s *reqSlot, prog *ebpf.Program) error {
 	}
 }
 
-// commitDone returns once a run's commits (up to ts; 0 for none) may be
-// acknowledged.
-func (e *Engine) commitDone(ts uint64) error {
-	if ts == 0 {
+// waitDurable returns once the commit at ts (0: none) is on disk, with Sync
+// durability. It needs no run lock: call it after releasing the slot, so a
+// checkpoint waiting for in-flight runs does not wait for fsyncs.
+func (e *Engine) waitDurable(ts uint64) error {
+	if ts == 0 || e.log == nil || e.opts.Durability != Sync {
 		return nil
 	}
-	e.waitVisible(ts)
-	if e.log != nil && e.opts.Durability == Sync {
-		if err := e.log.WaitDurable(ts); err != nil {
-			return fmt.Errorf("%w (LSN %d): %v", ErrNotDurable, ts, err)
-		}
+	if err := e.log.WaitDurable(ts); err != nil {
+		return fmt.Errorf("%w (LSN %d): %v", ErrNotDurable, ts, err)
 	}
 	return nil
 }

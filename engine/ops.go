@@ -127,8 +127,13 @@ func (e *Engine) runAuto(ops []Op) error {
 	if err != nil {
 		return err
 	}
-	err = e.runAutoIn(s, ops)
+	lsn, err := e.runAutoIn(s, ops)
 	e.release(s)
+	if err == nil {
+		// Wait for the disk outside the run lock: a checkpoint waiting for
+		// the lock must not wait for fsyncs too.
+		err = e.waitDurable(lsn)
+	}
 	// A full slab may be full of versions nobody can see any more: collect
 	// them now, outside the run lock, so the caller's next try can succeed.
 	for i := range ops {
@@ -141,7 +146,9 @@ func (e *Engine) runAuto(ops []Op) error {
 	return err
 }
 
-func (e *Engine) runAutoIn(s *reqSlot, ops []Op) error {
+// runAutoIn runs ops in slot s and returns the last commit's LSN.
+func (e *Engine) runAutoIn(s *reqSlot, ops []Op) (uint64, error) {
+	var lsn uint64
 	var pending [MaxBatch]int // request op index -> ops index
 	n := 0
 	for i := range ops {
@@ -159,7 +166,6 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op) error {
 		pending[n] = i
 		n++
 	}
-	quiescedSince := time.Time{}
 	for try := 0; n > 0; try++ {
 		if try > 0 {
 			backoff(try)
@@ -177,14 +183,13 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op) error {
 		s.hdr.Mode = uint32(chainBpfdbModeBPFDB_MODE_AUTOCOMMIT)
 		s.hdr.Nops = uint32(n)
 		if err := e.run(s); err != nil {
-			return err
+			return lsn, err
 		}
 		if s.hdr.Status != 0 {
-			return e.statusError(s.hdr.Status, 0)
+			return lsn, e.statusError(s.hdr.Status, 0)
 		}
-		if err := e.commitDone(s.hdr.CommitTs); err != nil {
-			return err
-		}
+		e.waitVisible(s.hdr.CommitTs)
+		lsn = max(lsn, s.hdr.CommitTs)
 		// The chain stops at the first op to retry and skips the rest
 		// (BPFDB_ERR_ABORTED), so re-running them in order keeps a
 		// pipeline's order. One allocation holds every value returned.
@@ -195,21 +200,12 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op) error {
 			}
 		}
 		buf := make([]byte, total)
-		// A checkpoint's gate stays closed up to drainWait: wait it out,
-		// past the usual budget, for the refused op and all after it.
-		gate := false
-		for j := 0; j < n; j++ {
-			if s.ops[j].Status == int32(chainBpfdbStatusBPFDB_ERR_QUIESCED) {
-				gate = waitGate(&quiescedSince)
-				break
-			}
-		}
 		again := 0
 		for j := 0; j < n; j++ {
 			op := &ops[pending[j]]
 			o := &s.ops[j]
 			op.Err = e.statusError(o.Status, o.Detail)
-			if retryable(op.Err) && (try < autocommitRetries || gate) {
+			if retryable(op.Err) && try < autocommitRetries {
 				pending[again] = pending[j]
 				again++
 				continue
@@ -226,16 +222,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op) error {
 		}
 		n = again
 	}
-	return nil
-}
-
-// waitGate reports whether ops refused by a checkpoint's gate, first seen
-// at *since, are still retried past the usual budget.
-func waitGate(since *time.Time) bool {
-	if since.IsZero() {
-		*since = time.Now()
-	}
-	return time.Since(*since) < 4*drainWait
+	return lsn, nil
 }
 
 // wroteEarlier reports whether one of the ops at indexes earlier writes key.

@@ -147,7 +147,7 @@ var errEnded = errors.New("ended")
 // do runs ops in t, then ends t with end (a COMMIT or ABORT op kind) unless
 // end is 0. Per-op outcomes land in ops[i].Err; the error returned is the
 // transaction's. t.mu is held.
-func (t *Txn) do(ops []Op, end uint8) error {
+func (t *Txn) do(ops []Op, end uint8) (err error) {
 	if t.ended != nil {
 		if errors.Is(t.ended, ErrTxnExpired) {
 			return t.ended
@@ -165,7 +165,15 @@ func (t *Txn) do(ops []Op, end uint8) error {
 	if err != nil {
 		return err
 	}
-	defer e.release(s)
+	// Release the slot before waiting for the disk: a checkpoint waiting for
+	// in-flight runs must not wait for fsyncs too.
+	var durable uint64
+	defer func() {
+		e.release(s)
+		if err == nil {
+			err = e.waitDurable(durable)
+		}
+	}()
 
 	n := 0
 	if !t.begun {
@@ -234,7 +242,8 @@ func (t *Txn) do(ops []Op, end uint8) error {
 	}
 	if end != 0 {
 		t.finish(errEnded)
-		return e.commitDone(s.hdr.CommitTs)
+		e.waitVisible(s.hdr.CommitTs)
+		durable = s.hdr.CommitTs // waited for after the slot is released
 	}
 	return nil
 }
