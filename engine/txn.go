@@ -234,8 +234,13 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 		if failed != nil {
 			err = failed
 		}
-		if errors.Is(err, errTxnInvalid) {
+		switch {
+		case errors.Is(err, errTxnInvalid):
 			err = fmt.Errorf("%w: %v", ErrInternal, err)
+		case errors.Is(err, errRetry):
+			// The commit lost its timestamp race (bpf/txn/clock.h): it
+			// aborted with nothing applied, like a conflict; retry it whole.
+			err = fmt.Errorf("%w: the commit could not take a timestamp", ErrConflict)
 		}
 		t.finish(err)
 		return err
