@@ -257,7 +257,7 @@ __attribute__((noinline)) int auto_read(struct bpfdb_record *rec, __u32 op_key)
 			continue;
 		barrier();
 		status = read_at(rec, READ_ONCE_U64(ctl->visible), &vv);
-		if (status == BPFDB_OK && slab_load(op_key, vv.len, vv.ref))
+		if (status == BPFDB_OK && slab_load(op_key, vv.len, vv.ref, vv.begin_ts))
 			return BPFDB_ERR_INTERNAL;
 		barrier();
 		if (READ_ONCE_U64(rec->seq) != seq)
@@ -620,6 +620,7 @@ static __always_inline int txn_get(struct bpfdb_txn *t, __u32 tslot, struct bpfd
 	struct version_view vv = {};
 	struct bpfdb_record *rec;
 	int status, i = -1;
+	__u32 mode;
 
 	stat_add(BPFDB_STAT_GETS, 1);
 	if (t->state == BPFDB_TXN_ACTIVE_RO) {
@@ -631,7 +632,13 @@ static __always_inline int txn_get(struct bpfdb_txn *t, __u32 tslot, struct bpfd
 			return status;
 		return read_value_into(&vv, op_key);
 	}
-	status = txn_lock(t, tslot, &op->key, BPFDB_LOCK_SHARED, &rec, &i, &op->detail);
+	/*
+	 * A key the transaction will write is read under the exclusive lock:
+	 * two read-modify-writes of one key then conflict once, at the read,
+	 * instead of both holding shared locks and both failing to upgrade.
+	 */
+	mode = (op->flags & BPFDB_GET_FOR_UPDATE) ? BPFDB_LOCK_EXCLUSIVE : BPFDB_LOCK_SHARED;
+	status = txn_lock(t, tslot, &op->key, mode, &rec, &i, &op->detail);
 	if (status != BPFDB_OK)
 		return status;
 	if (i < 0 || i >= BPFDB_MAX_TXN_KEYS)

@@ -19,6 +19,7 @@ const (
 	chainBpfdbBeginFlagBPFDB_BEGIN_READ_ONLY chainBpfdbBeginFlag = 1
 	chainBpfdbBeginFlagBPFDB_GET_LATEST      chainBpfdbBeginFlag = 2
 	chainBpfdbBeginFlagBPFDB_LOAD_DELETE     chainBpfdbBeginFlag = 4
+	chainBpfdbBeginFlagBPFDB_GET_FOR_UPDATE  chainBpfdbBeginFlag = 8
 )
 
 type chainBpfdbControl struct {

@@ -67,7 +67,7 @@ func (e *Engine) Checkpoint() (CheckpointStats, error) {
 	st.LSN = snap.snapTS
 
 	cw := e.log.NewCheckpoint(st.LSN)
-	if err := e.copyImage(st.LSN, cw.Add, &st.Keys); err != nil {
+	if err := e.copyImage(st.LSN, cw.Add, &st.Keys, "checkpoint"); err != nil {
 		cw.Abort()
 		return st, fmt.Errorf("bpfdb: checkpoint at LSN %d: %w", st.LSN, err)
 	}
@@ -75,6 +75,7 @@ func (e *Engine) Checkpoint() (CheckpointStats, error) {
 		return st, fmt.Errorf("bpfdb: checkpoint at LSN %d: %w", st.LSN, err)
 	}
 	st.Duration = time.Since(start)
+	e.checkpointNanos.Add(uint64(st.Duration))
 	e.checkpoints.Add(1)
 	e.lastCheckpoint.Store(time.Now().Unix())
 	return st, nil
@@ -94,10 +95,39 @@ func (e *Engine) openWriters() int {
 // copyBatch is how many records one batch lookup reads.
 const copyBatch = 4096
 
+// Scan calls fn for every key with a value, in no particular order, as one
+// read-only snapshot sees them; it stops early when fn returns false. key
+// and value are valid only during the call. Writers go on meanwhile: Scan
+// takes no locks, and the snapshot keeps what it sees from being reclaimed.
+func (e *Engine) Scan(fn func(key, value []byte) bool) error {
+	snap, err := e.BeginReadOnly()
+	if err != nil {
+		return err
+	}
+	defer snap.Abort()
+	// Hold the snapshot against the reaper for the whole scan (see Checkpoint).
+	snap.mu.Lock()
+	defer snap.mu.Unlock()
+	var n uint64
+	err = e.copyImage(snap.snapTS, func(k, v []byte) error {
+		if !fn(k, v) {
+			return errStopScan
+		}
+		return nil
+	}, &n, "")
+	if errors.Is(err, errStopScan) {
+		return nil
+	}
+	return err
+}
+
+var errStopScan = errors.New("scan stopped")
+
 // copyImage calls add for every key with a live value at snapshot snap,
 // which the caller has registered (so none of those versions is reclaimed).
-// Records are read with batch lookups; values straight from the mmapped slabs.
-func (e *Engine) copyImage(snap uint64, add func(k, v []byte) error, n *uint64) error {
+// Records are read with batch lookups; values straight from the mmapped
+// slabs. Progress is reported under stage, unless it is empty.
+func (e *Engine) copyImage(snap uint64, add func(k, v []byte) error, n *uint64, stage string) error {
 	keys := make([]chainBpfdbKey, copyBatch)
 	recs := make([]chainBpfdbRecord, copyBatch)
 	var cursor ebpf.MapBatchCursor
@@ -119,8 +149,8 @@ func (e *Engine) copyImage(snap uint64, add func(k, v []byte) error, n *uint64) 
 		if err != nil {
 			return err
 		}
-		if e.opts.Progress != nil {
-			e.opts.Progress("checkpoint", *n, 0)
+		if e.opts.Progress != nil && stage != "" {
+			e.opts.Progress(stage, *n, 0)
 		}
 	}
 }

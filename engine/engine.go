@@ -137,6 +137,7 @@ type Engine struct {
 	checkpointMu    sync.Mutex
 	checkpoints     atomic.Uint64
 	gateClosedNanos atomic.Uint64
+	checkpointNanos atomic.Uint64
 	lastCheckpoint  atomic.Int64
 
 	txnSlots chan uint32
@@ -158,6 +159,9 @@ type reqSlot struct {
 	ops    []chainBpfdbOp
 	packet []byte // struct bpfdb_run naming this slot
 	attr   progRunAttr
+	// runs counts this slot's runs by the kernel's own measure of their
+	// duration (RunLatencyBounds); only the slot's holder adds to it.
+	runs runHistogram
 }
 
 // progRunAttr is the BPF_PROG_TEST_RUN member of union bpf_attr
@@ -437,6 +441,7 @@ func (e *Engine) runProg(s *reqSlot, prog *ebpf.Program) error {
 		if ret := s.attr.Retval; ret != 2 { // XDP_PASS
 			return fmt.Errorf("%w: %s rejected request slot %d (return %d)", ErrInternal, prog, s.id, ret)
 		}
+		s.runs.observe(s.attr.Duration)
 		return nil
 	}
 }

@@ -38,6 +38,15 @@ type Op struct {
 	Key   []byte
 	Value []byte
 	Err   error
+	// Version is, after a Get that found a value, the commit timestamp
+	// (LSN) of the version read; 0 when the Get read its own transaction's
+	// uncommitted write. A key written since has a larger Version.
+	Version uint64
+	// ForUpdate makes a Get in a read-write transaction take the key's
+	// exclusive lock rather than a shared one: for a key the transaction
+	// will write, so that two read-modify-writes of it conflict once, at
+	// the read, instead of both failing to upgrade. Ignored elsewhere.
+	ForUpdate bool
 }
 
 // An autocommit op that raced an installer, met a lock held by another
@@ -110,30 +119,46 @@ func (e *Engine) Delete(key []byte) error {
 // Batch runs independent autocommit operations, MaxBatch per chain run: each
 // is its own transaction, executed in order, with its outcome in its Err.
 // Batch itself fails only when the chain cannot run. The values of the Gets
-// of one run share one allocation.
+// of one run share one allocation. With Sync durability it returns once
+// every write is on disk: it is Submit followed by WaitDurable.
 func (e *Engine) Batch(ops []Op) error {
-	for len(ops) > 0 {
-		n := min(len(ops), MaxBatch)
-		if err := e.runAuto(ops[:n]); err != nil {
-			return err
-		}
-		ops = ops[n:]
-	}
-	return nil
-}
-
-func (e *Engine) runAuto(ops []Op) error {
-	s, err := e.acquire()
+	lsn, err := e.Submit(ops)
 	if err != nil {
 		return err
 	}
+	return e.WaitDurable(lsn)
+}
+
+// Submit runs ops like Batch but returns without waiting for the disk: the
+// writes are applied and visible, and lsn is the last commit among them
+// (0 if none), to pass to WaitDurable before acknowledging them. A server
+// uses it to let one goroutine run the batches of many clients while each
+// client waits for its own commits (group commit).
+func (e *Engine) Submit(ops []Op) (lsn uint64, err error) {
+	for len(ops) > 0 {
+		n := min(len(ops), MaxBatch)
+		last, err := e.runAuto(ops[:n])
+		lsn = max(lsn, last)
+		if err != nil {
+			return lsn, err
+		}
+		ops = ops[n:]
+	}
+	return lsn, nil
+}
+
+// WaitDurable returns once the commit at lsn (and every commit before it)
+// is on disk, at once with Async durability, without a data directory or
+// for lsn 0. ErrNotDurable if the log cannot be written.
+func (e *Engine) WaitDurable(lsn uint64) error { return e.waitDurable(lsn) }
+
+func (e *Engine) runAuto(ops []Op) (uint64, error) {
+	s, err := e.acquire()
+	if err != nil {
+		return 0, err
+	}
 	lsn, err := e.runAutoIn(s, ops)
 	e.release(s)
-	if err == nil {
-		// Wait for the disk outside the run lock: a checkpoint waiting for
-		// the lock must not wait for fsyncs too.
-		err = e.waitDurable(lsn)
-	}
 	// A full slab may be full of versions nobody can see any more: collect
 	// them now, outside the run lock, so the caller's next try can succeed.
 	for i := range ops {
@@ -143,7 +168,7 @@ func (e *Engine) runAuto(ops []Op) error {
 			break
 		}
 	}
-	return err
+	return lsn, err
 }
 
 // runAutoIn runs ops in slot s and returns the last commit's LSN.
@@ -161,7 +186,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op) (uint64, error) {
 			continue
 		}
 		if op.Kind == OpGet {
-			op.Value = nil
+			op.Value, op.Version = nil, 0
 		}
 		pending[n] = i
 		n++
@@ -214,6 +239,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op) (uint64, error) {
 				op.Err = ErrConflict // a retry budget ran out before this op ran
 			}
 			if op.Err == nil && op.Kind == OpGet {
+				op.Version = o.Ts
 				l := int(min(o.ValLen, uint32(MaxValueLen)))
 				op.Value = buf[:l:l]
 				copy(op.Value, o.Value[:l])

@@ -29,10 +29,47 @@ type Stats struct {
 	LogRecords, LogTxns, LogBytes, LogBatches, LogSyncs, LogWriteErrors uint64
 	// DurableLSN is the last commit on disk; CommitLSN the last commit.
 	DurableLSN, CommitLSN uint64
-	// Checkpoints taken, their total gate-closed time, and when the last one was.
-	Checkpoints    uint64
-	GateClosed     time.Duration
-	LastCheckpoint time.Time
+	// Checkpoints taken, their total gate-closed time and duration, and
+	// when the last one was.
+	Checkpoints        uint64
+	GateClosed         time.Duration
+	CheckpointDuration time.Duration
+	LastCheckpoint     time.Time
+
+	// RunLatency counts chain runs by their duration as the kernel measures
+	// it (BPF_PROG_TEST_RUN's duration): RunLatency[i] runs took at most
+	// RunLatencyBounds[i], and more than the bound before; the last bucket
+	// has no upper bound. RunLatencySum is their total duration.
+	RunLatency    [RunLatencyBuckets]uint64
+	RunLatencySum time.Duration
+}
+
+// RunLatencyBuckets is the number of buckets of Stats.RunLatency.
+const RunLatencyBuckets = 20
+
+// RunLatencyBounds are the upper bounds of the buckets of Stats.RunLatency
+// but the last: 250ns doubling to 33.5ms.
+var RunLatencyBounds = func() (b [RunLatencyBuckets - 1]time.Duration) {
+	for i := range b {
+		b[i] = 250 * time.Nanosecond << i
+	}
+	return b
+}()
+
+// runHistogram counts runs of one request slot by duration.
+type runHistogram struct {
+	count [RunLatencyBuckets]atomic.Uint64
+	sum   atomic.Uint64
+}
+
+// observe counts a run of ns nanoseconds.
+func (h *runHistogram) observe(ns uint32) {
+	i := 0
+	for i < len(RunLatencyBounds) && time.Duration(ns) > RunLatencyBounds[i] {
+		i++
+	}
+	h.count[i].Add(1)
+	h.sum.Add(uint64(ns))
 }
 
 // Stats reads the kernel-side counters.
@@ -66,6 +103,12 @@ func (e *Engine) Stats() (Stats, error) {
 			*dst += v
 		}
 	}
+	for _, s := range e.slots {
+		for i := range st.RunLatency {
+			st.RunLatency[i] += s.runs.count[i].Load()
+		}
+		st.RunLatencySum += time.Duration(s.runs.sum.Load())
+	}
 	st.CommitLSN = atomic.LoadUint64(&e.ctl.Clock)
 	if e.log != nil {
 		ls := e.log.Stats()
@@ -75,6 +118,7 @@ func (e *Engine) Stats() (Stats, error) {
 		st.DurableLSN = e.log.DurableLSN()
 		st.Checkpoints = e.checkpoints.Load()
 		st.GateClosed = time.Duration(e.gateClosedNanos.Load())
+		st.CheckpointDuration = time.Duration(e.checkpointNanos.Load())
 		if at := e.lastCheckpoint.Load(); at != 0 {
 			st.LastCheckpoint = time.Unix(at, 0)
 		}

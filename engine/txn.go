@@ -89,6 +89,54 @@ func (t *Txn) Delete(key []byte) error {
 	return ops[0].Err
 }
 
+// Run executes ops in t in as few chain runs as it can (one when
+// len(ops) <= MaxBatch-2), in order; each op's outcome is in its Err, a
+// Get's result in its Value and Version. Like Get, Set and Delete one by
+// one, but without a run each. An op failing with anything but ErrNotFound
+// aborts t, and Run returns that error.
+func (t *Txn) Run(ops []Op) error { return t.runOps(ops, false) }
+
+// CommitWith executes ops in t as Run does and commits, in one chain run
+// when len(ops) <= MaxBatch-2. It fails, and applies nothing, if any op
+// fails with anything but ErrNotFound.
+func (t *Txn) CommitWith(ops []Op) error { return t.runOps(ops, true) }
+
+func (t *Txn) runOps(ops []Op, commit bool) error {
+	for i := range ops {
+		op := &ops[i]
+		if err := checkKeyValue(op.Key, op.Value, op.Kind == OpSet); err != nil {
+			return err // a bad argument leaves the transaction as it was
+		}
+		if op.Kind != OpGet && t.readOnly {
+			return ErrReadOnly
+		}
+		if op.Kind != OpGet && op.Kind != OpSet && op.Kind != OpDelete {
+			return fmt.Errorf("bpfdb: unknown operation %v", op.Kind)
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for len(ops) > MaxBatch-2 {
+		if err := t.do(ops[:MaxBatch-2], 0); err != nil {
+			return err
+		}
+		ops = ops[MaxBatch-2:]
+	}
+	var end uint8
+	if commit {
+		end = uint8(chainBpfdbOpKindBPFDB_OP_COMMIT)
+	}
+	if err := t.do(ops, end); err != nil {
+		return err
+	}
+	for i := range ops {
+		if ops[i].Err != nil && !errors.Is(ops[i].Err, ErrNotFound) {
+			return ops[i].Err
+		}
+	}
+	return nil
+}
+
 func (t *Txn) single(ops []Op) error {
 	op := &ops[0]
 	if err := checkKeyValue(op.Key, op.Value, op.Kind == OpSet); err != nil {
@@ -186,6 +234,9 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 	first := n
 	for i := range ops {
 		s.ops[n].encode(uint8(ops[i].Kind), ops[i].Key, ops[i].Value)
+		if ops[i].ForUpdate && ops[i].Kind == OpGet {
+			s.ops[n].Flags = uint8(chainBpfdbBeginFlagBPFDB_GET_FOR_UPDATE)
+		}
 		n++
 	}
 	if end != 0 {
@@ -221,8 +272,9 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 	for i := range ops {
 		o := &s.ops[first+i]
 		ops[i].Err = e.statusError(o.Status, o.Detail)
+		ops[i].Version = 0
 		if ops[i].Err == nil && ops[i].Kind == OpGet {
-			ops[i].Value = o.value()
+			ops[i].Value, ops[i].Version = o.value(), o.Ts
 		}
 		if failed == nil && ops[i].Err != nil && !errors.Is(ops[i].Err, ErrNotFound) {
 			failed = ops[i].Err

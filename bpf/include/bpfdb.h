@@ -44,6 +44,7 @@ enum bpfdb_begin_flag {
 	BPFDB_BEGIN_READ_ONLY = 1, /* BEGIN: a read-only snapshot transaction */
 	BPFDB_GET_LATEST = 2,      /* autocommit GET of a key an earlier op of the batch wrote */
 	BPFDB_LOAD_DELETE = 4,     /* LOAD: install a tombstone */
+	BPFDB_GET_FOR_UPDATE = 8,  /* GET in a read-write transaction: take the exclusive lock */
 };
 
 /* Request modes, in bpfdb_req.mode. */
@@ -108,7 +109,7 @@ struct bpfdb_op {
 	__s32 status;      /* out: enum bpfdb_status */
 	__u32 val_len;     /* in for SET, out for GET */
 	__u32 _pad1;
-	__u64 ts;          /* LOAD: the version's commit timestamp */
+	__u64 ts;          /* LOAD: in, GET: out: the version's commit timestamp */
 	struct bpfdb_key key;
 	__u8 value[BPFDB_MAX_VALUE_LEN] __attribute__((aligned(8)));
 };

@@ -201,15 +201,18 @@ static __always_inline int slab_copy_out(__u32 len, __u32 ref, __u8 *dst)
 
 /*
  * slab_load answers request op op_key with the value of len bytes in slot
- * ref (nothing to copy for an empty value).
+ * ref (nothing to copy for an empty value), and the commit timestamp ts of
+ * the version read (0 for a transaction's own uncommitted write): WATCH
+ * compares it to tell whether a key was written since.
  */
-__attribute__((noinline)) int slab_load(__u32 op_key, __u32 len, __u32 ref)
+__attribute__((noinline)) int slab_load(__u32 op_key, __u32 len, __u32 ref, __u64 ts)
 {
 	struct bpfdb_op *op = op_at(op_key);
 
 	if (!op)
 		return -1;
 	op->val_len = len;
+	op->ts = ts;
 	return slab_copy_out(len, ref, op->value);
 }
 

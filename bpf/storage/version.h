@@ -131,7 +131,7 @@ __attribute__((noinline)) int read_at(struct bpfdb_record *rec, __u64 snap, stru
 /* read_value_into answers request op op_key with a found version's value. */
 static __always_inline int read_value_into(struct version_view *vv, __u32 op_key)
 {
-	if (slab_load(op_key, vv->len, vv->ref))
+	if (slab_load(op_key, vv->len, vv->ref, vv->begin_ts))
 		return BPFDB_ERR_INTERNAL;
 	return BPFDB_OK;
 }
