@@ -69,10 +69,28 @@ func valueTooLarge(n int) error {
 }
 
 func checkKeyValue(key, value []byte, write bool) error {
+	if err := CheckKey(key); err != nil {
+		return err
+	}
+	if write {
+		return CheckValue(value)
+	}
+	return nil
+}
+
+// CheckKey returns ErrKeyTooLong, naming the limit, for a key longer than
+// MaxKeyLen: what any call with key would fail with.
+func CheckKey(key []byte) error {
 	if len(key) > MaxKeyLen {
 		return keyTooLong(len(key))
 	}
-	if write && len(value) > MaxValueLen {
+	return nil
+}
+
+// CheckValue returns ErrValueTooLarge, naming the limit, for a value longer
+// than MaxValueLen.
+func CheckValue(value []byte) error {
+	if len(value) > MaxValueLen {
 		return valueTooLarge(len(value))
 	}
 	return nil

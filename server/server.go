@@ -1,166 +1,243 @@
-// Package server serves a bpfdb engine over the Redis protocol (RESP), so
-// redis-cli and Redis client libraries work unchanged. Framing is done by
-// github.com/tidwall/redcon.
+// Package server serves a bpfdb engine over the Redis protocol (RESP2), so
+// redis-cli, redis-benchmark, memtier_benchmark and Redis client libraries
+// work unchanged, with serializable transactions underneath.
 //
-// Every command is one autocommit transaction; MGET reads one snapshot and
-// MSET writes all of its keys in one transaction.
+// How a command runs:
+//
+//   - Every command outside MULTI is one autocommit transaction. GET, plain
+//     SET, one-key DEL, EXISTS and STRLEN are single engine ops: a
+//     connection gathers the ops of its pipelined commands, and a batcher
+//     (batcher.go) runs the ops of every waiting connection together, up to
+//     engine.MaxBatch per chain run.
+//   - Every other data command, and MULTI/EXEC, runs as a transaction of
+//     two chain runs (txn.go): one reads every key the commands touch
+//     (exclusively locked if written), the commands are evaluated in Go,
+//     and one run writes the results and commits. A no-wait conflict is
+//     retried by the server with backoff, since every command is known.
+//   - With sync durability a reply waits until the log record of every
+//     write it acknowledges is on disk (engine.WaitDurable), outside the
+//     chain runs, so one fsync acknowledges many clients.
+//
+// The protocol is parsed by internal/resp, which bounds every declared
+// length before allocating.
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
-	"strings"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
-	"github.com/tidwall/redcon"
+	"github.com/bpfdb/bpfdb/internal/resp"
+)
+
+// Config configures a Server. Zero fields take defaults.
+type Config struct {
+	// Addr is the TCP address to listen on ("" for none).
+	Addr string
+	// Unix is the path of a unix socket to listen on ("" for none).
+	Unix string
+	// RequirePass, if set, refuses every command but AUTH, HELLO and QUIT
+	// until the client authenticates with it.
+	RequirePass string
+	// MaxClients is the most connections served at once (default 10000);
+	// more are answered with an error and closed.
+	MaxClients int
+	// Version is reported by INFO and HELLO.
+	Version string
+}
+
+// Limits of the protocol: an argument may be longer than a value (so an
+// oversized SET gets an error naming engine.MaxValueLen, not a closed
+// connection), but not without bound.
+const (
+	// maxArgs is the most arguments one command may have.
+	maxArgs = 4096
+	// maxBulk is the longest argument, in bytes.
+	maxBulk = 64 << 10
+	// readBuffer is a connection's read buffer, and the longest inline command.
+	readBuffer = 16 << 10
+	// maxPipeline is the most pipelined commands executed before replying.
+	maxPipeline = 1024
+	// maxGathered bounds the argument bytes gathered before replying.
+	maxGathered = 1 << 20
 )
 
 // Server answers RESP commands from an engine.
 type Server struct {
-	e   *engine.Engine
-	srv *redcon.Server
+	e         *engine.Engine
+	cfg       Config
+	listeners []net.Listener
+	tcpAddr   net.Addr
+	batch     *batcher
+	metrics   *metrics
+	started   time.Time
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	closing  bool
+	connsWG  sync.WaitGroup
+	acceptWG sync.WaitGroup
+
+	nextID        atomic.Int64
+	totalConns    atomic.Uint64
+	rejectedConns atomic.Uint64
+	commands      atomic.Uint64
+
+	shutdownOnce sync.Once
+	shutdownReq  chan struct{}
+	saving       atomic.Bool // a BGSAVE is running
 }
 
-// New returns a server for e listening on addr (host:port).
-func New(e *engine.Engine, addr string) *Server {
-	s := &Server{e: e}
-	s.srv = redcon.NewServerNetwork("tcp", addr, s.handle, nil, nil)
-	return s
-}
-
-// ListenAndServe serves until Close; signal, if not nil, receives nil once
-// the listener is bound (or the error binding it).
-func (s *Server) ListenAndServe(signal chan error) error {
-	return s.srv.ListenServeAndSignal(signal)
-}
-
-// Addr is the address the server is bound to.
-func (s *Server) Addr() net.Addr { return s.srv.Addr() }
-
-// Close stops accepting and closes every connection.
-func (s *Server) Close() error { return s.srv.Close() }
-
-func errorReply(conn redcon.Conn, err error) {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "bpfdb: ")
-	switch {
-	case errors.Is(err, engine.ErrConflict):
-		conn.WriteError("CONFLICT " + msg)
-	default:
-		conn.WriteError("ERR " + msg)
+// New returns a server of e bound to cfg's addresses.
+func New(e *engine.Engine, cfg Config) (*Server, error) {
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = 10000
 	}
+	if cfg.Addr == "" && cfg.Unix == "" {
+		return nil, errors.New("bpfdb: server: no address to listen on")
+	}
+	s := &Server{
+		e:           e,
+		cfg:         cfg,
+		conns:       map[*conn]struct{}{},
+		started:     time.Now(),
+		shutdownReq: make(chan struct{}),
+	}
+	s.batch = newBatcher(e)
+	s.metrics = newMetrics(s)
+	if cfg.Addr != "" {
+		ln, err := net.Listen("tcp", cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("bpfdb: listening on %s: %w", cfg.Addr, err)
+		}
+		s.listeners = append(s.listeners, ln)
+		s.tcpAddr = ln.Addr()
+	}
+	if cfg.Unix != "" {
+		os.Remove(cfg.Unix) // a socket left by a server that was killed
+		ln, err := net.Listen("unix", cfg.Unix)
+		if err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("bpfdb: listening on %s: %w", cfg.Unix, err)
+		}
+		s.listeners = append(s.listeners, ln)
+	}
+	return s, nil
 }
 
-func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
-	name := strings.ToUpper(string(cmd.Args[0]))
-	args := cmd.Args[1:]
-	arity := func(min int, exact bool) bool {
-		if len(args) < min || (exact && len(args) != min) {
-			conn.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", strings.ToLower(name)))
-			return false
-		}
-		return true
+// Addr is the TCP address the server is bound to (nil without one).
+func (s *Server) Addr() net.Addr { return s.tcpAddr }
+
+// ShutdownRequested is closed when a client sends SHUTDOWN; the owner of
+// the server then shuts it (and the engine) down.
+func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdownReq }
+
+// Serve accepts connections until Shutdown, then returns nil.
+func (s *Server) Serve() error {
+	for _, ln := range s.listeners {
+		s.acceptWG.Add(1)
+		go s.accept(ln)
 	}
-	switch name {
-	case "PING":
-		if len(args) > 0 {
-			conn.WriteBulk(args[0])
-		} else {
-			conn.WriteString("PONG")
-		}
-	case "ECHO":
-		if arity(1, true) {
-			conn.WriteBulk(args[0])
-		}
-	case "QUIT":
-		conn.WriteString("OK")
-		conn.Close()
-	case "COMMAND":
-		conn.WriteArray(0)
-	case "GET":
-		if !arity(1, true) {
-			return
-		}
-		v, err := s.e.Get(args[0])
-		switch {
-		case errors.Is(err, engine.ErrNotFound):
-			conn.WriteNull()
-		case err != nil:
-			errorReply(conn, err)
-		default:
-			conn.WriteBulk(v)
-		}
-	case "SET":
-		if !arity(2, false) {
-			return
-		}
-		if len(args) > 2 {
-			conn.WriteError("ERR SET options are not supported yet")
-			return
-		}
-		if err := s.e.Set(args[0], args[1]); err != nil {
-			errorReply(conn, err)
-			return
-		}
-		conn.WriteString("OK")
-	case "DEL":
-		if !arity(1, false) {
-			return
-		}
-		ops := make([]engine.Op, len(args))
-		for i, k := range args {
-			ops[i] = engine.Op{Kind: engine.OpDelete, Key: k}
-		}
-		if err := s.e.Batch(ops); err != nil {
-			errorReply(conn, err)
-			return
-		}
-		n := 0
-		for _, op := range ops {
-			if op.Err == nil {
-				n++
-			} else if !errors.Is(op.Err, engine.ErrNotFound) {
-				errorReply(conn, op.Err)
+	s.acceptWG.Wait()
+	return nil
+}
+
+func (s *Server) accept(ln net.Listener) {
+	defer s.acceptWG.Done()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing || errors.Is(err, net.ErrClosed) {
 				return
 			}
+			time.Sleep(5 * time.Millisecond) // EMFILE and the like: let it pass
+			continue
 		}
-		conn.WriteInt(n)
-	case "MGET":
-		if !arity(1, false) {
-			return
+		s.totalConns.Add(1)
+		s.mu.Lock()
+		if s.closing || len(s.conns) >= s.cfg.MaxClients {
+			s.mu.Unlock()
+			s.rejectedConns.Add(1)
+			nc.SetWriteDeadline(time.Now().Add(time.Second))
+			nc.Write([]byte("-ERR max number of clients reached\r\n"))
+			nc.Close()
+			continue
 		}
-		ops := make([]engine.Op, len(args))
-		for i, k := range args {
-			ops[i] = engine.Op{Kind: engine.OpGet, Key: k}
-		}
-		if err := s.e.Exec(ops); err != nil {
-			errorReply(conn, err)
-			return
-		}
-		conn.WriteArray(len(ops))
-		for _, op := range ops {
-			if op.Err != nil {
-				conn.WriteNull()
-			} else {
-				conn.WriteBulk(op.Value)
-			}
-		}
-	case "MSET":
-		if len(args) == 0 || len(args)%2 != 0 {
-			conn.WriteError("ERR wrong number of arguments for 'mset' command")
-			return
-		}
-		ops := make([]engine.Op, 0, len(args)/2)
-		for i := 0; i < len(args); i += 2 {
-			ops = append(ops, engine.Op{Kind: engine.OpSet, Key: args[i], Value: args[i+1]})
-		}
-		if err := s.e.Exec(ops); err != nil {
-			errorReply(conn, err)
-			return
-		}
-		conn.WriteString("OK")
-	default:
-		conn.WriteError(fmt.Sprintf("ERR unknown command '%s'", strings.ToLower(name)))
+		c := newConn(s, nc)
+		s.conns[c] = struct{}{}
+		s.connsWG.Add(1)
+		s.mu.Unlock()
+		go c.serve()
 	}
+}
+
+// Shutdown stops accepting, lets every connection finish the commands it
+// has read and send their replies, then closes them. When ctx ends first,
+// the remaining connections are closed at once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.conns {
+		c.interrupt()
+	}
+	s.mu.Unlock()
+	s.closeListeners()
+	done := make(chan struct{})
+	go func() { s.connsWG.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.acceptWG.Wait()
+	s.batch.close()
+	return ctx.Err()
+}
+
+func (s *Server) closeListeners() {
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+}
+
+func (s *Server) removeConn(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.connsWG.Done()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+func (s *Server) clientCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+func (s *Server) requestShutdown() {
+	s.shutdownOnce.Do(func() { close(s.shutdownReq) })
+}
+
+// newReader returns a connection's bounded RESP reader.
+func newReader(nc net.Conn) *resp.Reader {
+	return resp.NewReader(nc, readBuffer, resp.Limits{MaxArgs: maxArgs, MaxBulk: maxBulk})
 }

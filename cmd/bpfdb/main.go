@@ -4,10 +4,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -93,13 +97,17 @@ func serveCmd() *cobra.Command {
 	var (
 		dir          string
 		listen       string
+		unixPath     string
+		metricsAddr  string
 		durability   string
 		syncInterval time.Duration
 		maxKeys      int
+		requirePass  string
+		maxClients   int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the store over the Redis protocol",
+		Short: "Serve the store over the Redis protocol (RESP)",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			d, err := parseDurability(durability)
 			if err != nil {
@@ -110,34 +118,60 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "bpfdb %s: %s: %s\n", version, dir, describeRecovery(e.Recovery()))
-			srv := server.New(e, listen)
-			bound := make(chan error, 1)
-			done := make(chan error, 1)
-			go func() { done <- srv.ListenAndServe(bound) }()
-			if err := <-bound; err != nil {
+			srv, err := server.New(e, server.Config{
+				Addr: listen, Unix: unixPath, RequirePass: requirePass, MaxClients: maxClients, Version: version,
+			})
+			if err != nil {
 				e.Close()
-				return fmt.Errorf("listening on %s: %w", listen, err)
+				return err
 			}
-			fmt.Fprintf(os.Stderr, "bpfdb %s: serving RESP on %s (max %d keys, %s durability)\n", version, srv.Addr(), e.Options().MaxKeys, durability)
+			var metricsSrv *http.Server
+			if metricsAddr != "" {
+				ln, err := net.Listen("tcp", metricsAddr)
+				if err != nil {
+					e.Close()
+					return fmt.Errorf("metrics: listening on %s: %w", metricsAddr, err)
+				}
+				mux := http.NewServeMux()
+				mux.Handle("/metrics", srv.MetricsHandler())
+				metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+				go metricsSrv.Serve(ln)
+				fmt.Fprintf(os.Stderr, "bpfdb %s: metrics on http://%s/metrics\n", version, ln.Addr())
+			}
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve() }()
+			where := listen
+			if unixPath != "" {
+				where = strings.TrimPrefix(where+" and "+unixPath, " and ")
+			}
+			fmt.Fprintf(os.Stderr, "bpfdb %s: serving RESP on %s (max %d keys, %s durability)\n", version, where, e.Options().MaxKeys, durability)
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 			select {
 			case s := <-sig:
-				fmt.Fprintf(os.Stderr, "bpfdb: %v: finishing, checkpointing and stopping\n", s)
-				srv.Close()
-			case err = <-done:
+				fmt.Fprintf(os.Stderr, "bpfdb: %v: finishing in-flight commands, checkpointing and stopping\n", s)
+			case <-srv.ShutdownRequested():
+				fmt.Fprintln(os.Stderr, "bpfdb: SHUTDOWN: finishing in-flight commands, checkpointing and stopping")
 			}
-			if cerr := e.Close(); cerr != nil {
-				return cerr
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			srv.Shutdown(ctx)
+			<-served
+			if metricsSrv != nil {
+				metricsSrv.Shutdown(ctx)
 			}
-			return err
+			return e.Close()
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "./data", "data directory (log and checkpoints)")
-	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:6380", "TCP address to serve RESP on")
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:6380", "TCP address to serve RESP on (\"\" for none)")
+	cmd.Flags().StringVar(&unixPath, "unix", "", "unix socket to serve RESP on as well")
+	cmd.Flags().StringVar(&metricsAddr, "metrics", "127.0.0.1:9380", "address of the Prometheus /metrics endpoint (\"\" for none)")
 	cmd.Flags().StringVar(&durability, "durability", "sync", "sync: acknowledge a commit once it is on disk; async: at once")
 	cmd.Flags().DurationVar(&syncInterval, "sync-interval", 10*time.Millisecond, "with async durability, the most a crash can lose")
 	cmd.Flags().IntVar(&maxKeys, "max-keys", 1<<18, "capacity of the index")
+	cmd.Flags().StringVar(&requirePass, "requirepass", "", "password clients must AUTH with")
+	cmd.Flags().IntVar(&maxClients, "maxclients", 10000, "most client connections at once")
 	return cmd
 }
 

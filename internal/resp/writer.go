@@ -1,0 +1,81 @@
+package resp
+
+import (
+	"io"
+	"strconv"
+)
+
+// Writer buffers replies and writes them with one system call per Flush.
+type Writer struct {
+	w   io.Writer
+	buf []byte
+}
+
+// NewWriter returns a Writer to w.
+func NewWriter(w io.Writer) *Writer { return &Writer{w: w, buf: make([]byte, 0, 4096)} }
+
+// Buffered is how many bytes wait for Flush.
+func (w *Writer) Buffered() int { return len(w.buf) }
+
+// Flush writes what is buffered.
+func (w *Writer) Flush() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_, err := w.w.Write(w.buf)
+	if cap(w.buf) > 1<<20 {
+		w.buf = make([]byte, 0, 4096)
+	}
+	w.buf = w.buf[:0]
+	return err
+}
+
+// Simple writes a simple string (+OK).
+func (w *Writer) Simple(s string) {
+	w.buf = append(append(append(w.buf, '+'), s...), '\r', '\n')
+}
+
+// Error writes an error reply; msg starts with its code (ERR, EXECABORT...).
+// Line breaks in msg are replaced, which would break the framing.
+func (w *Writer) Error(msg string) {
+	w.buf = append(w.buf, '-')
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		if c == '\r' || c == '\n' {
+			c = ' '
+		}
+		w.buf = append(w.buf, c)
+	}
+	w.buf = append(w.buf, '\r', '\n')
+}
+
+// Int writes an integer reply.
+func (w *Writer) Int(n int64) {
+	w.buf = append(strconv.AppendInt(append(w.buf, ':'), n, 10), '\r', '\n')
+}
+
+// Bulk writes a bulk string.
+func (w *Writer) Bulk(b []byte) {
+	w.buf = append(strconv.AppendInt(append(w.buf, '$'), int64(len(b)), 10), '\r', '\n')
+	w.buf = append(append(w.buf, b...), '\r', '\n')
+}
+
+// BulkString writes a bulk string.
+func (w *Writer) BulkString(s string) {
+	w.buf = append(strconv.AppendInt(append(w.buf, '$'), int64(len(s)), 10), '\r', '\n')
+	w.buf = append(append(w.buf, s...), '\r', '\n')
+}
+
+// Null writes a null bulk string ($-1), Redis's "no value".
+func (w *Writer) Null() { w.buf = append(w.buf, "$-1\r\n"...) }
+
+// NullArray writes a null array (*-1): an EXEC whose WATCH failed.
+func (w *Writer) NullArray() { w.buf = append(w.buf, "*-1\r\n"...) }
+
+// Array writes the header of an array of n elements, which follow.
+func (w *Writer) Array(n int) {
+	w.buf = append(strconv.AppendInt(append(w.buf, '*'), int64(n), 10), '\r', '\n')
+}
+
+// Raw appends an already encoded reply.
+func (w *Writer) Raw(b []byte) { w.buf = append(w.buf, b...) }

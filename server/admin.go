@@ -1,0 +1,442 @@
+package server
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/bpfdb/bpfdb/engine"
+)
+
+func adminCommands() []*command {
+	return []*command{
+		{name: "ping", arity: -1, run: cmdPing, queueable: true, flags: []string{"fast"}},
+		{name: "echo", arity: 2, run: func(c *conn, a [][]byte) { c.wr.Bulk(a[1]) }, queueable: true, flags: []string{"fast"}},
+		{name: "hello", arity: -1, run: cmdHello, noAuth: true, flags: []string{"noscript", "fast"}},
+		{name: "auth", arity: -2, run: cmdAuth, noAuth: true, flags: []string{"noscript", "fast"}},
+		{name: "quit", arity: -1, run: func(c *conn, a [][]byte) { c.wr.Simple("OK"); c.quit = true }, noAuth: true, multiControl: true, flags: []string{"fast"}},
+		{name: "select", arity: 2, run: cmdSelect, flags: []string{"fast"}},
+		{name: "dbsize", arity: 1, run: cmdDBSize, flags: []string{"readonly"}},
+		{name: "flushall", arity: -1, run: cmdFlushAll, flags: []string{"write"}},
+		{name: "flushdb", arity: -1, run: cmdFlushAll, flags: []string{"write"}},
+		{name: "info", arity: -1, run: cmdInfo, flags: []string{"loading", "stale"}},
+		{name: "config", arity: -2, run: cmdConfig, flags: []string{"admin", "noscript"}},
+		{name: "command", arity: -1, run: cmdCommand, flags: []string{"loading", "stale"}},
+		{name: "client", arity: -2, run: cmdClient, flags: []string{"admin", "noscript"}},
+		{name: "save", arity: 1, run: cmdSave, flags: []string{"admin", "noscript"}},
+		{name: "bgsave", arity: -1, run: cmdBGSave, flags: []string{"admin", "noscript"}},
+		{name: "lastsave", arity: 1, run: cmdLastSave, flags: []string{"fast"}},
+		{name: "shutdown", arity: -1, run: cmdShutdown, flags: []string{"admin", "noscript"}},
+		{name: "multi", arity: 1, run: cmdMulti, multiControl: true, flags: []string{"fast"}},
+		{name: "exec", arity: 1, run: cmdExec, multiControl: true, flags: []string{"noscript"}},
+		{name: "discard", arity: 1, run: cmdDiscard, multiControl: true, flags: []string{"fast"}},
+		{name: "watch", arity: -2, run: cmdWatch, multiControl: true, flags: []string{"fast"}, firstKey: 1, lastKey: -1, step: 1},
+		{name: "unwatch", arity: 1, run: cmdUnwatch, multiControl: true, flags: []string{"fast"}},
+	}
+}
+
+func cmdPing(c *conn, a [][]byte) {
+	switch len(a) {
+	case 1:
+		c.wr.Simple("PONG")
+	case 2:
+		c.wr.Bulk(a[1])
+	default:
+		c.wr.Error("ERR wrong number of arguments for 'ping' command")
+	}
+}
+
+// cmdHello answers HELLO [protover [AUTH user pass] [SETNAME name]]. Only
+// RESP2 is spoken: HELLO 3 is refused with NOPROTO, on which clients
+// (go-redis among them) fall back to RESP2.
+func cmdHello(c *conn, a [][]byte) {
+	if len(a) > 1 {
+		v, err := strconv.Atoi(string(a[1]))
+		if err != nil {
+			c.wr.Error("ERR Protocol version is not an integer or out of range")
+			return
+		}
+		if v != 2 {
+			c.wr.Error("NOPROTO sorry, this protocol version is not supported.")
+			return
+		}
+	}
+	for i := 2; i < len(a); i++ {
+		switch strings.ToUpper(string(a[i])) {
+		case "AUTH":
+			if i+2 >= len(a) {
+				c.wr.Error(errSyntax.Error())
+				return
+			}
+			if !c.checkPassword(a[i+1], a[i+2]) {
+				c.wr.Error("WRONGPASS invalid username-password pair or user is disabled.")
+				return
+			}
+			i += 2
+		case "SETNAME":
+			if i+1 >= len(a) {
+				c.wr.Error(errSyntax.Error())
+				return
+			}
+			c.name.Store(string(a[i+1]))
+			i++
+		default:
+			c.wr.Error(errSyntax.Error())
+			return
+		}
+	}
+	if !c.authed {
+		c.wr.Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+		return
+	}
+	c.wr.Array(14)
+	c.wr.BulkString("server")
+	c.wr.BulkString("bpfdb")
+	c.wr.BulkString("version")
+	c.wr.BulkString(c.s.cfg.Version)
+	c.wr.BulkString("proto")
+	c.wr.Int(2)
+	c.wr.BulkString("id")
+	c.wr.Int(c.id)
+	c.wr.BulkString("mode")
+	c.wr.BulkString("standalone")
+	c.wr.BulkString("role")
+	c.wr.BulkString("master")
+	c.wr.BulkString("modules")
+	c.wr.Array(0)
+}
+
+// checkPassword authenticates the connection if pass is the server's
+// password (the user, if given, must be "default").
+func (c *conn) checkPassword(user, pass []byte) bool {
+	want := c.s.cfg.RequirePass
+	ok := want != "" && (user == nil || string(user) == "default") &&
+		subtle.ConstantTimeCompare(pass, []byte(want)) == 1
+	if ok {
+		c.authed = true
+	}
+	return ok
+}
+
+func cmdAuth(c *conn, a [][]byte) {
+	if len(a) > 3 {
+		c.wr.Error(errSyntax.Error())
+		return
+	}
+	if c.s.cfg.RequirePass == "" {
+		c.wr.Error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+		return
+	}
+	var user []byte
+	pass := a[1]
+	if len(a) == 3 {
+		user, pass = a[1], a[2]
+	}
+	if !c.checkPassword(user, pass) {
+		c.wr.Error("WRONGPASS invalid username-password pair or user is disabled.")
+		return
+	}
+	c.wr.Simple("OK")
+}
+
+func cmdSelect(c *conn, a [][]byte) {
+	if string(a[1]) != "0" {
+		c.wr.Error("ERR DB index is out of range (bpfdb has one database, 0)")
+		return
+	}
+	c.wr.Simple("OK")
+}
+
+// countKeys counts the keys with a value, in one snapshot.
+func (s *Server) countKeys() (int64, error) {
+	var n int64
+	err := s.e.Scan(func(k, v []byte) bool { n++; return true })
+	return n, err
+}
+
+func cmdDBSize(c *conn, a [][]byte) {
+	n, err := c.s.countKeys()
+	if err != nil {
+		c.wr.Error(errorText(err))
+		return
+	}
+	c.wr.Int(n)
+}
+
+// cmdFlushAll deletes every key that one snapshot sees, engine.MaxBatch per
+// run; writes that commit after the snapshot stay, as if they came after
+// the FLUSHALL.
+func cmdFlushAll(c *conn, a [][]byte) {
+	for _, opt := range a[1:] {
+		if o := strings.ToUpper(string(opt)); o != "SYNC" && o != "ASYNC" {
+			c.wr.Error(errSyntax.Error())
+			return
+		}
+	}
+	var keys [][]byte
+	if err := c.s.e.Scan(func(k, v []byte) bool { keys = append(keys, bytes.Clone(k)); return true }); err != nil {
+		c.wr.Error(errorText(err))
+		return
+	}
+	ops := make([]engine.Op, len(keys))
+	for i, k := range keys {
+		ops[i] = engine.Op{Kind: engine.OpDelete, Key: k}
+	}
+	if err := c.s.e.Batch(ops); err != nil {
+		c.wr.Error(errorText(err))
+		return
+	}
+	for _, op := range ops {
+		if op.Err != nil && !errors.Is(op.Err, engine.ErrNotFound) {
+			c.wr.Error(errorText(op.Err))
+			return
+		}
+	}
+	c.wr.Simple("OK")
+}
+
+func cmdSave(c *conn, a [][]byte) {
+	if _, err := c.s.e.Checkpoint(); err != nil {
+		c.wr.Error(errorText(err))
+		return
+	}
+	c.wr.Simple("OK")
+}
+
+// cmdBGSave starts a checkpoint in the background; like Redis it answers
+// at once, and LASTSAVE tells when it finished.
+func cmdBGSave(c *conn, a [][]byte) {
+	if c.s.e.Options().Dir == "" {
+		c.wr.Error(errorText(engine.ErrNoLog))
+		return
+	}
+	if !c.s.saving.CompareAndSwap(false, true) {
+		c.wr.Error("ERR Background save already in progress")
+		return
+	}
+	go func() {
+		defer c.s.saving.Store(false)
+		c.s.e.Checkpoint()
+	}()
+	c.wr.Simple("Background saving started")
+}
+
+func cmdLastSave(c *conn, a [][]byte) {
+	st, err := c.s.e.Stats()
+	if err != nil {
+		c.wr.Error(errorText(err))
+		return
+	}
+	if st.LastCheckpoint.IsZero() {
+		c.wr.Int(c.s.started.Unix())
+		return
+	}
+	c.wr.Int(st.LastCheckpoint.Unix())
+}
+
+// cmdShutdown asks the server's owner to shut down: stop accepting, finish
+// in-flight commands, checkpoint and exit. The connection is closed.
+func cmdShutdown(c *conn, a [][]byte) {
+	for _, opt := range a[1:] {
+		switch strings.ToUpper(string(opt)) {
+		case "NOSAVE", "SAVE", "NOW", "FORCE", "ABORT":
+		default:
+			c.wr.Error(errSyntax.Error())
+			return
+		}
+	}
+	c.s.requestShutdown()
+	c.quit = true
+}
+
+func cmdClient(c *conn, a [][]byte) {
+	switch strings.ToUpper(string(a[1])) {
+	case "ID":
+		c.wr.Int(c.id)
+	case "SETNAME":
+		if len(a) != 3 {
+			c.wr.Error("ERR wrong number of arguments for 'client|setname' command")
+			return
+		}
+		if bytes.ContainsAny(a[2], " \n") {
+			c.wr.Error("ERR Client names cannot contain spaces, newlines or special characters.")
+			return
+		}
+		c.name.Store(string(a[2]))
+		c.wr.Simple("OK")
+	case "GETNAME":
+		if name := c.name.Load().(string); name != "" {
+			c.wr.BulkString(name)
+		} else {
+			c.wr.Null()
+		}
+	case "SETINFO":
+		c.wr.Simple("OK")
+	default:
+		c.wr.Error("ERR unknown subcommand '" + printable(a[1]) + "'. Try CLIENT HELP.")
+	}
+}
+
+// configValues answers CONFIG GET: the parameters redis-benchmark,
+// memtier_benchmark and client libraries ask for, with bpfdb's answers.
+func (s *Server) configValues() map[string]string {
+	appendonly := "yes"
+	if s.e.Options().Durability == engine.Async {
+		appendonly = "no"
+	}
+	if s.e.Options().Dir == "" {
+		appendonly = "no"
+	}
+	return map[string]string{
+		"save":                    "",
+		"appendonly":              appendonly,
+		"appendfsync":             map[bool]string{true: "always", false: "everysec"}[s.e.Options().Durability == engine.Sync],
+		"maxclients":              strconv.Itoa(s.cfg.MaxClients),
+		"databases":               "1",
+		"maxmemory":               "0",
+		"maxmemory-policy":        "noeviction",
+		"proto-max-bulk-len":      strconv.Itoa(maxBulk),
+		"timeout":                 "0",
+		"dir":                     s.e.Options().Dir,
+		"port":                    portOf(s.tcpAddr),
+		"bind":                    hostOf(s.tcpAddr),
+		"requirepass":             "",
+		"cluster-enabled":         "no",
+		"slowlog-log-slower-than": "10000",
+	}
+}
+
+func cmdConfig(c *conn, a [][]byte) {
+	switch strings.ToUpper(string(a[1])) {
+	case "GET":
+		if len(a) < 3 {
+			c.wr.Error("ERR wrong number of arguments for 'config|get' command")
+			return
+		}
+		values := c.s.configValues()
+		var names []string
+		for name := range values {
+			for _, pat := range a[2:] {
+				if ok, _ := path.Match(strings.ToLower(string(pat)), name); ok {
+					names = append(names, name)
+					break
+				}
+			}
+		}
+		sort.Strings(names)
+		c.wr.Array(2 * len(names))
+		for _, name := range names {
+			c.wr.BulkString(name)
+			c.wr.BulkString(values[name])
+		}
+	case "SET":
+		c.wr.Error("ERR CONFIG SET is not supported: bpfdb is configured by its command line")
+	case "RESETSTAT":
+		c.wr.Simple("OK")
+	default:
+		c.wr.Error("ERR unknown subcommand '" + printable(a[1]) + "'. Try CONFIG HELP.")
+	}
+}
+
+// cmdCommand answers COMMAND, COMMAND COUNT, COMMAND INFO and COMMAND DOCS
+// from the command table.
+func cmdCommand(c *conn, a [][]byte) {
+	var names []string
+	for name := range commands {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	if len(a) == 1 {
+		c.wr.Array(len(names))
+		for _, name := range names {
+			writeCommandInfo(c, commands[name])
+		}
+		return
+	}
+	switch strings.ToUpper(string(a[1])) {
+	case "COUNT":
+		c.wr.Int(int64(len(names)))
+	case "INFO":
+		c.wr.Array(len(a) - 2)
+		for _, name := range a[2:] {
+			if cmd := lookup(name); cmd != nil {
+				writeCommandInfo(c, cmd)
+			} else {
+				c.wr.Null()
+			}
+		}
+	case "DOCS":
+		want := names
+		if len(a) > 2 {
+			want = nil
+			for _, name := range a[2:] {
+				if cmd := lookup(name); cmd != nil {
+					want = append(want, cmd.name)
+				}
+			}
+		}
+		c.wr.Array(2 * len(want))
+		for _, name := range want {
+			c.wr.BulkString(name)
+			c.wr.Array(4)
+			c.wr.BulkString("summary")
+			c.wr.BulkString(strings.ToUpper(name) + " (bpfdb)")
+			c.wr.BulkString("group")
+			c.wr.BulkString(map[bool]string{true: "string", false: "server"}[commands[name].eval != nil])
+		}
+	default:
+		c.wr.Error("ERR unknown subcommand '" + printable(a[1]) + "'. Try COMMAND HELP.")
+	}
+}
+
+func writeCommandInfo(c *conn, cmd *command) {
+	first, last, step := cmd.firstKey, cmd.lastKey, cmd.step
+	if cmd.keys != nil && first == 0 {
+		first, step = 1, 1
+		switch {
+		case cmd.arity == 2 || cmd.arity == 3:
+			last = 1
+		case cmd.name == "mset" || cmd.name == "msetnx":
+			last, step = -1, 2
+		case cmd.name == "set":
+			last = 1
+		default:
+			last = -1
+		}
+	}
+	c.wr.Array(10)
+	c.wr.BulkString(cmd.name)
+	c.wr.Int(int64(cmd.arity))
+	c.wr.Array(len(cmd.flags))
+	for _, f := range cmd.flags {
+		c.wr.Simple(f)
+	}
+	c.wr.Int(int64(first))
+	c.wr.Int(int64(last))
+	c.wr.Int(int64(step))
+	c.wr.Array(0) // ACL categories
+	c.wr.Array(0) // tips
+	c.wr.Array(0) // key specs
+	c.wr.Array(0) // subcommands
+}
+
+func portOf(a fmt.Stringer) string {
+	if a == nil {
+		return "0"
+	}
+	s := a.String()
+	return s[strings.LastIndexByte(s, ':')+1:]
+}
+
+func hostOf(a fmt.Stringer) string {
+	if a == nil {
+		return ""
+	}
+	s := a.String()
+	return s[:max(strings.LastIndexByte(s, ':'), 0)]
+}

@@ -1,0 +1,305 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+
+	"github.com/bpfdb/bpfdb/engine"
+)
+
+// command is one entry of the command table.
+type command struct {
+	name string
+	// arity counts the name: n > 0 exactly n arguments, n < 0 at least -n.
+	arity int
+	// keys returns the keys the command reads and writes (data commands).
+	keys func(args [][]byte) (keys [][]byte, write bool)
+	// fast, if set, gathers the command as one autocommit op when it can
+	// (and reports whether it did).
+	fast func(c *conn, args [][]byte) bool
+	// eval runs a data command against a transaction's view (txn.go).
+	eval func(v *txView, args [][]byte) reply
+	// check validates a data command's arguments before it is queued.
+	check func(args [][]byte) error
+	// run executes a command that is not a data command.
+	run func(c *conn, args [][]byte)
+	// noAuth: allowed before AUTH. multiControl: runs at once inside MULTI
+	// (MULTI, EXEC, DISCARD, WATCH...). queueable: a non-data command
+	// that may be queued in MULTI (PING, ECHO).
+	noAuth, multiControl, queueable bool
+	// flags and firstKey/lastKey/step describe it to COMMAND.
+	flags                   []string
+	firstKey, lastKey, step int
+}
+
+func (cmd *command) arityOK(n int) bool {
+	if cmd.arity >= 0 {
+		return n == cmd.arity
+	}
+	return n >= -cmd.arity
+}
+
+// commands is the command table, by lower-case name.
+var commands = map[string]*command{}
+
+func init() {
+	for _, cmd := range dataCommands() {
+		commands[cmd.name] = cmd
+	}
+	for _, cmd := range adminCommands() {
+		commands[cmd.name] = cmd
+	}
+}
+
+// lookup finds a command by name, in any case, without allocating.
+func lookup(name []byte) *command {
+	if len(name) > 32 {
+		return nil
+	}
+	var buf [32]byte
+	lower := buf[:len(name)]
+	for i, ch := range name {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		lower[i] = ch
+	}
+	return commands[string(lower)]
+}
+
+// Key extractors.
+func firstKey(args [][]byte) [][]byte { return args[1:2] }
+func allKeys(args [][]byte) [][]byte  { return args[1:] }
+func pairKeys(args [][]byte) [][]byte {
+	keys := make([][]byte, 0, len(args)/2)
+	for i := 1; i < len(args); i += 2 {
+		keys = append(keys, args[i])
+	}
+	return keys
+}
+
+func reads(f func([][]byte) [][]byte) func([][]byte) ([][]byte, bool) {
+	return func(args [][]byte) ([][]byte, bool) { return f(args), false }
+}
+
+func writes(f func([][]byte) [][]byte) func([][]byte) ([][]byte, bool) {
+	return func(args [][]byte) ([][]byte, bool) { return f(args), true }
+}
+
+// checkKeys validates the keys of a command (and its values, for writes).
+func checkKeys(keys func([][]byte) [][]byte, valueArgs ...int) func([][]byte) error {
+	return func(args [][]byte) error {
+		for _, k := range keys(args) {
+			if err := engine.CheckKey(k); err != nil {
+				return err
+			}
+		}
+		for _, i := range valueArgs {
+			if i < len(args) {
+				if err := engine.CheckValue(args[i]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+}
+
+// setOptions are SET's options.
+type setOptions struct{ nx, xx, get bool }
+
+var errSyntax = errors.New("ERR syntax error")
+
+func parseSet(args [][]byte) (setOptions, error) {
+	var o setOptions
+	for _, a := range args[3:] {
+		switch string(bytes.ToUpper(a)) {
+		case "NX":
+			o.nx = true
+		case "XX":
+			o.xx = true
+		case "GET":
+			o.get = true
+		case "EX", "PX", "EXAT", "PXAT", "KEEPTTL", "PERSIST":
+			return o, errors.New("ERR bpfdb keys do not expire: SET's TTL options (EX, PX, EXAT, PXAT, KEEPTTL) are not supported")
+		default:
+			return o, errSyntax
+		}
+	}
+	if o.nx && o.xx {
+		return o, errSyntax
+	}
+	return o, nil
+}
+
+func dataCommands() []*command {
+	return []*command{
+		{name: "get", arity: 2, keys: reads(firstKey), flags: []string{"readonly", "fast"},
+			fast: func(c *conn, a [][]byte) bool { return c.gather(replyValue, engine.Op{Kind: engine.OpGet, Key: a[1]}) },
+			eval: func(v *txView, a [][]byte) reply { return v.getReply(a[1]) }},
+		{name: "strlen", arity: 2, keys: reads(firstKey), flags: []string{"readonly", "fast"},
+			fast: func(c *conn, a [][]byte) bool { return c.gather(replyLength, engine.Op{Kind: engine.OpGet, Key: a[1]}) },
+			eval: func(v *txView, a [][]byte) reply { val, _ := v.get(a[1]); return intReply(int64(len(val))) }},
+		{name: "exists", arity: -2, keys: reads(allKeys), flags: []string{"readonly", "fast"},
+			fast: func(c *conn, a [][]byte) bool {
+				return len(a) == 2 && c.gather(replyCount, engine.Op{Kind: engine.OpGet, Key: a[1]})
+			},
+			eval: func(v *txView, a [][]byte) reply {
+				n := 0
+				for _, k := range a[1:] {
+					if _, ok := v.get(k); ok {
+						n++
+					}
+				}
+				return intReply(int64(n))
+			}},
+		{name: "mget", arity: -2, keys: reads(allKeys), flags: []string{"readonly", "fast"},
+			eval: func(v *txView, a [][]byte) reply {
+				r := arrayReply(len(a) - 1)
+				for _, k := range a[1:] {
+					r.elems = append(r.elems, v.getReply(k))
+				}
+				return r
+			}},
+		{name: "set", arity: -3, keys: writes(firstKey), check: checkSet, flags: []string{"write", "denyoom"},
+			fast: func(c *conn, a [][]byte) bool {
+				return len(a) == 3 && c.gather(replyOK, engine.Op{Kind: engine.OpSet, Key: a[1], Value: a[2]})
+			},
+			eval: evalSet},
+		{name: "setnx", arity: 3, keys: writes(firstKey), check: checkKeys(firstKey, 2), flags: []string{"write", "denyoom", "fast"},
+			eval: func(v *txView, a [][]byte) reply {
+				if _, ok := v.get(a[1]); ok {
+					return intReply(0)
+				}
+				v.set(a[1], a[2])
+				return intReply(1)
+			}},
+		{name: "getset", arity: 3, keys: writes(firstKey), check: checkKeys(firstKey, 2), flags: []string{"write", "denyoom", "fast"},
+			eval: func(v *txView, a [][]byte) reply {
+				r := v.getReply(a[1])
+				v.set(a[1], a[2])
+				return r
+			}},
+		{name: "getdel", arity: 2, keys: writes(firstKey), flags: []string{"write", "fast"},
+			eval: func(v *txView, a [][]byte) reply {
+				r := v.getReply(a[1])
+				v.del(a[1])
+				return r
+			}},
+		{name: "del", arity: -2, keys: writes(allKeys), check: checkKeys(allKeys), flags: []string{"write"},
+			fast: func(c *conn, a [][]byte) bool {
+				return len(a) == 2 && c.gather(replyCount, engine.Op{Kind: engine.OpDelete, Key: a[1]})
+			},
+			eval: func(v *txView, a [][]byte) reply {
+				n := 0
+				for _, k := range a[1:] {
+					if v.del(k) {
+						n++
+					}
+				}
+				return intReply(int64(n))
+			}},
+		{name: "mset", arity: -3, keys: writes(pairKeys), check: checkPairs, flags: []string{"write", "denyoom"},
+			fast: func(c *conn, a [][]byte) bool {
+				return len(a) == 3 && c.gather(replyOK, engine.Op{Kind: engine.OpSet, Key: a[1], Value: a[2]})
+			},
+			eval: func(v *txView, a [][]byte) reply {
+				for i := 1; i+1 < len(a); i += 2 {
+					v.set(a[i], a[i+1])
+				}
+				return okReply
+			}},
+		{name: "msetnx", arity: -3, keys: writes(pairKeys), check: checkPairs, flags: []string{"write", "denyoom"},
+			eval: func(v *txView, a [][]byte) reply {
+				for i := 1; i+1 < len(a); i += 2 {
+					if _, ok := v.get(a[i]); ok {
+						return intReply(0)
+					}
+				}
+				for i := 1; i+1 < len(a); i += 2 {
+					v.set(a[i], a[i+1])
+				}
+				return intReply(1)
+			}},
+		{name: "incr", arity: 2, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "denyoom", "fast"},
+			eval: func(v *txView, a [][]byte) reply { return v.incrBy(a[1], 1) }},
+		{name: "decr", arity: 2, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "denyoom", "fast"},
+			eval: func(v *txView, a [][]byte) reply { return v.incrBy(a[1], -1) }},
+		{name: "incrby", arity: 3, keys: writes(firstKey), check: checkIncr, flags: []string{"write", "denyoom", "fast"},
+			eval: func(v *txView, a [][]byte) reply { return v.incrByArg(a[1], a[2], false) }},
+		{name: "decrby", arity: 3, keys: writes(firstKey), check: checkIncr, flags: []string{"write", "denyoom", "fast"},
+			eval: func(v *txView, a [][]byte) reply { return v.incrByArg(a[1], a[2], true) }},
+		{name: "append", arity: 3, keys: writes(firstKey), check: checkKeys(firstKey, 2), flags: []string{"write", "denyoom"},
+			eval: func(v *txView, a [][]byte) reply {
+				old, _ := v.get(a[1])
+				if len(old)+len(a[2]) > engine.MaxValueLen {
+					return errReply(engine.CheckValue(make([]byte, len(old)+len(a[2]))))
+				}
+				val := append(append(make([]byte, 0, len(old)+len(a[2])), old...), a[2]...)
+				v.set(a[1], val)
+				return intReply(int64(len(val)))
+			}},
+	}
+}
+
+func checkSet(args [][]byte) error {
+	if err := checkKeys(firstKey, 2)(args); err != nil {
+		return err
+	}
+	_, err := parseSet(args)
+	return err
+}
+
+func checkPairs(args [][]byte) error {
+	if len(args)%2 != 1 {
+		return errors.New("ERR wrong number of arguments for '" + string(bytes.ToLower(args[0])) + "' command")
+	}
+	for i := 1; i+1 < len(args); i += 2 {
+		if err := engine.CheckKey(args[i]); err != nil {
+			return err
+		}
+		if err := engine.CheckValue(args[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkIncr(args [][]byte) error {
+	if err := engine.CheckKey(args[1]); err != nil {
+		return err
+	}
+	if _, err := strconv.ParseInt(string(args[2]), 10, 64); err != nil {
+		return errNotInteger
+	}
+	return nil
+}
+
+var (
+	errNotInteger = errors.New("ERR value is not an integer or out of range")
+	errOverflow   = errors.New("ERR increment or decrement would overflow")
+)
+
+func evalSet(v *txView, a [][]byte) reply {
+	o, err := parseSet(a)
+	if err != nil {
+		return errReply(err)
+	}
+	if err := engine.CheckValue(a[2]); err != nil {
+		return errReply(err)
+	}
+	old, exists := v.get(a[1])
+	r := okReply
+	if o.get {
+		r = bulkReply(old, exists)
+	}
+	if (o.nx && exists) || (o.xx && !exists) {
+		if o.get {
+			return r
+		}
+		return nullReply
+	}
+	v.set(a[1], a[2])
+	return r
+}

@@ -1,0 +1,279 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/bpfdb/bpfdb/engine"
+	"github.com/bpfdb/bpfdb/internal/resp"
+)
+
+// conn is one client connection. Its goroutine reads every command that has
+// arrived (a pipeline), executes them in order, then writes the replies
+// with one system call.
+type conn struct {
+	s       *Server
+	nc      net.Conn
+	rd      *resp.Reader
+	wr      *resp.Writer
+	id      int64
+	addr    string
+	created time.Time
+	name    atomic.Value // string, set by CLIENT SETNAME
+	authed  bool
+	quit    bool
+	stop    atomic.Bool // the server is shutting down
+
+	cmds [][][]byte // the pipeline being executed
+
+	// Autocommit ops gathered from consecutive fast commands, and how to
+	// answer each of those commands from them.
+	ops     []engine.Op
+	pending []pendingReply
+
+	// MULTI state.
+	inMulti  bool
+	multiErr bool       // a command failed to queue: EXEC answers EXECABORT
+	queued   [][][]byte // copies: the read arena is recycled per pipeline
+	watched  map[string]uint64
+}
+
+// pendingReply answers one fast command from its ops (ops[at:at+n]).
+type pendingReply struct {
+	kind replyKind
+	at   int
+}
+
+type replyKind uint8
+
+const (
+	replyValue  replyKind = iota // GET: the value or null
+	replyOK                      // SET: +OK
+	replyCount                   // DEL: 1 if there was a value
+	replyLength                  // STRLEN: the value's length or 0
+)
+
+func newConn(s *Server, nc net.Conn) *conn {
+	c := &conn{
+		s:       s,
+		nc:      nc,
+		rd:      newReader(nc),
+		wr:      resp.NewWriter(nc),
+		id:      s.nextID.Add(1),
+		addr:    nc.RemoteAddr().String(),
+		created: time.Now(),
+		authed:  s.cfg.RequirePass == "",
+	}
+	c.name.Store("")
+	return c
+}
+
+// interrupt makes the connection stop after the commands it is executing:
+// a read waiting for the next command returns at once.
+func (c *conn) interrupt() {
+	c.stop.Store(true)
+	c.nc.SetReadDeadline(time.Now())
+}
+
+func (c *conn) serve() {
+	defer c.s.removeConn(c)
+	defer c.nc.Close()
+	c.s.metrics.connected.Inc()
+	defer c.s.metrics.connected.Dec()
+	for !c.quit && !c.stop.Load() {
+		err := c.readPipeline()
+		for _, args := range c.cmds {
+			c.dispatch(args)
+		}
+		c.flushOps()
+		var perr *resp.ProtocolError
+		if errors.As(err, &perr) {
+			c.wr.Error("ERR " + perr.Error())
+		}
+		c.rd.Reset()
+		if werr := c.wr.Flush(); werr != nil || err != nil {
+			return
+		}
+	}
+}
+
+// readPipeline reads one command, waiting for it, then every further
+// command that has already arrived, up to maxPipeline and maxGathered.
+func (c *conn) readPipeline() error {
+	c.cmds = c.cmds[:0]
+	for len(c.cmds) == 0 || (c.rd.Buffered() > 0 && len(c.cmds) < maxPipeline && c.rd.ArenaSize() < maxGathered) {
+		var args [][]byte
+		if n := len(c.cmds); n < cap(c.cmds) {
+			args = c.cmds[:n+1][n][:0]
+		}
+		args, err := c.rd.ReadCommand(args)
+		if err != nil {
+			if err == io.EOF || errors.Is(err, net.ErrClosed) {
+				return io.EOF
+			}
+			return err
+		}
+		c.cmds = append(c.cmds, args)
+	}
+	return nil
+}
+
+// dispatch executes one command or, for a fast one, gathers its op.
+func (c *conn) dispatch(args [][]byte) {
+	c.s.commands.Add(1)
+	cmd := lookup(args[0])
+	if cmd == nil {
+		c.s.metrics.countCommand("unknown")
+		c.flushOps()
+		if c.inMulti {
+			c.multiErr = true
+		}
+		c.wr.Error(unknownCommand(args))
+		return
+	}
+	c.s.metrics.countCommand(cmd.name)
+	if !c.authed && !cmd.noAuth {
+		c.flushOps()
+		if c.inMulti {
+			c.multiErr = true
+		}
+		c.wr.Error("NOAUTH Authentication required.")
+		return
+	}
+	if !cmd.arityOK(len(args)) {
+		c.flushOps()
+		if c.inMulti {
+			c.multiErr = true
+		}
+		c.wr.Error("ERR wrong number of arguments for '" + cmd.name + "' command")
+		return
+	}
+	if c.inMulti && !cmd.multiControl {
+		c.queue(cmd, args)
+		return
+	}
+	if cmd.fast != nil && cmd.fast(c, args) {
+		return
+	}
+	c.flushOps()
+	if cmd.eval != nil {
+		c.runAutocommit(cmd, args)
+		return
+	}
+	cmd.run(c, args)
+}
+
+// queue adds a command to the open MULTI after checking what can be
+// checked before it runs; a failure makes EXEC answer EXECABORT.
+func (c *conn) queue(cmd *command, args [][]byte) {
+	if cmd.eval == nil && !cmd.queueable {
+		c.multiErr = true
+		c.wr.Error("ERR '" + cmd.name + "' cannot be used inside MULTI")
+		return
+	}
+	if cmd.check != nil {
+		if err := cmd.check(args); err != nil {
+			c.multiErr = true
+			c.wr.Error(errorText(err))
+			return
+		}
+	}
+	cp := make([][]byte, len(args))
+	for i, a := range args {
+		cp[i] = append([]byte(nil), a...)
+	}
+	c.queued = append(c.queued, cp)
+	c.wr.Simple("QUEUED")
+}
+
+// gather adds a fast command's op and how to answer it.
+func (c *conn) gather(kind replyKind, op engine.Op) bool {
+	c.pending = append(c.pending, pendingReply{kind: kind, at: len(c.ops)})
+	c.ops = append(c.ops, op)
+	return true
+}
+
+// flushOps runs the gathered ops (with other connections', through the
+// batcher), waits until their writes are durable, and answers their
+// commands in order.
+func (c *conn) flushOps() {
+	if len(c.ops) == 0 {
+		return
+	}
+	lsn, err := c.s.batch.do(c.ops)
+	if err == nil {
+		err = c.s.e.WaitDurable(lsn)
+	}
+	for _, p := range c.pending {
+		op := &c.ops[p.at]
+		opErr := op.Err
+		if err != nil && (op.Kind != engine.OpGet || opErr == nil) {
+			opErr = err
+		}
+		switch {
+		case opErr == nil:
+			switch p.kind {
+			case replyValue:
+				c.wr.Bulk(op.Value)
+			case replyOK:
+				c.wr.Simple("OK")
+			case replyCount:
+				c.wr.Int(1)
+			case replyLength:
+				c.wr.Int(int64(len(op.Value)))
+			}
+		case errors.Is(opErr, engine.ErrNotFound):
+			switch p.kind {
+			case replyValue:
+				c.wr.Null()
+			default:
+				c.wr.Int(0)
+			}
+		default:
+			c.wr.Error(errorText(opErr))
+		}
+	}
+	clear(c.ops) // drop references into the read arena
+	c.ops = c.ops[:0]
+	c.pending = c.pending[:0]
+}
+
+// errorText is the error reply for an engine error.
+func errorText(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "bpfdb: ")
+	if strings.HasPrefix(msg, "ERR ") || strings.HasPrefix(msg, "EXECABORT ") {
+		return msg
+	}
+	return "ERR " + msg
+}
+
+func unknownCommand(args [][]byte) string {
+	var b strings.Builder
+	b.WriteString("ERR unknown command '")
+	b.WriteString(printable(args[0]))
+	b.WriteString("', with args beginning with: ")
+	for i, a := range args[1:] {
+		if i == 8 {
+			break
+		}
+		b.WriteString("'" + printable(a) + "' ")
+	}
+	return b.String()
+}
+
+// printable shortens an argument for an error message.
+func printable(b []byte) string {
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, string(b))
+}

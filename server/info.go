@@ -1,0 +1,131 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/bpfdb/bpfdb/engine"
+)
+
+// infoSections are INFO's sections, in order. Each reads the same sources
+// as /metrics (engine.Stats and the server's counters).
+var infoSections = []string{"server", "clients", "stats", "persistence", "keyspace"}
+
+func cmdInfo(c *conn, a [][]byte) {
+	want := map[string]bool{}
+	for _, s := range a[1:] {
+		want[strings.ToLower(string(s))] = true
+	}
+	all := len(want) == 0 || want["all"] || want["everything"] || want["default"]
+	st, err := c.s.e.Stats()
+	if err != nil {
+		c.wr.Error(errorText(err))
+		return
+	}
+	var b strings.Builder
+	for _, section := range infoSections {
+		if !all && !want[section] {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteString("\r\n")
+		}
+		fmt.Fprintf(&b, "# %s%s\r\n", strings.ToUpper(section[:1]), section[1:])
+		for _, kv := range c.s.infoSection(section, st) {
+			fmt.Fprintf(&b, "%s:%v\r\n", kv.k, kv.v)
+		}
+	}
+	c.wr.BulkString(b.String())
+}
+
+type infoLine struct {
+	k string
+	v any
+}
+
+func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
+	opts := s.e.Options()
+	switch section {
+	case "server":
+		return []infoLine{
+			{"redis_version", "7.0.0"}, // what clients compare; bpfdb speaks RESP2 as Redis 7 does
+			{"bpfdb_version", s.cfg.Version},
+			{"bpfdb_build", s.e.Build()},
+			{"redis_mode", "standalone"},
+			{"os", runtime.GOOS + "/" + runtime.GOARCH},
+			{"process_id", os.Getpid()},
+			{"tcp_port", portOf(s.tcpAddr)},
+			{"uptime_in_seconds", int64(time.Since(s.started).Seconds())},
+			{"max_key_bytes", engine.MaxKeyLen},
+			{"max_value_bytes", engine.MaxValueLen},
+			{"max_keys", opts.MaxKeys},
+		}
+	case "clients":
+		return []infoLine{
+			{"connected_clients", s.clientCount()},
+			{"maxclients", s.cfg.MaxClients},
+		}
+	case "stats":
+		fields := []infoLine{
+			{"total_connections_received", s.totalConns.Load()},
+			{"total_commands_processed", s.commands.Load()},
+			{"rejected_connections", s.rejectedConns.Load()},
+			{"chain_runs", st.Runs},
+			{"commits", st.Commits},
+			{"gc_reclaimed_versions", st.GCReclaimed},
+			{"quiesced_writers", st.Quiesced},
+		}
+		reasons := abortReasons(st)
+		names := make([]string, 0, len(reasons))
+		for r := range reasons {
+			names = append(names, r)
+		}
+		sort.Strings(names)
+		for _, r := range names {
+			fields = append(fields, infoLine{"aborts_" + r, reasons[r]})
+		}
+		return fields
+	case "persistence":
+		durability := "sync"
+		if opts.Durability == engine.Async {
+			durability = "async"
+		}
+		last := s.started.Unix()
+		if !st.LastCheckpoint.IsZero() {
+			last = st.LastCheckpoint.Unix()
+		}
+		inProgress := 0
+		if s.saving.Load() {
+			inProgress = 1
+		}
+		return []infoLine{
+			{"loading", 0},
+			{"dir", opts.Dir},
+			{"durability", durability},
+			{"aof_enabled", map[bool]int{true: 1, false: 0}[opts.Dir != ""]},
+			{"rdb_bgsave_in_progress", inProgress},
+			{"rdb_last_save_time", last},
+			{"checkpoints", st.Checkpoints},
+			{"checkpoint_seconds_total", st.CheckpointDuration.Seconds()},
+			{"checkpoint_gate_closed_seconds_total", st.GateClosed.Seconds()},
+			{"commit_lsn", st.CommitLSN},
+			{"durable_lsn", st.DurableLSN},
+			{"durable_lsn_lag", durableLag(s.e, st)},
+			{"log_records", st.LogRecords},
+			{"log_bytes", st.LogBytes},
+			{"log_fsyncs", st.LogSyncs},
+			{"log_write_errors", st.LogWriteErrors},
+		}
+	case "keyspace":
+		n, err := s.countKeys()
+		if err != nil || n == 0 {
+			return nil
+		}
+		return []infoLine{{"db0", fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", n)}}
+	}
+	return nil
+}

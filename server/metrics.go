@@ -1,0 +1,164 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/bpfdb/bpfdb/engine"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus metrics. The engine's counters (the
+// chain's per-CPU stats map, logd's and the checkpointer's) are read at
+// every scrape by engineCollector, so INFO and /metrics read one source.
+type metrics struct {
+	reg        *prometheus.Registry
+	commands   map[string]prometheus.Counter // by command name, made once
+	connected  prometheus.Gauge
+	execs      *prometheus.CounterVec
+	txnRetries prometheus.Counter
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		reg:      prometheus.NewRegistry(),
+		commands: map[string]prometheus.Counter{},
+		connected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "bpfdb_connected_clients", Help: "Client connections open now.",
+		}),
+		execs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bpfdb_exec_total", Help: "EXEC calls by outcome (committed, watch_failed, error).",
+		}, []string{"outcome"}),
+		txnRetries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bpfdb_txn_retries_total", Help: "Transactions run again by the server after a conflict or another transient refusal.",
+		}),
+	}
+	cmds := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bpfdb_commands_total", Help: "Commands received, by name.",
+	}, []string{"command"})
+	for name := range commands {
+		m.commands[name] = cmds.WithLabelValues(name)
+	}
+	m.commands["unknown"] = cmds.WithLabelValues("unknown")
+	m.reg.MustRegister(cmds, m.connected, m.execs, m.txnRetries,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bpfdb_connections_total", Help: "Client connections accepted.",
+		}, func() float64 { return float64(s.totalConns.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bpfdb_rejected_connections_total", Help: "Connections refused because --maxclients were open.",
+		}, func() float64 { return float64(s.rejectedConns.Load()) }),
+		&engineCollector{e: s.e},
+		prometheus.NewGoCollector(),
+		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+func (m *metrics) countCommand(name string) { m.commands[name].Inc() }
+
+// MetricsHandler serves the Prometheus metrics.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{})
+}
+
+// engineCollector exports engine.Stats.
+type engineCollector struct{ e *engine.Engine }
+
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+var (
+	descRuns        = desc("bpfdb_chain_runs_total", "Chain runs (BPF_PROG_RUN of the entry program).")
+	descOps         = desc("bpfdb_ops_total", "Operations executed by the chain, by kind.", "op")
+	descCommits     = desc("bpfdb_commits_total", "Transactions committed (autocommit ops included).")
+	descAborts      = desc("bpfdb_aborts_total", "Transactions aborted, by reason.", "reason")
+	descQuiesced    = desc("bpfdb_quiesced_total", "Writers refused while a checkpoint's gate was closed.")
+	descGC          = desc("bpfdb_gc_reclaimed_versions_total", "Versions reclaimed by cooperative GC and vacuum.")
+	descLogRecords  = desc("bpfdb_log_records_total", "Log records read from the kernel's ring.")
+	descLogTxns     = desc("bpfdb_log_txns_total", "Transactions written to the log.")
+	descLogBytes    = desc("bpfdb_log_bytes_total", "Bytes written to the log.")
+	descLogBatches  = desc("bpfdb_log_batches_total", "Group-commit batches written to the log.")
+	descLogSyncs    = desc("bpfdb_log_fsyncs_total", "fsyncs of the log.")
+	descLogErrors   = desc("bpfdb_log_write_errors_total", "Failed log writes (a full disk).")
+	descCommitLSN   = desc("bpfdb_commit_lsn", "Last commit's LSN.")
+	descDurableLSN  = desc("bpfdb_durable_lsn", "Last LSN on disk.")
+	descLag         = desc("bpfdb_durable_lsn_lag", "Commits applied but not yet on disk.")
+	descCheckpoints = desc("bpfdb_checkpoints_total", "Checkpoints taken.")
+	descCkptSecs    = desc("bpfdb_checkpoint_seconds_total", "Time spent taking checkpoints.")
+	descGateSecs    = desc("bpfdb_checkpoint_gate_closed_seconds_total", "Time writers were refused by checkpoints' gate.")
+	descLastCkpt    = desc("bpfdb_last_checkpoint_timestamp_seconds", "When the last checkpoint finished (0: none).")
+	descRunLatency  = desc("bpfdb_chain_run_seconds", "Duration of chain runs as the kernel measures them.")
+)
+
+func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
+	st, err := c.e.Stats()
+	if err != nil {
+		return // closed
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v)
+	}
+	counter(descRuns, st.Runs)
+	counter(descOps, st.Gets, "get")
+	counter(descOps, st.Sets, "set")
+	counter(descOps, st.Deletes, "del")
+	counter(descCommits, st.Commits)
+	for reason, v := range abortReasons(st) {
+		counter(descAborts, v, reason)
+	}
+	counter(descQuiesced, st.Quiesced)
+	counter(descGC, st.GCReclaimed)
+	counter(descLogRecords, st.LogRecords)
+	counter(descLogTxns, st.LogTxns)
+	counter(descLogBytes, st.LogBytes)
+	counter(descLogBatches, st.LogBatches)
+	counter(descLogSyncs, st.LogSyncs)
+	counter(descLogErrors, st.LogWriteErrors)
+	gauge(descCommitLSN, float64(st.CommitLSN))
+	gauge(descDurableLSN, float64(st.DurableLSN))
+	gauge(descLag, float64(durableLag(c.e, st)))
+	counter(descCheckpoints, st.Checkpoints)
+	ch <- prometheus.MustNewConstMetric(descCkptSecs, prometheus.CounterValue, st.CheckpointDuration.Seconds())
+	ch <- prometheus.MustNewConstMetric(descGateSecs, prometheus.CounterValue, st.GateClosed.Seconds())
+	last := 0.0
+	if !st.LastCheckpoint.IsZero() {
+		last = float64(st.LastCheckpoint.Unix())
+	}
+	gauge(descLastCkpt, last)
+	buckets := map[float64]uint64{}
+	var cum uint64
+	for i, b := range engine.RunLatencyBounds {
+		cum += st.RunLatency[i]
+		buckets[b.Seconds()] = cum
+	}
+	cum += st.RunLatency[len(st.RunLatency)-1]
+	ch <- prometheus.MustNewConstHistogram(descRunLatency, cum, st.RunLatencySum.Seconds(), buckets)
+}
+
+// abortReasons are Stats' aborts by reason, as labels.
+func abortReasons(st engine.Stats) map[string]uint64 {
+	return map[string]uint64{
+		"conflict":       st.AbortsConflict,
+		"versions_full":  st.AbortsVersionsFull,
+		"store_full":     st.AbortsStoreFull,
+		"write_set_full": st.AbortsWriteSetFull,
+		"user":           st.AbortsUser,
+		"log_full":       st.AbortsLogFull,
+		"other":          st.AbortsOther,
+	}
+}
+
+// durableLag is how many commits are applied but not on disk (none
+// without a data directory: nothing is ever on disk).
+func durableLag(e *engine.Engine, st engine.Stats) uint64 {
+	if e.Options().Dir == "" || st.CommitLSN < st.DurableLSN {
+		return 0
+	}
+	return st.CommitLSN - st.DurableLSN
+}

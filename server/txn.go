@@ -1,0 +1,440 @@
+package server
+
+// Transactions: MULTI/EXEC, WATCH, and every data command that is not a
+// single autocommit op (INCR, SET NX, multi-key DEL, MGET...).
+//
+// All commands of a transaction are known before it runs, so it runs in
+// two chain runs whatever it holds:
+//
+//  1. Read every key the commands touch, in one Txn.Run: keys some command
+//     writes are read ForUpdate (exclusive lock), the rest under a shared
+//     lock. A transaction that writes nothing runs as one read-only
+//     snapshot (engine.Exec), which takes no locks.
+//  2. Evaluate the commands in Go, in order, against a view of those
+//     values (txView): each sees the writes of the ones before it.
+//  3. Write the final value of every key written, and commit, in one
+//     Txn.CommitWith.
+//
+// Strict 2PL makes this serializable: the locks taken in step 1 are held
+// until step 3 commits. WATCH records each watched key's version (the
+// commit timestamp the kernel reports with a Get); step 1 reads the watched
+// keys too, and EXEC answers a null array if any version changed.
+//
+// A no-wait conflict (or any other transient refusal: a full log ring, a
+// checkpoint's gate, a full transaction table) aborts the attempt with
+// nothing applied, and the server runs the whole transaction again after a
+// jittered backoff, up to txnRetries times: the client never sees it.
+
+import (
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/bpfdb/bpfdb/engine"
+	"github.com/bpfdb/bpfdb/internal/resp"
+)
+
+// txnRetries bounds how often a transaction is run again after a
+// conflict; the backoff doubles from 20µs to maxTxnBackoff.
+const (
+	txnRetries    = 64
+	maxTxnBackoff = 5 * time.Millisecond
+)
+
+// queuedCmd is a data command of a transaction.
+type queuedCmd struct {
+	cmd  *command
+	args [][]byte
+}
+
+// entry is one key of a transaction's view.
+type entry struct {
+	val     []byte
+	exists  bool
+	version uint64 // as read in step 1 (0: absent)
+	dirty   bool   // written by a command
+	existed bool   // had a value in the store
+}
+
+// txView is what the commands of a transaction see: the values read in
+// step 1 with the writes of the commands evaluated so far.
+type txView struct {
+	vals  map[string]*entry
+	order []string // keys in the order they were read
+}
+
+func (v *txView) entry(k []byte) *entry {
+	if e := v.vals[string(k)]; e != nil {
+		return e
+	}
+	// Every key a command touches is read in step 1; a missing one is a
+	// bug in a command's keys function. Treat it as absent and new.
+	e := &entry{}
+	v.vals[string(k)] = e
+	v.order = append(v.order, string(k))
+	return e
+}
+
+func (v *txView) get(k []byte) ([]byte, bool) {
+	e := v.entry(k)
+	return e.val, e.exists
+}
+
+func (v *txView) set(k, val []byte) {
+	e := v.entry(k)
+	e.val, e.exists, e.dirty = val, true, true
+}
+
+// del deletes k and reports whether it had a value.
+func (v *txView) del(k []byte) bool {
+	e := v.entry(k)
+	had := e.exists
+	e.val, e.exists, e.dirty = nil, false, true
+	return had
+}
+
+func (v *txView) getReply(k []byte) reply {
+	val, ok := v.get(k)
+	return bulkReply(val, ok)
+}
+
+func (v *txView) incrByArg(k, arg []byte, negate bool) reply {
+	by, err := strconv.ParseInt(string(arg), 10, 64)
+	if err != nil {
+		return errReply(errNotInteger)
+	}
+	if negate {
+		if by == -by && by != 0 { // math.MinInt64
+			return errReply(errOverflow)
+		}
+		by = -by
+	}
+	return v.incrBy(k, by)
+}
+
+func (v *txView) incrBy(k []byte, by int64) reply {
+	old, ok := v.get(k)
+	var n int64
+	if ok {
+		var err error
+		if n, err = strconv.ParseInt(string(old), 10, 64); err != nil || len(old) > 20 {
+			return errReply(errNotInteger)
+		}
+	}
+	if (by > 0 && n > 1<<63-1-by) || (by < 0 && n < -1<<63-by) {
+		return errReply(errOverflow)
+	}
+	n += by
+	v.set(k, strconv.AppendInt(nil, n, 10))
+	return intReply(n)
+}
+
+// runTxn runs cmds as one transaction, retrying it after conflicts. It
+// returns each command's reply, or watchFailed when a watched key changed
+// (nothing applied), or the error that stopped it (nothing applied).
+func (s *Server) runTxn(cmds []queuedCmd, watched map[string]uint64) (replies []reply, watchFailed bool, err error) {
+	plan := planTxn(cmds, watched)
+	for attempt := 0; ; attempt++ {
+		replies, watchFailed, err = s.tryTxn(plan, cmds, watched)
+		if err == nil || !retryable(err) || attempt >= txnRetries {
+			if err != nil && retryable(err) {
+				err = errors.New("ERR transaction gave up after " + strconv.Itoa(txnRetries) + " retries: " + errorText(err)[4:])
+			}
+			return replies, watchFailed, err
+		}
+		s.metrics.txnRetries.Inc()
+		time.Sleep(jitter(attempt))
+	}
+}
+
+// txnPlan is step 1 of a transaction: the keys to read.
+type txnPlan struct {
+	keys     []string
+	write    map[string]bool
+	readOnly bool
+}
+
+func planTxn(cmds []queuedCmd, watched map[string]uint64) txnPlan {
+	p := txnPlan{write: map[string]bool{}, readOnly: true}
+	seen := map[string]bool{}
+	add := func(k string, w bool) {
+		if !seen[k] {
+			seen[k] = true
+			p.keys = append(p.keys, k)
+		}
+		if w {
+			p.write[k] = true
+			p.readOnly = false
+		}
+	}
+	for _, qc := range cmds {
+		keys, w := qc.cmd.keys(qc.args)
+		for _, k := range keys {
+			add(string(k), w)
+		}
+	}
+	for k := range watched {
+		add(k, false)
+	}
+	return p
+}
+
+func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) ([]reply, bool, error) {
+	reads := make([]engine.Op, len(p.keys))
+	for i, k := range p.keys {
+		reads[i] = engine.Op{Kind: engine.OpGet, Key: []byte(k), ForUpdate: p.write[k]}
+	}
+	var tx *engine.Txn
+	if p.readOnly {
+		if err := s.e.Exec(reads); err != nil {
+			return nil, false, err
+		}
+	} else {
+		var err error
+		if tx, err = s.e.Begin(); err != nil {
+			return nil, false, err
+		}
+		if err := tx.Run(reads); err != nil {
+			tx.Abort()
+			return nil, false, err
+		}
+	}
+	v := &txView{vals: make(map[string]*entry, len(reads))}
+	for i := range reads {
+		r := &reads[i]
+		e := &entry{}
+		if r.Err == nil {
+			e.val, e.exists, e.existed, e.version = r.Value, true, true, r.Version
+		} else if !errors.Is(r.Err, engine.ErrNotFound) {
+			if tx != nil {
+				tx.Abort()
+			}
+			return nil, false, r.Err
+		}
+		v.vals[p.keys[i]] = e
+		v.order = append(v.order, p.keys[i])
+	}
+	for k, version := range watched {
+		if v.vals[k].version != version {
+			if tx != nil {
+				tx.Abort()
+			}
+			return nil, true, nil
+		}
+	}
+	replies := make([]reply, len(cmds))
+	for i, qc := range cmds {
+		replies[i] = qc.cmd.eval(v, qc.args)
+	}
+	if tx == nil {
+		return replies, false, nil
+	}
+	var writes []engine.Op
+	for _, k := range v.order {
+		e := v.vals[k]
+		switch {
+		case !e.dirty:
+		case e.exists:
+			writes = append(writes, engine.Op{Kind: engine.OpSet, Key: []byte(k), Value: e.val})
+		case e.existed:
+			writes = append(writes, engine.Op{Kind: engine.OpDelete, Key: []byte(k)})
+		}
+	}
+	if err := tx.CommitWith(writes); err != nil {
+		return nil, false, err
+	}
+	return replies, false, nil
+}
+
+// retryable reports whether a transaction that failed with err, having
+// applied nothing, is worth running again.
+func retryable(err error) bool {
+	for _, target := range []error{engine.ErrConflict, engine.ErrVersionsFull, engine.ErrLogFull, engine.ErrQuiesced, engine.ErrTxnTableFull} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
+
+// jitter is the backoff before attempt+1: random, doubling from 20µs.
+func jitter(attempt int) time.Duration {
+	d := min(20*time.Microsecond<<min(attempt, 16), maxTxnBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// runAutocommit runs one data command as its own transaction.
+func (c *conn) runAutocommit(cmd *command, args [][]byte) {
+	if cmd.check != nil {
+		if err := cmd.check(args); err != nil {
+			c.wr.Error(errorText(err))
+			return
+		}
+	}
+	replies, _, err := c.s.runTxn([]queuedCmd{{cmd: cmd, args: args}}, nil)
+	if err != nil {
+		c.wr.Error(errorText(err))
+		return
+	}
+	replies[0].write(c.wr)
+}
+
+func cmdMulti(c *conn, args [][]byte) {
+	if c.inMulti {
+		c.wr.Error("ERR MULTI calls can not be nested")
+		return
+	}
+	c.inMulti, c.multiErr, c.queued = true, false, nil
+	c.wr.Simple("OK")
+}
+
+func cmdDiscard(c *conn, args [][]byte) {
+	if !c.inMulti {
+		c.wr.Error("ERR DISCARD without MULTI")
+		return
+	}
+	c.endMulti()
+	c.wr.Simple("OK")
+}
+
+func (c *conn) endMulti() {
+	c.inMulti, c.multiErr, c.queued, c.watched = false, false, nil, nil
+}
+
+func cmdExec(c *conn, args [][]byte) {
+	if !c.inMulti {
+		c.wr.Error("ERR EXEC without MULTI")
+		return
+	}
+	queued, watched, failed := c.queued, c.watched, c.multiErr
+	c.endMulti()
+	if failed {
+		c.wr.Error("EXECABORT Transaction discarded because of previous errors.")
+		return
+	}
+	var cmds []queuedCmd
+	var other []int // PING and ECHO, answered in place
+	for i, args := range queued {
+		cmd := lookup(args[0])
+		if cmd.eval == nil {
+			other = append(other, i)
+			continue
+		}
+		cmds = append(cmds, queuedCmd{cmd: cmd, args: args})
+	}
+	replies, watchFailed, err := c.s.runTxn(cmds, watched)
+	switch {
+	case err != nil:
+		c.s.metrics.execs.WithLabelValues("error").Inc()
+		c.wr.Error(errorText(err) + " (the transaction was not applied)")
+		return
+	case watchFailed:
+		c.s.metrics.execs.WithLabelValues("watch_failed").Inc()
+		c.wr.NullArray()
+		return
+	}
+	c.s.metrics.execs.WithLabelValues("committed").Inc()
+	c.wr.Array(len(queued))
+	next := 0
+	for i, args := range queued {
+		if len(other) > 0 && other[0] == i {
+			other = other[1:]
+			lookup(args[0]).run(c, args)
+			continue
+		}
+		replies[next].write(c.wr)
+		next++
+	}
+}
+
+func cmdWatch(c *conn, args [][]byte) {
+	if c.inMulti {
+		c.wr.Error("ERR WATCH inside MULTI is not allowed")
+		return
+	}
+	ops := make([]engine.Op, len(args)-1)
+	for i, k := range args[1:] {
+		if err := engine.CheckKey(k); err != nil {
+			c.wr.Error(errorText(err))
+			return
+		}
+		ops[i] = engine.Op{Kind: engine.OpGet, Key: k}
+	}
+	if _, err := c.s.batch.do(ops); err != nil {
+		c.wr.Error(errorText(err))
+		return
+	}
+	if c.watched == nil {
+		c.watched = map[string]uint64{}
+	}
+	for _, op := range ops {
+		if op.Err != nil && !errors.Is(op.Err, engine.ErrNotFound) {
+			c.wr.Error(errorText(op.Err))
+			return
+		}
+		if _, already := c.watched[string(op.Key)]; !already {
+			c.watched[string(op.Key)] = op.Version // 0 when absent
+		}
+	}
+	c.wr.Simple("OK")
+}
+
+func cmdUnwatch(c *conn, args [][]byte) {
+	c.watched = nil
+	c.wr.Simple("OK")
+}
+
+// reply is a command's answer, kept until a transaction has committed.
+type reply struct {
+	kind  byte // one of the reply kinds below
+	str   string
+	bulk  []byte
+	n     int64
+	elems []reply
+}
+
+const (
+	kindSimple byte = iota
+	kindError
+	kindInt
+	kindBulk
+	kindNull
+	kindArray
+)
+
+var (
+	okReply   = reply{kind: kindSimple, str: "OK"}
+	nullReply = reply{kind: kindNull}
+)
+
+func intReply(n int64) reply   { return reply{kind: kindInt, n: n} }
+func errReply(err error) reply { return reply{kind: kindError, str: errorText(err)} }
+func arrayReply(n int) reply   { return reply{kind: kindArray, elems: make([]reply, 0, n)} }
+
+func bulkReply(b []byte, ok bool) reply {
+	if !ok {
+		return nullReply
+	}
+	return reply{kind: kindBulk, bulk: b}
+}
+
+func (r reply) write(w *resp.Writer) {
+	switch r.kind {
+	case kindSimple:
+		w.Simple(r.str)
+	case kindError:
+		w.Error(r.str)
+	case kindInt:
+		w.Int(r.n)
+	case kindBulk:
+		w.Bulk(r.bulk)
+	case kindNull:
+		w.Null()
+	case kindArray:
+		w.Array(len(r.elems))
+		for _, e := range r.elems {
+			e.write(w)
+		}
+	}
+}
