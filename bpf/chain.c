@@ -323,7 +323,7 @@ __attribute__((noinline)) long long auto_commit(struct bpfdb_record *rec, __u32 
 		w->hdr._pad = 0;
 		__builtin_memcpy(&w->key, &op->key, sizeof(w->key));
 		__builtin_memcpy(w->value, op->value, sizeof(w->value));
-		bpf_ringbuf_submit(w, 0);
+		bpf_ringbuf_submit(w, BPF_RB_NO_WAKEUP);
 	} else {
 		ts = next_commit_ts(ctl);
 		if (!ts)
@@ -875,7 +875,7 @@ static __always_inline __u64 commit_ts_logged(struct bpfdb_control *ctl, struct 
 	commit->lsn = ts;
 	commit->val_len = 0;
 	commit->_pad = 0;
-	bpf_ringbuf_submit(commit, 0);
+	bpf_ringbuf_submit(commit, BPF_RB_NO_WAKEUP);
 	return ts;
 }
 

@@ -132,6 +132,7 @@ type Engine struct {
 	log             *logd.Log
 	ring            *ringbuf.Reader
 	drainDone       chan struct{}
+	logKick         chan struct{} // wakes drainLog (wal.go); holds one poke
 	logRecords      atomic.Uint64
 	recovery        Recovery
 	checkpointMu    sync.Mutex
@@ -218,6 +219,7 @@ func Open(opts Options) (*Engine, error) {
 		}
 		e.log.Start(e.recovery.LSN)
 		e.drainDone = make(chan struct{})
+		e.logKick = make(chan struct{}, 1)
 		go e.drainLog(e.ring)
 		atomic.StoreUint64(&e.ctl.WalOn, 1)
 	}
@@ -377,6 +379,7 @@ func (e *Engine) Close() error {
 		if e.log != nil {
 			// No run is in flight: read what is left in the ring, then stop.
 			e.ring.Flush()
+			e.kickLog()
 			<-e.drainDone
 			errs = append(errs, e.ring.Close(), e.log.Close())
 		}
@@ -415,8 +418,17 @@ func (e *Engine) release(s *reqSlot) {
 	e.mu.RUnlock()
 }
 
-// run executes the request in slot s with one BPF_PROG_RUN of the chain.
-func (e *Engine) run(s *reqSlot) error { return e.runProg(s, e.progs.BpfdbEntry) }
+// run executes the request in slot s with one BPF_PROG_RUN of the chain,
+// and wakes the log's reader if it committed anything. (The ABORT record of
+// a transaction whose commit failed after logging its writes is read at the
+// next poke or poll: nothing waits for it.)
+func (e *Engine) run(s *reqSlot) error {
+	err := e.runProg(s, e.progs.BpfdbEntry)
+	if e.logKick != nil && s.hdr.CommitTs != 0 {
+		e.kickLog()
+	}
+	return err
+}
 
 // runProg runs prog once on slot s's packet. It issues BPF_PROG_TEST_RUN
 // itself rather than through Program.Run, which masks signals around every

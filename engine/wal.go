@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 	"unsafe"
 
@@ -134,25 +135,55 @@ func (d *logDrain) handle(r *ringRecord) {
 
 // drainLog reads wal_ring until the reader is flushed (Close flushes it
 // once no run is in flight, so everything committed has been read).
+//
+// The chain submits records without waking the reader (BPF_RB_NO_WAKEUP,
+// bpf/wal/wal.h), so the ring's poll never fires by itself: the engine
+// pokes logKick after every run that logged (kickLog), and drainLog reads
+// until the ring is empty, then waits for the next poke, or drainPoll at
+// most (a safety net: a poke is never lost, as logKick holds one).
 func (e *Engine) drainLog(rd *ringbuf.Reader) {
 	defer close(e.drainDone)
 	d := &logDrain{log: e.log, pending: map[uint64]*pendingTxn{}}
 	var rec ringbuf.Record
+	poll := time.NewTimer(drainPoll)
+	defer poll.Stop()
 	for {
-		err := rd.ReadInto(&rec)
-		if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, ringbuf.ErrFlushed) {
-			return
+		rd.SetDeadline(time.Now()) // read what is there; do not block in epoll
+		for {
+			err := rd.ReadInto(&rec)
+			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, ringbuf.ErrFlushed) {
+				return
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break // the ring is empty
+			}
+			if err != nil {
+				d.bad++
+				continue
+			}
+			r, err := decodeRingRecord(rec.RawSample)
+			if err != nil {
+				d.bad++
+				continue
+			}
+			d.handle(&r)
+			e.logRecords.Add(1)
 		}
-		if err != nil {
-			d.bad++
-			continue
+		poll.Reset(drainPoll)
+		select {
+		case <-e.logKick:
+		case <-poll.C:
 		}
-		r, err := decodeRingRecord(rec.RawSample)
-		if err != nil {
-			d.bad++
-			continue
-		}
-		d.handle(&r)
-		e.logRecords.Add(1)
+	}
+}
+
+// drainPoll is the longest drainLog sleeps without a poke.
+const drainPoll = time.Millisecond
+
+// kickLog wakes drainLog after a run that logged commit records.
+func (e *Engine) kickLog() {
+	select {
+	case e.logKick <- struct{}{}:
+	default: // a poke is already pending
 	}
 }

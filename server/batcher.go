@@ -1,87 +1,82 @@
 package server
 
 import (
-	"runtime"
 	"sync"
 
 	"github.com/bpfdb/bpfdb/engine"
 )
 
 // batcher runs the autocommit ops of many connections together: a chain run
-// costs microseconds, an op inside it a fraction of one, so ops that wait
+// costs microseconds, an op inside it a fraction of one, so ops that arrive
 // while a run is in flight go into the next run, up to engine.MaxBatch.
 //
+// It is a leader/follower queue (LevelDB's writer queue): the connection
+// that finds no run in flight becomes the leader and runs what is queued,
+// its own ops first among them; connections that arrive meanwhile queue
+// and wait. When the leader's own ops are done it hands the lead to the
+// connection at the head of the queue, if any, and returns to its client.
+// No goroutine of its own, so no hand-off when the server is idle.
+//
 // Invariants:
-//   - A request's ops run in its order: a request longer than MaxBatch is
-//     cut into chunks, and a chunk in flight marks the request busy, so no
-//     other runner takes its next chunk before the first has run.
+//   - At most one leader at a time: runs of queued ops are serialized,
+//     which is what lets the queue fill while a run is in flight.
+//   - A request's ops run in its order: one longer than MaxBatch is cut
+//     into chunks that run one after the other.
 //   - Requests of different connections are independent (each op is its
 //     own transaction), so they may share a run in any order.
-//   - The runners never wait for the disk: a connection waits for the
+//   - The leader never waits for the disk: every connection waits for the
 //     durability of its own writes (engine.WaitDurable) after its request
 //     is done, so one fsync covers every connection that wrote meanwhile.
 type batcher struct {
-	e    *engine.Engine
-	kick chan struct{}
-	quit chan struct{}
-	wg   sync.WaitGroup
+	e *engine.Engine
 
-	mu    sync.Mutex
-	queue []*batchReq
+	mu      sync.Mutex
+	queue   []*batchReq
+	leading bool // a leader is running the queue
 }
 
 // batchReq is one connection's ops, waiting to run.
 type batchReq struct {
 	ops  []engine.Op
-	next int  // first op not yet taken by a runner
-	left int  // ops not yet run
-	busy bool // a chunk is running
+	next int // first op not yet taken into a run
+	left int // ops not yet run
 	lsn  uint64
 	err  error
-	done chan struct{}
+	// wake receives false when the request is done, true when its
+	// goroutine must take the lead.
+	wake chan bool
 }
 
-// runners is how many runs may be in flight: one per CPU keeps every CPU
-// busy without runs queueing for one another.
-var runners = runtime.GOMAXPROCS(0)
+var batchReqPool = sync.Pool{New: func() any { return &batchReq{wake: make(chan bool, 1)} }}
 
-var batchReqPool = sync.Pool{New: func() any { return &batchReq{done: make(chan struct{}, 1)} }}
+func newBatcher(e *engine.Engine) *batcher { return &batcher{e: e} }
 
-func newBatcher(e *engine.Engine) *batcher {
-	b := &batcher{e: e, kick: make(chan struct{}, runners), quit: make(chan struct{})}
-	for range runners {
-		b.wg.Add(1)
-		go b.runner()
-	}
-	return b
-}
-
-func (b *batcher) close() {
-	close(b.quit)
-	b.wg.Wait()
-}
+// close is a no-op: the batcher has no goroutine of its own.
+func (b *batcher) close() {}
 
 // do runs ops, each its own transaction, in order, and returns the last
 // commit's LSN among them (0 if none wrote).
 func (b *batcher) do(ops []engine.Op) (uint64, error) {
 	r := batchReqPool.Get().(*batchReq)
-	r.ops, r.next, r.left, r.busy, r.lsn, r.err = ops, 0, len(ops), false, 0, nil
+	r.ops, r.next, r.left, r.lsn, r.err = ops, 0, len(ops), 0, nil
 	b.mu.Lock()
 	b.queue = append(b.queue, r)
+	lead := !b.leading
+	b.leading = true
 	b.mu.Unlock()
-	b.poke()
-	<-r.done
+	for {
+		if lead {
+			b.lead(r)
+			break
+		}
+		if lead = <-r.wake; !lead {
+			break
+		}
+	}
 	lsn, err := r.lsn, r.err
 	r.ops = nil
 	batchReqPool.Put(r)
 	return lsn, err
-}
-
-func (b *batcher) poke() {
-	select {
-	case b.kick <- struct{}{}:
-	default: // every runner is already awake
-	}
 }
 
 // chunk is a part of one request taken into a run.
@@ -92,39 +87,37 @@ type chunk struct {
 	write bool // it holds a SET or DEL
 }
 
-func (b *batcher) runner() {
-	defer b.wg.Done()
+// lead runs the queue until own is done, then hands the lead on.
+func (b *batcher) lead(own *batchReq) {
 	var (
 		ops    [engine.MaxBatch]engine.Op
-		chunks []chunk
+		chunks [engine.MaxBatch]chunk
 	)
 	for {
-		select {
-		case <-b.quit:
-			return
-		case <-b.kick:
-		}
-		for {
-			chunks = b.take(ops[:], chunks[:0])
-			if len(chunks) == 0 {
-				break
+		b.mu.Lock()
+		n, nc := b.take(ops[:], chunks[:0])
+		b.mu.Unlock()
+		b.run(own, ops[:n], chunks[:nc])
+		b.mu.Lock()
+		if own.left == 0 {
+			if len(b.queue) > 0 {
+				b.queue[0].wake <- true
+			} else {
+				b.leading = false
 			}
-			b.run(ops[:], chunks)
+			b.mu.Unlock()
+			return
 		}
+		b.mu.Unlock()
 	}
 }
 
-// take moves ops of waiting requests into ops, and returns where they came from.
-func (b *batcher) take(ops []engine.Op, chunks []chunk) []chunk {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// take moves queued ops into ops, from the head of the queue; b.mu is held.
+// It returns how many ops and chunks it took.
+func (b *batcher) take(ops []engine.Op, chunks []chunk) (int, int) {
 	n := 0
-	kept := b.queue[:0]
-	for i, r := range b.queue {
-		if r.busy || n == len(ops) {
-			kept = append(kept, b.queue[i])
-			continue
-		}
+	for len(b.queue) > 0 && n < len(ops) {
+		r := b.queue[0]
 		k := min(len(r.ops)-r.next, len(ops)-n)
 		ch := chunk{r: r, from: r.next, n: k}
 		for j := range k {
@@ -136,27 +129,19 @@ func (b *batcher) take(ops []engine.Op, chunks []chunk) []chunk {
 		r.next += k
 		chunks = append(chunks, ch)
 		if r.next < len(r.ops) {
-			r.busy = true // its next chunk waits for this one
-			kept = append(kept, r)
+			break // its next chunk runs after this one
 		}
+		b.queue[0] = nil
+		b.queue = b.queue[1:]
 	}
-	clear(b.queue[len(kept):])
-	b.queue = kept
-	if len(b.queue) > 0 {
-		b.poke() // more than one run's worth: wake another runner
-	}
-	return chunks
+	return n, len(chunks)
 }
 
-// run executes one run's ops and hands each request its results.
-func (b *batcher) run(ops []engine.Op, chunks []chunk) {
+// run executes one run's ops and hands each request its results, waking
+// the requests done but own (the leader's, which is not waiting).
+func (b *batcher) run(own *batchReq, ops []engine.Op, chunks []chunk) {
+	lsn, err := b.e.Submit(ops)
 	n := 0
-	for _, ch := range chunks {
-		n += ch.n
-	}
-	lsn, err := b.e.Submit(ops[:n])
-	n = 0
-	b.mu.Lock()
 	for _, ch := range chunks {
 		r := ch.r
 		copy(r.ops[ch.from:ch.from+ch.n], ops[n:n+ch.n])
@@ -167,16 +152,13 @@ func (b *batcher) run(ops []engine.Op, chunks []chunk) {
 		if err != nil && r.err == nil {
 			r.err = err
 		}
+		b.mu.Lock()
 		r.left -= ch.n
-		r.busy = false
-		if r.left == 0 {
-			r.done <- struct{}{}
+		done := r.left == 0
+		b.mu.Unlock()
+		if done && r != own {
+			r.wake <- false
 		}
 	}
-	more := len(b.queue) > 0
-	b.mu.Unlock()
-	clear(ops[:n])
-	if more {
-		b.poke()
-	}
+	clear(ops)
 }

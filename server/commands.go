@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"errors"
-	"strconv"
 
 	"github.com/bpfdb/bpfdb/engine"
 )
@@ -234,7 +233,7 @@ func dataCommands() []*command {
 			eval: func(v *txView, a [][]byte) reply {
 				old, _ := v.get(a[1])
 				if len(old)+len(a[2]) > engine.MaxValueLen {
-					return errReply(engine.CheckValue(make([]byte, len(old)+len(a[2]))))
+					return v.fail(engine.CheckValue(make([]byte, len(old)+len(a[2]))))
 				}
 				val := append(append(make([]byte, 0, len(old)+len(a[2])), old...), a[2]...)
 				v.set(a[1], val)
@@ -270,7 +269,7 @@ func checkIncr(args [][]byte) error {
 	if err := engine.CheckKey(args[1]); err != nil {
 		return err
 	}
-	if _, err := strconv.ParseInt(string(args[2]), 10, 64); err != nil {
+	if _, ok := parseInteger(args[2]); !ok {
 		return errNotInteger
 	}
 	return nil
@@ -287,7 +286,7 @@ func evalSet(v *txView, a [][]byte) reply {
 		return errReply(err)
 	}
 	if err := engine.CheckValue(a[2]); err != nil {
-		return errReply(err)
+		return v.fail(err)
 	}
 	old, exists := v.get(a[1])
 	r := okReply

@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -29,6 +30,9 @@ type conn struct {
 	stop    atomic.Bool // the server is shutting down
 
 	cmds [][][]byte // the pipeline being executed
+	// tooLong[i] is the length of command i's argument that was too long
+	// to keep (0: none): the command is answered with an error.
+	tooLong []int
 
 	// Autocommit ops gathered from consecutive fast commands, and how to
 	// answer each of those commands from them.
@@ -86,7 +90,15 @@ func (c *conn) serve() {
 	defer c.s.metrics.connected.Dec()
 	for !c.quit && !c.stop.Load() {
 		err := c.readPipeline()
-		for _, args := range c.cmds {
+		for i, args := range c.cmds {
+			if c.quit {
+				break // Redis closes right after QUIT's reply
+			}
+			if c.tooLong[i] > 0 {
+				c.flushOps()
+				c.refuseTooLong(args, c.tooLong[i])
+				continue
+			}
 			c.dispatch(args)
 		}
 		c.flushOps()
@@ -104,20 +116,29 @@ func (c *conn) serve() {
 // readPipeline reads one command, waiting for it, then every further
 // command that has already arrived, up to maxPipeline and maxGathered.
 func (c *conn) readPipeline() error {
-	c.cmds = c.cmds[:0]
+	c.cmds, c.tooLong = c.cmds[:0], c.tooLong[:0]
 	for len(c.cmds) == 0 || (c.rd.Buffered() > 0 && len(c.cmds) < maxPipeline && c.rd.ArenaSize() < maxGathered) {
 		var args [][]byte
 		if n := len(c.cmds); n < cap(c.cmds) {
 			args = c.cmds[:n+1][n][:0]
 		}
 		args, err := c.rd.ReadCommand(args)
-		if err != nil {
-			if err == io.EOF || errors.Is(err, net.ErrClosed) {
-				return io.EOF
-			}
+		var tooLong *resp.ArgTooLongError
+		switch {
+		case errors.As(err, &tooLong) && len(args) > 0:
+			c.cmds = append(c.cmds, args)
+			c.tooLong = append(c.tooLong, tooLong.Len)
+		case errors.As(err, &tooLong):
+			c.cmds = append(c.cmds, [][]byte{[]byte("?")}) // the name itself was too long
+			c.tooLong = append(c.tooLong, tooLong.Len)
+		case err == io.EOF || errors.Is(err, net.ErrClosed):
+			return io.EOF
+		case err != nil:
 			return err
+		default:
+			c.cmds = append(c.cmds, args)
+			c.tooLong = append(c.tooLong, 0)
 		}
-		c.cmds = append(c.cmds, args)
 	}
 	return nil
 }
@@ -165,6 +186,17 @@ func (c *conn) dispatch(args [][]byte) {
 		return
 	}
 	cmd.run(c, args)
+}
+
+// refuseTooLong answers a command one of whose arguments was too long to
+// keep: no key or value can be that long.
+func (c *conn) refuseTooLong(args [][]byte, n int) {
+	c.s.commands.Add(1)
+	if c.inMulti {
+		c.multiErr = true
+	}
+	c.wr.Error(fmt.Sprintf("ERR '%s' has an argument of %d bytes: values are at most %d bytes (BPFDB_MAX_VALUE_LEN), keys %d (BPFDB_MAX_KEY_LEN)",
+		printable(args[0]), n, engine.MaxValueLen, engine.MaxKeyLen))
 }
 
 // queue adds a command to the open MULTI after checking what can be

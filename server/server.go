@@ -58,8 +58,12 @@ type Config struct {
 const (
 	// maxArgs is the most arguments one command may have.
 	maxArgs = 4096
-	// maxBulk is the longest argument, in bytes.
+	// maxBulk is the longest argument kept, in bytes.
 	maxBulk = 64 << 10
+	// maxSkip is the longest argument read at all (Redis's default
+	// proto-max-bulk-len): a longer one than maxBulk is read, dropped and
+	// answered with an error naming the limits, the connection kept.
+	maxSkip = 512 << 20
 	// readBuffer is a connection's read buffer, and the longest inline command.
 	readBuffer = 16 << 10
 	// maxPipeline is the most pipelined commands executed before replying.
@@ -239,5 +243,5 @@ func (s *Server) requestShutdown() {
 
 // newReader returns a connection's bounded RESP reader.
 func newReader(nc net.Conn) *resp.Reader {
-	return resp.NewReader(nc, readBuffer, resp.Limits{MaxArgs: maxArgs, MaxBulk: maxBulk})
+	return resp.NewReader(nc, readBuffer, resp.Limits{MaxArgs: maxArgs, MaxBulk: maxBulk, MaxSkip: maxSkip})
 }

@@ -62,6 +62,16 @@ type entry struct {
 type txView struct {
 	vals  map[string]*entry
 	order []string // keys in the order they were read
+	// failed, set by a command that hit an engine limit at run time (an
+	// APPEND past MaxValueLen), aborts the whole transaction.
+	failed error
+}
+
+// fail aborts the transaction with err (a limit); the command's reply is
+// never sent.
+func (v *txView) fail(err error) reply {
+	v.failed = err
+	return errReply(err)
 }
 
 func (v *txView) entry(k []byte) *entry {
@@ -100,8 +110,8 @@ func (v *txView) getReply(k []byte) reply {
 }
 
 func (v *txView) incrByArg(k, arg []byte, negate bool) reply {
-	by, err := strconv.ParseInt(string(arg), 10, 64)
-	if err != nil {
+	by, ok := parseInteger(arg)
+	if !ok {
 		return errReply(errNotInteger)
 	}
 	if negate {
@@ -117,8 +127,7 @@ func (v *txView) incrBy(k []byte, by int64) reply {
 	old, ok := v.get(k)
 	var n int64
 	if ok {
-		var err error
-		if n, err = strconv.ParseInt(string(old), 10, 64); err != nil || len(old) > 20 {
+		if n, ok = parseInteger(old); !ok {
 			return errReply(errNotInteger)
 		}
 	}
@@ -128,6 +137,25 @@ func (v *txView) incrBy(k []byte, by int64) reply {
 	n += by
 	v.set(k, strconv.AppendInt(nil, n, 10))
 	return intReply(n)
+}
+
+// parseInteger parses a 64-bit integer as strictly as Redis (string2ll):
+// digits with an optional minus sign, no plus sign, spaces or leading zeros.
+func parseInteger(b []byte) (int64, bool) {
+	digits := b
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(b) > 20 || (digits[0] == '0' && len(b) > 1) {
+		return 0, false
+	}
+	for _, d := range digits {
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	return n, err == nil
 }
 
 // runTxn runs cmds as one transaction, retrying it after conflicts. It
@@ -226,6 +254,12 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 	replies := make([]reply, len(cmds))
 	for i, qc := range cmds {
 		replies[i] = qc.cmd.eval(v, qc.args)
+		if v.failed != nil {
+			if tx != nil {
+				tx.Abort()
+			}
+			return nil, false, v.failed
+		}
 	}
 	if tx == nil {
 		return replies, false, nil

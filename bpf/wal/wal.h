@@ -16,6 +16,10 @@
  * wal_scratch) and then reserves a small COMMIT record. WRITE records whose
  * COMMIT never comes (the ring filled up in between) are dropped by logd.
  * An autocommit write is one WRITE_COMMIT record of the maximum size.
+ *
+ * Records are submitted with BPF_RB_NO_WAKEUP: a wakeup is an irq_work per
+ * record, which cost about 5µs of a 5.5µs autocommit SET here. The engine
+ * wakes its reader itself after every run that logged (engine/wal.go).
  */
 #ifndef BPFDB_WAL_H
 #define BPFDB_WAL_H
@@ -56,7 +60,7 @@ __attribute__((noinline)) int wal_log_entry(__u32 slot, __u32 tslot, __u32 i, __
 	vlen = value_has_slot(e->len) ? e->len : 0;
 	if (vlen > BPFDB_MAX_VALUE_LEN)
 		return -1;
-	if (bpf_ringbuf_output(&wal_ring, w, sizeof(w->hdr) + sizeof(w->key) + vlen, 0))
+	if (bpf_ringbuf_output(&wal_ring, w, sizeof(w->hdr) + sizeof(w->key) + vlen, BPF_RB_NO_WAKEUP))
 		return -1;
 	return 1;
 }
@@ -66,7 +70,7 @@ static __always_inline void wal_abort(__u64 txn_id)
 {
 	struct bpfdb_wal_hdr h = { .kind = BPFDB_WAL_ABORT, .txn_id = txn_id };
 
-	bpf_ringbuf_output(&wal_ring, &h, sizeof(h), 0);
+	bpf_ringbuf_output(&wal_ring, &h, sizeof(h), BPF_RB_NO_WAKEUP);
 }
 
 #endif /* BPFDB_WAL_H */

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -134,6 +135,8 @@ func serveCmd() *cobra.Command {
 				}
 				mux := http.NewServeMux()
 				mux.Handle("/metrics", srv.MetricsHandler())
+				mux.HandleFunc("/debug/pprof/", pprof.Index)
+				mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 				metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 				go metricsSrv.Serve(ln)
 				fmt.Fprintf(os.Stderr, "bpfdb %s: metrics on http://%s/metrics\n", version, ln.Addr())
@@ -166,7 +169,7 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dir, "dir", "./data", "data directory (log and checkpoints)")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:6380", "TCP address to serve RESP on (\"\" for none)")
 	cmd.Flags().StringVar(&unixPath, "unix", "", "unix socket to serve RESP on as well")
-	cmd.Flags().StringVar(&metricsAddr, "metrics", "127.0.0.1:9380", "address of the Prometheus /metrics endpoint (\"\" for none)")
+	cmd.Flags().StringVar(&metricsAddr, "metrics", "127.0.0.1:9380", "address of the Prometheus /metrics endpoint, and of Go's /debug/pprof (\"\" for none)")
 	cmd.Flags().StringVar(&durability, "durability", "sync", "sync: acknowledge a commit once it is on disk; async: at once")
 	cmd.Flags().DurationVar(&syncInterval, "sync-interval", 10*time.Millisecond, "with async durability, the most a crash can lose")
 	cmd.Flags().IntVar(&maxKeys, "max-keys", 1<<18, "capacity of the index")

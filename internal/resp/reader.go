@@ -21,8 +21,24 @@ import (
 type Limits struct {
 	// MaxArgs is the most arguments of one command (the command name included).
 	MaxArgs int
-	// MaxBulk is the longest argument, in bytes.
+	// MaxBulk is the longest argument kept, in bytes.
 	MaxBulk int
+	// MaxSkip is the longest argument read at all: one longer than
+	// MaxBulk but not than MaxSkip is read and thrown away, and the command
+	// comes back with an *ArgTooLongError, the stream still in step.
+	// Longer is a protocol error. Zero means MaxBulk.
+	MaxSkip int
+}
+
+// ArgTooLongError is a well-framed command with an argument longer than
+// Limits.MaxBulk: it was read and dropped, and the stream can go on.
+type ArgTooLongError struct {
+	// Len is the longest argument's length.
+	Len int
+}
+
+func (e *ArgTooLongError) Error() string {
+	return fmt.Sprintf("argument of %d bytes", e.Len)
 }
 
 // ProtocolError is malformed input. Its text is what Redis answers.
@@ -92,12 +108,23 @@ func (r *Reader) ReadCommand(args [][]byte) ([][]byte, error) {
 		if n <= 0 {
 			continue // Redis ignores *0 and *-1
 		}
+		var tooLong *ArgTooLongError
 		for i := 0; i < n; i++ {
 			arg, err := r.bulk()
+			var skipped *ArgTooLongError
+			if errors.As(err, &skipped) {
+				if tooLong == nil || skipped.Len > tooLong.Len {
+					tooLong = skipped
+				}
+				continue
+			}
 			if err != nil {
 				return args, err
 			}
 			args = append(args, arg)
+		}
+		if tooLong != nil {
+			return args, tooLong
 		}
 		return args, nil
 	}
@@ -132,8 +159,20 @@ func (r *Reader) bulk() ([]byte, error) {
 		return nil, protocolError("expected '$', got '%s'", printable(line))
 	}
 	size, err := strconv.Atoi(string(line[1:]))
-	if err != nil || size < 0 || size > r.lim.MaxBulk {
-		return nil, protocolError("invalid bulk length (limit %d bytes)", r.lim.MaxBulk)
+	if err != nil || size < 0 || size > max(r.lim.MaxBulk, r.lim.MaxSkip) {
+		return nil, protocolError("invalid bulk length (limit %d bytes)", max(r.lim.MaxBulk, r.lim.MaxSkip))
+	}
+	if size > r.lim.MaxBulk {
+		if _, err := r.br.Discard(size); err != nil {
+			return nil, eofInCommand(err)
+		}
+		if crlf, err := r.line(); err != nil || len(crlf) != 0 {
+			if err != nil {
+				return nil, eofInCommand(err)
+			}
+			return nil, protocolError("bulk string not terminated by CRLF")
+		}
+		return nil, &ArgTooLongError{Len: size}
 	}
 	start := len(r.arena)
 	r.arena = grow(r.arena, size+2)

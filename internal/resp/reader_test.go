@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-var testLimits = Limits{MaxArgs: 8, MaxBulk: 32}
+var testLimits = Limits{MaxArgs: 8, MaxBulk: 32, MaxSkip: 100}
 
 func readAll(t testing.TB, input string) ([][]string, error) {
 	r := NewReader(strings.NewReader(input), 64, testLimits)
@@ -65,7 +65,7 @@ func TestReaderRefusesMalformedInput(t *testing.T) {
 		name  string
 		input string
 	}{
-		{"bulk above the limit, refused before its data", "*1\r\n$33\r\n"},
+		{"bulk above the skip limit, refused before its data", "*1\r\n$101\r\n"},
 		{"huge bulk length", "*1\r\n$1099511627776\r\n"},
 		{"negative bulk length", "*2\r\n$3\r\nGET\r\n$-5\r\n"},
 		{"too many arguments", "*9\r\n"},
@@ -84,6 +84,22 @@ func TestReaderRefusesMalformedInput(t *testing.T) {
 				t.Fatalf("error %v, want a ProtocolError", err)
 			}
 		})
+	}
+}
+
+func TestReaderSkipsAnArgumentTooLongAndStaysInStep(t *testing.T) {
+	input := "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$40\r\n" + strings.Repeat("v", 40) + "\r\n*1\r\n$4\r\nPING\r\n"
+	r := NewReader(strings.NewReader(input), 64, testLimits)
+	args, err := r.ReadCommand(nil)
+	var tooLong *ArgTooLongError
+	if !errors.As(err, &tooLong) || tooLong.Len != 40 {
+		t.Fatalf("error %v, want ArgTooLongError of 40 bytes", err)
+	}
+	if len(args) != 2 {
+		t.Fatalf("kept %d arguments, want the 2 short ones", len(args))
+	}
+	if args, err := r.ReadCommand(nil); err != nil || string(args[0]) != "PING" {
+		t.Fatalf("next command %q %v, want PING", args, err)
 	}
 }
 
@@ -153,6 +169,10 @@ func FuzzReader(f *testing.F) {
 		r := NewReader(bytes.NewReader(data), 64, testLimits)
 		for i := 0; i < 1000; i++ {
 			args, err := r.ReadCommand(nil)
+			var tooLong *ArgTooLongError
+			if errors.As(err, &tooLong) {
+				continue
+			}
 			if err != nil {
 				var perr *ProtocolError
 				if err != io.EOF && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.As(err, &perr) {
