@@ -1,6 +1,7 @@
 package server
 
 import (
+	"runtime"
 	"sync"
 
 	"github.com/bpfdb/bpfdb/engine"
@@ -93,6 +94,11 @@ func (b *batcher) lead(own *batchReq) {
 		ops    [engine.MaxBatch]engine.Op
 		chunks [engine.MaxBatch]chunk
 	)
+	// Let the goroutines the scheduler has made runnable (connections whose
+	// commands arrived with ours, found by one netpoll) queue their ops
+	// first: with one CPU free for the server they would otherwise each run
+	// alone, one after the other. Costs ~100ns when nothing else is runnable.
+	runtime.Gosched()
 	for {
 		b.mu.Lock()
 		n, nc := b.take(ops[:], chunks[:0])
