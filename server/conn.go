@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -237,6 +238,21 @@ func (c *conn) flushOps() {
 		return
 	}
 	lsn, err := c.s.batch.do(c.ops)
+	// The engine retries a refused op briefly (about 10ms); past that, a
+	// conflict with a long transaction or a checkpoint's closed gate (up to
+	// 200ms) is waited out here, as for transactions. The ops refused are a
+	// suffix (the chain skips the rest of a run after one), so re-running
+	// them keeps the pipeline's order.
+	for try := 0; err == nil && try < txnRetries; try++ {
+		i := slices.IndexFunc(c.ops, func(op engine.Op) bool { return retryable(op.Err) })
+		if i < 0 {
+			break
+		}
+		time.Sleep(jitter(try))
+		var more uint64
+		more, err = c.s.batch.do(c.ops[i:])
+		lsn = max(lsn, more)
+	}
 	if err == nil {
 		err = c.s.e.WaitDurable(lsn)
 	}
