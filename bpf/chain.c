@@ -236,6 +236,19 @@ static __always_inline int retryable(int status)
 }
 
 /*
+ * report_deletion tells a GET that found no value the commit timestamp of
+ * the deletion it saw (0: none kept), so that WATCH notices a key deleted,
+ * or created and deleted again, since it looked.
+ */
+static __always_inline void report_deletion(__u32 op_key, __u64 ts)
+{
+	struct bpfdb_op *op = op_at(op_key);
+
+	if (op)
+		op->ts = ts;
+}
+
+/*
  * auto_read answers GET op op_key from rec at visible, so it never sees part
  * of a commit. It takes no lock and registers no snapshot: it samples the
  * record's seq, reads, copies the value, and retries if seq changed
@@ -256,6 +269,7 @@ __attribute__((noinline)) int auto_read(struct bpfdb_record *rec, __u32 op_key)
 		if (seq & 1)
 			continue;
 		barrier();
+		vv.begin_ts = 0;
 		status = read_at(rec, READ_ONCE_U64(ctl->visible), &vv);
 		if (status == BPFDB_OK && slab_load(op_key, vv.len, vv.ref, vv.begin_ts))
 			return BPFDB_ERR_INTERNAL;
@@ -263,6 +277,8 @@ __attribute__((noinline)) int auto_read(struct bpfdb_record *rec, __u32 op_key)
 		if (READ_ONCE_U64(rec->seq) != seq)
 			status = BPFDB_ERR_RETRY;
 	}
+	if (status == BPFDB_ERR_NOT_FOUND)
+		report_deletion(op_key, vv.begin_ts);
 	return status;
 }
 
@@ -281,6 +297,7 @@ static __always_inline int auto_get(struct bpfdb_control *ctl, struct bpfdb_op *
 	stat_add(BPFDB_STAT_GETS, 1);
 	if ((op->flags & BPFDB_GET_LATEST) && READ_ONCE_U64(ctl->visible) < c->max_ts)
 		return BPFDB_ERR_RETRY;
+	op->ts = 0;
 	rec = bpf_map_lookup_elem(&records, &op->key);
 	if (!rec)
 		return BPFDB_ERR_NOT_FOUND;
@@ -623,13 +640,16 @@ static __always_inline int txn_get(struct bpfdb_txn *t, __u32 tslot, struct bpfd
 	__u32 mode;
 
 	stat_add(BPFDB_STAT_GETS, 1);
+	op->ts = 0;
 	if (t->state == BPFDB_TXN_ACTIVE_RO) {
 		rec = bpf_map_lookup_elem(&records, &op->key);
 		if (!rec)
 			return BPFDB_ERR_NOT_FOUND;
 		status = read_at(rec, t->snap_ts, &vv);
-		if (status != BPFDB_OK)
+		if (status != BPFDB_OK) {
+			op->ts = vv.begin_ts;
 			return status;
+		}
 		return read_value_into(&vv, op_key);
 	}
 	/*
@@ -651,8 +671,10 @@ static __always_inline int txn_get(struct bpfdb_txn *t, __u32 tslot, struct bpfd
 		return read_value_into(&vv, op_key);
 	}
 	status = read_latest(rec, &vv);
-	if (status != BPFDB_OK)
+	if (status != BPFDB_OK) {
+		op->ts = vv.begin_ts; /* the deletion's, or 0 */
 		return status;
+	}
 	return read_value_into(&vv, op_key);
 }
 

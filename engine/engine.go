@@ -419,12 +419,14 @@ func (e *Engine) release(s *reqSlot) {
 }
 
 // run executes the request in slot s with one BPF_PROG_RUN of the chain,
-// and wakes the log's reader if it committed anything. (The ABORT record of
-// a transaction whose commit failed after logging its writes is read at the
-// next poke or poll: nothing waits for it.)
+// and with Sync durability wakes the log's reader if it committed anything:
+// its caller is about to wait for the disk. With Async nobody waits, and
+// the reader's poll (drainPoll) gathers many commits per pebble write. (The
+// ABORT record of a transaction whose commit failed after logging its
+// writes is read at the next poke or poll: nothing waits for it either.)
 func (e *Engine) run(s *reqSlot) error {
 	err := e.runProg(s, e.progs.BpfdbEntry)
-	if e.logKick != nil && s.hdr.CommitTs != 0 {
+	if e.logKick != nil && s.hdr.CommitTs != 0 && e.opts.Durability == Sync {
 		e.kickLog()
 	}
 	return err

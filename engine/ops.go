@@ -38,9 +38,10 @@ type Op struct {
 	Key   []byte
 	Value []byte
 	Err   error
-	// Version is, after a Get that found a value, the commit timestamp
-	// (LSN) of the version read; 0 when the Get read its own transaction's
-	// uncommitted write. A key written since has a larger Version.
+	// Version is, after a Get, the commit timestamp (LSN) of the version
+	// read: of the value, or for a key found absent of its deletion (0 if
+	// none is kept, and for the Get of its own transaction's uncommitted
+	// write). A key written or deleted since has another Version.
 	Version uint64
 	// ForUpdate makes a Get in a read-write transaction take the key's
 	// exclusive lock rather than a shared one: for a key the transaction
@@ -135,9 +136,24 @@ func (e *Engine) Batch(ops []Op) error {
 // uses it to let one goroutine run the batches of many clients while each
 // client waits for its own commits (group commit).
 func (e *Engine) Submit(ops []Op) (lsn uint64, err error) {
+	return e.submit(ops, autocommitRetries)
+}
+
+// TrySubmit is Submit without the backoff: a refused op (ErrConflict, or
+// ErrVersionsFull, ErrLogFull, ErrQuiesced) is re-run once, at once, and
+// then fails; the ops after it in its run are not run and fail
+// with ErrConflict. So the ops that failed with one of those errors are a
+// suffix of each MaxBatch chunk, and the caller may back off and submit
+// them again. For a caller that runs other callers' ops in the same run
+// (a server's batcher) and must not sleep while they wait.
+func (e *Engine) TrySubmit(ops []Op) (lsn uint64, err error) {
+	return e.submit(ops, 1)
+}
+
+func (e *Engine) submit(ops []Op, retries int) (lsn uint64, err error) {
 	for len(ops) > 0 {
 		n := min(len(ops), MaxBatch)
-		last, err := e.runAuto(ops[:n])
+		last, err := e.runAuto(ops[:n], retries)
 		lsn = max(lsn, last)
 		if err != nil {
 			return lsn, err
@@ -152,12 +168,12 @@ func (e *Engine) Submit(ops []Op) (lsn uint64, err error) {
 // for lsn 0. ErrNotDurable if the log cannot be written.
 func (e *Engine) WaitDurable(lsn uint64) error { return e.waitDurable(lsn) }
 
-func (e *Engine) runAuto(ops []Op) (uint64, error) {
+func (e *Engine) runAuto(ops []Op, retries int) (uint64, error) {
 	s, err := e.acquire()
 	if err != nil {
 		return 0, err
 	}
-	lsn, err := e.runAutoIn(s, ops)
+	lsn, err := e.runAutoIn(s, ops, retries)
 	e.release(s)
 	// A full slab may be full of versions nobody can see any more: collect
 	// them now, outside the run lock, so the caller's next try can succeed.
@@ -171,8 +187,9 @@ func (e *Engine) runAuto(ops []Op) (uint64, error) {
 	return lsn, err
 }
 
-// runAutoIn runs ops in slot s and returns the last commit's LSN.
-func (e *Engine) runAutoIn(s *reqSlot, ops []Op) (uint64, error) {
+// runAutoIn runs ops in slot s, re-running refused ones up to retries
+// times, and returns the last commit's LSN.
+func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 	var lsn uint64
 	var pending [MaxBatch]int // request op index -> ops index
 	n := 0
@@ -230,7 +247,10 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op) (uint64, error) {
 			op := &ops[pending[j]]
 			o := &s.ops[j]
 			op.Err = e.statusError(o.Status, o.Detail)
-			if retryable(op.Err) && try < autocommitRetries {
+			if op.Kind == OpGet && errors.Is(op.Err, ErrNotFound) {
+				op.Version = o.Ts
+			}
+			if retryable(op.Err) && try < retries {
 				pending[again] = pending[j]
 				again++
 				continue

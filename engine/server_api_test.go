@@ -181,3 +181,36 @@ func TestGetForUpdateConflictsAtTheRead(t *testing.T) {
 	}
 	specWant(t, e, k, []byte("1"))
 }
+
+func TestVersionOfADeletedKey(t *testing.T) {
+	e := openTest(t, Options{VacuumInterval: -1})
+	k := []byte("created-then-deleted")
+	get := func() Op {
+		ops := []Op{{Kind: OpGet, Key: k}}
+		if err := e.Batch(ops); err != nil {
+			t.Fatal(err)
+		}
+		return ops[0]
+	}
+	if op := get(); !errors.Is(op.Err, ErrNotFound) || op.Version != 0 {
+		t.Fatalf("never written: %v version %d, want not found, 0", op.Err, op.Version)
+	}
+	specSet(t, e, k, []byte("v"))
+	if err := e.Delete(k); err != nil {
+		t.Fatal(err)
+	}
+	op := get()
+	if !errors.Is(op.Err, ErrNotFound) || op.Version == 0 {
+		t.Fatalf("after Set and Delete: %v version %d, want not found with the deletion's version", op.Err, op.Version)
+	}
+	// A locked read in a transaction reports the same deletion.
+	tx, _ := e.Begin()
+	defer tx.Abort()
+	read := []Op{{Kind: OpGet, Key: k}}
+	if err := tx.Run(read); err != nil {
+		t.Fatal(err)
+	}
+	if read[0].Version != op.Version {
+		t.Fatalf("locked read: version %d, want %d", read[0].Version, op.Version)
+	}
+}

@@ -273,6 +273,9 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 		o := &s.ops[first+i]
 		ops[i].Err = e.statusError(o.Status, o.Detail)
 		ops[i].Version = 0
+		if ops[i].Kind == OpGet && errors.Is(ops[i].Err, ErrNotFound) {
+			ops[i].Version = o.Ts // the deletion's
+		}
 		if ops[i].Err == nil && ops[i].Kind == OpGet {
 			ops[i].Value, ops[i].Version = o.value(), o.Ts
 		}

@@ -20,17 +20,17 @@ func adminCommands() []*command {
 		{name: "hello", arity: -1, run: cmdHello, noAuth: true, flags: []string{"noscript", "fast"}},
 		{name: "auth", arity: -2, run: cmdAuth, noAuth: true, flags: []string{"noscript", "fast"}},
 		{name: "quit", arity: -1, run: func(c *conn, a [][]byte) { c.wr.Simple("OK"); c.quit = true }, noAuth: true, multiControl: true, flags: []string{"fast"}},
-		{name: "select", arity: 2, run: cmdSelect, flags: []string{"fast"}},
-		{name: "dbsize", arity: 1, run: cmdDBSize, flags: []string{"readonly"}},
+		{name: "select", arity: 2, run: cmdSelect, queueable: true, flags: []string{"fast"}},
+		{name: "dbsize", arity: 1, run: cmdDBSize, queueable: true, flags: []string{"readonly"}},
 		{name: "flushall", arity: -1, run: cmdFlushAll, flags: []string{"write"}},
 		{name: "flushdb", arity: -1, run: cmdFlushAll, flags: []string{"write"}},
-		{name: "info", arity: -1, run: cmdInfo, flags: []string{"loading", "stale"}},
+		{name: "info", arity: -1, run: cmdInfo, queueable: true, flags: []string{"loading", "stale"}},
 		{name: "config", arity: -2, run: cmdConfig, flags: []string{"admin", "noscript"}},
 		{name: "command", arity: -1, run: cmdCommand, flags: []string{"loading", "stale"}},
 		{name: "client", arity: -2, run: cmdClient, flags: []string{"admin", "noscript"}},
 		{name: "save", arity: 1, run: cmdSave, flags: []string{"admin", "noscript"}},
 		{name: "bgsave", arity: -1, run: cmdBGSave, flags: []string{"admin", "noscript"}},
-		{name: "lastsave", arity: 1, run: cmdLastSave, flags: []string{"fast"}},
+		{name: "lastsave", arity: 1, run: cmdLastSave, queueable: true, flags: []string{"fast"}},
 		{name: "shutdown", arity: -1, run: cmdShutdown, flags: []string{"admin", "noscript"}},
 		{name: "multi", arity: 1, run: cmdMulti, multiControl: true, flags: []string{"fast"}},
 		{name: "exec", arity: 1, run: cmdExec, multiControl: true, flags: []string{"noscript"}},
@@ -66,6 +66,7 @@ func cmdHello(c *conn, a [][]byte) {
 			return
 		}
 	}
+	var setName []byte
 	for i := 2; i < len(a); i++ {
 		switch strings.ToUpper(string(a[i])) {
 		case "AUTH":
@@ -83,7 +84,7 @@ func cmdHello(c *conn, a [][]byte) {
 				c.wr.Error(errSyntax.Error())
 				return
 			}
-			c.name.Store(string(a[i+1]))
+			setName = a[i+1]
 			i++
 		default:
 			c.wr.Error(errSyntax.Error())
@@ -93,6 +94,9 @@ func cmdHello(c *conn, a [][]byte) {
 	if !c.authed {
 		c.wr.Error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
 		return
+	}
+	if setName != nil {
+		c.name.Store(string(setName))
 	}
 	c.wr.Array(14)
 	c.wr.BulkString("server")
@@ -119,6 +123,7 @@ func (c *conn) checkPassword(user, pass []byte) bool {
 		subtle.ConstantTimeCompare(pass, []byte(want)) == 1
 	if ok {
 		c.authed = true
+		c.rd.SetLimits(connLimits)
 	}
 	return ok
 }
@@ -126,6 +131,10 @@ func (c *conn) checkPassword(user, pass []byte) bool {
 func cmdAuth(c *conn, a [][]byte) {
 	if len(a) > 3 {
 		c.wr.Error(errSyntax.Error())
+		return
+	}
+	if c.s.cfg.RequirePass == "" && len(a) == 3 && string(a[1]) == "default" {
+		c.wr.Simple("OK") // as Redis: the default user has no password
 		return
 	}
 	if c.s.cfg.RequirePass == "" {
@@ -244,7 +253,10 @@ func cmdLastSave(c *conn, a [][]byte) {
 func cmdShutdown(c *conn, a [][]byte) {
 	for _, opt := range a[1:] {
 		switch strings.ToUpper(string(opt)) {
-		case "NOSAVE", "SAVE", "NOW", "FORCE", "ABORT":
+		case "ABORT":
+			c.wr.Error("ERR No shutdown in progress.")
+			return
+		case "NOSAVE", "SAVE", "NOW", "FORCE":
 		default:
 			c.wr.Error(errSyntax.Error())
 			return
@@ -285,10 +297,9 @@ func cmdClient(c *conn, a [][]byte) {
 // configValues answers CONFIG GET: the parameters redis-benchmark,
 // memtier_benchmark and client libraries ask for, with bpfdb's answers.
 func (s *Server) configValues() map[string]string {
+	// Both durabilities log every commit (async fsyncs on a timer, like
+	// appendfsync everysec); without a directory nothing is logged.
 	appendonly := "yes"
-	if s.e.Options().Durability == engine.Async {
-		appendonly = "no"
-	}
 	if s.e.Options().Dir == "" {
 		appendonly = "no"
 	}

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"errors"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/bpfdb/bpfdb/engine"
@@ -47,6 +49,10 @@ type batchReq struct {
 	// goroutine must take the lead.
 	wake chan bool
 }
+
+// errNotRun marks the ops of a request not run because an earlier one was
+// refused; retryable, like the refusal.
+var errNotRun = errors.New("bpfdb: not run: an earlier op of the pipeline was refused; retry")
 
 var batchReqPool = sync.Pool{New: func() any { return &batchReq{wake: make(chan bool, 1)} }}
 
@@ -144,13 +150,16 @@ func (b *batcher) take(ops []engine.Op, chunks []chunk) (int, int) {
 }
 
 // run executes one run's ops and hands each request its results, waking
-// the requests done but own (the leader's, which is not waiting).
+// the requests done but own (the leader's, which is not waiting). The
+// leader never sleeps: TrySubmit does not back off, and a refused op
+// fails; its connection backs off and submits it again (conn.flushOps).
 func (b *batcher) run(own *batchReq, ops []engine.Op, chunks []chunk) {
-	lsn, err := b.e.Submit(ops)
+	lsn, err := b.e.TrySubmit(ops)
 	n := 0
 	for _, ch := range chunks {
 		r := ch.r
 		copy(r.ops[ch.from:ch.from+ch.n], ops[n:n+ch.n])
+		refused := slices.ContainsFunc(ops[n:n+ch.n], func(op engine.Op) bool { return retryable(op.Err) })
 		n += ch.n
 		if ch.write {
 			r.lsn = max(r.lsn, lsn)
@@ -160,6 +169,21 @@ func (b *batcher) run(own *batchReq, ops []engine.Op, chunks []chunk) {
 		}
 		b.mu.Lock()
 		r.left -= ch.n
+		if refused && r.next < len(r.ops) {
+			// Nothing after a refused op may run (the connection re-runs
+			// its refused ops in order, so they must be a suffix): drop
+			// the request's chunks not taken yet. It is the head of the
+			// queue, where take leaves a request it cut.
+			for j := r.next; j < len(r.ops); j++ {
+				r.ops[j].Err = errNotRun
+			}
+			r.left -= len(r.ops) - r.next
+			r.next = len(r.ops)
+			if len(b.queue) > 0 && b.queue[0] == r {
+				b.queue[0] = nil
+				b.queue = b.queue[1:]
+			}
+		}
 		done := r.left == 0
 		b.mu.Unlock()
 		if done && r != own {

@@ -25,7 +25,8 @@ type command struct {
 	run func(c *conn, args [][]byte)
 	// noAuth: allowed before AUTH. multiControl: runs at once inside MULTI
 	// (MULTI, EXEC, DISCARD, WATCH...). queueable: a non-data command
-	// that may be queued in MULTI (PING, ECHO).
+	// that may be queued in MULTI (PING, ECHO, SELECT, DBSIZE, INFO,
+	// LASTSAVE); it runs, in its place, after the transaction commits.
 	noAuth, multiControl, queueable bool
 	// flags and firstKey/lastKey/step describe it to COMMAND.
 	flags                   []string

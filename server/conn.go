@@ -66,7 +66,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	c := &conn{
 		s:       s,
 		nc:      nc,
-		rd:      newReader(nc),
+		rd:      newReader(nc, s.cfg.RequirePass == ""),
 		wr:      resp.NewWriter(nc),
 		id:      s.nextID.Add(1),
 		addr:    nc.RemoteAddr().String(),
@@ -101,6 +101,14 @@ func (c *conn) serve() {
 				continue
 			}
 			c.dispatch(args)
+			if c.wr.Buffered() > maxReplyBuffer {
+				// Big replies (MGETs of many large values): send what is
+				// ready rather than hold a whole pipeline's replies.
+				c.flushOps()
+				if c.wr.Flush() != nil {
+					return
+				}
+			}
 		}
 		c.flushOps()
 		var perr *resp.ProtocolError
@@ -193,6 +201,11 @@ func (c *conn) dispatch(args [][]byte) {
 // keep: no key or value can be that long.
 func (c *conn) refuseTooLong(args [][]byte, n int) {
 	c.s.commands.Add(1)
+	if cmd := lookup(args[0]); cmd != nil {
+		c.s.metrics.countCommand(cmd.name)
+	} else {
+		c.s.metrics.countCommand("unknown")
+	}
 	if c.inMulti {
 		c.multiErr = true
 	}

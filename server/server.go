@@ -70,6 +70,8 @@ const (
 	maxPipeline = 1024
 	// maxGathered bounds the argument bytes gathered before replying.
 	maxGathered = 1 << 20
+	// maxReplyBuffer is how many reply bytes are held before sending them.
+	maxReplyBuffer = 64 << 10
 )
 
 // Server answers RESP commands from an engine.
@@ -241,7 +243,17 @@ func (s *Server) requestShutdown() {
 	s.shutdownOnce.Do(func() { close(s.shutdownReq) })
 }
 
+// Limits of a connection's reader: before AUTH (with RequirePass) a client
+// may send only small commands, as Redis allows unauthenticated clients.
+var (
+	connLimits   = resp.Limits{MaxArgs: maxArgs, MaxBulk: maxBulk, MaxSkip: maxSkip}
+	unauthLimits = resp.Limits{MaxArgs: 10, MaxBulk: 16 << 10}
+)
+
 // newReader returns a connection's bounded RESP reader.
-func newReader(nc net.Conn) *resp.Reader {
-	return resp.NewReader(nc, readBuffer, resp.Limits{MaxArgs: maxArgs, MaxBulk: maxBulk, MaxSkip: maxSkip})
+func newReader(nc net.Conn, authed bool) *resp.Reader {
+	if !authed {
+		return resp.NewReader(nc, readBuffer, unauthLimits)
+	}
+	return resp.NewReader(nc, readBuffer, connLimits)
 }

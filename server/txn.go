@@ -232,8 +232,9 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 	for i := range reads {
 		r := &reads[i]
 		e := &entry{}
+		e.version = r.Version // a deletion's, when absent
 		if r.Err == nil {
-			e.val, e.exists, e.existed, e.version = r.Value, true, true, r.Version
+			e.val, e.exists, e.existed = r.Value, true, true
 		} else if !errors.Is(r.Err, engine.ErrNotFound) {
 			if tx != nil {
 				tx.Abort()
@@ -284,7 +285,7 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 // retryable reports whether a transaction that failed with err, having
 // applied nothing, is worth running again.
 func retryable(err error) bool {
-	for _, target := range []error{engine.ErrConflict, engine.ErrVersionsFull, engine.ErrLogFull, engine.ErrQuiesced, engine.ErrTxnTableFull} {
+	for _, target := range []error{engine.ErrConflict, engine.ErrVersionsFull, engine.ErrLogFull, engine.ErrQuiesced, engine.ErrTxnTableFull, errNotRun} {
 		if errors.Is(err, target) {
 			return true
 		}
@@ -359,6 +360,11 @@ func cmdExec(c *conn, args [][]byte) {
 	}
 	replies, watchFailed, err := c.s.runTxn(cmds, watched)
 	switch {
+	case errors.Is(err, engine.ErrNotDurable):
+		// Committed and visible, but its log record is not on disk.
+		c.s.metrics.execs.WithLabelValues("error").Inc()
+		c.wr.Error(errorText(err) + " (the transaction was applied; it is not acknowledged as durable)")
+		return
 	case err != nil:
 		c.s.metrics.execs.WithLabelValues("error").Inc()
 		c.wr.Error(errorText(err) + " (the transaction was not applied)")
@@ -408,7 +414,7 @@ func cmdWatch(c *conn, args [][]byte) {
 			return
 		}
 		if _, already := c.watched[string(op.Key)]; !already {
-			c.watched[string(op.Key)] = op.Version // 0 when absent
+			c.watched[string(op.Key)] = op.Version // a deletion's, or 0, when absent
 		}
 	}
 	c.wr.Simple("OK")

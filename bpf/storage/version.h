@@ -117,9 +117,9 @@ __attribute__((noinline)) int read_at(struct bpfdb_record *rec, __u64 snap, stru
 		 */
 		if (READ_ONCE_U64(rec->v[j].begin_ts) != b)
 			continue;
+		out->begin_ts = b; /* a tombstone's too: WATCH sees deletions */
 		if (len == BPFDB_TOMBSTONE)
 			return BPFDB_ERR_NOT_FOUND;
-		out->begin_ts = b;
 		out->ref = ref;
 		out->len = len;
 		out->slot = j;

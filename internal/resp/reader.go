@@ -63,6 +63,9 @@ func NewReader(r io.Reader, bufSize int, lim Limits) *Reader {
 	return &Reader{br: bufio.NewReaderSize(r, bufSize), lim: lim, arena: make([]byte, 0, 4096)}
 }
 
+// SetLimits changes the limits for the commands read from now on.
+func (r *Reader) SetLimits(lim Limits) { r.lim = lim }
+
 // Buffered is how many bytes have arrived and not been read: more than zero
 // means another pipelined command (or part of one) is waiting.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
