@@ -33,3 +33,19 @@ run: build
 
 clean:
 	rm -rf bin
+
+# The benchmark suite (bench/, `bpfdb bench --suite standard`), as root, in
+# about 5 minutes: YCSB A, B, C, F and transfers on bpfdb embedded and
+# serve, redis-server, pebble and PostgreSQL. Writes docs/bench/
+# (results.json, results.md, SVG charts) and regenerates the section of
+# docs/BENCHMARKS.md between <!-- bench:begin --> and <!-- bench:end -->.
+.PHONY: bench
+bench: build
+	./bin/bpfdb bench --suite standard --out docs/bench --docs docs/BENCHMARKS.md
+
+# What the benchmark suite compares against (Debian packages); without
+# them `bpfdb bench` skips those targets and says so.
+.PHONY: bench-deps
+bench-deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools postgresql

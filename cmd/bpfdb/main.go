@@ -32,6 +32,7 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), recoverCmd(), walCmd(), checkpointCmd(), versionCmd())
+	root.AddCommand(benchCmd())
 	return root
 }
 

@@ -1,0 +1,218 @@
+package bench
+
+import (
+	"fmt"
+	"path"
+	"strings"
+)
+
+// notes numbers the reasons for skipped and failed cells of a document,
+// so table cells stay short ("skipped¹").
+type notes struct{ reasons []string }
+
+var superscripts = []string{"⁰", "¹", "²", "³", "⁴", "⁵", "⁶", "⁷", "⁸", "⁹"}
+
+// mark returns the cell text for a result without numbers.
+func (n *notes) mark(r Result) string {
+	word, reason := "skipped", r.Skipped
+	if r.Skipped == "" {
+		word, reason = "failed", r.Error
+		if reason == "" {
+			reason = "no operation completed"
+		}
+	}
+	reason = fmt.Sprintf("%s %s: %s", DisplayName(r.Target), word, reason)
+	i := len(n.reasons)
+	for j, s := range n.reasons {
+		if s == reason {
+			i = j
+		}
+	}
+	if i == len(n.reasons) {
+		n.reasons = append(n.reasons, reason)
+	}
+	sup := ""
+	for _, d := range fmt.Sprint(i + 1) {
+		sup += superscripts[d-'0']
+	}
+	return word + sup
+}
+
+// write appends the numbered reasons.
+func (n *notes) write(b *strings.Builder) {
+	if len(n.reasons) == 0 {
+		return
+	}
+	b.WriteString("\n")
+	for i, r := range n.reasons {
+		fmt.Fprintf(b, "%d. %s\n", i+1, r)
+	}
+}
+
+// clientsHeader is a table header row: the first column, then one per client count.
+func clientsHeader(b *strings.Builder, first string, clients []int) {
+	b.WriteString("| " + first + " |")
+	for _, c := range clients {
+		b.WriteString(" " + clientsLabel(c) + " |")
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---:|", len(clients)) + "\n")
+}
+
+// throughputTable writes ops/s per target and client count; bpfdb's rows
+// carry their ratio to the best alternative.
+func throughputTable(b *strings.Builder, s series, n *notes) {
+	clients := s.clients()
+	clientsHeader(b, "ops/s", clients)
+	for _, t := range s.targets() {
+		fmt.Fprintf(b, "| %s |", DisplayName(t))
+		for _, c := range clients {
+			r, ok := s.get(t, c)
+			switch {
+			case !ok:
+				b.WriteString(" |")
+			case !measured(r):
+				b.WriteString(" " + n.mark(r) + " |")
+			default:
+				cell := thousands(r.Throughput)
+				if IsBpfdb(t) {
+					if best, ok := s.bestAlternative(c); ok {
+						cell += fmt.Sprintf(" (**%.2f×** %s)", r.Throughput/best.Throughput, DisplayName(best.Target))
+					}
+				}
+				b.WriteString(" " + cell + " |")
+			}
+		}
+		b.WriteString("\n")
+	}
+}
+
+// latencyTable writes p50 / p99 / p99.9 in µs.
+func latencyTable(b *strings.Builder, s series, n *notes) {
+	clients := s.clients()
+	clientsHeader(b, "µs: p50 / p99 / p99.9", clients)
+	for _, t := range s.targets() {
+		fmt.Fprintf(b, "| %s |", DisplayName(t))
+		for _, c := range clients {
+			r, ok := s.get(t, c)
+			switch {
+			case !ok:
+				b.WriteString(" |")
+			case !measured(r):
+				b.WriteString(" " + n.mark(r) + " |")
+			default:
+				l := r.Latency
+				fmt.Fprintf(b, " %s / %s / %s |", shortFloat(l.P50), shortFloat(l.P99), shortFloat(l.P999))
+			}
+		}
+		b.WriteString("\n")
+	}
+}
+
+// abortTable writes, for transfers, the aborted share of attempts and the
+// share of committed transfers that were retried.
+func abortTable(b *strings.Builder, s series, n *notes) {
+	clients := s.clients()
+	clientsHeader(b, "aborted attempts / retried transfers", clients)
+	for _, t := range s.targets() {
+		fmt.Fprintf(b, "| %s |", DisplayName(t))
+		for _, c := range clients {
+			r, ok := s.get(t, c)
+			switch {
+			case !ok:
+				b.WriteString(" |")
+			case !measured(r):
+				b.WriteString(" " + n.mark(r) + " |")
+			default:
+				fmt.Fprintf(b, " %s / %s |", percent(r.AbortRate), percent(r.RetryRate))
+			}
+		}
+		b.WriteString("\n")
+	}
+}
+
+func percent(f float64) string {
+	if f == 0 {
+		return "0"
+	}
+	if f < 0.001 {
+		return "<0.1%"
+	}
+	return fmt.Sprintf("%.1f%%", 100*f)
+}
+
+// ResultsTable returns every result as one Markdown table.
+func ResultsTable(results []Result) string {
+	var b strings.Builder
+	b.WriteString("| workload | durability | target | clients | pipeline | ops/s | p50 µs | p99 µs | p99.9 µs | aborts | retried | total | note |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+	for _, r := range results {
+		note := r.Error
+		if r.Skipped != "" {
+			note = "skipped: " + r.Skipped
+		}
+		total := ""
+		if r.Conserved != nil {
+			total = "conserved"
+			if !*r.Conserved {
+				total = fmt.Sprintf("**%+d**", r.Total-r.Expected)
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.Workload, r.Durability, DisplayName(r.Target), r.Clients, r.Pipeline, thousands(r.Throughput),
+			shortFloat(r.Latency.P50), shortFloat(r.Latency.P99), shortFloat(r.Latency.P999),
+			percent(r.AbortRate), percent(r.RetryRate), total, strings.ReplaceAll(note, "|", "\\|"))
+	}
+	return b.String()
+}
+
+// SeriesTables returns the comparison tables of every series: throughput
+// with bpfdb's ratios, latency, and for transfers aborts; chartDir, if
+// not empty, is the path (relative to the document) of the charts to link.
+func SeriesTables(results []Result, chartDir string) string {
+	var b strings.Builder
+	n := &notes{}
+	for _, s := range groupSeries(results) {
+		fmt.Fprintf(&b, "### %s\n\n", s.title())
+		throughputTable(&b, s, n)
+		b.WriteString("\n")
+		latencyTable(&b, s, n)
+		if s.workload.Transfer {
+			b.WriteString("\n")
+			abortTable(&b, s, n)
+			b.WriteString("\n" + conservationLine(s) + "\n")
+		}
+		if chartDir != "" {
+			b.WriteString("\n")
+			for _, c := range chartsOf(s) {
+				fmt.Fprintf(&b, "![%s](%s) ", c.alt, path.Join(chartDir, c.file))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
+	n.write(&b)
+	return b.String()
+}
+
+// conservationLine says whether every transfer cell kept the total.
+func conservationLine(s series) string {
+	var ok, bad []string
+	for _, r := range s.results {
+		if r.Conserved == nil {
+			continue
+		}
+		name := fmt.Sprintf("%s at %d", DisplayName(r.Target), r.Clients)
+		if *r.Conserved {
+			ok = append(ok, name)
+		} else {
+			bad = append(bad, fmt.Sprintf("%s (%+d)", name, r.Total-r.Expected))
+		}
+	}
+	switch {
+	case len(bad) > 0:
+		return "**Money not conserved** in: " + strings.Join(bad, ", ") + "."
+	case len(ok) > 0:
+		return fmt.Sprintf("The sum of all balances was checked after each of the %d measured cells: conserved in every one.", len(ok))
+	}
+	return "No cell was checked for conservation."
+}

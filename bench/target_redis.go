@@ -1,0 +1,87 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// redisTarget is redis-server started by the harness on a free loopback
+// port in a temporary directory. Sync durability is `--appendonly yes
+// --appendfsync always`; async is `--save ” --appendonly no` (no
+// persistence at all).
+type redisTarget struct {
+	env  TargetEnv
+	dir  string
+	addr string
+	proc *process
+}
+
+func newRedis(env TargetEnv) *redisTarget { return &redisTarget{env: env} }
+
+func (t *redisTarget) Name() string { return "redis" }
+
+func (t *redisTarget) Check() error {
+	if err := executable(t.env.RedisServer); err != nil {
+		return skipf("redis-server: %v", err)
+	}
+	return nil
+}
+
+func (t *redisTarget) Start(ctx context.Context, d Durability) error {
+	dir, err := os.MkdirTemp("", "bpfdb-bench-redis-")
+	if err != nil {
+		return err
+	}
+	t.dir = dir
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	args := []string{"--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
+		"--daemonize", "no", "--protected-mode", "yes", "--save", "", "--logfile", ""}
+	if d == Sync {
+		args = append(args, "--appendonly", "yes", "--appendfsync", "always")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	t.proc, err = startProcess("redis-server", t.env.RedisServer, args, dir, nil)
+	if err != nil {
+		return err
+	}
+	t.addr = fmt.Sprintf("127.0.0.1:%d", port)
+	return t.proc.waitReady(ctx, func(ctx context.Context) error {
+		c, err := respConnect(ctx, t.addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+}
+
+func (t *redisTarget) Load(ctx context.Context, pairs []KV) error {
+	return respLoad(ctx, t.addr, pairs)
+}
+
+func (t *redisTarget) Supports(ctx context.Context, w Workload) error {
+	return respSupports(ctx, t.addr, "redis-server", w)
+}
+
+func (t *redisTarget) Connect(ctx context.Context) (Conn, error) { return respConnect(ctx, t.addr) }
+
+func (t *redisTarget) Stop() error {
+	var err error
+	if t.proc != nil {
+		err = t.proc.stop(syscall.SIGTERM, 30*time.Second)
+		t.proc = nil
+	}
+	if t.dir != "" {
+		err = errors.Join(err, os.RemoveAll(t.dir))
+		t.dir = ""
+	}
+	return err
+}
