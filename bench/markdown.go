@@ -61,58 +61,38 @@ func clientsHeader(b *strings.Builder, first string, clients []int) {
 // throughputTable writes ops/s per target and client count; bpfdb's rows
 // carry their ratio to the best alternative.
 func throughputTable(b *strings.Builder, s series, n *notes) {
-	clients := s.clients()
-	clientsHeader(b, "ops/s", clients)
-	for _, t := range s.targets() {
-		fmt.Fprintf(b, "| %s |", DisplayName(t))
-		for _, c := range clients {
-			r, ok := s.get(t, c)
-			switch {
-			case !ok:
-				b.WriteString(" |")
-			case !measured(r):
-				b.WriteString(" " + n.mark(r) + " |")
-			default:
-				cell := thousands(r.Throughput)
-				if IsBpfdb(t) {
-					if best, ok := s.bestAlternative(c); ok {
-						cell += fmt.Sprintf(" (**%.2f×** %s)", r.Throughput/best.Throughput, DisplayName(best.Target))
-					}
-				}
-				b.WriteString(" " + cell + " |")
+	seriesTable(b, s, n, "ops/s", func(t string, c int, r Result) string {
+		cell := thousands(r.Throughput)
+		if IsBpfdb(t) {
+			if best, ok := s.bestAlternative(c); ok {
+				cell += fmt.Sprintf(" (**%.2f×** %s)", r.Throughput/best.Throughput, DisplayName(best.Target))
 			}
 		}
-		b.WriteString("\n")
-	}
+		return cell
+	})
 }
 
 // latencyTable writes p50 / p99 / p99.9 in µs.
 func latencyTable(b *strings.Builder, s series, n *notes) {
-	clients := s.clients()
-	clientsHeader(b, "µs: p50 / p99 / p99.9", clients)
-	for _, t := range s.targets() {
-		fmt.Fprintf(b, "| %s |", DisplayName(t))
-		for _, c := range clients {
-			r, ok := s.get(t, c)
-			switch {
-			case !ok:
-				b.WriteString(" |")
-			case !measured(r):
-				b.WriteString(" " + n.mark(r) + " |")
-			default:
-				l := r.Latency
-				fmt.Fprintf(b, " %s / %s / %s |", shortFloat(l.P50), shortFloat(l.P99), shortFloat(l.P999))
-			}
-		}
-		b.WriteString("\n")
-	}
+	seriesTable(b, s, n, "µs: p50 / p99 / p99.9", func(t string, c int, r Result) string {
+		l := r.Latency
+		return fmt.Sprintf("%s / %s / %s", shortFloat(l.P50), shortFloat(l.P99), shortFloat(l.P999))
+	})
 }
 
 // abortTable writes, for transfers, the aborted share of attempts and the
 // share of committed transfers that were retried.
 func abortTable(b *strings.Builder, s series, n *notes) {
+	seriesTable(b, s, n, "aborted attempts / retried transfers", func(t string, c int, r Result) string {
+		return fmt.Sprintf("%s / %s", percent(r.AbortRate), percent(r.RetryRate))
+	})
+}
+
+// seriesTable writes one row per target and one column per client count,
+// each measured cell formatted by cell; a cell not measured shows its note.
+func seriesTable(b *strings.Builder, s series, n *notes, header string, cell func(target string, clients int, r Result) string) {
 	clients := s.clients()
-	clientsHeader(b, "aborted attempts / retried transfers", clients)
+	clientsHeader(b, header, clients)
 	for _, t := range s.targets() {
 		fmt.Fprintf(b, "| %s |", DisplayName(t))
 		for _, c := range clients {
@@ -123,7 +103,7 @@ func abortTable(b *strings.Builder, s series, n *notes) {
 			case !measured(r):
 				b.WriteString(" " + n.mark(r) + " |")
 			default:
-				fmt.Fprintf(b, " %s / %s |", percent(r.AbortRate), percent(r.RetryRate))
+				b.WriteString(" " + cell(t, c, r) + " |")
 			}
 		}
 		b.WriteString("\n")

@@ -2,11 +2,9 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"syscall"
 	"time"
 )
 
@@ -15,13 +13,13 @@ import (
 // --appendfsync always`; async is `--save ” --appendonly no` (no
 // persistence at all).
 type redisTarget struct {
-	env  TargetEnv
-	dir  string
-	addr string
-	proc *process
+	env TargetEnv
+	respServer
 }
 
-func newRedis(env TargetEnv) *redisTarget { return &redisTarget{env: env} }
+func newRedis(env TargetEnv) *redisTarget {
+	return &redisTarget{env: env, respServer: respServer{what: "redis-server", stopWait: 30 * time.Second}}
+}
 
 func (t *redisTarget) Name() string { return "redis" }
 
@@ -54,34 +52,5 @@ func (t *redisTarget) Start(ctx context.Context, d Durability) error {
 		return err
 	}
 	t.addr = fmt.Sprintf("127.0.0.1:%d", port)
-	return t.proc.waitReady(ctx, func(ctx context.Context) error {
-		c, err := respConnect(ctx, t.addr)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	})
-}
-
-func (t *redisTarget) Load(ctx context.Context, pairs []KV) error {
-	return respLoad(ctx, t.addr, pairs)
-}
-
-func (t *redisTarget) Supports(ctx context.Context, w Workload) error {
-	return respSupports(ctx, t.addr, "redis-server", w)
-}
-
-func (t *redisTarget) Connect(ctx context.Context) (Conn, error) { return respConnect(ctx, t.addr) }
-
-func (t *redisTarget) Stop() error {
-	var err error
-	if t.proc != nil {
-		err = t.proc.stop(syscall.SIGTERM, 30*time.Second)
-		t.proc = nil
-	}
-	if t.dir != "" {
-		err = errors.Join(err, os.RemoveAll(t.dir))
-		t.dir = ""
-	}
-	return err
+	return t.waitReady(ctx)
 }

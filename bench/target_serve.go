@@ -2,13 +2,11 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -18,13 +16,13 @@ import (
 // like redis. It passes --metrics and --max-keys only if its `serve
 // --help` lists them. Loading BPF needs root.
 type serveTarget struct {
-	env  TargetEnv
-	dir  string
-	addr string
-	proc *process
+	env TargetEnv
+	respServer
 }
 
-func newServe(env TargetEnv) *serveTarget { return &serveTarget{env: env} }
+func newServe(env TargetEnv) *serveTarget {
+	return &serveTarget{env: env, respServer: respServer{what: "bpfdb serve", stopWait: time.Minute}}
+}
 
 func (t *serveTarget) Name() string { return "serve" }
 
@@ -80,35 +78,5 @@ func (t *serveTarget) Start(ctx context.Context, d Durability) error {
 	if err != nil {
 		return err
 	}
-	return t.proc.waitReady(ctx, func(ctx context.Context) error {
-		c, err := respConnect(ctx, t.addr)
-		if err == nil {
-			c.Close()
-		}
-		return err
-	})
-}
-
-func (t *serveTarget) Load(ctx context.Context, pairs []KV) error {
-	return respLoad(ctx, t.addr, pairs)
-}
-
-func (t *serveTarget) Supports(ctx context.Context, w Workload) error {
-	return respSupports(ctx, t.addr, "bpfdb serve", w)
-}
-
-func (t *serveTarget) Connect(ctx context.Context) (Conn, error) { return respConnect(ctx, t.addr) }
-
-// Stop sends SIGTERM: serve checkpoints and exits.
-func (t *serveTarget) Stop() error {
-	var err error
-	if t.proc != nil {
-		err = t.proc.stop(syscall.SIGTERM, time.Minute)
-		t.proc = nil
-	}
-	if t.dir != "" {
-		err = errors.Join(err, os.RemoveAll(t.dir))
-		t.dir = ""
-	}
-	return err
+	return t.waitReady(ctx)
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -169,12 +171,31 @@ func (e *Engine) submit(ops []Op, retries int) (lsn uint64, err error) {
 func (e *Engine) WaitDurable(lsn uint64) error { return e.waitDurable(lsn) }
 
 func (e *Engine) runAuto(ops []Op, retries int) (uint64, error) {
-	s, err := e.acquire()
-	if err != nil {
-		return 0, err
+	var lsn uint64
+	all := ops
+	for {
+		s, err := e.acquire()
+		if err != nil {
+			return lsn, err
+		}
+		last, err := e.runAutoIn(s, ops, retries)
+		e.release(s)
+		lsn = max(lsn, last)
+		if err != nil {
+			return lsn, err
+		}
+		// A checkpoint's gate may stay closed longer than the retries last
+		// (up to drainWait while open transactions finish). Wait for it to
+		// open with the slot and run lock released (a checkpoint waits for
+		// runs in flight), then run again the ops it refused: a suffix,
+		// since nothing runs after a refused op (runAutoIn).
+		i := slices.IndexFunc(ops, func(op Op) bool { return retryable(op.Err) })
+		if i < 0 || !errors.Is(ops[i].Err, ErrQuiesced) || retries < autocommitRetries || !e.waitGateOpen() {
+			break
+		}
+		ops = ops[i:]
 	}
-	lsn, err := e.runAutoIn(s, ops, retries)
-	e.release(s)
+	ops = all
 	// A full slab may be full of versions nobody can see any more: collect
 	// them now, outside the run lock, so the caller's next try can succeed.
 	for i := range ops {
@@ -184,7 +205,7 @@ func (e *Engine) runAuto(ops []Op, retries int) (uint64, error) {
 			break
 		}
 	}
-	return lsn, err
+	return lsn, nil
 }
 
 // runAutoIn runs ops in slot s, re-running refused ones up to retries
@@ -280,6 +301,18 @@ func wroteEarlier(ops []Op, earlier []int, key []byte) bool {
 		}
 	}
 	return false
+}
+
+// waitGateOpen waits, up to twice drainWait, for a checkpoint's quiesce
+// gate to open, and reports whether it did.
+func (e *Engine) waitGateOpen() bool {
+	for deadline := time.Now().Add(2 * drainWait); time.Now().Before(deadline); {
+		if atomic.LoadUint64(&e.ctl.Gate) == 0 {
+			return true
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	return atomic.LoadUint64(&e.ctl.Gate) == 0
 }
 
 // retryable reports whether an autocommit op that failed with err is run again.

@@ -145,3 +145,36 @@ func TestHotKeyGetNeverMissing(t *testing.T) {
 		t.Errorf("Get returned ErrNotFound for a key that always exists")
 	}
 }
+
+// An autocommit write that meets a checkpoint's gate closed for longer than
+// its retries last (the checkpoint waits up to drainWait for an open
+// transaction) waits for the gate with its slot released, instead of
+// failing with ErrQuiesced after ~10ms (seen as a flaky
+// TestCheckpointUnderLoad in CI).
+func TestAutocommitWaitsOutAClosedGate(t *testing.T) {
+	e := openTest(t, Options{Dir: t.TempDir()})
+	open, err := e.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open.Set([]byte("held"), []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	checkpointed := make(chan error, 1)
+	go func() { _, err := e.Checkpoint(); checkpointed <- err }()
+	for deadline := time.Now().Add(5 * time.Second); atomic.LoadUint64(&e.ctl.Gate) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the checkpoint never closed its gate")
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	start := time.Now()
+	if err := e.Set([]byte("other"), []byte("2")); err != nil {
+		t.Fatalf("Set while the gate was closed: %v after %v", err, time.Since(start))
+	}
+	if err := <-checkpointed; err != nil {
+		t.Fatal(err)
+	}
+	open.Abort()
+	specWant(t, e, []byte("other"), []byte("2"))
+}

@@ -36,9 +36,10 @@ import (
 )
 
 // txnRetries bounds how often a transaction is run again after a
-// conflict; the backoff doubles from 20µs to maxTxnBackoff.
+// conflict; the backoff doubles from 20µs to maxTxnBackoff. About 350ms
+// in all: longer than a checkpoint's gate may stay closed (200ms).
 const (
-	txnRetries    = 64
+	txnRetries    = 100
 	maxTxnBackoff = 5 * time.Millisecond
 )
 

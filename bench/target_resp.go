@@ -1,0 +1,55 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"os"
+	"syscall"
+	"time"
+)
+
+// respServer is a RESP server process the harness started in a temporary
+// directory: what the redis and serve targets share once it runs.
+type respServer struct {
+	what string // the server's name in messages ("redis-server", "bpfdb serve")
+	dir  string
+	addr string
+	proc *process
+	// stopWait is how long Stop waits after SIGTERM (serve checkpoints).
+	stopWait time.Duration
+}
+
+// waitReady returns once the server accepts a RESP connection.
+func (s *respServer) waitReady(ctx context.Context) error {
+	return s.proc.waitReady(ctx, func(ctx context.Context) error {
+		c, err := respConnect(ctx, s.addr)
+		if err == nil {
+			c.Close()
+		}
+		return err
+	})
+}
+
+func (s *respServer) Load(ctx context.Context, pairs []KV) error {
+	return respLoad(ctx, s.addr, pairs)
+}
+
+func (s *respServer) Supports(ctx context.Context, w Workload) error {
+	return respSupports(ctx, s.addr, s.what, w)
+}
+
+func (s *respServer) Connect(ctx context.Context) (Conn, error) { return respConnect(ctx, s.addr) }
+
+// Stop sends SIGTERM, waits up to stopWait, and removes the directory.
+func (s *respServer) Stop() error {
+	var err error
+	if s.proc != nil {
+		err = s.proc.stop(syscall.SIGTERM, s.stopWait)
+		s.proc = nil
+	}
+	if s.dir != "" {
+		err = errors.Join(err, os.RemoveAll(s.dir))
+		s.dir = ""
+	}
+	return err
+}
