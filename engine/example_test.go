@@ -61,3 +61,59 @@ func ExampleEngine_Batch() {
 	}
 	fmt.Println(string(ops[1].Value), errors.Is(ops[2].Err, engine.ErrNotFound))
 }
+
+// The same transfer in two chain runs: one reads both balances, taking
+// their exclusive locks at once (ForUpdate), one writes both and commits.
+func ExampleTxn_CommitWith() {
+	db, err := engine.Open(engine.Options{MaxKeys: 1024})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	db.Set([]byte("alice"), []byte("100"))
+	db.Set([]byte("bob"), []byte("0"))
+
+	for {
+		txn, err := db.Begin()
+		if err != nil {
+			log.Fatal(err)
+		}
+		reads := []engine.Op{
+			{Kind: engine.OpGet, Key: []byte("alice"), ForUpdate: true},
+			{Kind: engine.OpGet, Key: []byte("bob"), ForUpdate: true},
+		}
+		if err = txn.Run(reads); err == nil {
+			var a, b int
+			fmt.Sscan(string(reads[0].Value), &a)
+			fmt.Sscan(string(reads[1].Value), &b)
+			err = txn.CommitWith([]engine.Op{
+				{Kind: engine.OpSet, Key: []byte("alice"), Value: []byte(fmt.Sprint(a - 10))},
+				{Kind: engine.OpSet, Key: []byte("bob"), Value: []byte(fmt.Sprint(b + 10))},
+			})
+		}
+		if errors.Is(err, engine.ErrConflict) {
+			continue // nothing applied: run it again
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		break
+	}
+}
+
+// Every key and value one snapshot sees, while writers go on.
+func ExampleEngine_Scan() {
+	db, err := engine.Open(engine.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	db.Set([]byte("a"), []byte("1"))
+
+	n := 0
+	db.Scan(func(key, value []byte) bool {
+		n++
+		return true // false stops the scan
+	})
+	fmt.Println(n, "keys")
+}
