@@ -250,30 +250,34 @@ func (c *conn) flushOps() {
 	if len(c.ops) == 0 {
 		return
 	}
-	lsn, err := c.s.batch.do(c.ops)
-	// The engine retries a refused op briefly (about 10ms); past that, a
-	// conflict with a long transaction or a checkpoint's closed gate (up to
-	// 200ms) is waited out here, as for transactions. The ops refused are a
-	// suffix (the chain skips the rest of a run after one), so re-running
-	// them keeps the pipeline's order.
-	for try := 0; err == nil && try < txnRetries; try++ {
+	lsn, runErr := c.s.batch.do(c.ops)
+	// The batcher does not wait (engine.TrySubmit): a conflict with a long
+	// transaction or a checkpoint's closed gate (up to 200ms) is waited out
+	// here, as for transactions. The ops refused are a suffix of c.ops
+	// (nothing after a refused op runs; batcher.run), so re-running them
+	// keeps the pipeline's order.
+	for try := 0; runErr == nil && try < txnRetries; try++ {
 		i := slices.IndexFunc(c.ops, func(op engine.Op) bool { return retryable(op.Err) })
 		if i < 0 {
 			break
 		}
 		time.Sleep(jitter(try))
 		var more uint64
-		more, err = c.s.batch.do(c.ops[i:])
+		more, runErr = c.s.batch.do(c.ops[i:])
 		lsn = max(lsn, more)
 	}
-	if err == nil {
-		err = c.s.e.WaitDurable(lsn)
+	var durableErr error
+	if runErr == nil {
+		durableErr = c.s.e.WaitDurable(lsn)
 	}
 	for _, p := range c.pending {
 		op := &c.ops[p.at]
 		opErr := op.Err
-		if err != nil && (op.Kind != engine.OpGet || opErr == nil) {
-			opErr = err
+		switch {
+		case runErr != nil:
+			opErr = runErr // the chain could not run: nothing to report
+		case durableErr != nil && op.Kind != engine.OpGet && op.Err == nil:
+			opErr = durableErr // applied, but not acknowledged as durable
 		}
 		switch {
 		case opErr == nil:
