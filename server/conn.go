@@ -250,22 +250,7 @@ func (c *conn) flushOps() {
 	if len(c.ops) == 0 {
 		return
 	}
-	lsn, runErr := c.s.batch.do(c.ops)
-	// The batcher does not wait (engine.TrySubmit): a conflict with a long
-	// transaction or a checkpoint's closed gate (up to 200ms) is waited out
-	// here, as for transactions. The ops refused are a suffix of c.ops
-	// (nothing after a refused op runs; batcher.run), so re-running them
-	// keeps the pipeline's order.
-	for try := 0; runErr == nil && try < txnRetries; try++ {
-		i := slices.IndexFunc(c.ops, func(op engine.Op) bool { return retryable(op.Err) })
-		if i < 0 {
-			break
-		}
-		time.Sleep(jitter(try))
-		var more uint64
-		more, runErr = c.s.batch.do(c.ops[i:])
-		lsn = max(lsn, more)
-	}
+	lsn, runErr := c.runOps(c.ops)
 	var durableErr error
 	if runErr == nil {
 		durableErr = c.s.e.WaitDurable(lsn)
@@ -305,6 +290,26 @@ func (c *conn) flushOps() {
 	clear(c.ops) // drop references into the read arena
 	c.ops = c.ops[:0]
 	c.pending = c.pending[:0]
+}
+
+// runOps runs autocommit ops through the batcher. The batcher does not
+// wait (engine.TrySubmit): a conflict with a long transaction or a
+// checkpoint's closed gate (up to 200ms) is waited out here, as for
+// transactions. The ops refused are a suffix of ops (nothing after a
+// refused op runs; batcher.run), so re-running them keeps their order.
+func (c *conn) runOps(ops []engine.Op) (uint64, error) {
+	lsn, err := c.s.batch.do(ops)
+	for try := 0; err == nil && try < txnRetries; try++ {
+		i := slices.IndexFunc(ops, func(op engine.Op) bool { return retryable(op.Err) })
+		if i < 0 {
+			break
+		}
+		time.Sleep(jitter(try))
+		var more uint64
+		more, err = c.s.batch.do(ops[i:])
+		lsn = max(lsn, more)
+	}
+	return lsn, err
 }
 
 // errorText is the error reply for an engine error.

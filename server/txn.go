@@ -402,7 +402,7 @@ func cmdWatch(c *conn, args [][]byte) {
 		}
 		ops[i] = engine.Op{Kind: engine.OpGet, Key: k}
 	}
-	if _, err := c.s.batch.do(ops); err != nil {
+	if _, err := c.runOps(ops); err != nil {
 		c.wr.Error(errorText(err))
 		return
 	}
