@@ -94,6 +94,6 @@ const targetsExplained = `Targets, all on this machine, servers on 127.0.0.1 and
 - **pebble**: pebble used directly in process, the user-space embedded baseline; transfers take per-account Go mutexes in key order and commit one batch.
 - **PostgreSQL**: PostgreSQL 15 (Debian) over TCP with pgx, table ` + "`kv (k text primary key, v bytea)`" + `; transfers at SERIALIZABLE, retried on serialization failures.
 - **sync** durability: bpfdb ` + "`--durability sync`" + `, redis ` + "`appendfsync always`" + `, pebble ` + "`Sync`" + ` writes, PostgreSQL ` + "`synchronous_commit=on`" + `. **async**: bpfdb ` + "`async`" + `, redis without persistence, pebble ` + "`NoSync`" + `, PostgreSQL ` + "`synchronous_commit=off`" + `.
-- A bpfdb cell's ratio is its throughput over the best alternative's (redis, pebble or PostgreSQL) in the same column. Latency is per operation from HDR histograms; a transfer's spans its retries.
+- A bpfdb cell's ratio is its throughput over the best alternative's (redis, pebble or PostgreSQL) in the same column; a serve cell also gives its ratio to redis-server, the server it would replace. Latency is per operation from HDR histograms; a transfer's spans its retries.
 
 `

@@ -63,12 +63,20 @@ func clientsHeader(b *strings.Builder, first string, clients []int) {
 func throughputTable(b *strings.Builder, s series, n *notes) {
 	seriesTable(b, s, n, "ops/s", func(t string, c int, r Result) string {
 		cell := thousands(r.Throughput)
-		if IsBpfdb(t) {
-			if best, ok := s.bestAlternative(c); ok {
-				cell += fmt.Sprintf(" (**%.2f×** %s)", r.Throughput/best.Throughput, DisplayName(best.Target))
-			}
+		if !IsBpfdb(t) {
+			return cell
 		}
-		return cell
+		best, ok := s.bestAlternative(c)
+		if !ok {
+			return cell
+		}
+		cell += fmt.Sprintf(" (**%.2f×** %s", r.Throughput/best.Throughput, DisplayName(best.Target))
+		// A server is compared with the server users would run instead,
+		// too: the best alternative is often an in-process library.
+		if redis, ok := s.get("redis", c); t == "serve" && best.Target != "redis" && ok && measured(redis) {
+			cell += fmt.Sprintf("; %.2f× redis", r.Throughput/redis.Throughput)
+		}
+		return cell + ")"
 	})
 }
 
