@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"strconv"
 	"time"
 )
@@ -31,12 +29,7 @@ func (t *redisTarget) Check() error {
 }
 
 func (t *redisTarget) Start(ctx context.Context, d Durability) error {
-	dir, err := os.MkdirTemp("", "bpfdb-bench-redis-")
-	if err != nil {
-		return err
-	}
-	t.dir = dir
-	port, err := freePort()
+	dir, port, err := t.prepare("redis")
 	if err != nil {
 		return err
 	}
@@ -51,6 +44,5 @@ func (t *redisTarget) Start(ctx context.Context, d Durability) error {
 	if err != nil {
 		return err
 	}
-	t.addr = fmt.Sprintf("127.0.0.1:%d", port)
 	return t.waitReady(ctx)
 }

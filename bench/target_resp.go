@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"syscall"
 	"time"
@@ -17,6 +18,22 @@ type respServer struct {
 	proc *process
 	// stopWait is how long Stop waits after SIGTERM (serve checkpoints).
 	stopWait time.Duration
+}
+
+// prepare makes the server's temporary directory and picks its loopback
+// address; it returns the directory and the port.
+func (s *respServer) prepare(name string) (string, int, error) {
+	dir, err := os.MkdirTemp("", "bpfdb-bench-"+name+"-")
+	if err != nil {
+		return "", 0, err
+	}
+	s.dir = dir
+	port, err := freePort()
+	if err != nil {
+		return "", 0, err
+	}
+	s.addr = fmt.Sprintf("127.0.0.1:%d", port)
+	return dir, port, nil
 }
 
 // waitReady returns once the server accepts a RESP connection.

@@ -53,16 +53,10 @@ func (t *serveTarget) Start(ctx context.Context, d Durability) error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "bpfdb-bench-serve-")
+	dir, _, err := t.prepare("serve")
 	if err != nil {
 		return err
 	}
-	t.dir = dir
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	t.addr = fmt.Sprintf("127.0.0.1:%d", port)
 	args := []string{"serve", "--dir", dir + "/data", "--listen", t.addr, "--durability", string(d)}
 	if strings.Contains(help, "--metrics") {
 		mport, err := freePort()

@@ -58,9 +58,6 @@ var batchReqPool = sync.Pool{New: func() any { return &batchReq{wake: make(chan 
 
 func newBatcher(e *engine.Engine) *batcher { return &batcher{e: e} }
 
-// close is a no-op: the batcher has no goroutine of its own.
-func (b *batcher) close() {}
-
 // do runs ops, each its own transaction, in order, and returns the last
 // commit's LSN among them (0 if none wrote).
 func (b *batcher) do(ops []engine.Op) (uint64, error) {

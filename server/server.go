@@ -210,7 +210,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 	}
 	s.acceptWG.Wait()
-	s.batch.close()
 	return ctx.Err()
 }
 
@@ -225,12 +224,6 @@ func (s *Server) removeConn(c *conn) {
 	delete(s.conns, c)
 	s.mu.Unlock()
 	s.connsWG.Done()
-}
-
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
 }
 
 func (s *Server) clientCount() int {
