@@ -170,6 +170,29 @@ func (e *Engine) submit(ops []Op, retries int) (lsn uint64, err error) {
 // for lsn 0. ErrNotDurable if the log cannot be written.
 func (e *Engine) WaitDurable(lsn uint64) error { return e.waitDurable(lsn) }
 
+// Durable is WaitDurable without the wait: done once the commit at lsn is
+// on disk (or needs not be), or with the error WaitDurable would return.
+// Pair it with OnDurableChange to learn when to ask again.
+func (e *Engine) Durable(lsn uint64) (done bool, err error) {
+	if lsn == 0 || e.log == nil || e.opts.Durability != Sync {
+		return true, nil
+	}
+	done, err = e.log.Durable(lsn)
+	if err != nil {
+		return true, fmt.Errorf("%w (LSN %d): %v", ErrNotDurable, lsn, err)
+	}
+	return done, nil
+}
+
+// OnDurableChange sets fn to be called when the durable LSN advances or a
+// log write fails (nil removes it). fn runs on the log's writer and must
+// not block; without a log (no data directory) it is never called.
+func (e *Engine) OnDurableChange(fn func()) {
+	if e.log != nil {
+		e.log.OnChange(fn)
+	}
+}
+
 func (e *Engine) runAuto(ops []Op, retries int) (uint64, error) {
 	var lsn uint64
 	all := ops

@@ -84,6 +84,7 @@ type Log struct {
 	lastSync time.Time
 
 	durableLSN atomic.Uint64
+	notify     atomic.Pointer[func()] // OnChange's function
 	stats      Stats
 	done       chan struct{}
 }
@@ -139,6 +140,43 @@ func (l *Log) Append(t Txn) { l.q <- t }
 
 // DurableLSN is the largest LSN at and below which every transaction is on disk.
 func (l *Log) DurableLSN() uint64 { return l.durableLSN.Load() }
+
+// OnChange sets fn to be called, on the writer's goroutine, after the
+// durable LSN advances and after a write fails: a caller that polls
+// Durable (an event loop) learns when to poll again without a goroutine
+// blocked in WaitDurable. fn must not block. One fn at a time; nil removes it.
+func (l *Log) OnChange(fn func()) {
+	if fn == nil {
+		l.notify.Store(nil)
+		return
+	}
+	l.notify.Store(&fn)
+}
+
+func (l *Log) changed() {
+	if fn := l.notify.Load(); fn != nil {
+		(*fn)()
+	}
+}
+
+// Durable reports without waiting whether lsn is durable, or the write
+// error that keeps it from being so (ErrLogFailed), or ErrClosed.
+func (l *Log) Durable(lsn uint64) (bool, error) {
+	if l.durableLSN.Load() >= lsn {
+		return true, nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.durable >= lsn:
+		return true, nil
+	case l.failure != nil:
+		return false, l.failure
+	case l.closed:
+		return false, ErrClosed
+	}
+	return false, nil
+}
 
 // Stats returns the log's counters.
 func (l *Log) Stats() *Stats { return &l.stats }
@@ -265,6 +303,7 @@ func (l *Log) retry(write func() error) {
 		l.failure = fmt.Errorf("%w: %v", ErrLogFailed, err)
 		l.cond.Broadcast()
 		l.mu.Unlock()
+		l.changed()
 		time.Sleep(backoff)
 	}
 	l.mu.Lock()
@@ -290,6 +329,7 @@ func (l *Log) publish(lsns []uint64) {
 	l.durableLSN.Store(l.durable)
 	l.cond.Broadcast()
 	l.mu.Unlock()
+	l.changed()
 }
 
 // quietLogger drops pebble's informational messages (WAL replay, flushes)
@@ -333,6 +373,7 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	l.cond.Broadcast()
 	l.mu.Unlock()
+	l.changed()
 	return l.db.Close()
 }
 

@@ -46,6 +46,41 @@ func TestDurableLSNIsGapFree(t *testing.T) {
 	}
 }
 
+// Durable answers without waiting, and OnChange's function is called once
+// the durable LSN has moved, so a caller can poll Durable again.
+func TestDurableWithoutWaiting(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	changed := make(chan struct{}, 16)
+	l.OnChange(func() {
+		select {
+		case changed <- struct{}{}:
+		default:
+		}
+	})
+	l.Start(0)
+	if done, err := l.Durable(1); done || err != nil {
+		t.Fatalf("Durable(1) before any append = %v, %v; want false, nil", done, err)
+	}
+	l.Append(txn(1))
+	deadline := time.After(5 * time.Second)
+	for {
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatal("OnChange's function not called within 5s of an append")
+		}
+		if done, err := l.Durable(1); err != nil {
+			t.Fatal(err)
+		} else if done {
+			break
+		}
+	}
+	if done, _ := l.Durable(2); done {
+		t.Fatal("Durable(2) with only LSN 1 appended")
+	}
+}
+
 // Many transactions appended at once share fsyncs (group commit), and all replay in order.
 func TestGroupCommitAndReplay(t *testing.T) {
 	dir := t.TempDir()
