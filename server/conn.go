@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -14,13 +13,16 @@ import (
 	"github.com/bpfdb/bpfdb/internal/resp"
 )
 
-// conn is one client connection. Its goroutine reads every command that has
-// arrived (a pipeline), executes them in order, then writes the replies
-// with one system call.
+// conn is one client connection. The event loop (loop.go) serves it while
+// its commands are ones the loop runs; otherwise the loop hands it over to
+// a goroutine (serveHandedOver) that reads every command that has arrived
+// (a pipeline), executes them in order, writes the replies with one system
+// call, and hands it back once no input is left.
 type conn struct {
 	s       *Server
-	nc      net.Conn
-	rd      *resp.Reader
+	l       *loop
+	fd      int
+	rd      *resp.Reader // a handed-over connection's reader (fdIO), made at the first hand-over
 	wr      *resp.Writer
 	id      int64
 	addr    string
@@ -45,6 +47,8 @@ type conn struct {
 	multiErr bool       // a command failed to queue: EXEC answers EXECABORT
 	queued   [][][]byte // copies: the read arena is recycled per pipeline
 	watched  map[string]uint64
+
+	loopState
 }
 
 // pendingReply answers one fast command from its ops (ops[at:at+n]).
@@ -62,64 +66,92 @@ const (
 	replyLength                  // STRLEN: the value's length or 0
 )
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(s *Server, fd int, addr string) *conn {
 	c := &conn{
 		s:       s,
-		nc:      nc,
-		rd:      newReader(nc, s.cfg.RequirePass == ""),
-		wr:      resp.NewWriter(nc),
+		l:       s.loop,
+		fd:      fd,
 		id:      s.nextID.Add(1),
-		addr:    nc.RemoteAddr().String(),
+		addr:    addr,
 		created: time.Now(),
 		authed:  s.cfg.RequirePass == "",
 	}
+	c.wr = resp.NewWriter(fdIO{c})
+	c.in = make([]byte, 0, loopReadBuffer)
+	c.refusedAt = -1
 	c.name.Store("")
 	return c
 }
 
-// interrupt makes the connection stop after the commands it is executing:
-// a read waiting for the next command returns at once.
-func (c *conn) interrupt() {
-	c.stop.Store(true)
-	c.nc.SetReadDeadline(time.Now())
+// serveHandedOver runs on a goroutine of its own while the loop has handed
+// the connection over: it finishes the ops of the loop's round that were
+// refused (a conflict or a checkpoint's closed gate, waited out here), then
+// serves pipelines until no input is left, and hands the connection back.
+func (c *conn) serveHandedOver() {
+	if c.rd == nil {
+		lim := connLimits
+		if !c.authed {
+			lim = unauthLimits
+		}
+		c.rd = resp.NewReader(fdIO{c}, readBuffer, lim)
+	}
+	if c.refusedAt >= 0 {
+		lsn, err := c.runOps(c.ops[c.refusedAt:])
+		if c.roundErr != nil {
+			err = c.roundErr
+		}
+		c.answerOps(max(lsn, c.roundLSN), err)
+		c.refusedAt, c.roundLSN, c.roundErr = -1, 0, nil
+	}
+	ok := true
+	for ok && !c.quit && !c.stop.Load() && c.inputLeft() {
+		ok = c.servePipeline()
+	}
+	if ok && c.wr.Flush() != nil {
+		ok = false
+	}
+	c.closeNow = c.closeNow || !ok || c.quit
+	c.inPos, c.in = 0, c.in[:0]
+	c.l.giveBack(c)
 }
 
-func (c *conn) serve() {
-	defer c.s.removeConn(c)
-	defer c.nc.Close()
-	c.s.metrics.connected.Inc()
-	defer c.s.metrics.connected.Dec()
-	for !c.quit && !c.stop.Load() {
-		err := c.readPipeline()
-		for i, args := range c.cmds {
-			if c.quit {
-				break // Redis closes right after QUIT's reply
-			}
-			if c.tooLong[i] > 0 {
-				c.flushOps()
-				c.refuseTooLong(args, c.tooLong[i])
-				continue
-			}
-			c.dispatch(args)
-			if c.wr.Buffered() > maxReplyBuffer {
-				// Big replies (MGETs of many large values): send what is
-				// ready rather than hold a whole pipeline's replies.
-				c.flushOps()
-				if c.wr.Flush() != nil {
-					return
-				}
-			}
+// inputLeft says whether a handed-over connection has input it has read
+// and not executed.
+func (c *conn) inputLeft() bool { return c.inPos < len(c.in) || c.rd.Buffered() > 0 }
+
+// servePipeline reads and executes one pipeline and sends its replies. It
+// reports whether the connection stays open.
+func (c *conn) servePipeline() bool {
+	err := c.readPipeline()
+	for i, args := range c.cmds {
+		if c.quit {
+			break // Redis closes right after QUIT's reply
 		}
-		c.flushOps()
-		var perr *resp.ProtocolError
-		if errors.As(err, &perr) {
-			c.wr.Error("ERR " + perr.Error())
+		if c.tooLong[i] > 0 {
+			c.flushOps()
+			c.refuseTooLong(args, c.tooLong[i])
+			continue
 		}
-		c.rd.Reset()
-		if werr := c.wr.Flush(); werr != nil || err != nil {
-			return
+		c.dispatch(args)
+		if c.wr.Buffered() > maxReplyBuffer {
+			// Big replies (MGETs of many large values): send what is
+			// ready rather than hold a whole pipeline's replies.
+			c.flushOps()
+			if c.wr.Flush() != nil {
+				return false
+			}
 		}
 	}
+	c.flushOps()
+	var perr *resp.ProtocolError
+	if errors.As(err, &perr) {
+		c.wr.Error("ERR " + perr.Error())
+	}
+	c.rd.Reset()
+	if werr := c.wr.Flush(); werr != nil || err != nil {
+		return false
+	}
+	return true
 }
 
 // readPipeline reads one command, waiting for it, then every further
@@ -140,7 +172,7 @@ func (c *conn) readPipeline() error {
 		case errors.As(err, &tooLong):
 			c.cmds = append(c.cmds, [][]byte{[]byte("?")}) // the name itself was too long
 			c.tooLong = append(c.tooLong, tooLong.Len)
-		case err == io.EOF || errors.Is(err, net.ErrClosed):
+		case err == io.EOF:
 			return io.EOF
 		case err != nil:
 			return err
@@ -251,10 +283,22 @@ func (c *conn) flushOps() {
 		return
 	}
 	lsn, runErr := c.runOps(c.ops)
+	c.answerOps(lsn, runErr)
+}
+
+// answerOps waits until the writes of the gathered ops are durable, then
+// answers their commands.
+func (c *conn) answerOps(lsn uint64, runErr error) {
 	var durableErr error
 	if runErr == nil {
 		durableErr = c.s.e.WaitDurable(lsn)
 	}
+	c.renderOps(runErr, durableErr)
+}
+
+// renderOps answers the commands of the gathered ops, run with runErr and
+// made durable with durableErr, and forgets the ops.
+func (c *conn) renderOps(runErr, durableErr error) {
 	for _, p := range c.pending {
 		op := &c.ops[p.at]
 		opErr := op.Err

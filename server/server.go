@@ -30,10 +30,12 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
 	"github.com/bpfdb/bpfdb/internal/resp"
+	"golang.org/x/sys/unix"
 )
 
 // Config configures a Server. Zero fields take defaults.
@@ -81,13 +83,13 @@ type Server struct {
 	listeners []net.Listener
 	tcpAddr   net.Addr
 	batch     *batcher
+	loop      *loop
 	metrics   *metrics
 	started   time.Time
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	closing  bool
-	connsWG  sync.WaitGroup
 	acceptWG sync.WaitGroup
 
 	nextID        atomic.Int64
@@ -134,6 +136,12 @@ func New(e *engine.Engine, cfg Config) (*Server, error) {
 		}
 		s.listeners = append(s.listeners, ln)
 	}
+	var err error
+	if s.loop, err = newLoop(s); err != nil {
+		s.closeListeners()
+		return nil, fmt.Errorf("bpfdb: server event loop: %w", err)
+	}
+	go s.loop.serve()
 	return s, nil
 }
 
@@ -178,12 +186,41 @@ func (s *Server) accept(ln net.Listener) {
 			nc.Close()
 			continue
 		}
-		c := newConn(s, nc)
+		addr := nc.RemoteAddr().String()
+		fd, err := detach(nc)
+		if err != nil {
+			s.mu.Unlock()
+			continue
+		}
+		c := newConn(s, fd, addr)
 		s.conns[c] = struct{}{}
-		s.connsWG.Add(1)
 		s.mu.Unlock()
-		go c.serve()
+		s.metrics.connected.Inc()
+		s.loop.add(c)
 	}
+}
+
+// detach takes the socket of an accepted connection from the Go runtime
+// (its netpoller) for the event loop: a duplicate of the descriptor, the
+// original closed.
+func detach(nc net.Conn) (int, error) {
+	defer nc.Close()
+	raw, err := nc.(syscall.Conn).SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, dupErr := -1, error(nil)
+	if err := raw.Control(func(s uintptr) { fd, dupErr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	if dupErr != nil {
+		return -1, dupErr
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 // Shutdown stops accepting, lets every connection finish the commands it
@@ -192,24 +229,16 @@ func (s *Server) accept(ln net.Listener) {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true
-	for c := range s.conns {
-		c.interrupt()
-	}
 	s.mu.Unlock()
 	s.closeListeners()
-	done := make(chan struct{})
-	go func() { s.connsWG.Wait(); close(done) }()
+	s.acceptWG.Wait() // no connection is added from here on
+	s.loop.shutdown(false)
 	select {
-	case <-done:
+	case <-s.loop.done:
 	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.nc.Close()
-		}
-		s.mu.Unlock()
-		<-done
+		s.loop.shutdown(true)
+		<-s.loop.done
 	}
-	s.acceptWG.Wait()
 	return ctx.Err()
 }
 
@@ -223,7 +252,7 @@ func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-	s.connsWG.Done()
+	s.metrics.connected.Dec()
 }
 
 func (s *Server) clientCount() int {
@@ -243,10 +272,3 @@ var (
 	unauthLimits = resp.Limits{MaxArgs: 10, MaxBulk: 16 << 10}
 )
 
-// newReader returns a connection's bounded RESP reader.
-func newReader(nc net.Conn, authed bool) *resp.Reader {
-	if !authed {
-		return resp.NewReader(nc, readBuffer, unauthLimits)
-	}
-	return resp.NewReader(nc, readBuffer, connLimits)
-}

@@ -30,6 +30,22 @@ func (w *Writer) Flush() error {
 	return err
 }
 
+// Pending returns the buffered bytes, for a caller that writes them itself
+// (an event loop, which cannot block in Flush).
+func (w *Writer) Pending() []byte { return w.buf }
+
+// Consumed drops the first n buffered bytes, written by the caller.
+func (w *Writer) Consumed(n int) {
+	if n >= len(w.buf) {
+		if cap(w.buf) > 1<<20 {
+			w.buf = make([]byte, 0, 4096)
+		}
+		w.buf = w.buf[:0]
+		return
+	}
+	w.buf = w.buf[:copy(w.buf, w.buf[n:])]
+}
+
 // Simple writes a simple string (+OK).
 func (w *Writer) Simple(s string) {
 	w.buf = append(append(append(w.buf, '+'), s...), '\r', '\n')
