@@ -271,4 +271,3 @@ var (
 	connLimits   = resp.Limits{MaxArgs: maxArgs, MaxBulk: maxBulk, MaxSkip: maxSkip}
 	unauthLimits = resp.Limits{MaxArgs: 10, MaxBulk: 16 << 10}
 )
-
