@@ -4,19 +4,22 @@
 //
 // How a command runs:
 //
-//   - Every command outside MULTI is one autocommit transaction. GET, plain
-//     SET, one-key DEL, EXISTS and STRLEN are single engine ops: a
-//     connection gathers the ops of its pipelined commands, and a batcher
-//     (batcher.go) runs the ops of every waiting connection together, up to
-//     engine.MaxBatch per chain run.
+//   - One event loop (loop.go) owns every socket. GET, plain SET, one-key
+//     DEL, EXISTS and STRLEN are single engine ops, each its own autocommit
+//     transaction: the loop gathers those of every connection that sent
+//     something and runs them together, up to engine.MaxBatch per chain run.
+//   - Every other command is served by a goroutine the loop hands the
+//     connection over to until its input is consumed; its single-op commands
+//     meet other goroutines' in a batcher (batcher.go).
 //   - Every other data command, and MULTI/EXEC, runs as a transaction of
 //     two chain runs (txn.go): one reads every key the commands touch
 //     (exclusively locked if written), the commands are evaluated in Go,
 //     and one run writes the results and commits. A no-wait conflict is
 //     retried by the server with backoff, since every command is known.
 //   - With sync durability a reply waits until the log record of every
-//     write it acknowledges is on disk (engine.WaitDurable), outside the
-//     chain runs, so one fsync acknowledges many clients.
+//     write it acknowledges is on disk, outside the chain runs (the loop
+//     parks the connection, a goroutine calls engine.WaitDurable), so one
+//     fsync acknowledges many clients.
 //
 // The protocol is parsed by internal/resp, which bounds every declared
 // length before allocating.
