@@ -1,0 +1,140 @@
+package server
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// readReplies reads n replies and fails on the first that differs from want.
+func readReplies(t *testing.T, c *rawConn, want []any) {
+	t.Helper()
+	for i, w := range want {
+		r, err := c.read()
+		if err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+		if fmt.Sprintf("%#v", r) != fmt.Sprintf("%#v", w) {
+			t.Fatalf("reply %d: %#v, want %#v", i, r, w)
+		}
+	}
+}
+
+// Commands that arrive a few bytes at a time are answered once whole, in
+// order: the loop keeps the part of a command it has read.
+func TestLoopCommandsSplitAcrossReads(t *testing.T) {
+	ts := startServer(t, Config{}, false)
+	c := ts.raw(t)
+	value := strings.Repeat("v", 900)
+	var pipe []byte
+	for _, cmd := range [][]string{{"SET", "split:a", "1"}, {"GET", "split:a"}, {"SET", "split:b", value}, {"INCR", "split:a"}, {"GET", "split:b"}, {"DEL", "split:a"}} {
+		pipe = append(pipe, encode(cmd...)...)
+	}
+	want := []any{respStatus("OK"), "1", respStatus("OK"), int64(2), value, int64(1)}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	go func() {
+		for i, step := 0, 1; i < len(pipe); i, step = i+step, step%7+1 {
+			c.Write(pipe[i:min(i+step, len(pipe))])
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	readReplies(t, c, want)
+}
+
+// A value above the engine's limit is refused with an error naming it,
+// whether its command fits the loop's buffer or is longer (and streamed by
+// a goroutine); the connection goes on.
+func TestLoopLongCommands(t *testing.T) {
+	ts := startServer(t, Config{}, false)
+	c := ts.raw(t)
+	big := strings.Repeat("x", 50_000)
+	r := c.do(t, "SET", "long:a", big)
+	if e, ok := r.(respError); !ok || !strings.Contains(string(e), "1024") {
+		t.Fatalf("SET of 50000 bytes = %#v, want an error naming the 1024-byte limit", r)
+	}
+	mset := []string{"MSET"}
+	for i := range 6 { // 300 KB: more than the loop holds for one command
+		mset = append(mset, fmt.Sprint("long:", i), big)
+	}
+	if r := c.do(t, mset...); fmt.Sprint(r) == "OK" {
+		t.Fatalf("MSET of 50000-byte values = %#v, want an error", r)
+	}
+	if r := c.do(t, "SET", "long:a", "small"); r != respStatus("OK") {
+		t.Fatalf("SET after the long commands = %#v", r)
+	}
+	if r := c.do(t, "GET", "long:a"); r != "small" {
+		t.Fatalf("GET = %#v, want small", r)
+	}
+}
+
+// A pipeline longer than the loop takes in one round (maxPipeline) is
+// answered whole, in order, across rounds.
+func TestLoopLongPipeline(t *testing.T) {
+	ts := startServer(t, Config{}, false)
+	c := ts.raw(t)
+	const n = 3 * maxPipeline
+	var pipe []byte
+	var want []any
+	for i := range n {
+		k := fmt.Sprint("lp:", i%5)
+		pipe = append(pipe, encode("SET", k, strconv.Itoa(i))...)
+		pipe = append(pipe, encode("GET", k)...)
+		want = append(want, respStatus("OK"), strconv.Itoa(i))
+	}
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	go c.Write(pipe)
+	readReplies(t, c, want)
+}
+
+// A client that sends its commands and closes its side gets every reply,
+// then the server closes: the end of input seen with the last data is
+// not lost (edge-triggered epoll reports both at once).
+func TestLoopHalfClose(t *testing.T) {
+	ts := startServer(t, Config{}, false)
+	for round := range 20 {
+		c := ts.raw(t)
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		pipe := append(encode("SET", "hc", strconv.Itoa(round)), encode("GET", "hc")...)
+		if round%2 == 1 {
+			pipe = append(pipe, encode("INCR", "hc")...) // handed over
+		}
+		c.Write(pipe)
+		c.Conn.(*net.TCPConn).CloseWrite()
+		want := []any{respStatus("OK"), strconv.Itoa(round)}
+		if round%2 == 1 {
+			want = append(want, int64(round+1))
+		}
+		readReplies(t, c, want)
+		if _, err := c.read(); err != io.EOF {
+			t.Fatalf("round %d: after the replies %v, want EOF", round, err)
+		}
+	}
+}
+
+// With sync durability a write is acknowledged only once it is on disk:
+// with one client and nothing else writing, the durable LSN has reached
+// the last commit whenever an OK arrives.
+func TestLoopSyncReplyWaitsForDurable(t *testing.T) {
+	ts := startServer(t, Config{}, true)
+	c := ts.raw(t)
+	for i := range 200 {
+		cmd := []string{"SET", "dur:" + strconv.Itoa(i%10), strconv.Itoa(i)}
+		if i%4 == 3 {
+			cmd = []string{"DEL", "dur:" + strconv.Itoa((i-1)%10)} // set just before
+		}
+		if r := c.do(t, cmd...); r != respStatus("OK") && r != int64(1) {
+			t.Fatalf("%q = %#v", cmd, r)
+		}
+		st, err := ts.eng.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.DurableLSN < st.CommitLSN {
+			t.Fatalf("write %d acknowledged with durable LSN %d below the last commit %d", i, st.DurableLSN, st.CommitLSN)
+		}
+	}
+}
