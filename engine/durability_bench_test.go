@@ -113,6 +113,7 @@ func durReport(b *testing.B, e *Engine, units int, unit string, txns0, syncs0 ui
 	st := e.log.Stats()
 	if syncs := st.Syncs.Load() - syncs0; syncs > 0 {
 		b.ReportMetric(float64(st.Txns.Load()-txns0)/float64(syncs), "commits/fsync")
+		b.ReportMetric(b.Elapsed().Seconds()*1000/float64(syncs), "ms/fsync")
 	}
 }
 
@@ -132,6 +133,31 @@ func BenchmarkDurableCommit(b *testing.B) {
 			durReport(b, e, b.N, "commits", txns0, syncs0)
 		})
 	}
+}
+
+// BenchmarkDurableSubmit50 is the case a server with many clients is:
+// 50 goroutines, each submitting one autocommit SET of a 100-byte value
+// (Engine.Submit) and then waiting for it (Engine.WaitDurable), with sync
+// durability. ms/fsync is the commit cycle: elapsed time per fsync.
+func BenchmarkDurableSubmit50(b *testing.B) {
+	const workers = 50
+	e, keys := durOpen(b, workers)
+	value := benchValue(7)
+	ops := make([][1]Op, workers)
+	st := e.log.Stats()
+	txns0, syncs0 := st.Txns.Load(), st.Syncs.Load()
+	durParallel(b, workers, func(w, i int) error {
+		ops[w][0] = Op{Kind: OpSet, Key: keys[w][i%durKeysPerWorker], Value: value}
+		lsn, err := e.Submit(ops[w][:])
+		if err == nil {
+			err = ops[w][0].Err
+		}
+		if err != nil {
+			return err
+		}
+		return e.WaitDurable(lsn)
+	})
+	durReport(b, e, b.N, "commits", txns0, syncs0)
 }
 
 // BenchmarkAsyncCommit is BenchmarkDurableCommit with async durability:

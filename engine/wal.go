@@ -72,10 +72,13 @@ func decodeRingRecord(b []byte) (ringRecord, error) {
 	return r, nil
 }
 
-// logDrain turns WAL ring records into logged transactions: WRITE records
-// wait, by transaction id, for their COMMIT (or ABORT) record.
+// logDrain turns WAL ring records into logged transactions, encoded
+// straight into the log's pending batch (logd.Writer): a WRITE_COMMIT
+// record (an autocommit write) is encoded from the ring sample itself;
+// WRITE records are copied and wait, by transaction id, for their COMMIT
+// (or ABORT) record.
 type logDrain struct {
-	log     *logd.Log
+	w       *logd.Writer
 	pending map[uint64]*pendingTxn
 	bad     uint64 // malformed or inconsistent records, never expected
 	handled uint64
@@ -91,10 +94,14 @@ type pendingTxn struct {
 // failed to fit in the ring are dropped: no commit stays in flight that long.
 const orphanAge = 30 * time.Second
 
+// write copies r's key and value (one allocation) out of the ring sample.
 func write(r *ringRecord) logd.Write {
-	w := logd.Write{Key: append([]byte{}, r.key...), Delete: r.delete}
+	buf := make([]byte, len(r.key)+len(r.value))
+	n := copy(buf, r.key)
+	copy(buf[n:], r.value)
+	w := logd.Write{Key: buf[:n:n], Delete: r.delete}
 	if !r.delete {
-		w.Value = append([]byte{}, r.value...)
+		w.Value = buf[n:]
 	}
 	return w
 }
@@ -116,7 +123,12 @@ func (d *logDrain) handle(r *ringRecord) {
 		}
 		p.writes = append(p.writes, write(r))
 	case chainBpfdbWalKindBPFDB_WAL_WRITE_COMMIT:
-		d.log.Append(logd.Txn{LSN: r.lsn, ID: r.txnID, Writes: []logd.Write{write(r)}})
+		// Encoded (copied) now, before the sample is reused.
+		w := logd.Write{Key: r.key, Delete: r.delete}
+		if !r.delete {
+			w.Value = r.value
+		}
+		d.w.AddWrite(r.lsn, r.txnID, w)
 	case chainBpfdbWalKindBPFDB_WAL_COMMIT:
 		var writes []logd.Write
 		if p := d.pending[r.txnID]; p != nil {
@@ -127,23 +139,30 @@ func (d *logDrain) handle(r *ringRecord) {
 			// Cannot happen: a commit's writes precede it in the ring.
 			d.bad++
 		}
-		d.log.Append(logd.Txn{LSN: r.lsn, ID: r.txnID, Writes: writes})
+		d.w.Add(&logd.Txn{LSN: r.lsn, ID: r.txnID, Writes: writes})
 	case chainBpfdbWalKindBPFDB_WAL_ABORT:
 		delete(d.pending, r.txnID)
 	}
 }
 
-// drainLog reads wal_ring until the reader is flushed (Close flushes it
-// once no run is in flight, so everything committed has been read).
+// drainLog reads wal_ring and writes the log itself, the ring being the
+// queue of group commit: it reads until the ring is empty, commits the
+// batch (waiting for its fsync with Sync durability) and reads again what
+// arrived meanwhile. It stops once the reader is flushed (Close flushes it
+// once no run is in flight, so everything committed has been read), after
+// committing and syncing what it read.
 //
 // The chain submits records without waking the reader (BPF_RB_NO_WAKEUP,
 // bpf/wal/wal.h), so the ring's poll never fires by itself: the engine
 // pokes logKick after every run that logged (kickLog), and drainLog reads
 // until the ring is empty, then waits for the next poke, or drainPoll at
-// most (a safety net: a poke is never lost, as logKick holds one).
+// most (a safety net: a poke is never lost, as logKick holds one), or
+// less when an async sync is due sooner.
 func (e *Engine) drainLog(rd *ringbuf.Reader) {
 	defer close(e.drainDone)
-	d := &logDrain{log: e.log, pending: map[uint64]*pendingTxn{}}
+	w := e.log.NewWriter()
+	defer w.Close()
+	d := &logDrain{w: w, pending: map[uint64]*pendingTxn{}}
 	var rec ringbuf.Record
 	poll := time.NewTimer(drainPoll)
 	defer poll.Stop()
@@ -169,10 +188,22 @@ func (e *Engine) drainLog(rd *ringbuf.Reader) {
 			d.handle(&r)
 			e.logRecords.Add(1)
 		}
-		poll.Reset(drainPoll)
+		if w.Pending() > 0 {
+			w.Commit()
+			continue // read what arrived during the write
+		}
+		wait := drainPoll
+		if due, ok := w.SyncDue(); ok {
+			wait = min(wait, due)
+		}
+		poll.Reset(wait)
 		select {
 		case <-e.logKick:
+			poll.Stop()
 		case <-poll.C:
+		}
+		if due, ok := w.SyncDue(); ok && due == 0 {
+			w.Sync()
 		}
 	}
 }

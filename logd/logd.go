@@ -11,7 +11,9 @@
 //     at LSN n therefore implies every commit before it survives too.
 //   - One pebble batch per loop iteration, committed with Sync: every
 //     transaction that arrived while the previous fsync ran shares the next
-//     one (group commit).
+//     one (group commit). The loop is either Append's writer goroutine or
+//     a caller's own (Writer: the engine's ring reader, whose queue is the
+//     ring); a batch that reaches writerBatchBytes is committed at once.
 //   - A failed write (a full disk) is retried with the same batch until it
 //     succeeds; meanwhile WaitDurable reports the failure, so nothing is
 //     acknowledged that is not on disk, and nothing queued is dropped.
@@ -29,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,14 +77,13 @@ type Log struct {
 	db   *pebble.DB
 	q    chan Txn
 
-	mu       sync.Mutex
-	cond     *sync.Cond
-	durable  uint64              // end of the gap-free persisted prefix
-	above    map[uint64]struct{} // persisted LSNs above durable
-	failure  error               // the last write error, nil once a write succeeds
-	closed   bool
-	started  bool
-	lastSync time.Time
+	mu      sync.Mutex
+	cond    *sync.Cond
+	durable uint64   // end of the gap-free persisted prefix
+	above   []uint64 // persisted LSNs above durable, sorted
+	failure error    // the last write error, nil once a write succeeds
+	closed  bool
+	started bool
 
 	durableLSN atomic.Uint64
 	notify     atomic.Pointer[func()] // OnChange's function
@@ -116,7 +118,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logd: opening %s (is a server using it?): %w", dir, err)
 	}
-	l := &Log{opts: opts, dir: dir, db: db, q: make(chan Txn, opts.QueueLen), above: map[uint64]struct{}{}, done: make(chan struct{})}
+	l := &Log{opts: opts, dir: dir, db: db, q: make(chan Txn, opts.QueueLen), done: make(chan struct{})}
 	l.cond = sync.NewCond(&l.mu)
 	if err := l.dropIncompleteCheckpoints(); err != nil {
 		db.Close()
@@ -201,44 +203,36 @@ func (l *Log) WaitDurable(lsn uint64) error {
 	return nil
 }
 
+// writer is Append's consumer: a Writer fed from the queue, committing
+// everything that queued up while the previous batch was written.
 func (l *Log) writer() {
 	defer close(l.done)
-	var (
-		buf      []byte
-		lsns     []uint64
-		unsynced []uint64 // NoSync: written, not yet fsynced, not yet durable
-		timer    = time.NewTimer(time.Hour)
-	)
+	w := l.NewWriter()
+	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
 		var (
 			t  Txn
 			ok bool
 		)
-		if len(unsynced) > 0 {
-			timer.Reset(max(l.opts.SyncInterval-time.Since(l.lastSync), 0))
+		if d, due := w.SyncDue(); due {
+			timer.Reset(d)
 			select {
 			case t, ok = <-l.q:
 				timer.Stop()
 			case <-timer.C:
-				unsynced = l.syncUnsynced(unsynced)
+				w.Sync()
 				continue
 			}
 		} else {
 			t, ok = <-l.q
 		}
 		if !ok {
-			if len(unsynced) > 0 {
-				l.syncUnsynced(unsynced)
-			}
+			w.Close()
 			return
 		}
-		batch := l.db.NewBatch()
-		lsns = lsns[:0]
 		for ok {
-			buf = appendTxn(buf[:0], &t)
-			batch.Set(walKey(t.LSN), buf, nil)
-			lsns = append(lsns, t.LSN)
+			w.Add(&t)
 			// Take everything that queued up while the last batch was written.
 			select {
 			case t, ok = <-l.q:
@@ -246,49 +240,133 @@ func (l *Log) writer() {
 				ok = false
 			}
 		}
-		l.commit(batch)
-		if !l.opts.NoSync {
-			l.publish(lsns)
-			continue
-		}
-		unsynced = append(unsynced, lsns...)
-		if time.Since(l.lastSync) >= l.opts.SyncInterval {
-			unsynced = l.syncUnsynced(unsynced)
-		}
+		w.Commit()
 	}
 }
 
-// syncUnsynced fsyncs pebble's log (NoSync mode), retrying like commit, and
+// Writer writes transactions to the log from its caller's goroutine,
+// without Append's queue and writer goroutine: Add encodes a transaction
+// into the pending pebble batch, Commit writes the batch (synced unless
+// NoSync, retrying until it succeeds) and publishes what became durable.
+// Whatever arrives while Commit waits for the disk goes into the next
+// batch: group commit, with the caller's own queue (the engine's ring)
+// as the queue. A Writer is used by one goroutine at a time, after Start
+// and before Close; Close it before closing the Log.
+type Writer struct {
+	l        *Log
+	batch    *pebble.Batch
+	lsns     []uint64 // in batch
+	unsynced []uint64 // NoSync: written, not yet fsynced, not yet durable
+	lastSync time.Time
+	buf      []byte
+	key      [9]byte
+	one      [1]Write
+}
+
+// writerBatchBytes is the size at which Add commits the pending batch by
+// itself: it bounds a commit's latency when transactions keep arriving,
+// and keeps the batch small enough that pebble copies it into its
+// memtable (a batch of half a memtable would be kept as its own flushable
+// memtable, referencing the buffer) and that the buffer is reused.
+const writerBatchBytes = 256 << 10
+
+// NewWriter returns a Writer of l.
+func (l *Log) NewWriter() *Writer {
+	return &Writer{l: l, batch: l.db.NewBatch()}
+}
+
+// Add encodes t into the pending batch; t's keys and values are copied,
+// so they may alias memory reused once Add returns.
+func (w *Writer) Add(t *Txn) { w.add(t.LSN, t.ID, t.Writes) }
+
+// AddWrite is Add of a transaction of one write, without building a Txn.
+func (w *Writer) AddWrite(lsn, id uint64, wr Write) {
+	w.one[0] = wr
+	w.add(lsn, id, w.one[:])
+	w.one[0] = Write{}
+}
+
+func (w *Writer) add(lsn, id uint64, writes []Write) {
+	w.buf = appendBody(w.buf[:0], lsn, id, writes)
+	w.key[0] = prefixWAL
+	binary.BigEndian.PutUint64(w.key[1:], lsn)
+	w.batch.Set(w.key[:], w.buf, nil) // copies both
+	w.lsns = append(w.lsns, lsn)
+	if w.batch.Len() >= writerBatchBytes {
+		w.Commit()
+	}
+}
+
+// Pending is the number of transactions added and not yet committed.
+func (w *Writer) Pending() int { return len(w.lsns) }
+
+// Commit writes the pending batch, retrying until it succeeds. With Sync
+// durability it returns once the batch is fsynced and its transactions
+// published as durable; with NoSync they are published by the next sync,
+// which Commit does itself once SyncInterval has passed since the last.
+func (w *Writer) Commit() {
+	l := w.l
+	if len(w.lsns) > 0 {
+		size := uint64(w.batch.Len())
+		l.retry(func() error {
+			if err := l.checkSpace(w.batch.Len()); err != nil {
+				return err
+			}
+			if l.opts.NoSync {
+				return w.batch.Commit(pebble.NoSync)
+			}
+			l.stats.Syncs.Add(1)
+			return w.batch.Commit(pebble.Sync)
+		})
+		w.batch.Reset()
+		l.stats.Batches.Add(1)
+		l.stats.Bytes.Add(size)
+		if !l.opts.NoSync {
+			l.publish(w.lsns)
+			w.lsns = w.lsns[:0]
+			return
+		}
+		w.unsynced = append(w.unsynced, w.lsns...)
+		w.lsns = w.lsns[:0]
+	}
+	if len(w.unsynced) > 0 && time.Since(w.lastSync) >= l.opts.SyncInterval {
+		w.Sync()
+	}
+}
+
+// SyncDue says, with NoSync, whether committed transactions wait for a
+// sync, and in how long it is due (call Sync then).
+func (w *Writer) SyncDue() (time.Duration, bool) {
+	if len(w.unsynced) == 0 {
+		return 0, false
+	}
+	return max(w.l.opts.SyncInterval-time.Since(w.lastSync), 0), true
+}
+
+// Sync fsyncs pebble's log (NoSync mode), retrying like Commit, and
 // publishes what it made durable.
-func (l *Log) syncUnsynced(lsns []uint64) []uint64 {
+func (w *Writer) Sync() {
+	if len(w.unsynced) == 0 {
+		return
+	}
+	l := w.l
 	l.retry(func() error {
 		if err := l.checkSpace(0); err != nil {
 			return err
 		}
 		return l.db.LogData(nil, pebble.Sync)
 	})
-	l.lastSync = time.Now()
+	w.lastSync = time.Now()
 	l.stats.Syncs.Add(1)
-	l.publish(lsns)
-	return lsns[:0]
+	l.publish(w.unsynced)
+	w.unsynced = w.unsynced[:0]
 }
 
-// commit writes batch (synced unless NoSync), retrying until it succeeds.
-func (l *Log) commit(batch *pebble.Batch) {
-	size := uint64(batch.Len())
-	l.retry(func() error {
-		if err := l.checkSpace(batch.Len()); err != nil {
-			return err
-		}
-		if l.opts.NoSync {
-			return batch.Commit(pebble.NoSync)
-		}
-		l.stats.Syncs.Add(1)
-		return batch.Commit(pebble.Sync)
-	})
-	batch.Close()
-	l.stats.Batches.Add(1)
-	l.stats.Bytes.Add(size)
+// Close commits and syncs what is pending and releases the batch.
+func (w *Writer) Close() {
+	w.Commit()
+	w.Sync()
+	w.batch.Close()
 }
 
 // retry runs write until it succeeds, publishing each failure to waiters.
@@ -312,21 +390,33 @@ func (l *Log) retry(write func() error) {
 }
 
 // publish marks lsns durable and advances the durable LSN over the
-// gap-free prefix.
+// gap-free prefix. lsns is sorted in place (ring order is nearly LSN
+// order, so this is nearly free); LSNs above a gap wait, sorted, in above.
 func (l *Log) publish(lsns []uint64) {
 	l.stats.Txns.Add(uint64(len(lsns)))
+	slices.Sort(lsns)
 	l.mu.Lock()
+	d := l.durable
 	for _, lsn := range lsns {
-		l.above[lsn] = struct{}{}
-	}
-	for {
-		if _, ok := l.above[l.durable+1]; !ok {
-			break
+		switch {
+		case lsn == d+1:
+			d++
+			for len(l.above) > 0 && l.above[0] <= d+1 {
+				if l.above[0] == d+1 {
+					d++
+				}
+				l.above = l.above[1:]
+			}
+		case lsn > d:
+			// Above a gap: usually the largest so far, so appended.
+			i, found := slices.BinarySearch(l.above, lsn)
+			if !found {
+				l.above = slices.Insert(l.above, i, lsn)
+			}
 		}
-		delete(l.above, l.durable+1)
-		l.durable++
 	}
-	l.durableLSN.Store(l.durable)
+	l.durable = d
+	l.durableLSN.Store(d)
 	l.cond.Broadcast()
 	l.mu.Unlock()
 	l.changed()

@@ -221,3 +221,118 @@ func TestRebuild(t *testing.T) {
 		t.Fatalf("rebuild until 7: %+v, %d keys", rep, len(state))
 	}
 }
+
+// A Writer driven by its caller's goroutine keeps Append's guarantees:
+// the durable LSN is the gap-free prefix whatever order LSNs come in and
+// however they are split into batches, OnChange is called as it advances,
+// keys and values may alias reused memory, and with NoSync nothing is
+// durable before Sync, which SyncDue says is due.
+func TestWriter(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		t.Run(fmt.Sprint("NoSync=", noSync), func(t *testing.T) {
+			dir := t.TempDir()
+			l, err := Open(dir, Options{NoSync: noSync, SyncInterval: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Start(0)
+			var changes int
+			l.OnChange(func() { changes++ })
+			w := l.NewWriter()
+			scratch := make([]byte, 2)
+			add := func(lsn uint64) {
+				if lsn%2 == 0 {
+					t := txn(lsn)
+					w.Add(&t)
+					return
+				}
+				// A single write whose key and value share memory that is
+				// overwritten right after.
+				copy(scratch, fmt.Sprintf("%d%d", lsn%10, lsn%10))
+				w.AddWrite(lsn, lsn*10, Write{Key: scratch[:1], Value: scratch[1:]})
+				copy(scratch, "xx")
+			}
+			for _, batch := range [][]uint64{{2, 4, 3}, {6}, {1, 5}} {
+				for _, lsn := range batch {
+					add(lsn)
+				}
+				w.Commit()
+			}
+			if d, due := w.SyncDue(); due != noSync || (noSync && d <= 0) {
+				t.Fatalf("SyncDue = %v, %v", d, due)
+			}
+			if noSync {
+				if got := l.DurableLSN(); got != 0 {
+					t.Fatalf("durable LSN %d before the sync, want 0", got)
+				}
+				w.Sync()
+			}
+			if got := l.DurableLSN(); got != 6 {
+				t.Fatalf("durable LSN = %d, want 6", got)
+			}
+			if changes == 0 {
+				t.Fatal("OnChange's function was not called")
+			}
+			// Enough transactions to fill several batches by themselves.
+			big := make([]byte, 4096)
+			for lsn := uint64(7); lsn <= 300; lsn++ {
+				w.AddWrite(lsn, 1, Write{Key: []byte("big"), Value: big})
+			}
+			if w.Pending() >= 294 {
+				t.Fatalf("%d transactions pending, want a batch committed by Add", w.Pending())
+			}
+			w.Close()
+			if err := l.WaitDurable(300); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			l = openLog(t, dir)
+			defer l.Close()
+			var got []uint64
+			st, err := l.Replay(0, 0, func(tx *Txn) error {
+				got = append(got, tx.LSN)
+				if tx.LSN <= 6 {
+					want := txn(tx.LSN)
+					if tx.LSN%2 == 1 {
+						want = Txn{LSN: tx.LSN, ID: tx.LSN * 10, Writes: []Write{{Key: []byte(fmt.Sprint(tx.LSN % 10)), Value: []byte(fmt.Sprint(tx.LSN % 10))}}}
+					}
+					if fmt.Sprint(*tx) != fmt.Sprint(want) {
+						t.Errorf("replayed %v, want %v", *tx, want)
+					}
+				}
+				return nil
+			})
+			if err != nil || st.Damage != nil || len(got) != 300 {
+				t.Fatalf("replayed %d transactions, damage %v, error %v", len(got), st.Damage, err)
+			}
+		})
+	}
+}
+
+// publish advances over the gap-free prefix whatever the order and
+// grouping of the LSNs it is given, duplicates included.
+func TestPublishOutOfOrder(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	l.Start(10)
+	for _, step := range []struct {
+		lsns []uint64
+		want uint64
+	}{
+		{[]uint64{14, 12}, 10},
+		{[]uint64{11, 9, 10}, 12},
+		{[]uint64{17, 16, 14}, 12},
+		{[]uint64{13}, 14},
+		{[]uint64{15, 18}, 18},
+	} {
+		l.publish(step.lsns)
+		if got := l.DurableLSN(); got != step.want {
+			t.Fatalf("after %v: durable LSN %d, want %d", step.lsns, got, step.want)
+		}
+	}
+	if len(l.above) != 0 {
+		t.Fatalf("above = %v, want empty", l.above)
+	}
+}

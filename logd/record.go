@@ -45,12 +45,15 @@ const flagDelete = 1
 // key, and unless deleted uvarint value length and value. The LSN is the
 // pebble key, not in the body, but it is covered by the checksum, so a
 // record under the wrong key fails.
-func appendTxn(dst []byte, t *Txn) []byte {
+func appendTxn(dst []byte, t *Txn) []byte { return appendBody(dst, t.LSN, t.ID, t.Writes) }
+
+// appendBody is appendTxn of the transaction lsn, id, writes.
+func appendBody(dst []byte, lsn, id uint64, writes []Write) []byte {
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0)
-	dst = binary.AppendUvarint(dst, t.ID)
-	dst = binary.AppendUvarint(dst, uint64(len(t.Writes)))
-	for _, w := range t.Writes {
+	dst = binary.AppendUvarint(dst, id)
+	dst = binary.AppendUvarint(dst, uint64(len(writes)))
+	for _, w := range writes {
 		var flags byte
 		if w.Delete {
 			flags = flagDelete
@@ -63,7 +66,7 @@ func appendTxn(dst []byte, t *Txn) []byte {
 			dst = append(dst, w.Value...)
 		}
 	}
-	binary.LittleEndian.PutUint32(dst[start:], checksum(t.LSN, dst[start+4:]))
+	binary.LittleEndian.PutUint32(dst[start:], checksum(lsn, dst[start+4:]))
 	return dst
 }
 
