@@ -133,6 +133,8 @@ type Engine struct {
 	ring            *ringbuf.Reader
 	drainDone       chan struct{}
 	logKick         chan struct{} // wakes drainLog (wal.go); holds one poke
+	durableMu       sync.Mutex    // orders OnDurableChange's updates of durableFns
+	durableFns      atomic.Pointer[[]*func()]
 	logRecords      atomic.Uint64
 	recovery        Recovery
 	checkpointMu    sync.Mutex

@@ -184,12 +184,43 @@ func (e *Engine) Durable(lsn uint64) (done bool, err error) {
 	return done, nil
 }
 
-// OnDurableChange sets fn to be called when the durable LSN advances or a
-// log write fails (nil removes it). fn runs on the log's writer and must
-// not block; without a log (no data directory) it is never called.
-func (e *Engine) OnDurableChange(fn func()) {
-	if e.log != nil {
-		e.log.OnChange(fn)
+// OnDurableChange adds fn to the functions called when the durable LSN
+// advances or a log write fails, and returns the function that removes it.
+// fn runs on the log's writer and must not block; without a log (no data
+// directory) it is never called.
+func (e *Engine) OnDurableChange(fn func()) (remove func()) {
+	if e.log == nil {
+		return func() {}
+	}
+	e.durableMu.Lock()
+	defer e.durableMu.Unlock()
+	var fns []*func()
+	if old := e.durableFns.Load(); old != nil {
+		fns = append(fns, *old...)
+	}
+	fns = append(fns, &fn)
+	e.durableFns.Store(&fns)
+	e.log.OnChange(e.durableChanged)
+	return func() {
+		e.durableMu.Lock()
+		defer e.durableMu.Unlock()
+		old := *e.durableFns.Load()
+		keep := make([]*func(), 0, len(old))
+		for _, f := range old {
+			if f != &fn {
+				keep = append(keep, f)
+			}
+		}
+		e.durableFns.Store(&keep)
+	}
+}
+
+// durableChanged calls the OnDurableChange functions.
+func (e *Engine) durableChanged() {
+	if fns := e.durableFns.Load(); fns != nil {
+		for _, fn := range *fns {
+			(*fn)()
+		}
 	}
 }
 

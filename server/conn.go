@@ -97,11 +97,8 @@ func (c *conn) serveHandedOver() {
 	}
 	if c.refusedAt >= 0 {
 		lsn, err := c.runOps(c.ops[c.refusedAt:])
-		if c.roundErr != nil {
-			err = c.roundErr
-		}
 		c.answerOps(max(lsn, c.roundLSN), err)
-		c.refusedAt, c.roundLSN, c.roundErr = -1, 0, nil
+		c.refusedAt, c.roundLSN = -1, 0
 	}
 	ok := true
 	for ok && !c.quit && !c.stop.Load() && c.inputLeft() {
@@ -158,7 +155,7 @@ func (c *conn) servePipeline() bool {
 // command that has already arrived, up to maxPipeline and maxGathered.
 func (c *conn) readPipeline() error {
 	c.cmds, c.tooLong = c.cmds[:0], c.tooLong[:0]
-	for len(c.cmds) == 0 || (c.rd.Buffered() > 0 && len(c.cmds) < maxPipeline && c.rd.ArenaSize() < maxGathered) {
+	for len(c.cmds) == 0 || (c.rd.HasCommand() && len(c.cmds) < maxPipeline && c.rd.ArenaSize() < maxGathered) {
 		var args [][]byte
 		if n := len(c.cmds); n < cap(c.cmds) {
 			args = c.cmds[:n+1][n][:0]

@@ -59,9 +59,10 @@ const (
 	// loopReadBuffer is a connection's input buffer: one read takes up
 	// to this much.
 	loopReadBuffer = 16 << 10
-	// maxLoopInput is the most input the loop holds for one connection
-	// while a command is incomplete; a longer command is handed over.
-	maxLoopInput = 256 << 10
+	// maxLoopReplies bounds the reads gathered from one connection in a
+	// round, so that their replies (values of up to engine.MaxValueLen)
+	// stay within about maxReplyBuffer.
+	maxLoopReplies = maxReplyBuffer / engine.MaxValueLen
 	// loopEvents is how many events one epoll_wait returns at most.
 	loopEvents = 256
 )
@@ -86,11 +87,10 @@ type loopState struct {
 	closed       bool // closed by the loop
 
 	// This round's ops: the next to run, the first refused (-1: none),
-	// the last commit's LSN, and an error that kept a run from running.
+	// and the last commit's LSN.
 	opNext    int
 	refusedAt int
 	roundLSN  uint64
-	roundErr  error
 }
 
 // loop is the event loop of a server.
@@ -103,6 +103,7 @@ type loop struct {
 	// incoming carries new connections and connections handed back.
 	incoming    chan *conn
 	wantDurable atomic.Bool // a connection waits for the log: wake the loop when it moves
+	unsubscribe func()      // removes the loop's OnDurableChange function
 	closing     atomic.Bool // Shutdown: finish what was read, then close
 	forcing     atomic.Bool // Shutdown's deadline passed: close everything now
 	done        chan struct{}
@@ -147,7 +148,7 @@ func newLoop(s *Server) (*loop, error) {
 		done:     make(chan struct{}),
 		conns:    map[int32]*conn{},
 	}
-	s.e.OnDurableChange(func() {
+	l.unsubscribe = s.e.OnDurableChange(func() {
 		if l.wantDurable.Load() {
 			l.wake()
 		}
@@ -235,7 +236,7 @@ func (l *loop) serve() {
 
 // exit releases the loop's descriptors once every connection is closed.
 func (l *loop) exit() {
-	l.s.e.OnDurableChange(nil)
+	l.unsubscribe()
 	unix.Close(l.epfd)
 	l.wakeMu.Lock() // the log may be calling wake
 	unix.Close(l.wakefd)
@@ -340,22 +341,28 @@ func (l *loop) process(c *conn) bool {
 		c.handover = c.inPos < len(c.in)
 		return true
 	}
-	for cmds := 0; c.inPos < len(c.in); cmds++ {
-		if cmds == maxPipeline || len(c.ops) == maxPipeline {
+	reads := 0
+	for c.inPos < len(c.in) {
+		if len(c.ops) == maxPipeline || reads == maxLoopReplies {
 			c.more = true
 			break
 		}
 		args, n, st := resp.Scan(c.in[c.inPos:], c.args[:0], connLimits)
 		c.args = args[:0]
 		if st == resp.ScanIncomplete {
-			if c.inPos == 0 && len(c.in) >= maxLoopInput {
-				c.handover = true // a long command: the Reader streams it
+			if c.inPos == 0 && len(c.in) == cap(c.in) {
+				// A command longer than the buffer: the Reader streams it
+				// (and the loop does not scan it again at every read).
+				c.handover = true
 			}
 			break
 		}
 		if st == resp.ScanOther || !c.gatherFast(args) {
 			c.handover = true
 			break
+		}
+		if c.ops[len(c.ops)-1].Kind == engine.OpGet {
+			reads++
 		}
 		c.inPos += n
 	}
@@ -369,10 +376,7 @@ func (l *loop) read(c *conn) bool {
 		c.in, c.inPos = c.in[:0], 0
 	}
 	if len(c.in) == cap(c.in) {
-		if cap(c.in) >= maxLoopInput {
-			return true // full: parse, then hand over if still incomplete
-		}
-		c.in = append(c.in, make([]byte, cap(c.in))...)[:len(c.in)]
+		return true // full of commands to execute first
 	}
 	for {
 		n, err := unix.Read(c.fd, c.in[len(c.in):cap(c.in)])
@@ -441,8 +445,14 @@ func (l *loop) runOps() {
 			c := p.c
 			copy(c.ops[p.from:p.from+p.n], l.run[at:at+p.n])
 			at += p.n
-			if err != nil && c.roundErr == nil {
-				c.roundErr = err
+			if err != nil {
+				// The chain could not run: nothing of this run, nor any
+				// later op of the connection, was applied.
+				for j := p.from; j < len(c.ops); j++ {
+					c.ops[j].Err = err
+				}
+				c.opNext = len(c.ops)
+				continue
 			}
 			if p.hasWrite {
 				c.roundLSN = max(c.roundLSN, lsn)
@@ -473,15 +483,12 @@ func (l *loop) settle(c *conn) {
 		return
 	}
 	if len(c.ops) > 0 {
-		done, durableErr := true, error(nil)
-		if c.roundErr == nil {
+		done, durableErr := l.s.e.Durable(c.roundLSN)
+		if !done {
+			// Ask to be woken, then look again: the log may have moved
+			// before it knew anyone was waiting.
+			l.wantDurable.Store(true)
 			done, durableErr = l.s.e.Durable(c.roundLSN)
-			if !done {
-				// Ask to be woken, then look again: the log may have moved
-				// before it knew anyone was waiting.
-				l.wantDurable.Store(true)
-				done, durableErr = l.s.e.Durable(c.roundLSN)
-			}
 		}
 		if !done {
 			c.waiting = true
@@ -495,8 +502,8 @@ func (l *loop) settle(c *conn) {
 
 // answer renders the replies of a connection's ops.
 func (l *loop) answer(c *conn, durableErr error) {
-	c.renderOps(c.roundErr, durableErr)
-	c.roundLSN, c.roundErr = 0, nil
+	c.renderOps(nil, durableErr)
+	c.roundLSN = 0
 }
 
 // checkDurable answers the waiting connections whose writes are durable.
@@ -549,6 +556,9 @@ func (l *loop) resume(c *conn) {
 		c.in = c.in[:copy(c.in, c.in[c.inPos:])]
 		c.inPos = 0
 	}
+	if len(c.in) == 0 && cap(c.in) > loopReadBuffer {
+		c.in = make([]byte, 0, loopReadBuffer) // a handed-over connection's may have grown
+	}
 	if c.sockReadable || c.more {
 		l.enqueue(c)
 	}
@@ -584,7 +594,7 @@ func (l *loop) handOver(c *conn) {
 
 // close closes a connection the loop holds.
 func (l *loop) close(c *conn) {
-	if _, ok := l.conns[int32(c.fd)]; !ok {
+	if c.closed || l.conns[int32(c.fd)] != c {
 		return
 	}
 	delete(l.conns, int32(c.fd))
@@ -627,6 +637,11 @@ func (f fdIO) Read(p []byte) (int, error) {
 		}
 		if c.stop.Load() {
 			return 0, errStopped
+		}
+		// Replies of commands executed before are not held back while
+		// the rest of a command, or the next one, is awaited.
+		if err := c.wr.Flush(); err != nil {
+			return 0, err
 		}
 		if err := waitFD(c.fd, unix.POLLIN|unix.POLLRDHUP); err != nil {
 			return 0, err

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -136,5 +138,55 @@ func TestLoopSyncReplyWaitsForDurable(t *testing.T) {
 		if st.DurableLSN < st.CommitLSN {
 			t.Fatalf("write %d acknowledged with durable LSN %d below the last commit %d", i, st.DurableLSN, st.CommitLSN)
 		}
+	}
+}
+
+// A command followed by an empty line (which the loop leaves to the
+// Reader, which skips it and waits for the next command) is answered at
+// once, not when the next command comes.
+func TestLoopReplyNotHeldBehindEmptyLine(t *testing.T) {
+	ts := startServer(t, Config{}, false)
+	c := ts.raw(t)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write(append(encode("SET", "el", "1"), "\r\n"...))
+	c.Write(append(encode("GET", "el"), "\r\n*0\r\n"...))
+	readReplies(t, c, []any{respStatus("OK"), "1"})
+}
+
+// Two servers may share an engine: each one's connections are woken when
+// their writes are durable (the engine keeps every OnDurableChange
+// function), and shutting one down leaves the other's.
+func TestLoopTwoServersOneEngine(t *testing.T) {
+	ts := startServer(t, Config{}, true)
+	if ts.redis {
+		t.Skip("two servers on one engine: bpfdb only")
+	}
+	other, err := New(ts.eng, Config{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go other.Serve()
+	nc, err := net.Dial("tcp", other.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	oc := &rawConn{Conn: nc, br: bufio.NewReader(nc)}
+	c := ts.raw(t)
+	for i := range 20 {
+		if r := c.do(t, "SET", "two", strconv.Itoa(i)); r != respStatus("OK") {
+			t.Fatalf("SET on the first server = %#v", r)
+		}
+		if r := oc.do(t, "SET", "two", strconv.Itoa(i)); r != respStatus("OK") {
+			t.Fatalf("SET on the second server = %#v", r)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := other.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.do(t, "SET", "two", "after"); r != respStatus("OK") {
+		t.Fatalf("SET on the first server after the second's shutdown = %#v", r)
 	}
 }

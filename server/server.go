@@ -227,8 +227,10 @@ func detach(nc net.Conn) (int, error) {
 }
 
 // Shutdown stops accepting, lets every connection finish the commands it
-// has read and send their replies, then closes them. When ctx ends first,
-// the remaining connections are closed at once.
+// is executing (a round of the loop, a handed-over pipeline) and send their
+// replies, including waiting for their writes to be durable, then closes
+// them; input not yet executed is dropped, as by a crash of the client's
+// connection. When ctx ends first, the remaining connections are closed at once.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.closing = true

@@ -70,6 +70,35 @@ func (r *Reader) SetLimits(lim Limits) { r.lim = lim }
 // means another pipelined command (or part of one) is waiting.
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
+// HasCommand reports whether the bytes buffered hold a whole command, or
+// the start of one ReadCommand refuses, so that ReadCommand returns without
+// waiting for the client. Empty lines and empty arrays, which ReadCommand
+// skips, do not count.
+func (r *Reader) HasCommand() bool {
+	b, _ := r.br.Peek(r.br.Buffered())
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return false
+		}
+		line := bytes.TrimSuffix(b[:i], []byte("\r"))
+		if len(line) == 0 {
+			b = b[i+1:]
+			continue
+		}
+		if line[0] != '*' {
+			return true // an inline command, whole
+		}
+		if n, err := strconv.Atoi(string(line[1:])); err == nil && n <= 0 {
+			b = b[i+1:]
+			continue
+		}
+		_, _, st := Scan(b, nil, r.lim)
+		return st != ScanIncomplete
+	}
+	return false
+}
+
 // ArenaSize is how many bytes the arguments read since the last Reset hold.
 func (r *Reader) ArenaSize() int { return len(r.arena) }
 

@@ -125,3 +125,52 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+// A caller that writes the buffer itself gets what is left after partial
+// writes, and more replies appended meanwhile follow it.
+func TestWriterPartialWrites(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	w.Simple("OK")
+	w.Int(42)
+	if got := string(w.Pending()); got != "+OK\r\n:42\r\n" {
+		t.Fatalf("Pending = %q", got)
+	}
+	w.Consumed(3)
+	w.Null()
+	if got := string(w.Pending()); got != "\r\n:42\r\n$-1\r\n" || w.Buffered() != len(got) {
+		t.Fatalf("after Consumed(3): Pending %q, Buffered %d", got, w.Buffered())
+	}
+	w.Consumed(w.Buffered())
+	if w.Buffered() != 0 || len(w.Pending()) != 0 {
+		t.Fatalf("after consuming everything: Buffered %d", w.Buffered())
+	}
+	w.Simple("PONG")
+	w.Consumed(1)
+	if err := w.Flush(); err != nil || out.String() != "PONG\r\n" {
+		t.Fatalf("Flush after a partial write wrote %q (%v)", out.String(), err)
+	}
+}
+
+func TestReaderHasCommand(t *testing.T) {
+	tests := []struct {
+		buffered string
+		want     bool
+	}{
+		{"", false},
+		{"\r\n\r\n*0\r\n*-1\r\n", false},
+		{"*2\r\n$3\r\nGET\r\n$1\r\n", false},
+		{"\r\n*1\r\n$4\r\nPING\r\n", true},
+		{"PING", false},
+		{"PING\r\n", true},
+		{"*1\r\n$99\r\n", true}, // refused (too long) without waiting for it
+		{"*x\r\n", true},        // a protocol error
+	}
+	for _, tt := range tests {
+		r := NewReader(strings.NewReader(tt.buffered), 64, testLimits)
+		r.br.Peek(len(tt.buffered)) // fill the buffer
+		if got := r.HasCommand(); got != tt.want {
+			t.Errorf("HasCommand with %q buffered = %v, want %v", tt.buffered, got, tt.want)
+		}
+	}
+}

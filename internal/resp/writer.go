@@ -9,41 +9,43 @@ import (
 type Writer struct {
 	w   io.Writer
 	buf []byte
+	off int // buf[:off] is written (Consumed)
 }
 
 // NewWriter returns a Writer to w.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w, buf: make([]byte, 0, 4096)} }
 
 // Buffered is how many bytes wait for Flush.
-func (w *Writer) Buffered() int { return len(w.buf) }
+func (w *Writer) Buffered() int { return len(w.buf) - w.off }
 
 // Flush writes what is buffered.
 func (w *Writer) Flush() error {
-	if len(w.buf) == 0 {
+	if w.Buffered() == 0 {
 		return nil
 	}
-	_, err := w.w.Write(w.buf)
-	if cap(w.buf) > 1<<20 {
-		w.buf = make([]byte, 0, 4096)
-	}
-	w.buf = w.buf[:0]
+	_, err := w.w.Write(w.buf[w.off:])
+	w.reset()
 	return err
 }
 
 // Pending returns the buffered bytes, for a caller that writes them itself
 // (an event loop, which cannot block in Flush).
-func (w *Writer) Pending() []byte { return w.buf }
+func (w *Writer) Pending() []byte { return w.buf[w.off:] }
 
-// Consumed drops the first n buffered bytes, written by the caller.
+// Consumed drops the first n buffered bytes, written by the caller. The
+// rest is not moved (a slow reader would make that quadratic).
 func (w *Writer) Consumed(n int) {
-	if n >= len(w.buf) {
-		if cap(w.buf) > 1<<20 {
-			w.buf = make([]byte, 0, 4096)
-		}
-		w.buf = w.buf[:0]
-		return
+	if w.off += n; w.off >= len(w.buf) {
+		w.reset()
 	}
-	w.buf = w.buf[:copy(w.buf, w.buf[n:])]
+}
+
+// reset empties the buffer, dropping a huge one.
+func (w *Writer) reset() {
+	if cap(w.buf) > 1<<20 {
+		w.buf = make([]byte, 0, 4096)
+	}
+	w.buf, w.off = w.buf[:0], 0
 }
 
 // Simple writes a simple string (+OK).
