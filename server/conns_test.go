@@ -309,15 +309,7 @@ func TestRawPipeline(t *testing.T) {
 	want = append(want, respStatus("OK"), respStatus("QUEUED"), respStatus("QUEUED"), []any{int64(n + 1), strconv.Itoa(n + 1)})
 	c.SetDeadline(time.Now().Add(20 * time.Second))
 	go c.Write(buf)
-	for i, w := range want {
-		r, err := c.read()
-		if err != nil {
-			t.Fatalf("reply %d: %v", i, err)
-		}
-		if fmt.Sprintf("%#v", r) != fmt.Sprintf("%#v", w) {
-			t.Fatalf("reply %d: %#v, want %#v", i, r, w)
-		}
-	}
+	readReplies(t, c, want)
 }
 
 func TestQuit(t *testing.T) {
