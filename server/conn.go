@@ -109,7 +109,7 @@ func (c *conn) serveHandedOver() {
 	}
 	c.closeNow = c.closeNow || !ok || c.quit
 	c.inPos, c.in = 0, c.in[:0]
-	c.l.giveBack(c)
+	c.l.add(c)
 }
 
 // inputLeft says whether a handed-over connection has input it has read

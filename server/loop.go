@@ -166,14 +166,8 @@ func (l *loop) wake() {
 	l.wakeMu.Unlock()
 }
 
-// add gives the loop a new connection.
+// add gives the loop a new connection, or a handed-over one back.
 func (l *loop) add(c *conn) {
-	l.incoming <- c
-	l.wake()
-}
-
-// giveBack returns a handed-over connection to the loop.
-func (l *loop) giveBack(c *conn) {
 	l.incoming <- c
 	l.wake()
 }
