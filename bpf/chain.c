@@ -322,7 +322,7 @@ __attribute__((noinline)) long long auto_commit(struct bpfdb_record *rec, __u32 
 	if (!rec || !ctl || !op)
 		return -BPFDB_ERR_INTERNAL;
 	if (wal_on(ctl)) {
-		w = bpf_ringbuf_reserve(&wal_ring, sizeof(*w), 0);
+		w = wal_reserve_auto(len, op->value);
 		if (!w) {
 			stat_add(BPFDB_STAT_ABORTS_LOG_FULL, 1);
 			return -BPFDB_ERR_LOG_FULL;
@@ -339,7 +339,6 @@ __attribute__((noinline)) long long auto_commit(struct bpfdb_record *rec, __u32 
 		w->hdr.val_len = len;
 		w->hdr._pad = 0;
 		__builtin_memcpy(&w->key, &op->key, sizeof(w->key));
-		__builtin_memcpy(w->value, op->value, sizeof(w->value));
 		bpf_ringbuf_submit(w, BPF_RB_NO_WAKEUP);
 	} else {
 		ts = next_commit_ts(ctl);

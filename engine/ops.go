@@ -253,7 +253,7 @@ func (e *Engine) runAuto(ops []Op, retries int) (uint64, error) {
 	// A full slab may be full of versions nobody can see any more: collect
 	// them now, outside the run lock, so the caller's next try can succeed.
 	for i := range ops {
-		if errors.Is(ops[i].Err, ErrStoreFull) {
+		if ops[i].Err != nil && errors.Is(ops[i].Err, ErrStoreFull) {
 			e.storeFull.Store(true)
 			e.Vacuum()
 			break
@@ -322,7 +322,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			op := &ops[pending[j]]
 			o := &s.ops[j]
 			op.Err = e.statusError(o.Status, o.Detail)
-			if op.Kind == OpGet && errors.Is(op.Err, ErrNotFound) {
+			if op.Kind == OpGet && op.Err == ErrNotFound { // statusError's own value
 				op.Version = o.Ts
 			}
 			if retryable(op.Err) && try < retries {
@@ -330,7 +330,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 				again++
 				continue
 			}
-			if errors.Is(op.Err, ErrAborted) {
+			if op.Err == ErrAborted { // statusError's own value
 				op.Err = ErrConflict // a retry budget ran out before this op ran
 			}
 			if op.Err == nil && op.Kind == OpGet {
@@ -370,7 +370,12 @@ func (e *Engine) waitGateOpen() bool {
 }
 
 // retryable reports whether an autocommit op that failed with err is run again.
+// nil and ErrNotFound, what nearly every op ends with, are answered without
+// errors.Is's walk.
 func retryable(err error) bool {
+	if err == nil || err == ErrNotFound {
+		return false
+	}
 	for _, target := range []error{errRetry, ErrConflict, ErrVersionsFull, ErrLogFull, ErrQuiesced, ErrAborted} {
 		if errors.Is(err, target) {
 			return true

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+
+	"github.com/bpfdb/bpfdb/logd"
 )
 
 func ringWrite(kind chainBpfdbWalKind, key, value []byte, del bool) []byte {
@@ -64,4 +66,54 @@ func FuzzDecodeRingRecord(f *testing.F) {
 			t.Fatalf("decoded a key of %d or value of %d bytes", len(r.key), len(r.value))
 		}
 	})
+}
+
+// Every autocommit write reaches the log whole, at every value size: the
+// chain reserves its ring record at the size of the value's slab class
+// (bpf/wal/wal.h, wal_reserve_auto), so each class boundary is written,
+// as are an empty value and a tombstone.
+func TestAutocommitLogRecordSizes(t *testing.T) {
+	e := openTest(t, Options{MaxKeys: 1024, Dir: t.TempDir()})
+	sizes := []int{0, 1, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1023, MaxValueLen}
+	want := map[string][]byte{}
+	var ops []Op
+	for i, n := range sizes {
+		key := specKey("size", i)
+		ops = append(ops, Op{Kind: OpSet, Key: key, Value: specPattern(n, byte(i+1))})
+		want[string(key)] = specPattern(n, byte(i+1))
+	}
+	deleted := specKey("size", 3)
+	ops = append(ops, Op{Kind: OpDelete, Key: deleted})
+	if err := e.Batch(ops); err != nil {
+		t.Fatal(err)
+	}
+	for i := range ops {
+		if ops[i].Err != nil {
+			t.Fatalf("op %d: %v", i, ops[i].Err)
+		}
+	}
+	got := map[string][]byte{}
+	deletes := 0
+	if _, err := e.log.Replay(0, 0, func(txn *logd.Txn) error {
+		for _, w := range txn.Writes {
+			if w.Delete {
+				deletes++
+				delete(got, string(w.Key))
+				continue
+			}
+			got[string(w.Key)] = bytes.Clone(w.Value)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	delete(want, string(deleted))
+	if deletes != 1 || len(got) != len(want) {
+		t.Fatalf("log holds %d values and %d deletes, want %d and 1", len(got), deletes, len(want))
+	}
+	for k, v := range want {
+		if !bytes.Equal(got[k], v) {
+			t.Errorf("%s: logged %d bytes, want %d bytes (%q...)", k, len(got[k]), len(v), v[:min(len(v), 8)])
+		}
+	}
 }

@@ -286,6 +286,9 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 // retryable reports whether a transaction that failed with err, having
 // applied nothing, is worth running again.
 func retryable(err error) bool {
+	if err == nil || err == engine.ErrNotFound { // nearly every op: skip errors.Is's walk
+		return false
+	}
 	for _, target := range []error{engine.ErrConflict, engine.ErrVersionsFull, engine.ErrLogFull, engine.ErrQuiesced, engine.ErrTxnTableFull, errNotRun} {
 		if errors.Is(err, target) {
 			return true
