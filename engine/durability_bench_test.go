@@ -347,9 +347,9 @@ func durReplayKey(lsn, keys int) []byte {
 }
 
 // durWriteLog writes a log of n single-write transactions (LSNs 1..n, keys
-// as durReplayKey, 100-byte values) straight through logd, waits until
-// the last is written, and closes it: a log as a crash leaves it, with no
-// checkpoint.
+// as durReplayKey, 100-byte values) straight through a logd.Writer, waits
+// until the last is durable, and closes it: a log as a crash leaves it,
+// with no checkpoint.
 func durWriteLog(tb testing.TB, dir string, n, keys int) {
 	tb.Helper()
 	l, err := logd.Open(dir, logd.Options{NoSync: true})
@@ -357,9 +357,11 @@ func durWriteLog(tb testing.TB, dir string, n, keys int) {
 		tb.Fatal(err)
 	}
 	l.Start(0)
+	w := l.NewWriter()
 	for lsn := 1; lsn <= n; lsn++ {
-		l.Append(logd.Txn{LSN: uint64(lsn), ID: uint64(lsn), Writes: []logd.Write{{Key: durReplayKey(lsn, keys), Value: benchValue(uint64(lsn))}}})
+		w.AddWrite(uint64(lsn), uint64(lsn), logd.Write{Key: durReplayKey(lsn, keys), Value: benchValue(uint64(lsn))})
 	}
+	w.Close()
 	if err := l.WaitDurable(uint64(n)); err != nil {
 		tb.Fatal(err)
 	}

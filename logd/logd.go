@@ -9,14 +9,14 @@
 //     the durable LSN is the end of the gap-free prefix of what is
 //     persisted, never just the largest LSN written. A commit acknowledged
 //     at LSN n therefore implies every commit before it survives too.
-//   - One pebble batch per loop iteration, committed with Sync: every
-//     transaction that arrived while the previous fsync ran shares the next
-//     one (group commit). The loop is either Append's writer goroutine or
-//     a caller's own (Writer: the engine's ring reader, whose queue is the
-//     ring); a batch that reaches writerBatchBytes is committed at once.
+//   - The log is written through a Writer, on its caller's goroutine (the
+//     engine's ring reader, whose queue is the ring): one pebble batch per
+//     Commit, committed with Sync, holding every transaction that arrived
+//     while the previous fsync ran, so they share the next one (group
+//     commit); a batch that reaches writerBatchBytes is committed at once.
 //   - A failed write (a full disk) is retried with the same batch until it
 //     succeeds; meanwhile WaitDurable reports the failure, so nothing is
-//     acknowledged that is not on disk, and nothing queued is dropped.
+//     acknowledged that is not on disk, and nothing added is dropped.
 //   - Pebble treats a failed WAL write as fatal (it exits the process), so
 //     a full disk must never reach it: before every write logd checks the
 //     free space (statfs) and refuses while it is below the batch plus
@@ -63,8 +63,6 @@ type Options struct {
 	NoSync bool
 	// SyncInterval bounds what a crash can lose without Sync (default 10ms).
 	SyncInterval time.Duration
-	// QueueLen is how many transactions may wait for the writer (default 65536).
-	QueueLen int
 	// ReserveBytes of free disk space are kept for pebble's flushes and
 	// compactions: writes are refused below it (default 64 MiB).
 	ReserveBytes int64
@@ -75,7 +73,6 @@ type Log struct {
 	opts Options
 	dir  string
 	db   *pebble.DB
-	q    chan Txn
 
 	mu      sync.Mutex
 	cond    *sync.Cond
@@ -83,12 +80,10 @@ type Log struct {
 	above   []uint64 // persisted LSNs above durable, sorted
 	failure error    // the last write error, nil once a write succeeds
 	closed  bool
-	started bool
 
 	durableLSN atomic.Uint64
 	notify     atomic.Pointer[func()] // OnChange's function
 	stats      Stats
-	done       chan struct{}
 }
 
 // Stats count what the log has done.
@@ -108,9 +103,6 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.SyncInterval <= 0 {
 		opts.SyncInterval = 10 * time.Millisecond
 	}
-	if opts.QueueLen <= 0 {
-		opts.QueueLen = 1 << 16
-	}
 	if opts.ReserveBytes <= 0 {
 		opts.ReserveBytes = 64 << 20
 	}
@@ -118,7 +110,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("logd: opening %s (is a server using it?): %w", dir, err)
 	}
-	l := &Log{opts: opts, dir: dir, db: db, q: make(chan Txn, opts.QueueLen), done: make(chan struct{})}
+	l := &Log{opts: opts, dir: dir, db: db}
 	l.cond = sync.NewCond(&l.mu)
 	if err := l.dropIncompleteCheckpoints(); err != nil {
 		db.Close()
@@ -127,26 +119,21 @@ func Open(dir string, opts Options) (*Log, error) {
 	return l, nil
 }
 
-// Start sets the durable LSN recovery reached and starts the writer. The
-// next transaction appended must have LSN durable+1 or above.
+// Start sets the durable LSN recovery reached, before any Writer writes:
+// the next transaction written must have LSN durable+1 or above.
 func (l *Log) Start(durable uint64) {
-	l.started = true
 	l.durable = durable
 	l.durableLSN.Store(durable)
-	go l.writer()
 }
-
-// Append queues a committed transaction for the writer. It blocks only
-// while the queue is full.
-func (l *Log) Append(t Txn) { l.q <- t }
 
 // DurableLSN is the largest LSN at and below which every transaction is on disk.
 func (l *Log) DurableLSN() uint64 { return l.durableLSN.Load() }
 
-// OnChange sets fn to be called, on the writer's goroutine, after the
-// durable LSN advances and after a write fails: a caller that polls
-// Durable (an event loop) learns when to poll again without a goroutine
-// blocked in WaitDurable. fn must not block. One fn at a time; nil removes it.
+// OnChange sets fn to be called, on the goroutine of the Writer that
+// wrote, after the durable LSN advances and after a write fails (and by
+// Close): a caller that polls Durable (an event loop) learns when to poll
+// again without a goroutine blocked in WaitDurable. fn must not block.
+// One fn at a time; nil removes it.
 func (l *Log) OnChange(fn func()) {
 	if fn == nil {
 		l.notify.Store(nil)
@@ -203,55 +190,13 @@ func (l *Log) WaitDurable(lsn uint64) error {
 	return nil
 }
 
-// writer is Append's consumer: a Writer fed from the queue, committing
-// everything that queued up while the previous batch was written.
-func (l *Log) writer() {
-	defer close(l.done)
-	w := l.NewWriter()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	for {
-		var (
-			t  Txn
-			ok bool
-		)
-		if d, due := w.SyncDue(); due {
-			timer.Reset(d)
-			select {
-			case t, ok = <-l.q:
-				timer.Stop()
-			case <-timer.C:
-				w.Sync()
-				continue
-			}
-		} else {
-			t, ok = <-l.q
-		}
-		if !ok {
-			w.Close()
-			return
-		}
-		for ok {
-			w.Add(&t)
-			// Take everything that queued up while the last batch was written.
-			select {
-			case t, ok = <-l.q:
-			default:
-				ok = false
-			}
-		}
-		w.Commit()
-	}
-}
-
-// Writer writes transactions to the log from its caller's goroutine,
-// without Append's queue and writer goroutine: Add encodes a transaction
-// into the pending pebble batch, Commit writes the batch (synced unless
-// NoSync, retrying until it succeeds) and publishes what became durable.
-// Whatever arrives while Commit waits for the disk goes into the next
-// batch: group commit, with the caller's own queue (the engine's ring)
-// as the queue. A Writer is used by one goroutine at a time, after Start
-// and before Close; Close it before closing the Log.
+// Writer is how the log is written, from its caller's goroutine: Add
+// encodes a transaction into the pending pebble batch, Commit writes the
+// batch (synced unless NoSync, retrying until it succeeds) and publishes
+// what became durable. Whatever arrives while Commit waits for the disk
+// goes into the next batch: group commit, with the caller's own queue
+// (the engine's ring) as the queue. A Writer is used by one goroutine at
+// a time, after Start and before Close; Close it before closing the Log.
 type Writer struct {
 	l        *Log
 	batch    *pebble.Batch
@@ -447,7 +392,9 @@ func (l *Log) checkSpace(n int) error {
 	return nil
 }
 
-// Close stops the writer once everything queued is written, and closes pebble.
+// Close marks the log closed, so that WaitDurable and Durable report
+// ErrClosed for what is not durable, wakes the waiters, and closes pebble.
+// Close every Writer first.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -455,12 +402,6 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.closed = true
-	l.mu.Unlock()
-	close(l.q)
-	if l.started {
-		<-l.done
-	}
-	l.mu.Lock()
 	l.cond.Broadcast()
 	l.mu.Unlock()
 	l.changed()

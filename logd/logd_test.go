@@ -22,22 +22,42 @@ func txn(lsn uint64) Txn {
 	return Txn{LSN: lsn, ID: lsn * 10, Writes: []Write{{Key: []byte(fmt.Sprint("k", lsn)), Value: []byte(fmt.Sprint("v", lsn))}}}
 }
 
+// appendAll writes txns to l through a Writer of their own, in one batch,
+// and closes the Writer: once it returns they are on disk and published.
+func appendAll(l *Log, txns ...Txn) {
+	w := l.NewWriter()
+	for i := range txns {
+		w.Add(&txns[i])
+	}
+	w.Close()
+}
+
+// txns returns txn(from) .. txn(to).
+func txns(from, to uint64) []Txn {
+	var ts []Txn
+	for lsn := from; lsn <= to; lsn++ {
+		ts = append(ts, txn(lsn))
+	}
+	return ts
+}
+
 // The durable LSN is the end of the gap-free persisted prefix: a commit
 // that arrives before an earlier one does not make the earlier one durable.
 func TestDurableLSNIsGapFree(t *testing.T) {
 	l := openLog(t, t.TempDir())
 	defer l.Close()
 	l.Start(0)
-	l.Append(txn(2))
-	l.Append(txn(3))
-	deadline := time.Now().Add(5 * time.Second)
-	for l.Stats().Txns.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	appendAll(l, txn(2), txn(3))
+	if n := l.Stats().Txns.Load(); n != 2 {
+		t.Fatalf("%d transactions persisted, want 2", n)
 	}
 	if got := l.DurableLSN(); got != 0 {
 		t.Fatalf("durable LSN %d with LSN 1 missing, want 0", got)
 	}
-	l.Append(txn(1))
+	if done, err := l.Durable(2); done || err != nil {
+		t.Fatalf("Durable(2) with LSN 1 missing = %v, %v; want false, nil", done, err)
+	}
+	appendAll(l, txn(1))
 	if err := l.WaitDurable(3); err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +67,8 @@ func TestDurableLSNIsGapFree(t *testing.T) {
 }
 
 // Durable answers without waiting, and OnChange's function is called once
-// the durable LSN has moved, so a caller can poll Durable again.
+// the durable LSN has moved, so a caller on another goroutine than the
+// Writer's can poll Durable again.
 func TestDurableWithoutWaiting(t *testing.T) {
 	l := openLog(t, t.TempDir())
 	defer l.Close()
@@ -62,7 +83,12 @@ func TestDurableWithoutWaiting(t *testing.T) {
 	if done, err := l.Durable(1); done || err != nil {
 		t.Fatalf("Durable(1) before any append = %v, %v; want false, nil", done, err)
 	}
-	l.Append(txn(1))
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		appendAll(l, txn(1))
+	}()
+	defer func() { <-written }() // before l.Close
 	deadline := time.After(5 * time.Second)
 	for {
 		select {
@@ -81,20 +107,63 @@ func TestDurableWithoutWaiting(t *testing.T) {
 	}
 }
 
-// Many transactions appended at once share fsyncs (group commit), and all replay in order.
+// Close ends WaitDurable, for a waiter already blocked and for one that
+// comes after, with ErrClosed for what is not durable, and nil for what is.
+func TestWaitDurableEndsAtClose(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	l.Start(0)
+	appendAll(l, txn(1))
+	waited := make(chan error, 1)
+	go func() { waited <- l.WaitDurable(2) }()
+	time.Sleep(10 * time.Millisecond) // usually blocked in WaitDurable by now
+	select {
+	case err := <-waited:
+		t.Fatalf("WaitDurable(2) returned %v before Close with LSN 2 never written", err)
+	default:
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-waited:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("WaitDurable(2) ended by Close with %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("WaitDurable(2) still waiting 5s after Close")
+	}
+	if err := l.WaitDurable(3); !errors.Is(err, ErrClosed) {
+		t.Fatalf("WaitDurable(3) after Close = %v, want ErrClosed", err)
+	}
+	if err := l.WaitDurable(1); err != nil {
+		t.Fatalf("WaitDurable(1) after Close = %v, want nil: LSN 1 is durable", err)
+	}
+	if done, err := l.Durable(2); done || !errors.Is(err, ErrClosed) {
+		t.Fatalf("Durable(2) after Close = %v, %v; want false, ErrClosed", done, err)
+	}
+}
+
+// Transactions added to a Writer between two Commits share one fsync
+// (group commit), and all replay in order.
 func TestGroupCommitAndReplay(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir)
 	l.Start(0)
-	const n = 2000
+	const n, group = 2000, 100
+	w := l.NewWriter()
 	for i := uint64(1); i <= n; i++ {
-		l.Append(txn(i))
+		tx := txn(i)
+		w.Add(&tx)
+		if i%group == 0 {
+			w.Commit()
+		}
 	}
+	w.Close()
 	if err := l.WaitDurable(n); err != nil {
 		t.Fatal(err)
 	}
-	if syncs := l.Stats().Syncs.Load(); syncs >= n/2 {
-		t.Errorf("%d syncs for %d transactions: no group commit", syncs, n)
+	if syncs := l.Stats().Syncs.Load(); syncs > n/group {
+		t.Errorf("%d syncs for %d transactions committed in groups of %d: no group commit", syncs, n, group)
 	}
 	l.Close()
 
@@ -122,9 +191,7 @@ func TestReplayStopsAtDamage(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir)
 	l.Start(0)
-	for i := uint64(1); i <= 10; i++ {
-		l.Append(txn(i))
-	}
+	appendAll(l, txns(1, 10)...)
 	l.WaitDurable(10)
 	l.db.Set(walKey(6), []byte("garbage!"), pebble.Sync)
 	l.db.Delete(walKey(9), pebble.Sync)
@@ -145,9 +212,7 @@ func TestCheckpoint(t *testing.T) {
 	dir := t.TempDir()
 	l := openLog(t, dir)
 	l.Start(0)
-	for i := uint64(1); i <= 20; i++ {
-		l.Append(txn(i))
-	}
+	appendAll(l, txns(1, 20)...)
 	l.WaitDurable(20)
 	cw := l.NewCheckpoint(15)
 	for i := 0; i < 100; i++ {
@@ -197,10 +262,7 @@ func TestRebuild(t *testing.T) {
 	l := openLog(t, dir)
 	defer l.Close()
 	l.Start(0)
-	for i := uint64(1); i <= 10; i++ {
-		l.Append(txn(i))
-	}
-	l.Append(Txn{LSN: 11, ID: 1, Writes: []Write{{Key: []byte("k3"), Delete: true}}})
+	appendAll(l, append(txns(1, 10), Txn{LSN: 11, ID: 1, Writes: []Write{{Key: []byte("k3"), Delete: true}}})...)
 	l.WaitDurable(11)
 	cw := l.NewCheckpoint(4)
 	for i := 1; i <= 4; i++ {
@@ -222,8 +284,7 @@ func TestRebuild(t *testing.T) {
 	}
 }
 
-// A Writer driven by its caller's goroutine keeps Append's guarantees:
-// the durable LSN is the gap-free prefix whatever order LSNs come in and
+// A Writer driven by its caller's goroutine: the durable LSN is the gap-free prefix whatever order LSNs come in and
 // however they are split into batches, OnChange is called as it advances,
 // keys and values may alias reused memory, and with NoSync nothing is
 // durable before Sync, which SyncDue says is due.

@@ -38,9 +38,15 @@ func TestRecoverAndWalDump(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Start(0)
-	l.Append(logd.Txn{LSN: 1, ID: 1, Writes: []logd.Write{{Key: []byte("a"), Value: []byte("1")}, {Key: []byte{0xff}, Value: []byte{0xfe, 0}}}})
-	l.Append(logd.Txn{LSN: 2, ID: 2, Writes: []logd.Write{{Key: []byte("a"), Delete: true}}})
-	l.Append(logd.Txn{LSN: 3, ID: 3, Writes: []logd.Write{{Key: []byte("b"), Value: []byte("2")}}})
+	w := l.NewWriter()
+	for _, tx := range []logd.Txn{
+		{LSN: 1, ID: 1, Writes: []logd.Write{{Key: []byte("a"), Value: []byte("1")}, {Key: []byte{0xff}, Value: []byte{0xfe, 0}}}},
+		{LSN: 2, ID: 2, Writes: []logd.Write{{Key: []byte("a"), Delete: true}}},
+		{LSN: 3, ID: 3, Writes: []logd.Write{{Key: []byte("b"), Value: []byte("2")}}},
+	} {
+		w.Add(&tx)
+	}
+	w.Close()
 	if err := l.WaitDurable(3); err != nil {
 		t.Fatal(err)
 	}
