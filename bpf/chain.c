@@ -980,7 +980,7 @@ int bpfdb_txn_release(struct xdp_md *ctx)
 	c.abort = req->end_kind != BPFDB_OP_COMMIT;
 	bpf_loop(t->nkeys, release_cb, &c, 0);
 	if (t->state == BPFDB_TXN_ACTIVE_RO)
-		unregister_snapshot(req->txn_slot);
+		unregister_snapshot(ctl, req->txn_slot);
 	if (c.abort)
 		count_abort(req->status);
 	t->nkeys = 0;

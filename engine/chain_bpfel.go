@@ -23,16 +23,17 @@ const (
 )
 
 type chainBpfdbControl struct {
-	_        structs.HostLayout
-	Clock    uint64
-	Visible  uint64
-	LowHint  uint64
-	WalOn    uint64
-	Gate     uint64
-	TxnSeq   uint64
-	SlabNext [6]uint64
-	SlabCap  [6]uint64
-	Done     [1024]uint64
+	_          structs.HostLayout
+	Clock      uint64
+	Visible    uint64
+	LowHint    uint64
+	WalOn      uint64
+	Gate       uint64
+	TxnSeq     uint64
+	SlabNext   [6]uint64
+	SlabCap    [6]uint64
+	Done       [1024]uint64
+	SnapActive uint64
 }
 
 type chainBpfdbFullDetail uint32

@@ -20,6 +20,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -52,6 +53,7 @@ func TestGCLongLivedReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r0.Abort()
+	wantActive(t, e, 1)
 	for n := 0; n < 4*MaxVersions; n++ {
 		if _, err := set(); err != nil {
 			t.Fatalf("overwrite %d under one reader: %v", n, err)
@@ -101,6 +103,31 @@ func TestGCLongLivedReader(t *testing.T) {
 		if r != r0 {
 			readerWants(r, want)
 		}
+	}
+	wantActive(t, e, uint64(len(readers)-1))
+
+	// Once no reader is left, GC takes visible as its mark without
+	// scanning the snapshot slots (bpf/storage/version.h, low_water), and
+	// overwrites never run out of versions.
+	for r := range readers {
+		if r != r0 {
+			r.Abort()
+		}
+	}
+	wantActive(t, e, 0)
+	for n := 0; n < 4*MaxVersions; n++ {
+		if _, err := set(); err != nil {
+			t.Fatalf("overwrite %d with no reader left: %v", n, err)
+		}
+	}
+}
+
+// wantActive checks the count of registered snapshots that lets GC skip
+// its scan of the snapshot slots (control.snap_active).
+func wantActive(t *testing.T, e *Engine, n uint64) {
+	t.Helper()
+	if got := atomic.LoadUint64(&e.ctl.SnapActive); got != n {
+		t.Fatalf("control.snap_active = %d, want %d", got, n)
 	}
 }
 

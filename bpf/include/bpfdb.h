@@ -209,6 +209,7 @@ struct bpfdb_control {
 	__u64 slab_next[BPFDB_SLAB_CLASSES]; /* bump allocators */
 	__u64 slab_cap[BPFDB_SLAB_CLASSES];  /* set by Go at Open */
 	__u64 done[BPFDB_DONE_RING];         /* commit ts fully installed, by ts % ring */
+	__u64 snap_active; /* snapshots registered or registering (txn/clock.h) */
 };
 
 /* Kinds of WAL ring records. */

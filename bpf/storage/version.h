@@ -175,11 +175,20 @@ static long low_water_cb(__u32 k, void *data)
  * low_water returns the timestamp at or below which no registered snapshot
  * can need an ended version, or 0 when that cannot be known right now.
  * visible is read before the snapshots (invariant 3).
+ *
+ * With no snapshot counted in control.snap_active the mark is visible
+ * itself, found without scanning the BPFDB_SNAP_SLOTS slots (which, for a
+ * key written over and over, ran every few writes). A reader counts itself
+ * before it reads visible (register_snapshot), and the count is read here
+ * after visible, by a fully ordered atomic: a reader this read misses
+ * reads visible after it, so its snapshot is at or above the mark.
  */
 static __always_inline __u64 low_water(struct bpfdb_control *ctl)
 {
 	struct low_water_ctx c = { .low = READ_ONCE_U64(ctl->visible), .pending = 0 };
 
+	if (__sync_fetch_and_add(&ctl->snap_active, 0) == 0)
+		return c.low;
 	bpf_loop(BPFDB_SNAP_SLOTS, low_water_cb, &c, 0);
 	return c.pending ? 0 : c.low;
 }

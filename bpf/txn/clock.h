@@ -69,7 +69,10 @@ static __always_inline void mark_done(struct bpfdb_control *ctl, __u64 ts)
 
 /*
  * register_snapshot publishes a reader's snapshot in slot k of the snapshots
- * map and returns it (see invariant 3 in storage/version.h).
+ * map and returns it (see invariant 3 in storage/version.h). It counts the
+ * snapshot in control.snap_active first, before it reads visible, so GC
+ * that finds the count at zero may take visible as the low-water mark
+ * without scanning the slots (low_water).
  */
 static __always_inline __u64 register_snapshot(struct bpfdb_control *ctl, __u32 k)
 {
@@ -80,20 +83,24 @@ static __always_inline __u64 register_snapshot(struct bpfdb_control *ctl, __u32 
 	s = bpf_map_lookup_elem(&snapshots, &zero);
 	if (!s || k >= BPFDB_SNAP_SLOTS)
 		return 0;
+	__sync_fetch_and_add(&ctl->snap_active, 1);
 	__sync_lock_test_and_set(&s->snap[k], BPFDB_SNAP_PENDING);
 	snap = READ_ONCE_U64(ctl->visible);
 	__sync_lock_test_and_set(&s->snap[k], snap);
 	return snap;
 }
 
-static __always_inline void unregister_snapshot(__u32 k)
+/* unregister_snapshot clears slot k, then uncounts it (register_snapshot). */
+static __always_inline void unregister_snapshot(struct bpfdb_control *ctl, __u32 k)
 {
 	struct bpfdb_snapshots *s;
 	__u32 zero = 0;
 
 	s = bpf_map_lookup_elem(&snapshots, &zero);
-	if (s && k < BPFDB_SNAP_SLOTS)
-		__sync_lock_test_and_set(&s->snap[k], 0);
+	if (!s || k >= BPFDB_SNAP_SLOTS)
+		return;
+	__sync_lock_test_and_set(&s->snap[k], 0);
+	__sync_fetch_and_add(&ctl->snap_active, -1);
 }
 
 #endif /* BPFDB_CLOCK_H */
