@@ -64,12 +64,23 @@ func (b *syncBuffer) String() string {
 
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return freePorts(t, 1)[0]
+}
+
+// freePorts returns n distinct free loopback addresses: the listeners stay
+// open until all are chosen, or the kernel may hand out one port twice.
+func freePorts(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs[i] = l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addrs
 }
 
 // startServe runs `bpfdb serve --dir dir --listen A --metrics B args...`
@@ -83,7 +94,8 @@ func startServe(t *testing.T, dir string, args ...string) *serveProc {
 		}
 		t.Skip("skipping: bpfdb serve needs root to load its BPF programs")
 	}
-	p := &serveProc{addr: freePort(t), metrics: freePort(t), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	ports := freePorts(t, 2)
+	p := &serveProc{addr: ports[0], metrics: ports[1], stderr: &syncBuffer{}, exited: make(chan struct{})}
 	full := append([]string{"serve", "--dir", dir, "--listen", p.addr, "--metrics", p.metrics}, args...)
 	p.cmd = exec.Command(os.Args[0], full...)
 	p.cmd.Env = append(os.Environ(), "BPFDB_SERVE_TEST_MAIN=1")
