@@ -19,6 +19,8 @@
  *     a version it can see (end_ts > snapshot) is never reclaimed under it,
  *     slab contents included. Registration stores BPFDB_SNAP_PENDING first;
  *     GC that meets a pending slot reclaims nothing (see low_water_cb).
+ *     While no snapshot is registered or registering (control.snap_active
+ *     is 0), the mark is visible itself (low_water).
  *  4. The newest version (end_ts == BPFDB_TS_INF) is never reclaimed unless
  *     it is a tombstone every snapshot already sees: the key reads as absent
  *     either way.

@@ -73,6 +73,11 @@ static __always_inline void mark_done(struct bpfdb_control *ctl, __u64 ts)
  * snapshot in control.snap_active first, before it reads visible, so GC
  * that finds the count at zero may take visible as the low-water mark
  * without scanning the slots (low_water).
+ *
+ * The increment's result is unused, so it compiles to an atomic add
+ * without BPF_FETCH, which orders nothing on arm64. What orders it before
+ * the read of visible is the PENDING exchange after it, which is fully
+ * ordered: keep that exchange an atomic one, and after the increment.
  */
 static __always_inline __u64 register_snapshot(struct bpfdb_control *ctl, __u32 k)
 {

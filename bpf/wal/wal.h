@@ -74,39 +74,43 @@ __attribute__((noinline)) int wal_log_entry(__u32 slot, __u32 tslot, __u32 i, __
 /*
  * wal_reserve_auto reserves the WRITE_COMMIT record of an autocommit write
  * of len bytes (or a tombstone) and copies the value in, at the size of
- * len's slab class: bpf_ringbuf_reserve and the copy need constant sizes.
+ * len's slab class (slab_class, and the class sizes of maps.h, which a
+ * value's slot has too): bpf_ringbuf_reserve and the copy need constant sizes.
  * Returns NULL when the ring is full. The caller fills the header and key
  * and submits.
  */
+_Static_assert(sizeof(struct bpfdb_slab_5) == sizeof(((struct bpfdb_wal_write *)0)->value),
+	       "the largest slab class is a full WRITE record's value");
+
 static __always_inline struct bpfdb_wal_write *wal_reserve_auto(__u32 len, const __u8 *value)
 {
 	struct bpfdb_wal_write *w;
 
 	switch (value_has_slot(len) ? slab_class(len) : 0) {
 	case 0:
-		w = bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(32), 0);
+		w = bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(sizeof(struct bpfdb_slab_0)), 0);
 		if (w)
-			__builtin_memcpy(w->value, value, 32);
+			__builtin_memcpy(w->value, value, sizeof(struct bpfdb_slab_0));
 		return w;
 	case 1:
-		w = bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(64), 0);
+		w = bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(sizeof(struct bpfdb_slab_1)), 0);
 		if (w)
-			__builtin_memcpy(w->value, value, 64);
+			__builtin_memcpy(w->value, value, sizeof(struct bpfdb_slab_1));
 		return w;
 	case 2:
-		w = bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(128), 0);
+		w = bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(sizeof(struct bpfdb_slab_2)), 0);
 		if (w)
-			__builtin_memcpy(w->value, value, 128);
+			__builtin_memcpy(w->value, value, sizeof(struct bpfdb_slab_2));
 		return w;
 	case 3:
-		w = bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(256), 0);
+		w = bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(sizeof(struct bpfdb_slab_3)), 0);
 		if (w)
-			__builtin_memcpy(w->value, value, 256);
+			__builtin_memcpy(w->value, value, sizeof(struct bpfdb_slab_3));
 		return w;
 	case 4:
-		w = bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(512), 0);
+		w = bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(sizeof(struct bpfdb_slab_4)), 0);
 		if (w)
-			__builtin_memcpy(w->value, value, 512);
+			__builtin_memcpy(w->value, value, sizeof(struct bpfdb_slab_4));
 		return w;
 	default:
 		w = bpf_ringbuf_reserve(&wal_ring, sizeof(*w), 0);
