@@ -136,6 +136,7 @@ type Engine struct {
 	durableMu       sync.Mutex    // orders OnDurableChange's updates of durableFns
 	durableFns      atomic.Pointer[[]*func()]
 	logRecords      atomic.Uint64
+	logBadRecords   atomic.Uint64
 	recovery        Recovery
 	checkpointMu    sync.Mutex
 	checkpoints     atomic.Uint64

@@ -27,6 +27,10 @@ type Stats struct {
 	// LogRecords read from the ring; LogTxns, LogBytes, LogBatches and
 	// LogSyncs written by logd; LogWriteErrors, failed writes (a full disk).
 	LogRecords, LogTxns, LogBytes, LogBatches, LogSyncs, LogWriteErrors uint64
+	// LogBadRecords counts ring records the drain could not use (malformed,
+	// or a COMMIT whose writes did not all come): never expected, and a
+	// commit dropped so leaves a gap that stops the durable LSN.
+	LogBadRecords uint64
 	// DurableLSN is the last commit on disk; CommitLSN the last commit.
 	DurableLSN, CommitLSN uint64
 	// Checkpoints taken, their total gate-closed time and duration, and
@@ -112,7 +116,7 @@ func (e *Engine) Stats() (Stats, error) {
 	st.CommitLSN = atomic.LoadUint64(&e.ctl.Clock)
 	if e.log != nil {
 		ls := e.log.Stats()
-		st.LogRecords = e.logRecords.Load()
+		st.LogRecords, st.LogBadRecords = e.logRecords.Load(), e.logBadRecords.Load()
 		st.LogTxns, st.LogBytes, st.LogBatches = ls.Txns.Load(), ls.Bytes.Load(), ls.Batches.Load()
 		st.LogSyncs, st.LogWriteErrors = ls.Syncs.Load(), ls.WriteErrors.Load()
 		st.DurableLSN = e.log.DurableLSN()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -80,7 +81,7 @@ func decodeRingRecord(b []byte) (ringRecord, error) {
 type logDrain struct {
 	w       *logd.Writer
 	pending map[uint64]*pendingTxn
-	bad     uint64 // malformed or inconsistent records, never expected
+	bad     *atomic.Uint64 // malformed or inconsistent records, never expected (Stats.LogBadRecords)
 	handled uint64
 }
 
@@ -137,7 +138,7 @@ func (d *logDrain) handle(r *ringRecord) {
 		delete(d.pending, r.txnID)
 		if uint32(len(writes)) != r.count {
 			// Cannot happen: a commit's writes precede it in the ring.
-			d.bad++
+			d.bad.Add(1)
 		}
 		d.w.Add(&logd.Txn{LSN: r.lsn, ID: r.txnID, Writes: writes})
 	case chainBpfdbWalKindBPFDB_WAL_ABORT:
@@ -162,7 +163,7 @@ func (e *Engine) drainLog(rd *ringbuf.Reader) {
 	defer close(e.drainDone)
 	w := e.log.NewWriter()
 	defer w.Close()
-	d := &logDrain{w: w, pending: map[uint64]*pendingTxn{}}
+	d := &logDrain{w: w, pending: map[uint64]*pendingTxn{}, bad: &e.logBadRecords}
 	var rec ringbuf.Record
 	poll := time.NewTimer(drainPoll)
 	defer poll.Stop()
@@ -177,12 +178,12 @@ func (e *Engine) drainLog(rd *ringbuf.Reader) {
 				break // the ring is empty
 			}
 			if err != nil {
-				d.bad++
+				d.bad.Add(1)
 				continue
 			}
 			r, err := decodeRingRecord(rec.RawSample)
 			if err != nil {
-				d.bad++
+				d.bad.Add(1)
 				continue
 			}
 			d.handle(&r)

@@ -119,6 +119,7 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 			{"log_bytes", st.LogBytes},
 			{"log_fsyncs", st.LogSyncs},
 			{"log_write_errors", st.LogWriteErrors},
+			{"log_bad_records", st.LogBadRecords},
 		}
 	case "keyspace":
 		n, err := s.countKeys()

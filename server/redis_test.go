@@ -2133,6 +2133,9 @@ func TestMetrics(t *testing.T) {
 	if !strings.Contains(body, "bpfdb_chain_run_seconds_bucket{") {
 		t.Errorf("no bpfdb_chain_run_seconds histogram buckets")
 	}
+	if !strings.Contains(body, "bpfdb_log_bad_records_total ") || sumWhere(after, named("bpfdb_log_bad_records_total")) != 0 {
+		t.Errorf("bpfdb_log_bad_records_total missing or not 0: the ring gave the log records it could not use")
+	}
 	if v := sumWhere(after, named("bpfdb_connected_clients")); v < 1 {
 		t.Errorf("bpfdb_connected_clients is %v with a client connected", v)
 	}
