@@ -288,7 +288,13 @@ __attribute__((noinline)) int reclaim_precise(struct bpfdb_record *rec)
 
 	if (!rec || !ctl)
 		return 0;
-	visible = READ_ONCE_U64(ctl->visible);
+	/*
+	 * A fully ordered read (an atomic fetch-add of 0): visible must be read
+	 * before the snapshot slots (invariant 3), and plain loads may be
+	 * reordered on arm64. This path is rare (reserve_version's last resort),
+	 * so the atomic on a hot line costs little.
+	 */
+	visible = __sync_fetch_and_add(&ctl->visible, 0);
 	record_change_begin(rec);
 	for (j = 0; j < BPFDB_MAX_VERSIONS; j++) {
 		struct bpfdb_version *v = &rec->v[j];
