@@ -206,6 +206,7 @@ type Writer struct {
 	buf      []byte
 	key      [9]byte
 	one      [1]Write
+	commitAt int // batch size at which Add commits by itself
 }
 
 // writerBatchBytes is the size at which Add commits the pending batch by
@@ -217,7 +218,7 @@ const writerBatchBytes = 256 << 10
 
 // NewWriter returns a Writer of l.
 func (l *Log) NewWriter() *Writer {
-	return &Writer{l: l, batch: l.db.NewBatch()}
+	return &Writer{l: l, batch: l.db.NewBatch(), commitAt: writerBatchBytes}
 }
 
 // Add encodes t into the pending batch; t's keys and values are copied,
@@ -237,8 +238,10 @@ func (w *Writer) add(lsn, id uint64, writes []Write) {
 	binary.BigEndian.PutUint64(w.key[1:], lsn)
 	w.batch.Set(w.key[:], w.buf, nil) // copies both
 	w.lsns = append(w.lsns, lsn)
-	if w.batch.Len() >= writerBatchBytes {
-		w.Commit()
+	if w.batch.Len() >= w.commitAt && w.TryCommit() != nil {
+		// The batch waits for the caller's next Commit; try again on
+		// the way only once it has grown as much again.
+		w.commitAt = w.batch.Len() + writerBatchBytes
 	}
 }
 
@@ -250,10 +253,21 @@ func (w *Writer) Pending() int { return len(w.lsns) }
 // published as durable; with NoSync they are published by the next sync,
 // which Commit does itself once SyncInterval has passed since the last.
 func (w *Writer) Commit() {
+	for backoff := time.Millisecond; w.TryCommit() != nil; backoff = min(2*backoff, time.Second) {
+		time.Sleep(backoff)
+	}
+}
+
+// TryCommit is one attempt of Commit. When the write fails (a full disk)
+// the batch stays pending, for the next Commit or TryCommit to write, the
+// failure is published to waiters (WaitDurable, Durable), and TryCommit
+// returns it: a caller that must not block, like an event loop, leaves
+// the retrying to a Commit elsewhere.
+func (w *Writer) TryCommit() error {
 	l := w.l
 	if len(w.lsns) > 0 {
 		size := uint64(w.batch.Len())
-		l.retry(func() error {
+		err := l.attempt(func() error {
 			if err := l.checkSpace(w.batch.Len()); err != nil {
 				return err
 			}
@@ -263,13 +277,17 @@ func (w *Writer) Commit() {
 			l.stats.Syncs.Add(1)
 			return w.batch.Commit(pebble.Sync)
 		})
+		if err != nil {
+			return err
+		}
 		w.batch.Reset()
+		w.commitAt = writerBatchBytes
 		l.stats.Batches.Add(1)
 		l.stats.Bytes.Add(size)
 		if !l.opts.NoSync {
 			l.publish(w.lsns)
 			w.lsns = w.lsns[:0]
-			return
+			return nil
 		}
 		w.unsynced = append(w.unsynced, w.lsns...)
 		w.lsns = w.lsns[:0]
@@ -277,6 +295,7 @@ func (w *Writer) Commit() {
 	if len(w.unsynced) > 0 && time.Since(w.lastSync) >= l.opts.SyncInterval {
 		w.Sync()
 	}
+	return nil
 }
 
 // SyncDue says, with NoSync, whether committed transactions wait for a
@@ -316,22 +335,28 @@ func (w *Writer) Close() {
 
 // retry runs write until it succeeds, publishing each failure to waiters.
 func (l *Log) retry(write func() error) {
-	for backoff := time.Millisecond; ; backoff = min(2*backoff, time.Second) {
-		err := write()
-		if err == nil {
-			break
-		}
+	for backoff := time.Millisecond; l.attempt(write) != nil; backoff = min(2*backoff, time.Second) {
+		time.Sleep(backoff)
+	}
+}
+
+// attempt runs write once. A failure is published to waiters until a
+// write succeeds, and returned wrapped in ErrLogFailed.
+func (l *Log) attempt(write func() error) error {
+	if err := write(); err != nil {
 		l.stats.WriteErrors.Add(1)
+		failure := fmt.Errorf("%w: %v", ErrLogFailed, err)
 		l.mu.Lock()
-		l.failure = fmt.Errorf("%w: %v", ErrLogFailed, err)
+		l.failure = failure
 		l.cond.Broadcast()
 		l.mu.Unlock()
 		l.changed()
-		time.Sleep(backoff)
+		return failure
 	}
 	l.mu.Lock()
 	l.failure = nil
 	l.mu.Unlock()
+	return nil
 }
 
 // publish marks lsns durable and advances the durable LSN over the

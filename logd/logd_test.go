@@ -3,6 +3,7 @@ package logd
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -395,5 +396,36 @@ func TestPublishOutOfOrder(t *testing.T) {
 	}
 	if len(l.above) != 0 {
 		t.Fatalf("above = %v, want empty", l.above)
+	}
+}
+
+// TryCommit makes one attempt: on a full disk the batch stays pending and
+// the failure reaches waiters at once; a later Commit writes the batch.
+func TestTryCommitKeepsTheBatch(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	l.Start(0)
+	w := l.NewWriter()
+	one := txn(1)
+	w.Add(&one)
+	reserve := l.opts.ReserveBytes
+	l.opts.ReserveBytes = 1 << 62 // no disk has that much free: checkSpace refuses
+	err := w.TryCommit()
+	if !errors.Is(err, ErrLogFailed) || !strings.Contains(err.Error(), "no space left") {
+		t.Fatalf("TryCommit on a full disk = %v, want ErrLogFailed naming the full disk", err)
+	}
+	if w.Pending() != 1 {
+		t.Fatalf("%d transactions pending after the failed attempt, want 1", w.Pending())
+	}
+	if done, err := l.Durable(1); done || !errors.Is(err, ErrLogFailed) {
+		t.Fatalf("Durable(1) after the failed attempt = %v, %v; want false, ErrLogFailed", done, err)
+	}
+	l.opts.ReserveBytes = reserve
+	w.Commit()
+	if done, err := l.Durable(1); !done || err != nil {
+		t.Fatalf("Durable(1) after Commit = %v, %v; want true, nil", done, err)
+	}
+	w.Close()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
