@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bpfdb/bpfdb/logd"
 	"github.com/cockroachdb/pebble"
 )
 
@@ -394,6 +395,15 @@ func TestFullDisk(t *testing.T) {
 	}
 	if !strings.Contains(failure.Error(), "no space") {
 		t.Errorf("the error does not say the disk is full: %v", failure)
+	}
+	// SyncLog makes one attempt and reports it: an event loop calling it
+	// is never held by the full disk.
+	start := time.Now()
+	if err := e.SyncLog(); !errors.Is(err, logd.ErrLogFailed) || !strings.Contains(err.Error(), "no space") {
+		t.Errorf("SyncLog on a full disk = %v, want the full disk's error", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("SyncLog on a full disk took %v", d)
 	}
 	// Space returns.
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=256m"); err != nil {

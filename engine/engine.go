@@ -132,6 +132,8 @@ type Engine struct {
 	log             *logd.Log
 	ring            *ringbuf.Reader
 	drainDone       chan struct{}
+	drainMu         sync.Mutex // serializes drain's users: drainLog and SyncLog
+	drain           *logDrain
 	logKick         chan struct{} // wakes drainLog (wal.go); holds one poke
 	durableMu       sync.Mutex    // orders OnDurableChange's updates of durableFns
 	durableFns      atomic.Pointer[[]*func()]
@@ -221,9 +223,11 @@ func Open(opts Options) (*Engine, error) {
 			return fail(fmt.Errorf("bpfdb: reading the log ring: %w", err))
 		}
 		e.log.Start(e.recovery.LSN)
+		e.drain = &logDrain{rd: e.ring, w: e.log.NewWriter(), pending: map[uint64]*pendingTxn{},
+			records: &e.logRecords, bad: &e.logBadRecords}
 		e.drainDone = make(chan struct{})
 		e.logKick = make(chan struct{}, 1)
-		go e.drainLog(e.ring)
+		go e.drainLog()
 		atomic.StoreUint64(&e.ctl.WalOn, 1)
 	}
 	e.stopReaper = make(chan struct{})

@@ -77,12 +77,50 @@ func decodeRingRecord(b []byte) (ringRecord, error) {
 // straight into the log's pending batch (logd.Writer): a WRITE_COMMIT
 // record (an autocommit write) is encoded from the ring sample itself;
 // WRITE records are copied and wait, by transaction id, for their COMMIT
-// (or ABORT) record.
+// (or ABORT) record. It is used under Engine.drainMu, by drainLog's
+// goroutine and by SyncLog's callers.
 type logDrain struct {
+	rd      *ringbuf.Reader
+	rec     ringbuf.Record
 	w       *logd.Writer
 	pending map[uint64]*pendingTxn
+	records *atomic.Uint64 // read from the ring (Stats.LogRecords)
 	bad     *atomic.Uint64 // malformed or inconsistent records, never expected (Stats.LogBadRecords)
 	handled uint64
+	flushed bool // the reader said it is closed or flushed: drainLog stops
+	closed  bool // drainLog stopped and closed w
+}
+
+// commitRing reads the ring until it is empty and commits what it read
+// with one attempt (logd.Writer.TryCommit), reporting whether it wrote a
+// batch and the write's failure, if any: the batch then stays pending.
+func (d *logDrain) commitRing() (wrote bool, err error) {
+	d.rd.SetDeadline(time.Now()) // read what is there; do not block in epoll
+	for !d.flushed {
+		err := d.rd.ReadInto(&d.rec)
+		if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, ringbuf.ErrFlushed) {
+			d.flushed = true
+			break
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break // the ring is empty
+		}
+		if err != nil {
+			d.bad.Add(1)
+			continue
+		}
+		r, err := decodeRingRecord(d.rec.RawSample)
+		if err != nil {
+			d.bad.Add(1)
+			continue
+		}
+		d.handle(&r)
+		d.records.Add(1)
+	}
+	if d.w.Pending() == 0 {
+		return false, nil
+	}
+	return true, d.w.TryCommit()
 }
 
 // pendingTxn is the writes of a transaction whose COMMIT has not come yet.
@@ -151,7 +189,9 @@ func (d *logDrain) handle(r *ringRecord) {
 // batch (waiting for its fsync with Sync durability) and reads again what
 // arrived meanwhile. It stops once the reader is flushed (Close flushes it
 // once no run is in flight, so everything committed has been read), after
-// committing and syncing what it read.
+// committing and syncing what it read. A failed write (a full disk) is
+// retried with backoff, with drainMu released meanwhile so that SyncLog
+// never waits behind a sleep.
 //
 // The chain submits records without waking the reader (BPF_RB_NO_WAKEUP,
 // bpf/wal/wal.h), so the ring's poll never fires by itself: the engine
@@ -159,42 +199,33 @@ func (d *logDrain) handle(r *ringRecord) {
 // until the ring is empty, then waits for the next poke, or drainPoll at
 // most (a safety net: a poke is never lost, as logKick holds one), or
 // less when an async sync is due sooner.
-func (e *Engine) drainLog(rd *ringbuf.Reader) {
+func (e *Engine) drainLog() {
 	defer close(e.drainDone)
-	w := e.log.NewWriter()
-	defer w.Close()
-	d := &logDrain{w: w, pending: map[uint64]*pendingTxn{}, bad: &e.logBadRecords}
-	var rec ringbuf.Record
+	d := e.drain
 	poll := time.NewTimer(drainPoll)
 	defer poll.Stop()
+	var backoff time.Duration
 	for {
-		rd.SetDeadline(time.Now()) // read what is there; do not block in epoll
-		for {
-			err := rd.ReadInto(&rec)
-			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, ringbuf.ErrFlushed) {
-				return
-			}
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				break // the ring is empty
-			}
-			if err != nil {
-				d.bad.Add(1)
-				continue
-			}
-			r, err := decodeRingRecord(rec.RawSample)
-			if err != nil {
-				d.bad.Add(1)
-				continue
-			}
-			d.handle(&r)
-			e.logRecords.Add(1)
+		e.drainMu.Lock()
+		wrote, err := d.commitRing()
+		if d.flushed {
+			d.w.Close() // commits, retrying, and syncs what is left
+			d.closed = true
+			e.drainMu.Unlock()
+			return
 		}
-		if w.Pending() > 0 {
-			w.Commit()
+		e.drainMu.Unlock()
+		if err != nil {
+			backoff = min(max(2*backoff, time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if wrote {
 			continue // read what arrived during the write
 		}
 		wait := drainPoll
-		if due, ok := w.SyncDue(); ok {
+		if due, ok := d.w.SyncDue(); ok {
 			wait = min(wait, due)
 		}
 		poll.Reset(wait)
@@ -203,10 +234,35 @@ func (e *Engine) drainLog(rd *ringbuf.Reader) {
 			poll.Stop()
 		case <-poll.C:
 		}
-		if due, ok := w.SyncDue(); ok && due == 0 {
-			w.Sync()
+		e.drainMu.Lock()
+		if due, ok := d.w.SyncDue(); ok && due == 0 {
+			d.w.Sync()
 		}
+		e.drainMu.Unlock()
 	}
+}
+
+// SyncLog writes the commits the log ring holds, on the caller's
+// goroutine, and with Sync durability returns once they are on disk. A
+// caller about to wait for its own commits' durability (the server's
+// event loop) calls it rather than wait for the log's goroutine: that
+// saves the hand-off to the ring reader and the one back around every
+// fsync, as Redis's appendfsync always does in its own loop. If the log's
+// goroutine is writing, SyncLog waits for that write, then writes what is
+// left. One attempt: a failed write (a full disk) is returned, as Durable
+// and WaitDurable report it too, and retried by the log's goroutine.
+// Without a data directory or with Async durability it does nothing.
+func (e *Engine) SyncLog() error {
+	if e.drain == nil || e.opts.Durability != Sync {
+		return nil
+	}
+	e.drainMu.Lock()
+	defer e.drainMu.Unlock()
+	if e.drain.closed {
+		return ErrClosed
+	}
+	_, err := e.drain.commitRing()
+	return err
 }
 
 // drainPoll is the longest drainLog sleeps without a poke.

@@ -117,3 +117,28 @@ func TestAutocommitLogRecordSizes(t *testing.T) {
 		}
 	}
 }
+
+// SyncLog writes what the ring holds on the caller's goroutine: a commit
+// submitted without waiting is durable when it returns, without waiting
+// for the ring reader (which, racing it, could only win now and then).
+func TestSyncLog(t *testing.T) {
+	e := openTest(t, Options{MaxKeys: 64, Dir: t.TempDir()})
+	for i := 0; i < 50; i++ {
+		lsn, err := e.Submit([]Op{{Kind: OpSet, Key: specKey("k", i), Value: []byte("v")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.SyncLog(); err != nil {
+			t.Fatal(err)
+		}
+		if done, err := e.Durable(lsn); !done || err != nil {
+			t.Fatalf("commit %d (LSN %d) after SyncLog: durable %v, %v", i, lsn, done, err)
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.SyncLog(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SyncLog after Close = %v, want ErrClosed", err)
+	}
+}

@@ -27,11 +27,14 @@ package server
 //     first one the loop does not run stay unparsed in c.in until the
 //     replies before them are rendered; then the connection is handed over.
 //   - With sync durability, a reply acknowledging a write is sent only once
-//     the write's log record is durable. The connection waits in durWait
-//     without blocking the loop; the log wakes the loop when the durable
-//     LSN moves (engine.OnDurableChange). While a connection waits it reads
-//     nothing more, and every connection that wrote meanwhile shares the
-//     next fsync.
+//     the write's log record is durable. After its chain runs the loop
+//     writes the round's commits to the log itself (syncLog, one fsync per
+//     round, as Redis's appendfsync always does), and answers. A write
+//     that is still not durable (a run of another goroutine holds an
+//     earlier LSN, or the disk is full) waits in durWait without blocking
+//     the loop; the log wakes the loop when the durable LSN moves
+//     (engine.OnDurableChange). While a connection waits it reads nothing
+//     more.
 //   - Only the loop closes a socket, so a descriptor number is never
 //     reused under a goroutine still using it.
 //   - Sockets are edge-triggered: c.sockReadable remembers that the socket
@@ -316,6 +319,7 @@ func (l *loop) serveRound() {
 	clear(ready)
 	l.spare = ready[:0]
 	l.runOps()
+	l.syncLog()
 	for i, c := range l.round {
 		l.settle(c)
 		l.round[i] = nil
@@ -465,6 +469,26 @@ func (l *loop) runOps() {
 			}
 		}
 		clear(l.run[:n])
+	}
+}
+
+// syncLog writes the round's commits to the log itself when they are not
+// yet durable (sync durability), so that settle can answer them at once:
+// one fsync per round, on the loop's thread, as Redis's appendfsync always
+// does, instead of a hand-off to the log's goroutine and a wake-up back
+// (engine.SyncLog). The loop serves nobody during the fsync; what arrives
+// meanwhile is the next round's, and shares the next fsync. A failed write
+// is settle's to report: Durable returns it.
+func (l *loop) syncLog() {
+	var lsn uint64
+	for _, c := range l.round {
+		lsn = max(lsn, c.roundLSN)
+	}
+	if lsn == 0 {
+		return
+	}
+	if done, _ := l.s.e.Durable(lsn); !done {
+		l.s.e.SyncLog()
 	}
 }
 
