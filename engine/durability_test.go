@@ -378,7 +378,8 @@ func TestFullDisk(t *testing.T) {
 	}
 	defer syscall.Unmount(dir, syscall.MNT_DETACH)
 	data := filepath.Join(dir, "data")
-	opts := Options{MaxKeys: 1 << 14, SlabSlots: [SlabClasses]int{5: 1 << 14}, Dir: data, CheckpointInterval: -1, CheckpointLogBytes: -1, DiskReserveBytes: 12 << 20}
+	opts := Options{MaxKeys: 1 << 14, SlabSlots: [SlabClasses]int{5: 1 << 14}, Dir: data, CheckpointInterval: -1, CheckpointLogBytes: -1,
+		DiskReserveBytes: 12 << 20, LogRingBytes: 1 << 20}
 	e := openTest(t, opts)
 	value := specPattern(1000, 1)
 	acked := 0
@@ -404,6 +405,18 @@ func TestFullDisk(t *testing.T) {
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("SyncLog on a full disk took %v", d)
+	}
+	// Meanwhile the log reads nothing more from the ring: it fills (1 MiB,
+	// about 900 records), and writers are refused with ErrLogFull rather
+	// than the pending batch growing for as long as the disk stays full.
+	refused := 0
+	for i := 0; i < 4000 && refused == 0; i++ {
+		if err := e.Set(specKey("more", i), value); errors.Is(err, ErrLogFull) {
+			refused = i
+		}
+	}
+	if refused == 0 {
+		t.Errorf("4000 writes on a full disk, none refused with ErrLogFull")
 	}
 	// Space returns.
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=256m"); err != nil {

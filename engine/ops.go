@@ -186,8 +186,9 @@ func (e *Engine) Durable(lsn uint64) (done bool, err error) {
 
 // OnDurableChange adds fn to the functions called when the durable LSN
 // advances or a log write fails, and returns the function that removes it.
-// fn runs on the log's writer and must not block; without a log (no data
-// directory) it is never called.
+// fn runs on the goroutine that wrote the log (the log's own, or a caller
+// of SyncLog) and must not block nor take a lock a SyncLog caller may
+// hold; without a log (no data directory) it is never called.
 func (e *Engine) OnDurableChange(fn func()) (remove func()) {
 	if e.log == nil {
 		return func() {}

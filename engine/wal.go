@@ -94,9 +94,12 @@ type logDrain struct {
 // commitRing reads the ring until it is empty and commits what it read
 // with one attempt (logd.Writer.TryCommit), reporting whether it wrote a
 // batch and the write's failure, if any: the batch then stays pending.
+// While writing fails (a full disk) it reads nothing more, so the ring
+// fills and the chain refuses commits (ErrLogFull) rather than the batch
+// growing without bound.
 func (d *logDrain) commitRing() (wrote bool, err error) {
 	d.rd.SetDeadline(time.Now()) // read what is there; do not block in epoll
-	for !d.flushed {
+	for !d.flushed && !d.w.Failing() {
 		err := d.rd.ReadInto(&d.rec)
 		if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, ringbuf.ErrFlushed) {
 			d.flushed = true
@@ -208,37 +211,44 @@ func (e *Engine) drainLog() {
 	for {
 		e.drainMu.Lock()
 		wrote, err := d.commitRing()
-		if d.flushed {
-			d.w.Close() // commits, retrying, and syncs what is left
-			d.closed = true
-			e.drainMu.Unlock()
+		if err == nil {
+			// NoSync: fsync what is due, even while commits keep coming.
+			// Sync retries, under drainMu, but only NoSync leaves anything
+			// unsynced, and SyncLog does not take drainMu then.
+			if due, ok := d.w.SyncDue(); ok && due == 0 {
+				d.w.Sync()
+			}
+			if d.flushed { // everything read is committed
+				d.w.Close()
+				d.closed = true
+			}
+		}
+		closed := d.closed
+		e.drainMu.Unlock()
+		if closed {
 			return
 		}
-		e.drainMu.Unlock()
 		if err != nil {
 			backoff = min(max(2*backoff, time.Millisecond), time.Second)
 			time.Sleep(backoff)
 			continue
 		}
 		backoff = 0
-		if wrote {
+		if wrote || d.flushed {
 			continue // read what arrived during the write
 		}
 		wait := drainPoll
+		e.drainMu.Lock()
 		if due, ok := d.w.SyncDue(); ok {
 			wait = min(wait, due)
 		}
+		e.drainMu.Unlock()
 		poll.Reset(wait)
 		select {
 		case <-e.logKick:
 			poll.Stop()
 		case <-poll.C:
 		}
-		e.drainMu.Lock()
-		if due, ok := d.w.SyncDue(); ok && due == 0 {
-			d.w.Sync()
-		}
-		e.drainMu.Unlock()
 	}
 }
 

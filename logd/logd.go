@@ -10,13 +10,18 @@
 //     persisted, never just the largest LSN written. A commit acknowledged
 //     at LSN n therefore implies every commit before it survives too.
 //   - The log is written through a Writer, on its caller's goroutine (the
-//     engine's ring reader, whose queue is the ring): one pebble batch per
-//     Commit, committed with Sync, holding every transaction that arrived
-//     while the previous fsync ran, so they share the next one (group
-//     commit); a batch that reaches writerBatchBytes is committed at once.
-//   - A failed write (a full disk) is retried with the same batch until it
-//     succeeds; meanwhile WaitDurable reports the failure, so nothing is
-//     acknowledged that is not on disk, and nothing added is dropped.
+//     engine's ring reader, or a server loop through engine.SyncLog; the
+//     queue is the ring): one pebble batch per Commit, committed with
+//     Sync, holding every transaction that arrived while the previous
+//     fsync ran, so they share the next one (group commit); a batch that
+//     reaches writerBatchBytes is committed by Add, unless writing is
+//     failing.
+//   - A failed write (a full disk) leaves the same batch pending until a
+//     retry succeeds (Commit retries; TryCommit makes one attempt and
+//     Failing says the caller should add nothing more meanwhile, so the
+//     ring fills and holds writers back); WaitDurable and Durable report
+//     the failure, so nothing is acknowledged that is not on disk, and
+//     nothing added is dropped.
 //   - Pebble treats a failed WAL write as fatal (it exits the process), so
 //     a full disk must never reach it: before every write logd checks the
 //     free space (statfs) and refuses while it is below the batch plus
@@ -206,7 +211,8 @@ type Writer struct {
 	buf      []byte
 	key      [9]byte
 	one      [1]Write
-	commitAt int // batch size at which Add commits by itself
+	commitAt int  // batch size at which Add commits by itself
+	failing  bool // the last write of the pending batch failed
 }
 
 // writerBatchBytes is the size at which Add commits the pending batch by
@@ -256,13 +262,17 @@ func (w *Writer) Commit() {
 	for backoff := time.Millisecond; w.TryCommit() != nil; backoff = min(2*backoff, time.Second) {
 		time.Sleep(backoff)
 	}
+	if len(w.unsynced) > 0 && time.Since(w.lastSync) >= w.l.opts.SyncInterval {
+		w.Sync()
+	}
 }
 
-// TryCommit is one attempt of Commit. When the write fails (a full disk)
-// the batch stays pending, for the next Commit or TryCommit to write, the
-// failure is published to waiters (WaitDurable, Durable), and TryCommit
-// returns it: a caller that must not block, like an event loop, leaves
-// the retrying to a Commit elsewhere.
+// TryCommit is one attempt of Commit, without its NoSync sync (see
+// SyncDue). When the write fails (a full disk) the batch stays pending,
+// for the next Commit or TryCommit to write, the failure is published to
+// waiters (WaitDurable, Durable), and TryCommit returns it; Failing
+// reports it until a write succeeds. A caller that must not block, like
+// an event loop, leaves the retrying to a Commit elsewhere.
 func (w *Writer) TryCommit() error {
 	l := w.l
 	if len(w.lsns) > 0 {
@@ -277,6 +287,7 @@ func (w *Writer) TryCommit() error {
 			l.stats.Syncs.Add(1)
 			return w.batch.Commit(pebble.Sync)
 		})
+		w.failing = err != nil
 		if err != nil {
 			return err
 		}
@@ -292,11 +303,14 @@ func (w *Writer) TryCommit() error {
 		w.unsynced = append(w.unsynced, w.lsns...)
 		w.lsns = w.lsns[:0]
 	}
-	if len(w.unsynced) > 0 && time.Since(w.lastSync) >= l.opts.SyncInterval {
-		w.Sync()
-	}
 	return nil
 }
+
+// Failing reports whether the last write of the pending batch failed: a
+// caller should add nothing more to it until a Commit or TryCommit
+// succeeds, so that a full disk holds its producers back instead of
+// growing the batch.
+func (w *Writer) Failing() bool { return w.failing }
 
 // SyncDue says, with NoSync, whether committed transactions wait for a
 // sync, and in how long it is due (call Sync then).

@@ -31,8 +31,8 @@ package server
 //     writes the round's commits to the log itself (syncLog, one fsync per
 //     round, as Redis's appendfsync always does), and answers. A write
 //     that is still not durable (a run of another goroutine holds an
-//     earlier LSN, or the disk is full) waits in durWait without blocking
-//     the loop; the log wakes the loop when the durable LSN moves
+//     earlier LSN) waits in durWait without blocking the loop (on a full
+//     disk the reply is the error, at once); the log wakes the loop when the durable LSN moves
 //     (engine.OnDurableChange). While a connection waits it reads nothing
 //     more.
 //   - Only the loop closes a socket, so a descriptor number is never
