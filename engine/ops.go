@@ -254,7 +254,7 @@ func (e *Engine) runAuto(ops []Op, retries int) (uint64, error) {
 	// A full slab may be full of versions nobody can see any more: collect
 	// them now, outside the run lock, so the caller's next try can succeed.
 	for i := range ops {
-		if ops[i].Err != nil && errors.Is(ops[i].Err, ErrStoreFull) {
+		if errors.Is(ops[i].Err, ErrStoreFull) {
 			e.storeFull.Store(true)
 			e.Vacuum()
 			break

@@ -234,7 +234,7 @@ func (e *Engine) drainLog() {
 			continue
 		}
 		backoff = 0
-		if wrote || d.flushed {
+		if wrote {
 			continue // read what arrived during the write
 		}
 		wait := drainPoll

@@ -31,10 +31,10 @@ package server
 //     writes the round's commits to the log itself (syncLog, one fsync per
 //     round, as Redis's appendfsync always does), and answers. A write
 //     that is still not durable (a run of another goroutine holds an
-//     earlier LSN) waits in durWait without blocking the loop (on a full
-//     disk the reply is the error, at once); the log wakes the loop when the durable LSN moves
-//     (engine.OnDurableChange). While a connection waits it reads nothing
-//     more.
+//     earlier LSN) waits in durWait without blocking the loop; the log
+//     wakes the loop when the durable LSN moves (engine.OnDurableChange).
+//     On a full disk the reply is the error, at once. While a connection
+//     waits it reads nothing more.
 //   - Only the loop closes a socket, so a descriptor number is never
 //     reused under a goroutine still using it.
 //   - Sockets are edge-triggered: c.sockReadable remembers that the socket
