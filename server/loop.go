@@ -164,7 +164,7 @@ func (l *loop) wake() {
 	one := [8]byte{1}
 	l.wakeMu.Lock()
 	if l.wakefd >= 0 {
-		unix.Write(l.wakefd, one[:])
+		rawWrite(l.wakefd, one[:])
 	}
 	l.wakeMu.Unlock()
 }
@@ -190,11 +190,13 @@ func (l *loop) serve() {
 	defer l.exit()
 	events := make([]unix.EpollEvent, loopEvents)
 	for {
-		timeout := -1
+		var n int
+		var err error
 		if len(l.ready) > 0 {
-			timeout = 0
+			n, err = pollEvents(l.epfd, events)
+		} else {
+			n, err = unix.EpollWait(l.epfd, events, -1)
 		}
-		n, err := unix.EpollWait(l.epfd, events, timeout)
 		if err != nil && err != unix.EINTR {
 			panic("bpfdb: epoll_wait: " + err.Error()) // EBADF, EINVAL: a bug
 		}
@@ -246,7 +248,7 @@ func (l *loop) exit() {
 // progress, shutdown.
 func (l *loop) knocked() {
 	var buf [8]byte
-	unix.Read(l.wakefd, buf[:])
+	rawRead(l.wakefd, buf[:])
 	for more := true; more; {
 		select {
 		case c := <-l.incoming:
@@ -377,7 +379,7 @@ func (l *loop) read(c *conn) bool {
 		return true // full of commands to execute first
 	}
 	for {
-		n, err := unix.Read(c.fd, c.in[len(c.in):cap(c.in)])
+		n, err := rawRead(c.fd, c.in[len(c.in):cap(c.in)])
 		switch {
 		case n > 0:
 			// A short read drained the socket; a full one may have left more.
@@ -587,7 +589,7 @@ func (l *loop) resume(c *conn) {
 // could not take them all (EPOLLOUT resumes).
 func (l *loop) flush(c *conn) bool {
 	for c.wr.Buffered() > 0 {
-		n, err := unix.Write(c.fd, c.wr.Pending())
+		n, err := rawWrite(c.fd, c.wr.Pending())
 		switch {
 		case n > 0:
 			c.wr.Consumed(n)
@@ -642,7 +644,7 @@ func (f fdIO) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	for {
-		n, err := unix.Read(c.fd, p)
+		n, err := rawRead(c.fd, p)
 		switch {
 		case n > 0:
 			return n, nil
@@ -671,7 +673,7 @@ func (f fdIO) Write(p []byte) (int, error) {
 	c := f.c
 	written := 0
 	for written < len(p) {
-		n, err := unix.Write(c.fd, p[written:])
+		n, err := rawWrite(c.fd, p[written:])
 		switch {
 		case n > 0:
 			written += n
