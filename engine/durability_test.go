@@ -287,7 +287,9 @@ func TestRecoverDamagedLog(t *testing.T) {
 
 // damageLog flips a byte of LSN lsn's record ("corrupt"), or deletes it and
 // the four after it, leaving a gap before the rest ("truncated"). It edits
-// pebble directly, knowing logd's key layout ('w' + big-endian LSN).
+// pebble directly, knowing logd's layout (logd/group.go): groups under 'g'
+// + big-endian largest LSN, each a run of frames (uvarint LSN, uvarint
+// length, record).
 func damageLog(t *testing.T, dir string, lsn uint64, how string) {
 	t.Helper()
 	db, err := pebble.Open(dir, &pebble.Options{})
@@ -295,24 +297,39 @@ func damageLog(t *testing.T, dir string, lsn uint64, how string) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	key := func(lsn uint64) []byte { return binary.BigEndian.AppendUint64([]byte{'w'}, lsn) }
-	switch how {
-	case "corrupt":
-		v, closer, err := db.Get(key(lsn))
-		if err != nil {
-			t.Fatal(err)
+	iter, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{'g'}, UpperBound: []byte{'g' + 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := db.NewBatch()
+	found := false
+	for iter.First(); iter.Valid(); iter.Next() {
+		var group []byte
+		for v := iter.Value(); len(v) > 0; {
+			frameLSN, n := binary.Uvarint(v)
+			size, m := binary.Uvarint(v[n:])
+			body := append([]byte(nil), v[n+m:n+m+int(size)]...)
+			v = v[n+m+int(size):]
+			switch {
+			case how == "corrupt" && frameLSN == lsn:
+				body[len(body)/2] ^= 0x55
+				found = true
+			case how == "truncated" && frameLSN >= lsn && frameLSN < lsn+5:
+				found = true
+				continue
+			}
+			group = binary.AppendUvarint(group, frameLSN)
+			group = binary.AppendUvarint(group, uint64(len(body)))
+			group = append(group, body...)
 		}
-		bad := append([]byte{}, v...)
-		closer.Close()
-		bad[len(bad)/2] ^= 0x55
-		err = db.Set(key(lsn), bad, pebble.Sync)
-		if err != nil {
-			t.Fatal(err)
-		}
-	case "truncated":
-		if err := db.DeleteRange(key(lsn), key(lsn+5), pebble.Sync); err != nil {
-			t.Fatal(err)
-		}
+		b.Set(iter.Key(), group, nil)
+	}
+	iter.Close()
+	if !found {
+		t.Fatalf("LSN %d is not in the log", lsn)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
 	}
 }
 

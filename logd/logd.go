@@ -13,7 +13,8 @@
 //     engine's ring reader, or a server loop through engine.SyncLog; the
 //     queue is the ring): one pebble batch per Commit, committed with
 //     Sync, holding every transaction that arrived while the previous
-//     fsync ran, so they share the next one (group commit); a batch that
+//     fsync ran, so they share the next one (group commit), as one pebble
+//     key (a group: group.go explains the layout); a batch that
 //     reaches writerBatchBytes is committed by Add, unless writing is
 //     failing.
 //   - A failed write (a full disk) leaves the same batch pending until a
@@ -45,19 +46,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Key space of the pebble store.
+// Key space of the pebble store (and prefixGroup, group.go: the log).
 const (
-	prefixWAL        = 'w' // 'w' lsn          -> transaction body
 	prefixCheckpoint = 'c' // 'c' lsn key      -> value
 	prefixManifest   = 'C' // 'C' lsn          -> entry count
 )
-
-func walKey(lsn uint64) []byte {
-	k := make([]byte, 9)
-	k[0] = prefixWAL
-	binary.BigEndian.PutUint64(k[1:], lsn)
-	return k
-}
 
 // Options tunes a Log.
 type Options struct {
@@ -120,6 +113,10 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := l.dropIncompleteCheckpoints(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if err := l.migrateLegacy(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("logd: rewriting %s's log as groups: %w", dir, err)
 	}
 	return l, nil
 }
@@ -208,8 +205,9 @@ type Writer struct {
 	lsns     []uint64 // in batch
 	unsynced []uint64 // NoSync: written, not yet fsynced, not yet durable
 	lastSync time.Time
+	group    []byte // frames added since the batch's last group (group.go)
+	groupMax uint64 // the largest LSN in group
 	buf      []byte
-	key      [9]byte
 	one      [1]Write
 	commitAt int  // batch size at which Add commits by itself
 	failing  bool // the last write of the pending batch failed
@@ -239,16 +237,25 @@ func (w *Writer) AddWrite(lsn, id uint64, wr Write) {
 }
 
 func (w *Writer) add(lsn, id uint64, writes []Write) {
-	w.buf = appendBody(w.buf[:0], lsn, id, writes)
-	w.key[0] = prefixWAL
-	binary.BigEndian.PutUint64(w.key[1:], lsn)
-	w.batch.Set(w.key[:], w.buf, nil) // copies both
+	w.group, w.buf = appendFrame(w.group, lsn, id, writes, w.buf)
+	w.groupMax = max(w.groupMax, lsn)
 	w.lsns = append(w.lsns, lsn)
-	if w.batch.Len() >= w.commitAt && w.TryCommit() != nil {
+	if w.batch.Len()+len(w.group) >= w.commitAt && w.TryCommit() != nil {
 		// The batch waits for the caller's next Commit; try again on
 		// the way only once it has grown as much again.
 		w.commitAt = w.batch.Len() + writerBatchBytes
 	}
+}
+
+// stageGroup puts the frames added since the last group into the batch,
+// as one pebble key. (A batch whose write failed keeps its groups, and
+// what is added meanwhile becomes a group of its own.)
+func (w *Writer) stageGroup() {
+	if len(w.group) == 0 {
+		return
+	}
+	w.batch.Set(groupKey(w.groupMax), w.group, nil) // copies
+	w.group, w.groupMax = w.group[:0], 0
 }
 
 // Pending is the number of transactions added and not yet committed.
@@ -276,6 +283,7 @@ func (w *Writer) Commit() {
 func (w *Writer) TryCommit() error {
 	l := w.l
 	if len(w.lsns) > 0 {
+		w.stageGroup()
 		size := uint64(w.batch.Len())
 		err := l.attempt(func() error {
 			if err := l.checkSpace(w.batch.Len()); err != nil {
@@ -457,58 +465,6 @@ type ReplayStats struct {
 	Damage error
 }
 
-// Replay calls fn, in LSN order, for every logged transaction with LSN in
-// (after, until] (until 0 means no bound). It stops at the first damaged
-// record or gap, reports it in the stats, and returns fn's error if any.
-func (l *Log) Replay(after, until uint64, fn func(*Txn) error) (ReplayStats, error) {
-	var st ReplayStats
-	iter, err := l.db.NewIter(&pebble.IterOptions{LowerBound: walKey(after + 1), UpperBound: []byte{prefixWAL + 1}})
-	if err != nil {
-		return st, err
-	}
-	defer iter.Close()
-	next := after + 1
-	for iter.First(); iter.Valid(); iter.Next() {
-		lsn := binary.BigEndian.Uint64(iter.Key()[1:])
-		if until != 0 && lsn > until {
-			break
-		}
-		if lsn != next {
-			st.Damage = fmt.Errorf("gap in the log: LSN %d follows %d", lsn, next-1)
-			break
-		}
-		t, err := decodeTxn(lsn, iter.Value())
-		if err != nil {
-			st.Damage = err
-			break
-		}
-		if err := fn(&t); err != nil {
-			return st, err
-		}
-		if st.First == 0 {
-			st.First = lsn
-		}
-		st.Last = lsn
-		st.Txns++
-		st.Writes += uint64(len(t.Writes))
-		next++
-	}
-	return st, iter.Error()
-}
-
-// LastLSN returns the largest LSN in the log, or 0.
-func (l *Log) LastLSN() (uint64, error) {
-	iter, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixWAL}, UpperBound: []byte{prefixWAL + 1}})
-	if err != nil {
-		return 0, err
-	}
-	defer iter.Close()
-	if !iter.Last() {
-		return 0, iter.Error()
-	}
-	return binary.BigEndian.Uint64(iter.Key()[1:]), nil
-}
-
 func checkpointKey(lsn uint64, key []byte) []byte {
 	k := make([]byte, 9, 9+len(key))
 	k[0] = prefixCheckpoint
@@ -573,7 +529,7 @@ func (c *CheckpointWriter) Finish() error {
 	trim := db.NewBatch()
 	trim.DeleteRange([]byte{prefixCheckpoint}, checkpointKey(c.lsn, nil), nil)
 	trim.DeleteRange([]byte{prefixManifest}, manifestKey(c.lsn), nil)
-	trim.DeleteRange([]byte{prefixWAL}, walKey(c.lsn+1), nil)
+	trim.DeleteRange([]byte{prefixGroup}, groupKey(c.lsn+1), nil) // groups of LSNs <= c only
 	return trim.Commit(pebble.Sync)
 }
 
@@ -645,10 +601,4 @@ func (l *Log) dropIncompleteCheckpoints() error {
 		from = checkpointKey(c.LSN+1, nil)
 	}
 	return l.db.DeleteRange(from, []byte{prefixCheckpoint + 1}, pebble.Sync)
-}
-
-// TruncateAfter deletes every logged transaction above lsn: the damaged
-// tail recovery stopped at, which new commits must not land behind.
-func (l *Log) TruncateAfter(lsn uint64) error {
-	return l.db.DeleteRange(walKey(lsn+1), []byte{prefixWAL + 1}, pebble.Sync)
 }
