@@ -288,11 +288,14 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 		if try > 0 {
 			backoff(try)
 		}
+		wrote := false // an op before this one writes (a run of GETs skips wroteEarlier's scan)
 		for j := 0; j < n; j++ {
 			op := &ops[pending[j]]
 			o := &s.ops[j]
 			o.encode(uint8(op.Kind), op.Key, op.Value)
-			if op.Kind == OpGet && wroteEarlier(ops, pending[:j], op.Key) {
+			if op.Kind != OpGet {
+				wrote = true
+			} else if wrote && wroteEarlier(ops, pending[:j], op.Key) {
 				// An earlier op of this run wrote the key: read the newest
 				// version, which may not be visible yet (bpf/chain.c auto_read).
 				o.Flags = uint8(chainBpfdbBeginFlagBPFDB_GET_LATEST)
