@@ -116,7 +116,6 @@ type loop struct {
 	spare   []*conn         // the other ready slice, reused
 	round   []*conn         // connections processed this round
 	durWait []*conn         // connections whose replies wait for the log
-	blocked []*conn         // connections syncLog saw become writable: resume after the round
 	run     [engine.MaxBatch]engine.Op
 	parts   []runPart
 }
@@ -206,41 +205,32 @@ func (l *loop) serve() {
 				l.knocked()
 				continue
 			}
-			if c := l.event(ev); c != nil {
-				l.resume(c) // EPOLLOUT, or an error the write will find
+			c := l.conns[ev.Fd]
+			if c == nil {
+				continue
 			}
+			if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				c.sockReadable = true
+			}
+			if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				// Its edge may come with the last data's: a short read
+				// would not show the end, so read until it does.
+				c.peerClosed = true
+			}
+			if c.busy || c.waiting {
+				continue
+			}
+			if c.outBlocked {
+				l.resume(c) // EPOLLOUT, or an error the write will find
+				continue
+			}
+			l.enqueue(c)
 		}
 		if l.closing.Load() && len(l.conns) == 0 {
 			return
 		}
 		l.serveRound()
 	}
-}
-
-// event records a connection's epoll event and queues the connection for
-// the next round; it returns the connection if its replies wait for the
-// socket to take them (resume it).
-func (l *loop) event(ev unix.EpollEvent) *conn {
-	c := l.conns[ev.Fd]
-	if c == nil {
-		return nil
-	}
-	if ev.Events&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		c.sockReadable = true
-	}
-	if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-		// Its edge may come with the last data's: a short read
-		// would not show the end, so read until it does.
-		c.peerClosed = true
-	}
-	if c.busy || c.waiting {
-		return nil
-	}
-	if c.outBlocked {
-		return c
-	}
-	l.enqueue(c)
-	return nil
 }
 
 // exit releases the loop's descriptors once every connection is closed.
@@ -337,13 +327,6 @@ func (l *loop) serveRound() {
 		l.round[i] = nil
 	}
 	l.round = l.round[:0]
-	for i, c := range l.blocked {
-		if c.outBlocked && !c.busy && !c.waiting {
-			l.resume(c)
-		}
-		l.blocked[i] = nil
-	}
-	l.blocked = l.blocked[:0]
 }
 
 // process reads what the connection has sent and gathers its commands up
@@ -496,13 +479,8 @@ func (l *loop) runOps() {
 // one fsync per round, on the loop's thread, as Redis's appendfsync always
 // does, instead of a hand-off to the log's goroutine and a wake-up back
 // (engine.SyncLog). The loop serves nobody during the fsync; what arrives
-// meanwhile is the next round's, and shares the next fsync. But when input
-// is already waiting (a zero-timeout epoll_wait says so), the log's
-// goroutine, which the round's runs woke, does the fsync while the loop
-// serves that input, and the round's connections are parked until it is
-// done: with redis-benchmark -P 16 that gave about 5% more SETs (3 runs
-// interleaved), unpipelined no change. A failed write is settle's to
-// report: Durable returns it.
+// meanwhile is the next round's, and shares the next fsync. A failed write
+// is settle's to report: Durable returns it.
 func (l *loop) syncLog() {
 	var lsn uint64
 	for _, c := range l.round {
@@ -511,23 +489,7 @@ func (l *loop) syncLog() {
 	if lsn == 0 {
 		return
 	}
-	if done, _ := l.s.e.Durable(lsn); done {
-		return
-	}
-	// Input already waiting: leave the fsync to the log's goroutine (the
-	// round's runs woke it), park the round, and serve that input during
-	// the fsync.
-	var events [loopEvents]unix.EpollEvent
-	n, _ := pollEvents(l.epfd, events[:])
-	for _, ev := range events[:max(n, 0)] {
-		if int(ev.Fd) == l.wakefd {
-			continue // level-triggered: the next wait sees it again
-		}
-		if c := l.event(ev); c != nil {
-			l.blocked = append(l.blocked, c)
-		}
-	}
-	if len(l.ready) == 0 {
+	if done, _ := l.s.e.Durable(lsn); !done {
 		l.s.e.SyncLog()
 	}
 }

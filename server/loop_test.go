@@ -190,3 +190,67 @@ func TestLoopTwoServersOneEngine(t *testing.T) {
 		t.Fatalf("SET on the first server after the second's shutdown = %#v", r)
 	}
 }
+
+// With sync durability, clients that keep sending while their earlier
+// writes wait for the log get every reply once, in order, and each
+// command runs once: one streams SETs, the other INCRs (which a goroutine
+// serves) between SETs.
+func TestLoopSyncStreamingClients(t *testing.T) {
+	ts := startServer(t, Config{}, true)
+	a, b := ts.raw(t), ts.raw(t)
+	const n = 3000
+	send := func(c *rawConn, cmd func(i int) []byte) {
+		for i := 0; i < n; i++ {
+			c.Write(cmd(i))
+			if i%3 == 0 {
+				time.Sleep(time.Duration(i%40) * time.Microsecond) // rounds of varied size
+			}
+		}
+	}
+	go send(a, func(i int) []byte { return encode("SET", fmt.Sprintf("a:%d", i), fmt.Sprintf("v%d", i)) })
+	go send(b, func(i int) []byte {
+		return append(encode("INCR", "ctr"), encode("SET", fmt.Sprintf("b:%d", i), fmt.Sprintf("w%d", i))...)
+	})
+	errs := make(chan error, 2)
+	go func() {
+		a.SetDeadline(time.Now().Add(30 * time.Second))
+		for i := 0; i < n; i++ {
+			if r, err := a.read(); err != nil || r != respStatus("OK") {
+				errs <- fmt.Errorf("a: SET reply %d: %#v %v", i, r, err)
+				return
+			}
+		}
+		errs <- nil
+	}()
+	go func() {
+		b.SetDeadline(time.Now().Add(30 * time.Second))
+		for i := 0; i < n; i++ {
+			if r, err := b.read(); err != nil || r != int64(i+1) {
+				errs <- fmt.Errorf("b: INCR reply %d: %#v %v", i, r, err)
+				return
+			}
+			if r, err := b.read(); err != nil || r != respStatus("OK") {
+				errs <- fmt.Errorf("b: SET reply %d: %#v %v", i, r, err)
+				return
+			}
+		}
+		errs <- nil
+	}()
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := ts.raw(t)
+	for i := 0; i < n; i++ {
+		if r := g.do(t, "GET", fmt.Sprintf("a:%d", i)); r != fmt.Sprintf("v%d", i) {
+			t.Fatalf("GET a:%d = %#v", i, r)
+		}
+		if r := g.do(t, "GET", fmt.Sprintf("b:%d", i)); r != fmt.Sprintf("w%d", i) {
+			t.Fatalf("GET b:%d = %#v", i, r)
+		}
+	}
+	if st, _ := ts.eng.Stats(); st.CommitLSN != 3*n {
+		t.Fatalf("%d commits for %d writes: a command ran twice or not at all", st.CommitLSN, 3*n)
+	}
+}
