@@ -302,7 +302,8 @@ func damageLog(t *testing.T, dir string, lsn uint64, how string) {
 		t.Fatal(err)
 	}
 	b := db.NewBatch()
-	found := false
+	defer b.Close()
+	found := 0
 	for iter.First(); iter.Valid(); iter.Next() {
 		var group []byte
 		for v := iter.Value(); len(v) > 0; {
@@ -313,9 +314,9 @@ func damageLog(t *testing.T, dir string, lsn uint64, how string) {
 			switch {
 			case how == "corrupt" && frameLSN == lsn:
 				body[len(body)/2] ^= 0x55
-				found = true
+				found++
 			case how == "truncated" && frameLSN >= lsn && frameLSN < lsn+5:
-				found = true
+				found++
 				continue
 			}
 			group = binary.AppendUvarint(group, frameLSN)
@@ -325,8 +326,8 @@ func damageLog(t *testing.T, dir string, lsn uint64, how string) {
 		b.Set(iter.Key(), group, nil)
 	}
 	iter.Close()
-	if !found {
-		t.Fatalf("LSN %d is not in the log", lsn)
+	if want := map[string]int{"corrupt": 1, "truncated": 5}[how]; found != want {
+		t.Fatalf("%s at LSN %d: %d records found, want %d", how, lsn, found, want)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		t.Fatal(err)

@@ -28,13 +28,16 @@ package logd
 //     its LSN after reserving), so a frame that waits for an LSN more than
 //     replayReorderLimit frames is a gap, not a late arrival.
 //   - A frame is checked (its checksum) when its LSN is replayed, so damage
-//     stops replay exactly after the last good LSN. TruncateAfter then
-//     rewrites the groups keyed above that LSN with only their frames at
-//     or below it.
+//     stops replay exactly after the last good LSN; a group that does not
+//     parse is read up to the damage, and replay goes on with the groups
+//     after it as far as the LSNs stay gap-free. TruncateAfter then keeps,
+//     of the groups keyed above that LSN, only their frames at or below
+//     it.
 
 import (
 	"container/heap"
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble"
@@ -135,21 +138,25 @@ func (l *Log) Replay(after, until uint64, fn func(*Txn) error) (ReplayStats, err
 		}
 		return nil
 	}
+	// A group that does not parse ends there, but the LSNs it lost may
+	// lie past the ones later groups continue with: its error is the
+	// damage only where the gap-free prefix ends.
+	var parseErr error
 	for iter.First(); iter.Valid() && st.Damage == nil; iter.Next() {
 		if until != 0 && next > until {
 			break
 		}
 		value := append([]byte(nil), iter.Value()...) // frames alias it while they wait
-		perr := parseGroup(iter.Key(), value, func(f frame) {
+		err := parseGroup(iter.Key(), value, func(f frame) {
 			if f.lsn > after && (until == 0 || f.lsn <= until) {
 				heap.Push(&pending, f)
 			}
 		})
+		if parseErr == nil {
+			parseErr = err
+		}
 		if err := deliver(); err != nil {
 			return st, err
-		}
-		if st.Damage == nil && perr != nil {
-			st.Damage = perr
 		}
 		if st.Damage == nil && len(pending) > replayReorderLimit {
 			st.Damage = fmt.Errorf("gap in the log: LSN %d follows %d (%d later transactions found before it)", pending[0].lsn, next-1, len(pending))
@@ -158,7 +165,11 @@ func (l *Log) Replay(after, until uint64, fn func(*Txn) error) (ReplayStats, err
 	if err := iter.Error(); err != nil {
 		return st, err
 	}
-	if st.Damage == nil && len(pending) > 0 {
+	switch {
+	case st.Damage != nil, until != 0 && next > until:
+	case parseErr != nil:
+		st.Damage = parseErr
+	case len(pending) > 0:
 		st.Damage = fmt.Errorf("gap in the log: LSN %d follows %d", pending[0].lsn, next-1)
 	}
 	return st, nil
@@ -178,40 +189,56 @@ func (l *Log) LastLSN() (uint64, error) {
 }
 
 // TruncateAfter deletes every logged transaction above lsn: the damaged
-// tail recovery stopped at, which new commits must not land behind. A
-// group keyed above lsn is rewritten with its frames at or below it, if
-// any (their checksums checked), under its new largest LSN.
+// tail recovery stopped at, which new commits must not land behind. The
+// frames at or below lsn that groups keyed above it hold (their checksums
+// checked) are kept, gathered into one group under their largest LSN,
+// merged with a group already under that key, if any.
 func (l *Log) TruncateAfter(lsn uint64) error {
 	iter, err := l.db.NewIter(&pebble.IterOptions{LowerBound: groupKey(lsn + 1), UpperBound: []byte{prefixGroup + 1}})
 	if err != nil {
 		return err
 	}
 	defer iter.Close()
-	b := l.db.NewBatch()
-	defer b.Close()
 	var kept []byte
-	for iter.First(); iter.Valid(); iter.Next() {
-		kept = kept[:0]
-		top := uint64(0)
-		parseGroup(iter.Key(), iter.Value(), func(f frame) { // a damaged rest is dropped
-			if f.lsn > lsn {
-				return
-			}
-			if _, err := decodeTxn(f.lsn, f.body); err != nil {
-				return
-			}
-			kept = binary.AppendUvarint(kept, f.lsn)
-			kept = binary.AppendUvarint(kept, uint64(len(f.body)))
-			kept = append(kept, f.body...)
-			top = max(top, f.lsn)
-		})
-		b.Delete(iter.Key(), nil)
-		if top != 0 {
-			b.Set(groupKey(top), kept, nil)
+	seen := map[uint64]bool{}
+	top := uint64(0)
+	keep := func(f frame) {
+		if f.lsn > lsn || seen[f.lsn] {
+			return
 		}
+		if _, err := decodeTxn(f.lsn, f.body); err != nil {
+			return
+		}
+		seen[f.lsn] = true
+		kept = binary.AppendUvarint(kept, f.lsn)
+		kept = binary.AppendUvarint(kept, uint64(len(f.body)))
+		kept = append(kept, f.body...)
+		top = max(top, f.lsn)
+	}
+	for iter.First(); iter.Valid(); iter.Next() {
+		parseGroup(iter.Key(), iter.Value(), keep) // a damaged rest is dropped
 	}
 	if err := iter.Error(); err != nil {
 		return err
+	}
+	b := l.db.NewBatch()
+	defer b.Close()
+	b.DeleteRange(groupKey(lsn+1), []byte{prefixGroup + 1}, nil)
+	if top != 0 {
+		// A frame of LSN top may already sit in the group keyed top (a
+		// duplicate, which replay reports as damage): keep that group's
+		// frames too rather than overwrite it.
+		group := kept
+		if old, closer, err := l.db.Get(groupKey(top)); err == nil {
+			kept, seen = nil, map[uint64]bool{}
+			parseGroup(groupKey(top), old, keep)
+			closer.Close()
+			parseGroup(groupKey(top), group, keep)
+			group = kept
+		} else if !errors.Is(err, pebble.ErrNotFound) {
+			return err
+		}
+		b.Set(groupKey(top), group, nil)
 	}
 	return b.Commit(pebble.Sync)
 }

@@ -247,3 +247,69 @@ func FuzzParseGroup(f *testing.F) {
 		}
 	})
 }
+
+// rawGroup encodes txn(lsn) for each lsn as one group's frames.
+func rawGroup(lsns ...uint64) []byte {
+	var g []byte
+	for _, lsn := range lsns {
+		tx := txn(lsn)
+		g, _ = appendFrame(g, lsn, tx.ID, tx.Writes, nil)
+	}
+	return g
+}
+
+// A group that does not parse does not hide the LSNs a later, overlapping
+// group holds: replay goes on as far as the log is gap-free, then reports
+// the damage, and TruncateAfter keeps every frame up to there.
+func TestReplayPastAGroupThatDoesNotParse(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	l.db.Set(groupKey(6), append(rawGroup(1, 2, 3, 5), 0x06, 0xff), pebble.Sync) // LSN 6: a length past the end
+	l.db.Set(groupKey(8), rawGroup(4, 7, 8), pebble.Sync)
+	got, st := replayed(t, l, 0)
+	if !equalLSNs(got, 1, 5) || !errors.Is(st.Damage, ErrCorrupt) {
+		t.Fatalf("replay: %v %+v, want 1-5 and the damage", got, st)
+	}
+	if err := l.TruncateAfter(st.Last); err != nil {
+		t.Fatal(err)
+	}
+	if got, st := replayed(t, l, 0); !equalLSNs(got, 1, 5) || st.Damage != nil {
+		t.Fatalf("replay after TruncateAfter(5): %v %+v", got, st)
+	}
+}
+
+// TruncateAfter never overwrites a group it keeps: an LSN logged twice
+// (damage replay reports) leaves the group already keyed by it whole.
+func TestTruncateAfterKeepsAGroupUnderTheSameKey(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	l.db.Set(groupKey(3), rawGroup(1, 2, 3), pebble.Sync)
+	l.db.Set(groupKey(10), rawGroup(3, 4, 5, 10), pebble.Sync)
+	got, st := replayed(t, l, 0)
+	if !equalLSNs(got, 1, 3) || !errors.Is(st.Damage, ErrCorrupt) {
+		t.Fatalf("replay over LSN 3 logged twice: %v %+v", got, st)
+	}
+	if err := l.TruncateAfter(st.Last); err != nil {
+		t.Fatal(err)
+	}
+	if got, st := replayed(t, l, 0); !equalLSNs(got, 1, 3) || st.Damage != nil {
+		t.Fatalf("replay after TruncateAfter(3): %v %+v", got, st)
+	}
+	if keys := groupKeys(t, l); len(keys) != 1 || keys[0] != 3 {
+		t.Fatalf("groups %v after TruncateAfter(3), want 3", keys)
+	}
+}
+
+// Replay up to a bound stops there without calling what lies past it
+// damage, over overlapping groups too.
+func TestReplayUntilOverOverlappingGroups(t *testing.T) {
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	l.Start(0)
+	writeGroups(l, []uint64{1, 3}, []uint64{2, 5}, []uint64{4, 6})
+	var lsns []uint64
+	st, err := l.Replay(0, 4, func(tx *Txn) error { lsns = append(lsns, tx.LSN); return nil })
+	if err != nil || !equalLSNs(lsns, 1, 4) || st.Damage != nil || st.Last != 4 {
+		t.Fatalf("replay until 4: %v %+v %v", lsns, st, err)
+	}
+}
