@@ -281,11 +281,12 @@ const drainPoll = time.Millisecond
 
 // asyncBatchBytes is how much the ring must hold (or a quarter of a
 // smaller ring), with Async durability, for drainLog to read again at
-// once after a write rather than at its next poll (drainPoll). Nobody waits for an async commit's write, and
-// reading again at once wrote whatever few commits arrived during the
-// last write: a batch per poll cost 6% less server CPU per SET and gave
-// 5% more SETs per second (redis-benchmark -t set -P 16, 3 interleaved
-// runs). Sync keeps reading at once: committers wait for that fsync.
+// once after a write rather than at its next poll (drainPoll). Nobody
+// waits for an async commit's write, and reading again at once wrote
+// whatever few commits arrived during the last write: a batch per poll
+// cost 6% less server CPU per SET and gave 5% more SETs per second
+// (redis-benchmark -t set -P 16, 3 interleaved runs). Sync keeps reading
+// at once: committers wait for that fsync.
 const asyncBatchBytes = 256 << 10
 
 // kickLog wakes drainLog after a run that logged commit records.

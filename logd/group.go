@@ -30,14 +30,13 @@ package logd
 //   - A frame is checked (its checksum) when its LSN is replayed, so damage
 //     stops replay exactly after the last good LSN; a group that does not
 //     parse is read up to the damage, and replay goes on with the groups
-//     after it as far as the LSNs stay gap-free. TruncateAfter then keeps,
-//     of the groups keyed above that LSN, only their frames at or below
-//     it.
+//     after it as far as the LSNs stay gap-free. TruncateAfter then keeps
+//     only the frames at or below that LSN, of the groups that may hold
+//     any above it.
 
 import (
 	"container/heap"
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble"
@@ -84,6 +83,12 @@ func parseGroup(key, b []byte, fn func(frame)) error {
 		b = b[n+m+int(size):]
 	}
 	return nil
+}
+
+// groupError is why the group keyed maxLSN does not parse.
+type groupError struct {
+	maxLSN uint64
+	err    error
 }
 
 // frameHeap orders frames by LSN.
@@ -139,9 +144,11 @@ func (l *Log) Replay(after, until uint64, fn func(*Txn) error) (ReplayStats, err
 		return nil
 	}
 	// A group that does not parse ends there, but the LSNs it lost may
-	// lie past the ones later groups continue with: its error is the
-	// damage only where the gap-free prefix ends.
-	var parseErr error
+	// lie past the ones later groups continue with: its error is damage
+	// only if the group's key (its largest LSN) lies past where the
+	// gap-free prefix ends. (Below it, the lost bytes could hold only
+	// LSNs the prefix has, from good copies: duplicates.)
+	var parseErrs []groupError
 	for iter.First(); iter.Valid() && st.Damage == nil; iter.Next() {
 		if until != 0 && next > until {
 			break
@@ -152,8 +159,8 @@ func (l *Log) Replay(after, until uint64, fn func(*Txn) error) (ReplayStats, err
 				heap.Push(&pending, f)
 			}
 		})
-		if parseErr == nil {
-			parseErr = err
+		if err != nil {
+			parseErrs = append(parseErrs, groupError{binary.BigEndian.Uint64(iter.Key()[1:]), err})
 		}
 		if err := deliver(); err != nil {
 			return st, err
@@ -165,11 +172,16 @@ func (l *Log) Replay(after, until uint64, fn func(*Txn) error) (ReplayStats, err
 	if err := iter.Error(); err != nil {
 		return st, err
 	}
-	switch {
-	case st.Damage != nil, until != 0 && next > until:
-	case parseErr != nil:
-		st.Damage = parseErr
-	case len(pending) > 0:
+	if st.Damage != nil || until != 0 && next > until {
+		return st, nil
+	}
+	for _, ge := range parseErrs {
+		if ge.maxLSN >= next {
+			st.Damage = ge.err
+			return st, nil
+		}
+	}
+	if len(pending) > 0 {
 		st.Damage = fmt.Errorf("gap in the log: LSN %d follows %d", pending[0].lsn, next-1)
 	}
 	return st, nil
@@ -189,20 +201,36 @@ func (l *Log) LastLSN() (uint64, error) {
 }
 
 // TruncateAfter deletes every logged transaction above lsn: the damaged
-// tail recovery stopped at, which new commits must not land behind. The
-// frames at or below lsn that groups keyed above it hold (their checksums
-// checked) are kept, gathered into one group under their largest LSN,
-// merged with a group already under that key, if any.
+// tail recovery stopped at, which new commits must not land behind.
+//
+// The groups keyed above lsn may hold frames at or below it, and one of
+// those may also sit (a duplicate) in a group keyed at or below lsn. So
+// the region rewritten starts at the smallest LSN at or below lsn that a
+// group in it holds, widened until no group in it holds one smaller (a
+// group keyed below the region's start holds nothing at or past it). Its
+// good frames at or below lsn, the first copy of each LSN, become one
+// group; the rest of the region is deleted with one range deletion.
 func (l *Log) TruncateAfter(lsn uint64) error {
-	iter, err := l.db.NewIter(&pebble.IterOptions{LowerBound: groupKey(lsn + 1), UpperBound: []byte{prefixGroup + 1}})
-	if err != nil {
-		return err
+	from := lsn + 1
+	for {
+		low := from
+		err := l.scanGroups(from, func(f frame) {
+			if f.lsn <= lsn {
+				low = min(low, f.lsn)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		if low == from {
+			break
+		}
+		from = low
 	}
-	defer iter.Close()
 	var kept []byte
 	seen := map[uint64]bool{}
 	top := uint64(0)
-	keep := func(f frame) {
+	err := l.scanGroups(from, func(f frame) {
 		if f.lsn > lsn || seen[f.lsn] {
 			return
 		}
@@ -214,33 +242,31 @@ func (l *Log) TruncateAfter(lsn uint64) error {
 		kept = binary.AppendUvarint(kept, uint64(len(f.body)))
 		kept = append(kept, f.body...)
 		top = max(top, f.lsn)
-	}
-	for iter.First(); iter.Valid(); iter.Next() {
-		parseGroup(iter.Key(), iter.Value(), keep) // a damaged rest is dropped
-	}
-	if err := iter.Error(); err != nil {
+	})
+	if err != nil {
 		return err
 	}
 	b := l.db.NewBatch()
 	defer b.Close()
-	b.DeleteRange(groupKey(lsn+1), []byte{prefixGroup + 1}, nil)
+	b.DeleteRange(groupKey(from), []byte{prefixGroup + 1}, nil)
 	if top != 0 {
-		// A frame of LSN top may already sit in the group keyed top (a
-		// duplicate, which replay reports as damage): keep that group's
-		// frames too rather than overwrite it.
-		group := kept
-		if old, closer, err := l.db.Get(groupKey(top)); err == nil {
-			kept, seen = nil, map[uint64]bool{}
-			parseGroup(groupKey(top), old, keep)
-			closer.Close()
-			parseGroup(groupKey(top), group, keep)
-			group = kept
-		} else if !errors.Is(err, pebble.ErrNotFound) {
-			return err
-		}
-		b.Set(groupKey(top), group, nil)
+		b.Set(groupKey(top), kept, nil) // copies kept
 	}
 	return b.Commit(pebble.Sync)
+}
+
+// scanGroups calls fn for every frame of the groups keyed from and above,
+// up to the damage in a group that does not parse.
+func (l *Log) scanGroups(from uint64, fn func(frame)) error {
+	iter, err := l.db.NewIter(&pebble.IterOptions{LowerBound: groupKey(from), UpperBound: []byte{prefixGroup + 1}})
+	if err != nil {
+		return err
+	}
+	defer iter.Close()
+	for iter.First(); iter.Valid(); iter.Next() {
+		parseGroup(iter.Key(), iter.Value(), fn)
+	}
+	return iter.Error()
 }
 
 // migrateLegacy rewrites a log written before groups existed ('w' + LSN

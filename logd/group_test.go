@@ -170,8 +170,8 @@ func TestTruncateAfterKeepsEarlierFrames(t *testing.T) {
 	if err := l.TruncateAfter(st.Last); err != nil {
 		t.Fatal(err)
 	}
-	if keys := groupKeys(t, l); len(keys) != 3 || keys[1] != 4 {
-		t.Fatalf("groups after truncating at 5: %v, want 2 4 5 (LSN 4 kept, 7 gone)", keys)
+	if keys := groupKeys(t, l); len(keys) != 2 || keys[0] != 2 || keys[1] != 5 {
+		t.Fatalf("groups after truncating at 5: %v, want 2 and 5 (3, 4 and 5 kept in one, 7 gone)", keys)
 	}
 	if last, _ := l.LastLSN(); last != 5 {
 		t.Fatalf("LastLSN %d after truncating at 5", last)
@@ -258,45 +258,89 @@ func rawGroup(lsns ...uint64) []byte {
 	return g
 }
 
-// A group that does not parse does not hide the LSNs a later, overlapping
-// group holds: replay goes on as far as the log is gap-free, then reports
-// the damage, and TruncateAfter keeps every frame up to there.
-func TestReplayPastAGroupThatDoesNotParse(t *testing.T) {
-	l := openLog(t, t.TempDir())
-	defer l.Close()
-	l.db.Set(groupKey(6), append(rawGroup(1, 2, 3, 5), 0x06, 0xff), pebble.Sync) // LSN 6: a length past the end
-	l.db.Set(groupKey(8), rawGroup(4, 7, 8), pebble.Sync)
-	got, st := replayed(t, l, 0)
-	if !equalLSNs(got, 1, 5) || !errors.Is(st.Damage, ErrCorrupt) {
-		t.Fatalf("replay: %v %+v, want 1-5 and the damage", got, st)
+// Damage, as recovery meets it: replay stops exactly after the last good
+// LSN (reporting damage unless nothing is lost), TruncateAfter keeps every
+// LSN up to there, and the next replay, with new commits after them, is
+// whole. Groups are written raw, damage included.
+func TestRecoverFromDamage(t *testing.T) {
+	cat := func(bs ...[]byte) []byte {
+		var out []byte
+		for _, b := range bs {
+			out = append(out, b...)
+		}
+		return out
 	}
-	if err := l.TruncateAfter(st.Last); err != nil {
-		t.Fatal(err)
+	badFrame := func(lsn uint64) []byte { // parses; its checksum fails
+		g := rawGroup(lsn)
+		g[len(g)-3] ^= 0x55
+		return g
 	}
-	if got, st := replayed(t, l, 0); !equalLSNs(got, 1, 5) || st.Damage != nil {
-		t.Fatalf("replay after TruncateAfter(5): %v %+v", got, st)
+	unparsable := func(lsn uint64) []byte { return []byte{byte(lsn), 0xff} } // a length past the end
+	type group struct {
+		key    uint64
+		frames []byte
 	}
-}
-
-// TruncateAfter never overwrites a group it keeps: an LSN logged twice
-// (damage replay reports) leaves the group already keyed by it whole.
-func TestTruncateAfterKeepsAGroupUnderTheSameKey(t *testing.T) {
-	l := openLog(t, t.TempDir())
-	defer l.Close()
-	l.db.Set(groupKey(3), rawGroup(1, 2, 3), pebble.Sync)
-	l.db.Set(groupKey(10), rawGroup(3, 4, 5, 10), pebble.Sync)
-	got, st := replayed(t, l, 0)
-	if !equalLSNs(got, 1, 3) || !errors.Is(st.Damage, ErrCorrupt) {
-		t.Fatalf("replay over LSN 3 logged twice: %v %+v", got, st)
-	}
-	if err := l.TruncateAfter(st.Last); err != nil {
-		t.Fatal(err)
-	}
-	if got, st := replayed(t, l, 0); !equalLSNs(got, 1, 3) || st.Damage != nil {
-		t.Fatalf("replay after TruncateAfter(3): %v %+v", got, st)
-	}
-	if keys := groupKeys(t, l); len(keys) != 1 || keys[0] != 3 {
-		t.Fatalf("groups %v after TruncateAfter(3), want 3", keys)
+	for _, tc := range []struct {
+		name   string
+		groups []group
+		last   uint64 // where the first replay stops
+		damage bool   // and whether it reports damage
+	}{
+		{"a group that does not parse hides nothing a later one holds",
+			[]group{{6, cat(rawGroup(1, 2, 3, 5), unparsable(6))}, {8, rawGroup(4, 7, 8)}}, 5, true},
+		{"an LSN logged twice, the copy in a group keyed above",
+			[]group{{3, rawGroup(1, 2, 3)}, {10, rawGroup(3, 4, 5, 10)}}, 3, true},
+		{"an LSN logged twice, below the largest kept",
+			[]group{{3, rawGroup(1, 2, 3)}, {10, rawGroup(2, 4, 5, 10)}}, 3, true},
+		{"an LSN logged twice in one group",
+			[]group{{3, cat(rawGroup(1, 2, 3), rawGroup(2))}, {5, rawGroup(4, 5)}}, 2, true},
+		{"garbage after the frames of a group below the end loses nothing",
+			[]group{{3, cat(rawGroup(1, 2, 3), unparsable(9))}, {6, rawGroup(4, 5, 6)}}, 6, false},
+		{"a bad checksum, then a group that does not parse",
+			[]group{{3, rawGroup(1, 2, 3)}, {6, cat(rawGroup(4), badFrame(5), rawGroup(6))}, {8, cat(rawGroup(7), unparsable(8))}}, 4, true},
+		{"several groups that do not parse",
+			[]group{{4, cat(rawGroup(1, 2, 4), []byte{3})}, {6, cat(rawGroup(3, 5), unparsable(6))}, {9, rawGroup(6, 7, 9)}}, 7, true},
+		{"damage in the first group",
+			[]group{{3, cat(rawGroup(1), badFrame(2), rawGroup(3))}, {5, rawGroup(4, 5)}}, 1, true},
+		{"a first group that does not parse at all",
+			[]group{{3, unparsable(1)}, {5, rawGroup(4, 5)}}, 0, true},
+		{"a gap, then a group that does not parse",
+			[]group{{2, rawGroup(1, 2)}, {5, rawGroup(4, 5)}, {7, cat(rawGroup(6), unparsable(7))}}, 2, true},
+		{"a damaged copy of an LSN before its good copy in a group",
+			[]group{{3, cat(rawGroup(1), badFrame(2), rawGroup(3, 2))}}, 2, true},
+		{"the duplicate's group keyed at the largest kept, with garbage",
+			[]group{{3, cat(rawGroup(1, 2, 3), unparsable(4))}, {10, rawGroup(3, 4, 10)}}, 3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := openLog(t, t.TempDir())
+			defer l.Close()
+			for _, g := range tc.groups {
+				l.db.Set(groupKey(g.key), g.frames, pebble.Sync)
+			}
+			got, st := replayed(t, l, 0)
+			if st.Last != tc.last || !equalLSNs(got, 1, tc.last) || (st.Damage != nil) != tc.damage {
+				t.Fatalf("replay: %v, last %d, damage %v; want 1-%d, damage %v", got, st.Last, st.Damage, tc.last, tc.damage)
+			}
+			if err := l.TruncateAfter(st.Last); err != nil {
+				t.Fatal(err)
+			}
+			if got, st := replayed(t, l, 0); !equalLSNs(got, 1, tc.last) || st.Damage != nil {
+				t.Fatalf("replay after TruncateAfter(%d): %v, damage %v", tc.last, got, st.Damage)
+			}
+			// New commits continue the log, and survive the next recovery.
+			l.Start(tc.last)
+			writeGroups(l, []uint64{tc.last + 2, tc.last + 1}, []uint64{tc.last + 3})
+			got, st = replayed(t, l, 0)
+			if !equalLSNs(got, 1, tc.last+3) || st.Damage != nil {
+				t.Fatalf("replay with new commits: %v, damage %v", got, st.Damage)
+			}
+			if err := l.TruncateAfter(st.Last); err != nil {
+				t.Fatal(err)
+			}
+			if got, st := replayed(t, l, 0); !equalLSNs(got, 1, tc.last+3) || st.Damage != nil {
+				t.Fatalf("replay after a second TruncateAfter: %v, damage %v", got, st.Damage)
+			}
+		})
 	}
 }
 
@@ -311,5 +355,15 @@ func TestReplayUntilOverOverlappingGroups(t *testing.T) {
 	st, err := l.Replay(0, 4, func(tx *Txn) error { lsns = append(lsns, tx.LSN); return nil })
 	if err != nil || !equalLSNs(lsns, 1, 4) || st.Damage != nil || st.Last != 4 {
 		t.Fatalf("replay until 4: %v %+v %v", lsns, st, err)
+	}
+	// Damage past the bound is not reported, even in the group that
+	// reaches it.
+	l.db.Set(groupKey(9), append(rawGroup(7, 8), 9, 0xff), pebble.Sync)
+	for _, until := range []uint64{6, 8} {
+		lsns = nil
+		st, err = l.Replay(0, until, func(tx *Txn) error { lsns = append(lsns, tx.LSN); return nil })
+		if err != nil || !equalLSNs(lsns, 1, until) || st.Damage != nil {
+			t.Fatalf("replay until %d, damage at 9: %v %+v %v", until, lsns, st, err)
+		}
 	}
 }
