@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,11 +25,12 @@ import (
 
 // The crash child: set by the parent test through the environment.
 const (
-	envChildDir   = "BPFDB_TEST_CHILD_DIR"
-	envChildStart = "BPFDB_TEST_CHILD_START"
-	envChildCount = "BPFDB_TEST_CHILD_COUNT"
-	accounts      = 20
-	initialMoney  = 1000
+	envChildDir     = "BPFDB_TEST_CHILD_DIR"
+	envChildStart   = "BPFDB_TEST_CHILD_START"
+	envChildCount   = "BPFDB_TEST_CHILD_COUNT"
+	envChildWorkers = "BPFDB_TEST_CHILD_WORKERS"
+	accounts        = 20
+	initialMoney    = 1000
 )
 
 func TestMain(m *testing.M) {
@@ -45,10 +47,13 @@ func transferKey(n int) []byte { return fmt.Appendf(nil, "xfer-%06d", n) }
 // between two accounts and writing its marker key in the same transaction,
 // and prints "ack N" once Commit returned (sync durability). It stops after
 // $COUNT transfers by exiting without Close, as a crash would, unless the
-// parent kills it first.
+// parent kills it first. With $WORKERS above 1, that many goroutines
+// commit at once, worker w the transfers start+w, start+w+workers, ...: the
+// log then holds several transactions per batch, out of LSN order.
 func crashChild(dir string) int {
 	start, _ := strconv.Atoi(os.Getenv(envChildStart))
 	count, _ := strconv.Atoi(os.Getenv(envChildCount))
+	workers, _ := strconv.Atoi(os.Getenv(envChildWorkers))
 	e, err := Open(Options{MaxKeys: 1 << 14, Dir: dir, TxnTimeout: -1})
 	if err != nil {
 		fmt.Println("open:", err)
@@ -65,24 +70,40 @@ func crashChild(dir string) int {
 		}
 	}
 	fmt.Println("ready")
+	workers = max(workers, 1)
+	var mu sync.Mutex // orders the lines of stdout
 	out := bufio.NewWriter(os.Stdout)
-	rng := rand.New(rand.NewSource(int64(start)))
-	for n := start; n < start+count; n++ {
-		from, to := rng.Intn(accounts), rng.Intn(accounts)
-		for {
-			err := childTransfer(e, n, from, to, int64(1+rng.Intn(50)))
-			if errors.Is(err, ErrConflict) {
-				continue
-			}
-			if err != nil {
-				fmt.Fprintln(out, "error:", err)
+	failed := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			rng := rand.New(rand.NewSource(int64(start + w)))
+			for n := start + w; n < start+count; n += workers {
+				from, to := rng.Intn(accounts), rng.Intn(accounts)
+				err := childTransfer(e, n, from, to, int64(1+rng.Intn(50)))
+				for errors.Is(err, ErrConflict) {
+					err = childTransfer(e, n, from, to, int64(1+rng.Intn(50)))
+				}
+				mu.Lock()
+				if err != nil {
+					fmt.Fprintln(out, "error:", err)
+				} else {
+					fmt.Fprintln(out, "ack", n)
+				}
 				out.Flush()
-				return 2
+				mu.Unlock()
+				if err != nil {
+					failed <- struct{}{}
+					return
+				}
 			}
-			break
-		}
-		fmt.Fprintln(out, "ack", n)
-		out.Flush()
+		}(w)
+	}
+	wg.Wait()
+	if len(failed) > 0 {
+		return 2
 	}
 	os.Exit(0) // no Close: no checkpoint, nothing flushed that was not already durable
 	return 0
@@ -120,10 +141,11 @@ func childTransfer(e *Engine, n, from, to int, amount int64) error {
 
 // runChild starts the crash child and returns the transfers it
 // acknowledged, killing it with SIGKILL after killAfter (0: let it finish).
-func runChild(t *testing.T, dir string, start, count int, killAfter time.Duration) (acked []int) {
+func runChild(t *testing.T, dir string, start, count, workers int, killAfter time.Duration) (acked []int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envChildDir+"="+dir, envChildStart+"="+strconv.Itoa(start), envChildCount+"="+strconv.Itoa(count))
+	cmd.Env = append(os.Environ(), envChildDir+"="+dir, envChildStart+"="+strconv.Itoa(start),
+		envChildCount+"="+strconv.Itoa(count), envChildWorkers+"="+strconv.Itoa(workers))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -191,26 +213,36 @@ func checkBank(t *testing.T, dir string, acked map[int]bool, next int) int {
 }
 
 // A child killed with SIGKILL at random moments never loses a commit it
-// acknowledged, never keeps part of a transfer, and never invents one.
+// acknowledged, never keeps part of a transfer, and never invents one;
+// with one committer, and with eight at once (several transactions to a
+// log batch, out of LSN order).
 func TestCrashKill(t *testing.T) {
 	openTest(t, Options{MaxKeys: 64}).Close() // skip or fail without privileges
-	dir := t.TempDir()
-	acked := map[int]bool{}
-	next := 0
-	rng := rand.New(rand.NewSource(time.Now().UnixNano()))
-	const rounds, perRound = 6, 100000
-	for round := 0; round < rounds; round++ {
-		kill := time.Duration(20+rng.Intn(400)) * time.Millisecond
-		got := runChild(t, dir, next, perRound, kill)
-		for _, n := range got {
-			acked[n] = true
-		}
-		attempted := next + len(got) + 1 // the one in flight when killed
-		next = checkBank(t, dir, acked, attempted)
-		t.Logf("round %d: killed after %v, %d acknowledged, %d present", round, kill, len(got), next)
-	}
-	if len(acked) == 0 {
-		t.Fatal("no transfer was acknowledged in any round")
+	for _, workers := range []int{1, 8} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			dir := t.TempDir()
+			acked := map[int]bool{}
+			next := 0
+			rng := rand.New(rand.NewSource(time.Now().UnixNano()))
+			const rounds, perRound = 6, 100000
+			for round := 0; round < rounds; round++ {
+				kill := time.Duration(20+rng.Intn(400)) * time.Millisecond
+				got := runChild(t, dir, next, perRound, workers, kill)
+				high := next
+				for _, n := range got {
+					acked[n] = true
+					high = max(high, n+1)
+				}
+				// Each worker has at most one transfer in flight, within
+				// workers of the highest acknowledged.
+				attempted := high + workers
+				next = checkBank(t, dir, acked, attempted)
+				t.Logf("round %d: killed after %v, %d acknowledged, %d present", round, kill, len(got), next)
+			}
+			if len(acked) == 0 {
+				t.Fatal("no transfer was acknowledged in any round")
+			}
+		})
 	}
 }
 
@@ -255,7 +287,7 @@ func TestRecoverDamagedLog(t *testing.T) {
 	for _, damage := range []string{"corrupt", "truncated"} {
 		t.Run(damage, func(t *testing.T) {
 			dir := t.TempDir()
-			acked := runChild(t, dir, 0, 50, 0)
+			acked := runChild(t, dir, 0, 50, 1, 0)
 			if len(acked) != 50 {
 				t.Fatalf("child acknowledged %d of 50", len(acked))
 			}
