@@ -138,7 +138,10 @@ func (e *Engine) recover() (Recovery, error) {
 	}
 	rec.LSN = max(rec.Replay.Last, cp.LSN)
 	progress("log", rec.LSN-cp.LSN, rec.LSN-cp.LSN)
-	if rec.Replay.Damage != nil {
+	// A group keyed above what replay reached (damage, or a key larger
+	// than the LSNs its group holds) is rewritten before new commits can
+	// land on its key.
+	if rec.Replay.Damage != nil || last > rec.LSN {
 		if err := e.log.TruncateAfter(rec.LSN); err != nil {
 			return rec, err
 		}

@@ -28,11 +28,12 @@ package logd
 //     its LSN after reserving), so a frame that waits for an LSN more than
 //     replayReorderLimit frames is a gap, not a late arrival.
 //   - A frame is checked (its checksum) when its LSN is replayed, so damage
-//     stops replay exactly after the last good LSN; a group that does not
-//     parse is read up to the damage, and replay goes on with the groups
-//     after it as far as the LSNs stay gap-free. TruncateAfter then keeps
-//     only the frames at or below that LSN, of the groups that may hold
-//     any above it.
+//     stops replay exactly after the last good LSN (a copy of an LSN is
+//     skipped, a bad copy set aside while a good one may come); a group
+//     that does not parse is read up to the damage, and replay goes on
+//     with the groups after it as far as the LSNs stay gap-free.
+//     TruncateAfter then keeps only the frames at or below that LSN, of
+//     the groups that may hold any above it.
 
 import (
 	"container/heap"
@@ -117,19 +118,23 @@ func (l *Log) Replay(after, until uint64, fn func(*Txn) error) (ReplayStats, err
 	defer iter.Close()
 	var pending frameHeap
 	next := after + 1
+	// A copy of an LSN already replayed is skipped, and a copy that fails
+	// its checksum is set aside while another copy may still come: only
+	// an LSN with no good copy is damage, whatever order copies come in.
+	var badNext error // why the copies of next seen so far were bad
 	// deliver replays the pending frames that continue the log.
 	deliver := func() error {
 		for len(pending) > 0 && pending[0].lsn <= next {
 			f := heap.Pop(&pending).(frame)
 			if f.lsn < next {
-				st.Damage = fmt.Errorf("%w: LSN %d logged twice", ErrCorrupt, f.lsn)
-				return nil
+				continue
 			}
 			t, err := decodeTxn(f.lsn, f.body)
 			if err != nil {
-				st.Damage = err
-				return nil
+				badNext = err
+				continue
 			}
+			badNext = nil
 			if err := fn(&t); err != nil {
 				return err
 			}
@@ -181,7 +186,10 @@ func (l *Log) Replay(after, until uint64, fn func(*Txn) error) (ReplayStats, err
 			return st, nil
 		}
 	}
-	if len(pending) > 0 {
+	switch {
+	case badNext != nil:
+		st.Damage = badNext
+	case len(pending) > 0:
 		st.Damage = fmt.Errorf("gap in the log: LSN %d follows %d", pending[0].lsn, next-1)
 	}
 	return st, nil
@@ -203,20 +211,22 @@ func (l *Log) LastLSN() (uint64, error) {
 // TruncateAfter deletes every logged transaction above lsn: the damaged
 // tail recovery stopped at, which new commits must not land behind.
 //
-// The groups keyed above lsn may hold frames at or below it, and one of
-// those may also sit (a duplicate) in a group keyed at or below lsn. So
-// the region rewritten starts at the smallest LSN at or below lsn that a
-// group in it holds, widened until no group in it holds one smaller (a
+// The groups keyed at or above lsn may hold frames at or below it, and
+// one of those may also sit (a duplicate) in a group keyed below lsn. So
+// the region rewritten starts at the smallest LSN of a good frame that a
+// group in it holds, widened until no group in it holds a smaller one (a
 // group keyed below the region's start holds nothing at or past it). Its
 // good frames at or below lsn, the first copy of each LSN, become one
-// group; the rest of the region is deleted with one range deletion.
+// group; the rest of the region is deleted with one range deletion. A
+// group is keyed at or above every LSN it holds, so the region is the
+// tail that straggling frames reach into: a few groups.
 func (l *Log) TruncateAfter(lsn uint64) error {
-	from := lsn + 1
+	from := max(lsn, 1) // the group keyed lsn may hold a bad or second copy of it
 	for {
 		low := from
 		err := l.scanGroups(from, func(f frame) {
-			if f.lsn <= lsn {
-				low = min(low, f.lsn)
+			if f.lsn < low && goodFrame(f) {
+				low = f.lsn
 			}
 		})
 		if err != nil {
@@ -231,10 +241,7 @@ func (l *Log) TruncateAfter(lsn uint64) error {
 	seen := map[uint64]bool{}
 	top := uint64(0)
 	err := l.scanGroups(from, func(f frame) {
-		if f.lsn > lsn || seen[f.lsn] {
-			return
-		}
-		if _, err := decodeTxn(f.lsn, f.body); err != nil {
+		if f.lsn > lsn || seen[f.lsn] || !goodFrame(f) {
 			return
 		}
 		seen[f.lsn] = true
@@ -253,6 +260,12 @@ func (l *Log) TruncateAfter(lsn uint64) error {
 		b.Set(groupKey(top), kept, nil) // copies kept
 	}
 	return b.Commit(pebble.Sync)
+}
+
+// goodFrame reports whether f passes its checksum and parses.
+func goodFrame(f frame) bool {
+	_, err := decodeTxn(f.lsn, f.body)
+	return err == nil
 }
 
 // scanGroups calls fn for every frame of the groups keyed from and above,

@@ -276,6 +276,9 @@ func TestRecoverFromDamage(t *testing.T) {
 		return g
 	}
 	unparsable := func(lsn uint64) []byte { return []byte{byte(lsn), 0xff} } // a length past the end
+	relabel := func(frame []byte, lsn uint64) []byte {                       // the frame, its LSN byte changed
+		return append([]byte{byte(lsn)}, frame[1:]...)
+	}
 	type group struct {
 		key    uint64
 		frames []byte
@@ -289,11 +292,19 @@ func TestRecoverFromDamage(t *testing.T) {
 		{"a group that does not parse hides nothing a later one holds",
 			[]group{{6, cat(rawGroup(1, 2, 3, 5), unparsable(6))}, {8, rawGroup(4, 7, 8)}}, 5, true},
 		{"an LSN logged twice, the copy in a group keyed above",
-			[]group{{3, rawGroup(1, 2, 3)}, {10, rawGroup(3, 4, 5, 10)}}, 3, true},
+			[]group{{3, rawGroup(1, 2, 3)}, {10, rawGroup(3, 4, 5, 10)}}, 5, true},
 		{"an LSN logged twice, below the largest kept",
-			[]group{{3, rawGroup(1, 2, 3)}, {10, rawGroup(2, 4, 5, 10)}}, 3, true},
+			[]group{{3, rawGroup(1, 2, 3)}, {10, rawGroup(2, 4, 5, 10)}}, 5, true},
 		{"an LSN logged twice in one group",
-			[]group{{3, cat(rawGroup(1, 2, 3), rawGroup(2))}, {5, rawGroup(4, 5)}}, 2, true},
+			[]group{{3, cat(rawGroup(1, 2, 3), rawGroup(2))}, {5, rawGroup(4, 5)}}, 5, false},
+		{"an LSN logged twice in the group keyed by it",
+			[]group{{2, rawGroup(1, 2)}, {3, rawGroup(3, 3)}, {5, rawGroup(4, 5)}}, 5, false},
+		{"a group keyed above the LSNs it holds",
+			[]group{{3, rawGroup(1, 3)}, {9, rawGroup(2)}}, 3, false},
+		{"a damaged copy of an LSN in an earlier group than its good copy",
+			[]group{{2, cat(rawGroup(1), badFrame(2))}, {3, rawGroup(2, 3)}, {6, rawGroup(4, 5, 6)}}, 6, false},
+		{"a frame whose LSN was damaged to one already replayed",
+			[]group{{3, rawGroup(1, 2, 3)}, {6, cat(rawGroup(4), relabel(badFrame(5), 2), rawGroup(5, 6))}}, 6, false},
 		{"garbage after the frames of a group below the end loses nothing",
 			[]group{{3, cat(rawGroup(1, 2, 3), unparsable(9))}, {6, rawGroup(4, 5, 6)}}, 6, false},
 		{"a bad checksum, then a group that does not parse",
@@ -307,9 +318,9 @@ func TestRecoverFromDamage(t *testing.T) {
 		{"a gap, then a group that does not parse",
 			[]group{{2, rawGroup(1, 2)}, {5, rawGroup(4, 5)}, {7, cat(rawGroup(6), unparsable(7))}}, 2, true},
 		{"a damaged copy of an LSN before its good copy in a group",
-			[]group{{3, cat(rawGroup(1), badFrame(2), rawGroup(3, 2))}}, 2, true},
+			[]group{{3, cat(rawGroup(1), badFrame(2), rawGroup(3, 2))}}, 3, false},
 		{"the duplicate's group keyed at the largest kept, with garbage",
-			[]group{{3, cat(rawGroup(1, 2, 3), unparsable(4))}, {10, rawGroup(3, 4, 10)}}, 3, true},
+			[]group{{3, cat(rawGroup(1, 2, 3), unparsable(4))}, {10, rawGroup(3, 4, 10)}}, 4, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := openLog(t, t.TempDir())
@@ -317,28 +328,42 @@ func TestRecoverFromDamage(t *testing.T) {
 			for _, g := range tc.groups {
 				l.db.Set(groupKey(g.key), g.frames, pebble.Sync)
 			}
-			got, st := replayed(t, l, 0)
+			// recoverLog replays as engine/recover.go does, truncating
+			// after damage or below a key past what it reached.
+			recoverLog := func() ([]uint64, ReplayStats) {
+				t.Helper()
+				last, err := l.LastLSN()
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, st := replayed(t, l, 0)
+				if st.Damage != nil || last > st.Last {
+					if err := l.TruncateAfter(st.Last); err != nil {
+						t.Fatal(err)
+					}
+				}
+				return got, st
+			}
+			got, st := recoverLog()
 			if st.Last != tc.last || !equalLSNs(got, 1, tc.last) || (st.Damage != nil) != tc.damage {
 				t.Fatalf("replay: %v, last %d, damage %v; want 1-%d, damage %v", got, st.Last, st.Damage, tc.last, tc.damage)
 			}
-			if err := l.TruncateAfter(st.Last); err != nil {
-				t.Fatal(err)
-			}
 			if got, st := replayed(t, l, 0); !equalLSNs(got, 1, tc.last) || st.Damage != nil {
-				t.Fatalf("replay after TruncateAfter(%d): %v, damage %v", tc.last, got, st.Damage)
+				t.Fatalf("replay after recovery: %v, damage %v", got, st.Damage)
 			}
-			// New commits continue the log, and survive the next recovery.
+			// New commits continue the log, in overlapping groups reaching
+			// past every key the damage left, and survive the next
+			// recoveries.
 			l.Start(tc.last)
-			writeGroups(l, []uint64{tc.last + 2, tc.last + 1}, []uint64{tc.last + 3})
-			got, st = replayed(t, l, 0)
-			if !equalLSNs(got, 1, tc.last+3) || st.Damage != nil {
-				t.Fatalf("replay with new commits: %v, damage %v", got, st.Damage)
+			var groups [][]uint64
+			for lsn := tc.last + 1; lsn <= tc.last+12; lsn += 2 {
+				groups = append(groups, []uint64{lsn + 1, lsn})
 			}
-			if err := l.TruncateAfter(st.Last); err != nil {
-				t.Fatal(err)
-			}
-			if got, st := replayed(t, l, 0); !equalLSNs(got, 1, tc.last+3) || st.Damage != nil {
-				t.Fatalf("replay after a second TruncateAfter: %v, damage %v", got, st.Damage)
+			writeGroups(l, groups...)
+			for i := 0; i < 2; i++ {
+				if got, st := recoverLog(); !equalLSNs(got, 1, tc.last+12) || st.Damage != nil {
+					t.Fatalf("recovery %d with new commits: %v, damage %v", i+2, got, st.Damage)
+				}
 			}
 		})
 	}
