@@ -54,12 +54,18 @@ func groupKey(maxLSN uint64) []byte {
 // default, records of 48 bytes and up) bounds real reordering far below.
 const replayReorderLimit = 4 << 20
 
-// appendFrame appends one transaction's frame to a group.
+// appendFrame appends one transaction's frame to a group, encoding its
+// body in scratch, which it returns for reuse.
 func appendFrame(dst []byte, lsn, id uint64, writes []Write, scratch []byte) ([]byte, []byte) {
 	scratch = appendBody(scratch[:0], lsn, id, writes)
+	return appendRawFrame(dst, lsn, scratch), scratch
+}
+
+// appendRawFrame appends the frame of an encoded body to a group.
+func appendRawFrame(dst []byte, lsn uint64, body []byte) []byte {
 	dst = binary.AppendUvarint(dst, lsn)
-	dst = binary.AppendUvarint(dst, uint64(len(scratch)))
-	return append(dst, scratch...), scratch
+	dst = binary.AppendUvarint(dst, uint64(len(body)))
+	return append(dst, body...)
 }
 
 // frame is one transaction of a group, its body not yet checked.
@@ -245,9 +251,7 @@ func (l *Log) TruncateAfter(lsn uint64) error {
 			return
 		}
 		seen[f.lsn] = true
-		kept = binary.AppendUvarint(kept, f.lsn)
-		kept = binary.AppendUvarint(kept, uint64(len(f.body)))
-		kept = append(kept, f.body...)
+		kept = appendRawFrame(kept, f.lsn, f.body)
 		top = max(top, f.lsn)
 	})
 	if err != nil {
@@ -301,9 +305,7 @@ func (l *Log) migrateLegacy() error {
 			return fmt.Errorf("%w: log key %x", ErrCorrupt, iter.Key())
 		}
 		lsn := binary.BigEndian.Uint64(iter.Key()[1:])
-		group = binary.AppendUvarint(group[:0], lsn)
-		group = binary.AppendUvarint(group, uint64(len(iter.Value())))
-		group = append(group, iter.Value()...)
+		group = appendRawFrame(group[:0], lsn, iter.Value())
 		b.Set(groupKey(lsn), group, nil)
 		b.Delete(iter.Key(), nil)
 		if b.Len() >= checkpointBatchBytes {

@@ -67,9 +67,7 @@ func editFrames(t *testing.T, l *Log, edit func(lsn uint64, body []byte) []byte)
 		var group []byte
 		parseGroup(iter.Key(), iter.Value(), func(f frame) {
 			if body := edit(f.lsn, append([]byte(nil), f.body...)); body != nil {
-				group = binary.AppendUvarint(group, f.lsn)
-				group = binary.AppendUvarint(group, uint64(len(body)))
-				group = append(group, body...)
+				group = appendRawFrame(group, f.lsn, body)
 			}
 		})
 		b.Set(iter.Key(), group, nil)
@@ -237,9 +235,7 @@ func FuzzParseGroup(f *testing.F) {
 		}
 		var again []byte
 		for _, fr := range frames {
-			again = binary.AppendUvarint(again, fr.lsn)
-			again = binary.AppendUvarint(again, uint64(len(fr.body)))
-			again = append(again, fr.body...)
+			again = appendRawFrame(again, fr.lsn, fr.body)
 		}
 		var back []frame
 		if err := parseGroup([]byte{prefixGroup}, again, func(fr frame) { back = append(back, fr) }); err != nil || len(back) != len(frames) {
