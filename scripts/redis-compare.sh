@@ -11,9 +11,13 @@
 #
 # Each round runs, one after the other: bpfdb --durability async, redis-server
 # without persistence, bpfdb --durability sync, redis-server with appendonly
-# yes + appendfsync always; each with `redis-benchmark -t set,get -n 200000
-# -c 50` without and with -P 16. Prints every result, then a Markdown table
-# of the medians and the two ratios the issue sets targets for.
+# yes + appendfsync always; each with `redis-benchmark -n 200000 -c 50`
+# without and with -P 16, `-t set` then `-t get` (the issue's `-t set,get`,
+# one test per run so that the client's CPU share is per cell). Prints every
+# result, then Markdown tables of the medians, of the two ratios the issue
+# sets targets for, and of redis-benchmark's own CPU share: near 100% of a
+# core the single-threaded client is what limits the cell, whatever the
+# server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -37,10 +41,14 @@ bench() { # label port
 	for p in 1 16; do
 		n=$requests
 		[ "$p" = 1 ] || n=$pipelined_requests
-		redis-benchmark -p "$2" -t set,get -n "$n" -c 50 -P "$p" -q 2>/dev/null | tr '\r' '\n' |
-			grep 'requests per second' | while read -r name rps _; do
-				echo "$1 P=$p ${name%:} $rps" | tee -a "$results"
+		for t in set get; do
+			# One test per run, so that bash's time gives the client's own
+			# CPU share (user+sys over elapsed) for this cell alone.
+			cpu=$( { TIMEFORMAT=%P; time redis-benchmark -p "$2" -t "$t" -n "$n" -c 50 -P "$p" -q >"$work/out" 2>/dev/null; } 2>&1 )
+			tr '\r' '\n' <"$work/out" | grep 'requests per second' | while read -r name rps _; do
+				echo "$1 P=$p ${name%:} $rps client_cpu=$cpu%" | tee -a "$results"
 			done
+		done
 	done
 }
 
@@ -74,6 +82,7 @@ done
 
 median() { sort -n | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 m() { grep "^$1 P=$2 $3 " "$results" | awk '{print $4}' | median; }
+cpu() { grep "^$1 P=$2 $3 " "$results" | awk '{sub("client_cpu=", "", $5); print $5+0}' | median; }
 echo
 echo "| requests/s (median of $rounds; -n $requests, with -P 16 -n $pipelined_requests) | SET | GET | SET -P 16 | GET -P 16 |"
 echo "|---|---:|---:|---:|---:|"
@@ -89,4 +98,12 @@ for pair in "bpfdb-async redis-nopersist 1.0" "bpfdb-sync redis-always 1.5"; do
 		printf " %.2f |" "$(awk -v a="$a" -v b="$b" 'BEGIN {print a / b}')"
 	done
 	echo
+done
+echo
+echo "redis-benchmark's own CPU (% of one core, median): at about 100% the client, not the server, sets the cell's number"
+echo
+echo "| client CPU % | SET | GET | SET -P 16 | GET -P 16 |"
+echo "|---|---:|---:|---:|---:|"
+for label in bpfdb-async redis-nopersist bpfdb-sync redis-always; do
+	printf "| %s | %.0f | %.0f | %.0f | %.0f |\n" "$label" "$(cpu $label 1 SET)" "$(cpu $label 1 GET)" "$(cpu $label 16 SET)" "$(cpu $label 16 GET)"
 done
