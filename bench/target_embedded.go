@@ -84,7 +84,7 @@ func (t *embedded) Load(ctx context.Context, pairs []KV) error {
 			failed := ops[:0]
 			for _, op := range ops {
 				if op.Err != nil {
-					if !retryableEngineErr(op.Err) || attempt >= 100 {
+					if !engine.Retryable(op.Err) || attempt >= 100 {
 						return fmt.Errorf("loading %s: %w", op.Key, op.Err)
 					}
 					failed = append(failed, engine.Op{Kind: engine.OpSet, Key: op.Key, Value: op.Value})
@@ -113,18 +113,6 @@ func (t *embedded) Stop() error {
 		t.dir = ""
 	}
 	return err
-}
-
-// retryableEngineErr reports errors after which the engine applied
-// nothing and the caller may retry.
-func retryableEngineErr(err error) bool {
-	for _, e := range []error{engine.ErrConflict, engine.ErrLogFull, engine.ErrQuiesced,
-		engine.ErrVersionsFull, engine.ErrTxnTableFull, engine.ErrAborted, engine.ErrTxnExpired} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }
 
 // embeddedConn shares the engine: it is safe for concurrent use.
@@ -172,7 +160,7 @@ func classifyEngine(key []byte, err error) (int, error) {
 		return 0, nil
 	case errors.Is(err, engine.ErrNotFound):
 		return 0, fmt.Errorf("%s: %w", key, ErrNotFound)
-	case retryableEngineErr(err):
+	case engine.Retryable(err):
 		return 1, nil
 	}
 	return 0, err
@@ -180,7 +168,7 @@ func classifyEngine(key []byte, err error) (int, error) {
 
 func (c embeddedConn) Transfer(ctx context.Context, from, to []byte, amount int64) error {
 	err := c.transfer(from, to, amount)
-	if err != nil && retryableEngineErr(err) {
+	if err != nil && engine.Retryable(err) {
 		return fmt.Errorf("%w: %v", ErrAborted, err)
 	}
 	return err

@@ -101,7 +101,8 @@ static __always_inline void count_abort(int status)
 		stat_add(BPFDB_STAT_ABORTS_WRITE_SET_FULL, 1);
 		break;
 	case BPFDB_ERR_LOG_FULL:
-		break; /* counted where the ring was found full */
+	case BPFDB_ERR_LOG_REFUSED:
+		break; /* counted where the ring was found full or the log refusing */
 	case BPFDB_OK:
 		stat_add(BPFDB_STAT_ABORTS_USER, 1);
 		break;
@@ -322,6 +323,10 @@ __attribute__((noinline)) long long auto_commit(struct bpfdb_record *rec, __u32 
 	if (!rec || !ctl || !op)
 		return -BPFDB_ERR_INTERNAL;
 	if (wal_on(ctl)) {
+		if (wal_refused(ctl)) {
+			stat_add(BPFDB_STAT_ABORTS_LOG_REFUSED, 1);
+			return -BPFDB_ERR_LOG_REFUSED;
+		}
 		w = wal_reserve_auto(len, op->value);
 		if (!w) {
 			stat_add(BPFDB_STAT_ABORTS_LOG_FULL, 1);
@@ -847,8 +852,8 @@ static long count_writes_cb(__u32 i, void *data)
 
 /*
  * commit_ts_logged logs the transaction's writes and its commit record and
- * returns its commit timestamp; 0 with *status set when the ring is full
- * (nothing logged as committed, nothing visible).
+ * returns its commit timestamp; 0 with *status set when the ring is full or
+ * the log refuses writes (nothing logged as committed, nothing visible).
  */
 static __always_inline __u64 commit_ts_logged(struct bpfdb_control *ctl, struct bpfdb_txn *t,
 					      __u32 slot, __u32 tslot, int *status)
@@ -865,6 +870,14 @@ static __always_inline __u64 commit_ts_logged(struct bpfdb_control *ctl, struct 
 		if (!ts)
 			*status = BPFDB_ERR_RETRY;
 		return ts;
+	}
+	if (wal_refused(ctl)) {
+		bpf_loop(t->nkeys, count_writes_cb, &lc, 0);
+		if (lc.logged) {
+			stat_add(BPFDB_STAT_ABORTS_LOG_REFUSED, 1);
+			*status = BPFDB_ERR_LOG_REFUSED;
+		}
+		return 0;
 	}
 	lc.txn_id = __sync_fetch_and_add(&ctl->txn_seq, 1) + 1;
 	bpf_loop(t->nkeys, log_cb, &lc, 0);

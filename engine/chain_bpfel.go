@@ -34,6 +34,7 @@ type chainBpfdbControl struct {
 	SlabCap    [6]uint64
 	Done       [1024]uint64
 	SnapActive uint64
+	LogRefused uint64
 }
 
 type chainBpfdbFullDetail uint32
@@ -161,7 +162,8 @@ const (
 	chainBpfdbStatBPFDB_STAT_GC_RECLAIMED          chainBpfdbStat = 11
 	chainBpfdbStatBPFDB_STAT_ABORTS_LOG_FULL       chainBpfdbStat = 12
 	chainBpfdbStatBPFDB_STAT_QUIESCED              chainBpfdbStat = 13
-	chainBpfdbStatBPFDB_STAT_COUNT                 chainBpfdbStat = 14
+	chainBpfdbStatBPFDB_STAT_ABORTS_LOG_REFUSED    chainBpfdbStat = 14
+	chainBpfdbStatBPFDB_STAT_COUNT                 chainBpfdbStat = 15
 )
 
 type chainBpfdbStatus uint32
@@ -183,6 +185,7 @@ const (
 	chainBpfdbStatusBPFDB_ERR_INTERNAL        chainBpfdbStatus = 13
 	chainBpfdbStatusBPFDB_ERR_LOG_FULL        chainBpfdbStatus = 14
 	chainBpfdbStatusBPFDB_ERR_QUIESCED        chainBpfdbStatus = 15
+	chainBpfdbStatusBPFDB_ERR_LOG_REFUSED     chainBpfdbStatus = 16
 )
 
 type chainBpfdbTxn struct {

@@ -42,6 +42,10 @@ func (e *Engine) Checkpoint() (CheckpointStats, error) {
 	if e.log == nil {
 		return st, ErrNoLog
 	}
+	if fault := e.log.Health(); fault != nil {
+		// The disk that refuses the log's writes would refuse the image's.
+		return st, fmt.Errorf("bpfdb: no checkpoint while the log cannot write: %w", fault)
+	}
 	e.checkpointMu.Lock()
 	defer e.checkpointMu.Unlock()
 	start := time.Now()

@@ -361,7 +361,7 @@ func durWriteLog(tb testing.TB, dir string, n, keys int) {
 	for lsn := 1; lsn <= n; lsn++ {
 		w.AddWrite(uint64(lsn), uint64(lsn), logd.Write{Key: durReplayKey(lsn, keys), Value: benchValue(uint64(lsn))})
 	}
-	w.Close()
+	w.Close(time.Time{})
 	if err := l.WaitDurable(uint64(n)); err != nil {
 		tb.Fatal(err)
 	}

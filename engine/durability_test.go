@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bpfdb/bpfdb/logd"
 	"github.com/cockroachdb/pebble"
 )
 
@@ -418,8 +417,10 @@ func TestCheckpointUnderLoad(t *testing.T) {
 	checkBank(t, dir, nil, attempted+1)
 }
 
-// A full disk stops acknowledging commits with ErrNotDurable and loses
-// nothing acknowledged; when space returns, commits are acknowledged again.
+// A filling disk makes the engine refuse writes before they apply
+// (ErrLogUnavailable, naming the free space and the limit), while reads go
+// on; nothing acknowledged is lost, nothing refused appears, and writes
+// are taken again by themselves once space returns.
 func TestFullDisk(t *testing.T) {
 	openTest(t, Options{MaxKeys: 64}).Close()
 	dir := t.TempDir()
@@ -428,61 +429,72 @@ func TestFullDisk(t *testing.T) {
 	}
 	defer syscall.Unmount(dir, syscall.MNT_DETACH)
 	data := filepath.Join(dir, "data")
-	opts := Options{MaxKeys: 1 << 14, SlabSlots: [SlabClasses]int{5: 1 << 14}, Dir: data, CheckpointInterval: -1, CheckpointLogBytes: -1,
-		DiskReserveBytes: 12 << 20, LogRingBytes: 1 << 20}
+	opts := Options{MaxKeys: 1 << 15, SlabSlots: [SlabClasses]int{5: 1 << 15}, Dir: data, CheckpointInterval: -1, CheckpointLogBytes: -1,
+		LogRingBytes: 1 << 20}
 	e := openTest(t, opts)
 	value := specPattern(1000, 1)
 	acked := 0
 	var failure error
-	for i, deadline := 0, time.Now().Add(30*time.Second); i < 1<<14 && time.Now().Before(deadline); i++ {
+	for i, deadline := 0, time.Now().Add(30*time.Second); i < 1<<15 && time.Now().Before(deadline); i++ {
 		if err := e.Set(specKey("big", i), value); err != nil {
 			failure = err
 			break
 		}
 		acked++
 	}
-	if !errors.Is(failure, ErrNotDurable) {
-		t.Fatalf("after %d acknowledged writes: %v, want ErrNotDurable", acked, failure)
+	if !errors.Is(failure, ErrLogUnavailable) {
+		t.Fatalf("after %d acknowledged writes: %v, want ErrLogUnavailable", acked, failure)
 	}
-	if !strings.Contains(failure.Error(), "no space") {
-		t.Errorf("the error does not say the disk is full: %v", failure)
-	}
-	// SyncLog makes one attempt and reports it: an event loop calling it
-	// is never held by the full disk.
-	start := time.Now()
-	if err := e.SyncLog(); !errors.Is(err, logd.ErrLogFailed) || !strings.Contains(err.Error(), "no space") {
-		t.Errorf("SyncLog on a full disk = %v, want the full disk's error", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("SyncLog on a full disk took %v", d)
-	}
-	// Meanwhile the log reads nothing more from the ring: it fills (1 MiB,
-	// about 900 records), and writers are refused with ErrLogFull rather
-	// than the pending batch growing for as long as the disk stays full.
-	refused := 0
-	for i := 0; i < 4000 && refused == 0; i++ {
-		if err := e.Set(specKey("more", i), value); errors.Is(err, ErrLogFull) {
-			refused = i
+	for _, want := range []string{"bytes free", "--min-free-bytes"} {
+		if !strings.Contains(failure.Error(), want) {
+			t.Errorf("the error does not say %q: %v", want, failure)
 		}
 	}
-	if refused == 0 {
-		t.Errorf("4000 writes on a full disk, none refused with ErrLogFull")
+	// Refused before applying: the key is absent; reads go on.
+	if _, err := e.Get(specKey("big", acked)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the refused write's key reads %v, want ErrNotFound", err)
 	}
-	// Space returns.
+	specWant(t, e, specKey("big", 0), value)
+	if err := e.LogFault(); !errors.Is(err, ErrLogUnavailable) {
+		t.Errorf("LogFault = %v, want ErrLogUnavailable", err)
+	}
+	// A transaction is refused the same way, and leaves nothing.
+	tx, err := e.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Set([]byte("txn"), []byte("refused")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); !errors.Is(err, ErrLogUnavailable) {
+		t.Errorf("a transaction's commit on a full disk = %v, want ErrLogUnavailable", err)
+	}
+	if _, err := e.Get([]byte("txn")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the refused transaction's key reads %v, want ErrNotFound", err)
+	}
+	st, err := e.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.DurableLSN != st.CommitLSN {
+		t.Errorf("durable LSN %d, last commit %d: commits applied that are not durable", st.DurableLSN, st.CommitLSN)
+	}
+	// Space returns: writes resume without anything being done.
 	if err := syscall.Mount("tmpfs", dir, "tmpfs", syscall.MS_REMOUNT, "size=256m"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	start := time.Now()
 	for {
 		err := e.Set([]byte("after"), []byte("space returned"))
 		if err == nil {
 			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("commits still fail after space returned: %v", err)
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("commits still refused 5s after space returned: %v", err)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
+	t.Logf("%d writes acknowledged before the refusal; writes resumed %v after space returned", acked, time.Since(start))
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -491,6 +503,9 @@ func TestFullDisk(t *testing.T) {
 		specWant(t, e, specKey("big", i), value)
 	}
 	specWant(t, e, []byte("after"), []byte("space returned"))
+	if _, err := e.Get(specKey("big", acked)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("after restart, the refused write's key reads %v, want ErrNotFound", err)
+	}
 }
 
 // Checkpoints are taken by log size and by interval, and counted.

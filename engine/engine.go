@@ -12,6 +12,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"log"
 	"math/bits"
 	"os"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/bpfdb/bpfdb/logd"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cockroachdb/pebble/vfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,10 +60,23 @@ type Options struct {
 	// CheckpointLogBytes takes a checkpoint once the log has grown by this
 	// much since the last one (default 256 MiB; negative: never by size).
 	CheckpointLogBytes int64
-	// DiskReserveBytes of free space in Dir are kept for pebble's own
-	// flushes; commits are not acknowledged (ErrNotDurable) while the disk
-	// has less (default 64 MiB).
-	DiskReserveBytes int64
+	// MinFreeBytes of free space are kept in Dir's volume for pebble's own
+	// flushes: commits are refused (ErrLogUnavailable, nothing applied)
+	// while less than twice as much is free, and log writes fail below it.
+	// Default: a sixteenth of the volume, from 1 MiB to 64 MiB.
+	MinFreeBytes int64
+	// LogStallTimeout: while a log write has taken longer (a slow or hung
+	// disk), commits are refused (default 1s).
+	LogStallTimeout time.Duration
+	// CloseTimeout bounds Close: past it, Close returns ErrNotDurable
+	// naming the commits the log could not make durable (default 10s).
+	CloseTimeout time.Duration
+	// FS is the file system the log works through (default: the operating
+	// system's); tests inject faults through it.
+	FS vfs.FS
+	// Logf is told when writes start and stop being refused (default
+	// log.Printf).
+	Logf func(format string, args ...any)
 	// Progress, if set, is told how recovery and checkpoints advance
 	// (stage, done, total; total 0 when unknown).
 	Progress func(stage string, done, total uint64)
@@ -109,6 +124,12 @@ func (o *Options) setDefaults() {
 	if o.CheckpointLogBytes == 0 {
 		o.CheckpointLogBytes = 256 << 20
 	}
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = 10 * time.Second
+	}
+	if o.Logf == nil {
+		o.Logf = log.Printf
+	}
 }
 
 // Engine is an open store. Its methods are safe for concurrent use.
@@ -145,6 +166,19 @@ type Engine struct {
 	gateClosedNanos atomic.Uint64
 	checkpointNanos atomic.Uint64
 	lastCheckpoint  atomic.Int64
+
+	// Refusing writes the log cannot take (logfault.go).
+	logGateMu  sync.Mutex // orders changes of logRefused
+	logRefused atomic.Bool
+	logFault   atomic.Pointer[error] // the cause of the last refusal
+	stopWatch  chan struct{}
+	watchDone  chan struct{}
+	// Close: its deadline, and whether it gave up waiting (then the
+	// kernel objects stay for the process's exit: see Close).
+	closeDeadline atomic.Int64
+	closingLog    atomic.Bool // the drain reads the ring to its end, failing or not
+	unmapMu       sync.Mutex
+	abandoned     bool
 
 	txnSlots chan uint32
 	txnGen   [MaxTxns]uint32
@@ -213,7 +247,8 @@ func Open(opts Options) (*Engine, error) {
 		return fail(err)
 	}
 	if opts.Dir != "" {
-		if e.log, err = logd.Open(opts.Dir, logd.Options{NoSync: opts.Durability == Async, SyncInterval: opts.SyncInterval, ReserveBytes: opts.DiskReserveBytes}); err != nil {
+		if e.log, err = logd.Open(opts.Dir, logd.Options{NoSync: opts.Durability == Async, SyncInterval: opts.SyncInterval,
+			MinFreeBytes: opts.MinFreeBytes, StallTimeout: opts.LogStallTimeout, FS: opts.FS}); err != nil {
 			return fail(err)
 		}
 		if e.recovery, err = e.recover(); err != nil {
@@ -224,11 +259,14 @@ func Open(opts Options) (*Engine, error) {
 		}
 		e.log.Start(e.recovery.LSN)
 		e.drain = &logDrain{rd: e.ring, w: e.log.NewWriter(), pending: map[uint64]*pendingTxn{},
-			records: &e.logRecords, bad: &e.logBadRecords}
+			records: &e.logRecords, bad: &e.logBadRecords, closing: &e.closingLog}
 		e.drainDone = make(chan struct{})
 		e.logKick = make(chan struct{}, 1)
 		go e.drainLog()
 		atomic.StoreUint64(&e.ctl.WalOn, 1)
+		e.refreshLogGate()
+		e.stopWatch, e.watchDone = make(chan struct{}), make(chan struct{})
+		go e.watchLog(e.stopWatch, e.watchDone)
 	}
 	e.stopReaper = make(chan struct{})
 	e.reaperDone = make(chan struct{})
@@ -363,38 +401,83 @@ func (e *Engine) unmap() {
 }
 
 // Close aborts open transactions, and with a data directory takes a last
-// checkpoint and waits until every commit is on disk. Then it releases the
-// kernel objects; without a directory the data is gone with them.
+// checkpoint (unless the log is refusing writes) and waits until every
+// commit is on disk. Then it releases the kernel objects; without a
+// directory the data is gone with them.
+//
+// Close returns within Options.CloseTimeout (and a moment) whatever the
+// disk does. If the log could not make every commit durable by then, it
+// returns ErrNotDurable naming the LSNs that are not (they were never
+// acknowledged with Sync durability); if the disk had not answered at
+// all, the kernel objects are left to the process's exit.
 func (e *Engine) Close() error {
 	e.closeOnce.Do(func() {
-		close(e.stopReaper)
-		<-e.reaperDone
-		for i := range e.txns {
-			if t := e.txns[i].Load(); t != nil {
-				t.Abort()
+		deadline := time.Now().Add(e.opts.CloseTimeout)
+		e.closeDeadline.Store(deadline.UnixNano())
+		done := make(chan error, 1)
+		go func() { done <- e.close() }()
+		timer := time.NewTimer(time.Until(deadline) + closeGrace)
+		defer timer.Stop()
+		select {
+		case e.closeErr = <-done:
+		case <-timer.C:
+			e.unmapMu.Lock()
+			e.abandoned = true
+			e.closeErr = errCloseTimeout
+			if e.ctl != nil && e.log != nil {
+				e.closeErr = e.notDurableError(errCloseTimeout)
 			}
+			e.unmapMu.Unlock()
 		}
-		var errs []error
-		if e.log != nil {
-			if _, err := e.Checkpoint(); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		e.closed = true
-		if e.log != nil {
-			// No run is in flight: read what is left in the ring, then stop.
-			e.ring.Flush()
-			e.kickLog()
-			<-e.drainDone
-			errs = append(errs, e.ring.Close(), e.log.Close())
-		}
-		e.unmap()
-		errs = append(errs, e.progs.Close(), e.maps.Close())
-		e.closeErr = errors.Join(errs...)
 	})
 	return e.closeErr
+}
+
+// closeGrace is how long Close waits past CloseTimeout for the log's
+// goroutine, which gives up retrying at CloseTimeout, to report.
+const closeGrace = 500 * time.Millisecond
+
+func (e *Engine) close() error {
+	close(e.stopReaper)
+	<-e.reaperDone
+	for i := range e.txns {
+		if t := e.txns[i].Load(); t != nil {
+			t.Abort()
+		}
+	}
+	var errs []error
+	if e.log != nil {
+		close(e.stopWatch)
+		<-e.watchDone
+		if fault := e.log.Health(); fault != nil {
+			// The log holds every durable commit: a checkpoint is not needed
+			// to recover them, and would fail on the same disk.
+			e.opts.Logf("bpfdb: closing without a checkpoint: %v", fault)
+		} else if _, err := e.Checkpoint(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.closed = true
+	if e.log != nil {
+		// No run is in flight: read what is left in the ring, then stop.
+		e.closingLog.Store(true)
+		e.ring.Flush()
+		e.kickLog()
+		<-e.drainDone
+		if e.drain.closeErr != nil {
+			errs = append(errs, e.notDurableError(e.drain.closeErr))
+		}
+		errs = append(errs, e.ring.Close(), e.log.Close())
+	}
+	e.unmapMu.Lock()
+	defer e.unmapMu.Unlock()
+	if !e.abandoned {
+		e.unmap()
+		errs = append(errs, e.progs.Close(), e.maps.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // acquire takes a request slot and the run lock; release gives both back.

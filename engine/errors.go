@@ -37,9 +37,15 @@ var (
 	// applied, and the transaction may be retried.
 	ErrLogFull = errors.New("bpfdb: log ring full; transaction aborted, retry")
 	// ErrNotDurable: the commit is applied, but its log record could not be
-	// written (a full disk): it is not acknowledged as durable. The log
-	// keeps retrying; commits are acknowledged again once it succeeds.
+	// written (a full or failing disk) before the log started refusing
+	// commits: it is not acknowledged as durable. The log keeps retrying
+	// and makes it durable once the disk lets it.
 	ErrNotDurable = errors.New("bpfdb: commit not durable: the log cannot be written")
+	// ErrLogUnavailable: the log cannot take writes now (a full or failing
+	// disk, a write stalled), so the commit was refused before anything
+	// was applied. The error names the cause; reads keep working, and
+	// writes are taken again, by themselves, once the log writes again.
+	ErrLogUnavailable = errors.New("bpfdb: writes refused: the log cannot take them")
 	// ErrQuiesced: a checkpoint's gate refused a new writer; retry.
 	ErrQuiesced = errors.New("bpfdb: closed for a checkpoint, retry")
 	// ErrAborted: the operation was skipped because an earlier operation of
@@ -54,11 +60,37 @@ var (
 	// ErrInternal: the chain reported a state that should be impossible.
 	ErrInternal = errors.New("bpfdb: internal error")
 
-	// errRetry: a lock-free reader raced an installer; the op is re-run.
+	// errRetry: a lock-free reader raced an installer, or a commit lost
+	// its timestamp race; the op is re-run. Never returned to a caller:
+	// a budget that runs out returns ErrConflict.
 	errRetry = errors.New("bpfdb: transient race, retry")
 	// errTxnInvalid: the kernel's transaction slot does not match the caller.
 	errTxnInvalid = errors.New("bpfdb: transaction is not open in the kernel")
 )
+
+// retryableErrors are the errors after which nothing was applied and the
+// same operation or transaction, run again, may succeed.
+var retryableErrors = []error{errRetry, ErrConflict, ErrVersionsFull, ErrLogFull, ErrQuiesced,
+	ErrTxnTableFull, ErrTxnExpired, ErrAborted}
+
+// Retryable reports whether err (from any call of the engine) means that
+// nothing was applied and that running the same autocommit operation, or
+// the whole transaction, again may succeed: a no-wait conflict, a full
+// version array or log ring, a checkpoint's gate, a full transaction
+// table, an expired transaction, an op skipped after one of these. It is
+// the one definition the engine, the server and the bench retry by.
+// ErrLogUnavailable is not retryable: it lasts until the disk is mended.
+func Retryable(err error) bool {
+	if err == nil || err == ErrNotFound { // nearly every op: skip errors.Is's walk
+		return false
+	}
+	for _, target := range retryableErrors {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	return false
+}
 
 func keyTooLong(n int) error {
 	return fmt.Errorf("%w: key is %d bytes, the limit is %d (BPFDB_MAX_KEY_LEN)", ErrKeyTooLong, n, MaxKeyLen)
@@ -131,6 +163,8 @@ func (e *Engine) statusError(status int32, detail uint8) error {
 		return fmt.Errorf("%w: the ring holds %d bytes (Options.LogRingBytes)", ErrLogFull, e.maps.WalRing.MaxEntries())
 	case chainBpfdbStatusBPFDB_ERR_QUIESCED:
 		return ErrQuiesced
+	case chainBpfdbStatusBPFDB_ERR_LOG_REFUSED:
+		return e.logRefusedError()
 	default:
 		return fmt.Errorf("%w: chain status %d", ErrInternal, status)
 	}

@@ -244,7 +244,7 @@ func (e *Engine) runAuto(ops []Op, retries int) (uint64, error) {
 		// open with the slot and run lock released (a checkpoint waits for
 		// runs in flight), then run again the ops it refused: a suffix,
 		// since nothing runs after a refused op (runAutoIn).
-		i := slices.IndexFunc(ops, func(op Op) bool { return retryable(op.Err) })
+		i := slices.IndexFunc(ops, func(op Op) bool { return Retryable(op.Err) })
 		if i < 0 || !errors.Is(ops[i].Err, ErrQuiesced) || retries < autocommitRetries || !e.waitGateOpen() {
 			break
 		}
@@ -329,13 +329,13 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			if op.Kind == OpGet && op.Err == ErrNotFound { // statusError's own value
 				op.Version = o.Ts
 			}
-			if retryable(op.Err) && try < retries {
+			if Retryable(op.Err) && try < retries {
 				pending[again] = pending[j]
 				again++
 				continue
 			}
-			if op.Err == ErrAborted { // statusError's own value
-				op.Err = ErrConflict // a retry budget ran out before this op ran
+			if op.Err == ErrAborted || op.Err == errRetry { // statusError's own values
+				op.Err = ErrConflict // a retry budget ran out
 			}
 			if op.Err == nil && op.Kind == OpGet {
 				op.Version = o.Ts
@@ -371,21 +371,6 @@ func (e *Engine) waitGateOpen() bool {
 		time.Sleep(100 * time.Microsecond)
 	}
 	return atomic.LoadUint64(&e.ctl.Gate) == 0
-}
-
-// retryable reports whether an autocommit op that failed with err is run again.
-// nil and ErrNotFound, what nearly every op ends with, are answered without
-// errors.Is's walk.
-func retryable(err error) bool {
-	if err == nil || err == ErrNotFound {
-		return false
-	}
-	for _, target := range []error{errRetry, ErrConflict, ErrVersionsFull, ErrLogFull, ErrQuiesced, ErrAborted} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return false
 }
 
 // Exec runs ops as one serializable transaction in as few chain runs as it

@@ -22,11 +22,20 @@ type Stats struct {
 	// AbortsLogFull counts commits refused because the log ring was full;
 	// Quiesced, writers refused while a checkpoint's gate was closed.
 	AbortsLogFull, Quiesced uint64
+	// AbortsLogRefused counts commits refused because the log could not
+	// take writes (LogFault says why).
+	AbortsLogRefused uint64
 
 	// From user space, with a data directory:
 	// LogRecords read from the ring; LogTxns, LogBytes, LogBatches and
 	// LogSyncs written by logd; LogWriteErrors, failed writes (a full disk).
 	LogRecords, LogTxns, LogBytes, LogBatches, LogSyncs, LogWriteErrors uint64
+	// LogReopens counts the times a failed write made the log reopen its
+	// pebble store; MinFreeBytes is the free space the log keeps.
+	LogReopens   uint64
+	MinFreeBytes int64
+	// LogFault is why writes are refused now (Engine.LogFault), or nil.
+	LogFault error
 	// LogBadRecords counts ring records the drain could not use (malformed,
 	// or a COMMIT whose writes did not all come): never expected, and a
 	// commit dropped so leaves a gap that stops the durable LSN.
@@ -97,6 +106,7 @@ func (e *Engine) Stats() (Stats, error) {
 		chainBpfdbStatBPFDB_STAT_ABORTS_USER:           &st.AbortsUser,
 		chainBpfdbStatBPFDB_STAT_ABORTS_OTHER:          &st.AbortsOther,
 		chainBpfdbStatBPFDB_STAT_GC_RECLAIMED:          &st.GCReclaimed,
+		chainBpfdbStatBPFDB_STAT_ABORTS_LOG_REFUSED:    &st.AbortsLogRefused,
 	}
 	for stat, dst := range fields {
 		var perCPU []uint64
@@ -119,6 +129,8 @@ func (e *Engine) Stats() (Stats, error) {
 		st.LogRecords, st.LogBadRecords = e.logRecords.Load(), e.logBadRecords.Load()
 		st.LogTxns, st.LogBytes, st.LogBatches = ls.Txns.Load(), ls.Bytes.Load(), ls.Batches.Load()
 		st.LogSyncs, st.LogWriteErrors = ls.Syncs.Load(), ls.WriteErrors.Load()
+		st.LogReopens, st.MinFreeBytes = ls.Reopens.Load(), e.log.MinFreeBytes()
+		st.LogFault = e.LogFault()
 		st.DurableLSN = e.log.DurableLSN()
 		st.Checkpoints = e.checkpoints.Load()
 		st.GateClosed = time.Duration(e.gateClosedNanos.Load())

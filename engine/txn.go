@@ -272,6 +272,11 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 	for i := range ops {
 		o := &s.ops[first+i]
 		ops[i].Err = e.statusError(o.Status, o.Detail)
+		if ops[i].Err == errRetry {
+			// A read raced an installer: nothing was applied; the caller
+			// retries the transaction as after a conflict.
+			ops[i].Err = fmt.Errorf("%w: a read raced a commit being installed", ErrConflict)
+		}
 		ops[i].Version = 0
 		if ops[i].Kind == OpGet && errors.Is(ops[i].Err, ErrNotFound) {
 			ops[i].Version = o.Ts // the deletion's

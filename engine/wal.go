@@ -89,17 +89,21 @@ type logDrain struct {
 	handled uint64
 	flushed bool // the reader said it is closed or flushed: drainLog stops
 	closed  bool // drainLog stopped and closed w
+	// closing: Close flushed the ring; read it to the end even while
+	// writing fails, so that the drain reaches the flush and stops.
+	closing  *atomic.Bool
+	closeErr error // w.Close's: what could not be made durable by Close's deadline
 }
 
 // commitRing reads the ring until it is empty and commits what it read
 // with one attempt (logd.Writer.TryCommit), reporting whether it wrote a
 // batch and the write's failure, if any: the batch then stays pending.
-// While writing fails (a full disk) it reads nothing more, so the ring
+// While writing fails (a failing disk) it reads nothing more, so the ring
 // fills and the chain refuses commits (ErrLogFull) rather than the batch
-// growing without bound.
+// growing without bound; the engine refuses them sooner (logfault.go).
 func (d *logDrain) commitRing() (wrote bool, err error) {
 	d.rd.SetDeadline(time.Now()) // read what is there; do not block in epoll
-	for !d.flushed && !d.w.Failing() {
+	for !d.flushed && (!d.w.Failing() || d.closing.Load()) {
 		err := d.rd.ReadInto(&d.rec)
 		if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, ringbuf.ErrFlushed) {
 			d.flushed = true
@@ -193,9 +197,11 @@ func (d *logDrain) handle(r *ringRecord) {
 // arrived meanwhile (with Async, only once asyncBatchBytes did; else at
 // the next poll). It stops once the reader is flushed (Close flushes it
 // once no run is in flight, so everything committed has been read), after
-// committing and syncing what it read. A failed write (a full disk) is
-// retried with backoff, with drainMu released meanwhile so that SyncLog
-// never waits behind a sleep.
+// writing and syncing what it read, retrying until Close's deadline. A
+// failed write (a failing disk) is retried with backoff, with drainMu
+// released meanwhile so that SyncLog never waits behind a sleep. After
+// every attempt it brings the kernel's refusal of commits up to date
+// (refreshLogGate).
 //
 // The chain submits records without waking the reader (BPF_RB_NO_WAKEUP,
 // bpf/wal/wal.h), so the ring's poll never fires by itself: the engine
@@ -214,18 +220,19 @@ func (e *Engine) drainLog() {
 		wrote, err := d.commitRing()
 		if err == nil {
 			// NoSync: fsync what is due, even while commits keep coming.
-			// Sync retries, under drainMu, but only NoSync leaves anything
-			// unsynced, and SyncLog does not take drainMu then.
+			// Only NoSync leaves anything unsynced, and SyncLog does not
+			// take drainMu then.
 			if due, ok := d.w.SyncDue(); ok && due == 0 {
-				d.w.Sync()
+				err = d.w.TrySync()
 			}
-			if d.flushed { // everything read is committed
-				d.w.Close()
-				d.closed = true
-			}
+		}
+		if d.flushed { // everything committed has been read
+			d.closeErr = d.w.Close(time.Unix(0, e.closeDeadline.Load()))
+			d.closed = true
 		}
 		closed := d.closed
 		e.drainMu.Unlock()
+		e.refreshLogGate()
 		if closed {
 			return
 		}
@@ -258,22 +265,51 @@ func (e *Engine) drainLog() {
 // caller about to wait for its own commits' durability (the server's
 // event loop) calls it rather than wait for the log's goroutine: that
 // saves the hand-off to the ring reader and the one back around every
-// fsync, as Redis's appendfsync always does in its own loop. If the log's
-// goroutine is writing, SyncLog waits for that write, then writes what is
-// left. One attempt: a failed write (a full disk) is returned, as Durable
-// and WaitDurable report it too, and retried by the log's goroutine.
+// fsync, as Redis's appendfsync always does in its own loop.
+//
+// SyncLog never waits long, whatever the disk does: if the log's
+// goroutine is writing, it waits up to syncLogWait for that write (about
+// one fsync), then writes what is left; past that (a slow or hung disk)
+// it returns nil and leaves the commits to the log's goroutine, which
+// reports them through Durable and OnDurableChange. While the log is
+// failing it makes no attempt (the log's goroutine retries with backoff)
+// and returns the failure, as Durable and WaitDurable report it too.
 // Without a data directory or with Async durability it does nothing.
 func (e *Engine) SyncLog() error {
 	if e.drain == nil || e.opts.Durability != Sync {
 		return nil
 	}
-	e.drainMu.Lock()
+	if !e.lockDrainWithin(syncLogWait) {
+		return nil
+	}
 	defer e.drainMu.Unlock()
 	if e.drain.closed {
 		return ErrClosed
 	}
+	if e.drain.w.Failing() {
+		return e.log.Health()
+	}
 	_, err := e.drain.commitRing()
+	e.refreshLogGate()
 	return err
+}
+
+// syncLogWait is how long SyncLog waits for a write of the log's
+// goroutine: a little more than an fsync takes on a healthy disk.
+const syncLogWait = 2 * time.Millisecond
+
+// lockDrainWithin takes drainMu if it can within d.
+func (e *Engine) lockDrainWithin(d time.Duration) bool {
+	if e.drainMu.TryLock() {
+		return true
+	}
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		time.Sleep(20 * time.Microsecond)
+		if e.drainMu.TryLock() {
+			return true
+		}
+	}
+	return false
 }
 
 // drainPoll is the longest drainLog sleeps without a poke.

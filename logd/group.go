@@ -257,13 +257,15 @@ func (l *Log) TruncateAfter(lsn uint64) error {
 	if err != nil {
 		return err
 	}
-	b := l.db.NewBatch()
-	defer b.Close()
-	b.DeleteRange(groupKey(from), []byte{prefixGroup + 1}, nil)
-	if top != 0 {
-		b.Set(groupKey(top), kept, nil) // copies kept
-	}
-	return b.Commit(pebble.Sync)
+	return l.write(func(db *pebble.DB) error {
+		b := db.NewBatch()
+		defer b.Close()
+		b.DeleteRange(groupKey(from), []byte{prefixGroup + 1}, nil)
+		if top != 0 {
+			b.Set(groupKey(top), kept, nil) // copies kept
+		}
+		return b.Commit(pebble.Sync)
+	})
 }
 
 // goodFrame reports whether f passes its checksum and parses.

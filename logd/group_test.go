@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 )
@@ -36,7 +37,7 @@ func writeGroups(l *Log, groups ...[]uint64) {
 		}
 		w.Commit()
 	}
-	w.Close()
+	w.Close(time.Time{})
 }
 
 // groupKeys lists the log's groups by their keys (largest LSNs).

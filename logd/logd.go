@@ -17,16 +17,27 @@
 //     key (a group: group.go explains the layout); a batch that
 //     reaches writerBatchBytes is committed by Add, unless writing is
 //     failing.
-//   - A failed write (a full disk) leaves the same batch pending until a
-//     retry succeeds (Commit retries; TryCommit makes one attempt and
+//   - A failed write (a full disk, an I/O error) leaves the same batch
+//     pending until a retry succeeds (TryCommit makes one attempt and
 //     Failing says the caller should add nothing more meanwhile, so the
 //     ring fills and holds writers back); WaitDurable and Durable report
 //     the failure, so nothing is acknowledged that is not on disk, and
-//     nothing added is dropped.
-//   - Pebble treats a failed WAL write as fatal (it exits the process), so
-//     a full disk must never reach it: before every write logd checks the
-//     free space (statfs) and refuses while it is below the batch plus
-//     ReserveBytes, which leaves pebble room for its own flushes.
+//     nothing added is dropped. With NoSync, a written batch is kept until
+//     the sync that makes it durable, so a failure can write it again.
+//   - Pebble treats a failed commit as fatal (Logger.Fatalf): its commit
+//     pipeline is wedged after one. logd's logger panics instead, every
+//     write runs under guard, which recovers that panic and marks the
+//     instance broken, and the next write abandons it and reopens the
+//     directory (health.go): what pebble had on disk is replayed, and the
+//     Writer writes its pending and unsynced batches again (their keys
+//     are the same, so writing one twice is harmless). The failed fsync's
+//     file is never trusted again (fsyncgate): the batch goes to a new WAL.
+//   - A full disk should not reach pebble at all: before every write logd
+//     checks the free space and refuses while it is below the batch plus
+//     MinFreeBytes, which leaves pebble room for its own flushes. Health
+//     reports the log unable to take writes (a failed write, less than
+//     twice MinFreeBytes free, a write stalled past StallTimeout), which
+//     the engine turns into refusing commits before they apply.
 //   - A checkpoint at LSN c is the image of every commit <= c. Its entries
 //     are written first and its manifest last, so a checkpoint without a
 //     manifest (a crash while writing it) is ignored and deleted.
@@ -36,14 +47,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"log"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble"
-	"golang.org/x/sys/unix"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // Key space of the pebble store (and prefixGroup, group.go: the log).
@@ -61,23 +71,42 @@ type Options struct {
 	NoSync bool
 	// SyncInterval bounds what a crash can lose without Sync (default 10ms).
 	SyncInterval time.Duration
-	// ReserveBytes of free disk space are kept for pebble's flushes and
-	// compactions: writes are refused below it (default 64 MiB).
-	ReserveBytes int64
+	// MinFreeBytes of free space are kept in the directory's volume for
+	// pebble's flushes and compactions: a log write that would leave less
+	// fails, and Health refuses new commits while less than twice as much
+	// is free, so that what is already committed still fits. Default
+	// (DefaultMinFreeBytes): a sixteenth of the volume, from 1 to 64 MiB.
+	MinFreeBytes int64
+	// StallTimeout: once a write has taken longer, Health reports the log
+	// stalled (a slow or hung disk), so that commits are refused rather
+	// than pile up behind it (default 1s).
+	StallTimeout time.Duration
+	// FS is the file system pebble works through (default: the operating
+	// system's). Tests inject faults through it.
+	FS vfs.FS
 }
 
 // Log is an open log directory.
 type Log struct {
 	opts Options
 	dir  string
-	db   *pebble.DB
 
-	mu      sync.Mutex
-	cond    *sync.Cond
-	durable uint64   // end of the gap-free persisted prefix
-	above   []uint64 // persisted LSNs above durable, sorted
-	failure error    // the last write error, nil once a write succeeds
-	closed  bool
+	// dbMu is held around every pebble write and around replacing db, so
+	// that no write reaches an instance after it broke (health.go).
+	dbMu   sync.Mutex
+	db     *pebble.DB
+	gen    uint64      // incremented by every reopen (under dbMu)
+	broken atomic.Bool // a write failed inside pebble: reopen before the next
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	durable  uint64   // end of the gap-free persisted prefix
+	above    []uint64 // persisted LSNs above durable, sorted
+	failure  error    // the last write error, nil once a write succeeds
+	lowSpace error    // less than twice MinFreeBytes free at the last look
+	closed   bool
+
+	writeStart atomic.Int64 // UnixNano when the write under way began; 0: none
 
 	durableLSN atomic.Uint64
 	notify     atomic.Pointer[func()] // OnChange's function
@@ -87,10 +116,16 @@ type Log struct {
 // Stats count what the log has done.
 type Stats struct {
 	Batches, Txns, Syncs, Bytes, WriteErrors atomic.Uint64
+	// Reopens counts the times a failed write made the log reopen pebble.
+	Reopens atomic.Uint64
 }
 
 // ErrLogFailed wraps the error of a write that has not yet succeeded.
 var ErrLogFailed = errors.New("logd: log write failed; commits are not durable until it succeeds")
+
+// ErrLogStalled is Health's error while a write has taken longer than
+// StallTimeout.
+var ErrLogStalled = errors.New("logd: log write stalled")
 
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("logd: closed")
@@ -101,24 +136,55 @@ func Open(dir string, opts Options) (*Log, error) {
 	if opts.SyncInterval <= 0 {
 		opts.SyncInterval = 10 * time.Millisecond
 	}
-	if opts.ReserveBytes <= 0 {
-		opts.ReserveBytes = 64 << 20
+	if opts.StallTimeout <= 0 {
+		opts.StallTimeout = time.Second
 	}
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
-	if err != nil {
-		return nil, fmt.Errorf("logd: opening %s (is a server using it?): %w", dir, err)
+	if opts.FS == nil {
+		opts.FS = vfs.Default
 	}
-	l := &Log{opts: opts, dir: dir, db: db}
+	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("logd: creating %s: %w", dir, err)
+	}
+	if opts.MinFreeBytes <= 0 {
+		du, err := opts.FS.GetDiskUsage(dir)
+		if err != nil {
+			return nil, fmt.Errorf("logd: the size of %s's volume: %w", dir, err)
+		}
+		opts.MinFreeBytes = DefaultMinFreeBytes(du.TotalBytes)
+	}
+	l := &Log{opts: opts, dir: dir}
 	l.cond = sync.NewCond(&l.mu)
-	if err := l.dropIncompleteCheckpoints(); err != nil {
-		db.Close()
+	db, err := l.openDB()
+	if err != nil {
 		return nil, err
 	}
+	l.db = db
 	if err := l.migrateLegacy(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("logd: rewriting %s's log as groups: %w", dir, err)
 	}
 	return l, nil
+}
+
+// DefaultMinFreeBytes is the MinFreeBytes of a volume of total bytes: a
+// sixteenth of it, at least 1 MiB and at most 64 MiB. Pebble needs room
+// for a memtable flush (a few MiB) and the MANIFEST; more is wasted on a
+// large disk, and a fixed 64 MiB left a small volume unable to log at all.
+func DefaultMinFreeBytes(total uint64) int64 {
+	return min(max(int64(total/16), 1<<20), 64<<20)
+}
+
+// openDB opens pebble in l.dir and drops incomplete checkpoints.
+func (l *Log) openDB() (*pebble.DB, error) {
+	db, err := pebble.Open(l.dir, &pebble.Options{Logger: panicLogger{}, FS: l.opts.FS})
+	if err != nil {
+		return nil, fmt.Errorf("logd: opening %s (is a server using it?): %w", l.dir, err)
+	}
+	if err := dropIncompleteCheckpoints(db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // Start sets the durable LSN recovery reached, before any Writer writes:
@@ -193,17 +259,21 @@ func (l *Log) WaitDurable(lsn uint64) error {
 }
 
 // Writer is how the log is written, from its caller's goroutine: Add
-// encodes a transaction into the pending pebble batch, Commit writes the
-// batch (synced unless NoSync, retrying until it succeeds) and publishes
-// what became durable. Whatever arrives while Commit waits for the disk
-// goes into the next batch: group commit, with the caller's own queue
-// (the engine's ring) as the queue. A Writer is used by one goroutine at
-// a time, after Start and before Close; Close it before closing the Log.
+// encodes a transaction into the pending pebble batch, TryCommit writes
+// the batch (synced unless NoSync) and publishes what became durable.
+// Whatever arrives while a write waits for the disk goes into the next
+// batch: group commit, with the caller's own queue (the engine's ring) as
+// the queue. A Writer is used by one goroutine at a time, after Start and
+// before Close; Close it before closing the Log.
 type Writer struct {
 	l        *Log
+	gen      uint64 // the pebble instance batch belongs to (Log.gen)
 	batch    *pebble.Batch
 	lsns     []uint64 // in batch
 	unsynced []uint64 // NoSync: written, not yet fsynced, not yet durable
+	// kept holds, with NoSync, the batches written since the last sync:
+	// if the sync fails they are written again to a reopened instance.
+	kept     []*pebble.Batch
 	lastSync time.Time
 	group    []byte // frames added since the batch's last group (group.go)
 	groupMax uint64 // the largest LSN in group
@@ -217,12 +287,20 @@ type Writer struct {
 // itself: it bounds a commit's latency when transactions keep arriving,
 // and keeps the batch small enough that pebble copies it into its
 // memtable (a batch of half a memtable would be kept as its own flushable
-// memtable, referencing the buffer) and that the buffer is reused.
+// memtable, referencing the buffer, and NoSync's kept copy would be gone)
+// and that the buffer is reused.
 const writerBatchBytes = 256 << 10
+
+// maxKeptBatchBytes bounds a batch a NoSync Writer keeps for a rewrite:
+// pebble turns a batch of half a memtable (2 MiB by default) into a
+// flushable one and drops its bytes, so a larger batch is written synced.
+const maxKeptBatchBytes = 1 << 20
 
 // NewWriter returns a Writer of l.
 func (l *Log) NewWriter() *Writer {
-	return &Writer{l: l, batch: l.db.NewBatch(), commitAt: writerBatchBytes}
+	l.dbMu.Lock()
+	defer l.dbMu.Unlock()
+	return &Writer{l: l, gen: l.gen, batch: l.db.NewBatch(), commitAt: writerBatchBytes}
 }
 
 // Add encodes t into the pending batch; t's keys and values are copied,
@@ -241,7 +319,7 @@ func (w *Writer) add(lsn, id uint64, writes []Write) {
 	w.groupMax = max(w.groupMax, lsn)
 	w.lsns = append(w.lsns, lsn)
 	if w.batch.Len()+len(w.group) >= w.commitAt && w.TryCommit() != nil {
-		// The batch waits for the caller's next Commit; try again on
+		// The batch waits for the caller's next commit; try again on
 		// the way only once it has grown as much again.
 		w.commitAt = w.batch.Len() + writerBatchBytes
 	}
@@ -261,67 +339,102 @@ func (w *Writer) stageGroup() {
 // Pending is the number of transactions added and not yet committed.
 func (w *Writer) Pending() int { return len(w.lsns) }
 
-// Commit writes the pending batch, retrying until it succeeds. With Sync
-// durability it returns once the batch is fsynced and its transactions
-// published as durable; with NoSync they are published by the next sync,
-// which Commit does itself once SyncInterval has passed since the last.
+// Commit writes the pending batch, retrying until it succeeds (Flush
+// waits with a bound). With NoSync the batch is published as durable by
+// the next sync, which Commit makes itself once SyncInterval has passed
+// since the last.
 func (w *Writer) Commit() {
-	for backoff := time.Millisecond; w.TryCommit() != nil; backoff = min(2*backoff, time.Second) {
-		time.Sleep(backoff)
-	}
-	if len(w.unsynced) > 0 && time.Since(w.lastSync) >= w.l.opts.SyncInterval {
+	retryUntil(time.Time{}, w.TryCommit)
+	if due, ok := w.SyncDue(); ok && due == 0 {
 		w.Sync()
 	}
 }
 
-// TryCommit is one attempt of Commit, without its NoSync sync (see
-// SyncDue). When the write fails (a full disk) the batch stays pending,
-// for the next Commit or TryCommit to write, the failure is published to
-// waiters (WaitDurable, Durable), and TryCommit returns it; Failing
-// reports it until a write succeeds. A caller that must not block, like
-// an event loop, leaves the retrying to a Commit elsewhere.
+// TryCommit makes one attempt to write the pending batch, synced unless
+// NoSync. When the write fails the batch stays pending, for the next
+// attempt, the failure is published to waiters (WaitDurable, Durable) and
+// Health, and TryCommit returns it; Failing reports it until a write
+// succeeds. A caller that must not block, like an event loop, leaves the
+// retrying to the log's own goroutine.
 func (w *Writer) TryCommit() error {
 	l := w.l
-	if len(w.lsns) > 0 {
-		w.stageGroup()
-		size := uint64(w.batch.Len())
-		err := l.attempt(func() error {
-			if err := l.checkSpace(w.batch.Len()); err != nil {
-				return err
-			}
-			if l.opts.NoSync {
-				return w.batch.Commit(pebble.NoSync)
-			}
-			l.stats.Syncs.Add(1)
-			return w.batch.Commit(pebble.Sync)
-		})
-		w.failing = err != nil
-		if err != nil {
+	if len(w.lsns) == 0 && (len(w.kept) == 0 || w.gen == l.gen) {
+		return nil // (kept batches of an abandoned instance: rewrite them)
+	}
+	w.stageGroup()
+	size := uint64(w.batch.Len())
+	synced := !l.opts.NoSync || w.batch.Len() > maxKeptBatchBytes
+	var next *pebble.Batch // NoSync: the batch after this one is kept
+	err := l.attempt(func(db *pebble.DB) error {
+		if err := w.adopt(db); err != nil {
 			return err
 		}
-		w.batch.Reset()
-		w.commitAt = writerBatchBytes
-		l.stats.Batches.Add(1)
-		l.stats.Bytes.Add(size)
-		if !l.opts.NoSync {
-			l.publish(w.lsns)
-			w.lsns = w.lsns[:0]
-			return nil
+		if err := l.checkSpace(w.batch.Len()); err != nil {
+			return err
 		}
-		w.unsynced = append(w.unsynced, w.lsns...)
-		w.lsns = w.lsns[:0]
+		if synced {
+			l.stats.Syncs.Add(1)
+			return w.batch.Commit(pebble.Sync)
+		}
+		if err := w.batch.Commit(pebble.NoSync); err != nil {
+			return err
+		}
+		next = db.NewBatch()
+		return nil
+	})
+	w.failing = err != nil
+	if err != nil {
+		return err
 	}
+	l.stats.Batches.Add(1)
+	l.stats.Bytes.Add(size)
+	w.commitAt = writerBatchBytes
+	if synced {
+		w.batch.Reset()
+		l.publish(w.lsns)
+		w.lsns = w.lsns[:0]
+		return nil
+	}
+	w.kept = append(w.kept, w.batch)
+	w.batch = next
+	w.unsynced = append(w.unsynced, w.lsns...)
+	w.lsns = w.lsns[:0]
+	return nil
+}
+
+// adopt moves what the Writer has not made durable onto db when the log
+// has been reopened since its batch was made: the pending batch, and with
+// NoSync the written batches not yet synced (their LSNs become pending
+// again). Called under dbMu.
+func (w *Writer) adopt(db *pebble.DB) error {
+	if w.gen == w.l.gen {
+		return nil
+	}
+	nb := db.NewBatch()
+	for _, b := range append(w.kept, w.batch) {
+		if err := nb.Apply(b, nil); err != nil {
+			nb.Close()
+			return err
+		}
+	}
+	for _, b := range w.kept {
+		b.Close()
+	}
+	w.batch.Close()
+	w.kept = w.kept[:0]
+	w.batch, w.gen = nb, w.l.gen
+	w.lsns = append(w.lsns, w.unsynced...)
+	w.unsynced = w.unsynced[:0]
 	return nil
 }
 
 // Failing reports whether the last write of the pending batch failed: a
-// caller should add nothing more to it until a Commit or TryCommit
-// succeeds, so that a full disk holds its producers back instead of
-// growing the batch.
+// caller should add nothing more to it until a write succeeds, so that a
+// failing disk holds its producers back instead of growing the batch.
 func (w *Writer) Failing() bool { return w.failing }
 
 // SyncDue says, with NoSync, whether committed transactions wait for a
-// sync, and in how long it is due (call Sync then).
+// sync, and in how long it is due (call TrySync then).
 func (w *Writer) SyncDue() (time.Duration, bool) {
 	if len(w.unsynced) == 0 {
 		return 0, false
@@ -329,43 +442,105 @@ func (w *Writer) SyncDue() (time.Duration, bool) {
 	return max(w.l.opts.SyncInterval-time.Since(w.lastSync), 0), true
 }
 
-// Sync fsyncs pebble's log (NoSync mode), retrying like Commit, and
-// publishes what it made durable.
-func (w *Writer) Sync() {
+// TrySync makes one attempt to fsync pebble's log (NoSync mode) and
+// publishes what it made durable. After a failure the written batches
+// are kept: the next TryCommit writes them again, to a reopened instance.
+func (w *Writer) TrySync() error {
 	if len(w.unsynced) == 0 {
-		return
+		return nil
 	}
 	l := w.l
-	l.retry(func() error {
+	err := l.attempt(func(db *pebble.DB) error {
+		if w.gen != l.gen {
+			return errRewrite
+		}
 		if err := l.checkSpace(0); err != nil {
 			return err
 		}
-		return l.db.LogData(nil, pebble.Sync)
+		l.stats.Syncs.Add(1)
+		return db.LogData(nil, pebble.Sync)
 	})
+	if err != nil {
+		if errors.Is(err, errRewrite) {
+			w.failing = true // the kept batches wait for TryCommit
+		}
+		return err
+	}
 	w.lastSync = time.Now()
-	l.stats.Syncs.Add(1)
 	l.publish(w.unsynced)
 	w.unsynced = w.unsynced[:0]
+	for _, b := range w.kept {
+		b.Close()
+	}
+	w.kept = w.kept[:0]
+	return nil
 }
 
-// Close commits and syncs what is pending and releases the batch.
-func (w *Writer) Close() {
-	w.Commit()
-	w.Sync()
+// errRewrite: the log was reopened; the written batches must be written again.
+var errRewrite = errors.New("logd: the log was reopened; writing its unsynced batches again")
+
+// Sync is TrySync, retrying until it succeeds.
+func (w *Writer) Sync() {
+	retryUntil(time.Time{}, func() error {
+		if err := w.TryCommit(); err != nil {
+			return err
+		}
+		return w.TrySync()
+	})
+}
+
+// Flush writes and syncs everything pending, retrying with backoff until
+// it succeeds or until deadline (zero: no deadline). On the deadline it
+// returns the last failure; DurableLSN tells what is durable.
+func (w *Writer) Flush(deadline time.Time) error {
+	return retryUntil(deadline, func() error {
+		if err := w.TryCommit(); err != nil {
+			return err
+		}
+		return w.TrySync()
+	})
+}
+
+// Close flushes what is pending (Flush, up to deadline) and releases the
+// Writer's batches; it returns Flush's error.
+func (w *Writer) Close(deadline time.Time) error {
+	err := w.Flush(deadline)
+	for _, b := range w.kept {
+		b.Close()
+	}
+	w.kept = nil
 	w.batch.Close()
+	return err
 }
 
-// retry runs write until it succeeds, publishing each failure to waiters.
-func (l *Log) retry(write func() error) {
-	for backoff := time.Millisecond; l.attempt(write) != nil; backoff = min(2*backoff, time.Second) {
+// retryUntil runs fn until it succeeds or deadline passes (zero: never),
+// with backoff doubling from 1ms to 1s: the one retry policy of the log.
+func retryUntil(deadline time.Time, fn func() error) error {
+	for backoff := time.Millisecond; ; backoff = min(2*backoff, time.Second) {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if !deadline.IsZero() {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return err
+			}
+			backoff = min(backoff, left)
+		}
 		time.Sleep(backoff)
 	}
 }
 
-// attempt runs write once. A failure is published to waiters until a
-// write succeeds, and returned wrapped in ErrLogFailed.
-func (l *Log) attempt(write func() error) error {
-	if err := write(); err != nil {
+// attempt runs write once, on the current pebble instance and under
+// dbMu, reopening the instance first if the last write broke it. A
+// failure is published to waiters until a write succeeds, and returned
+// wrapped in ErrLogFailed.
+func (l *Log) attempt(write func(*pebble.DB) error) error {
+	l.writeStart.Store(time.Now().UnixNano())
+	err := l.write(write)
+	l.writeStart.Store(0)
+	if err != nil {
 		l.stats.WriteErrors.Add(1)
 		failure := fmt.Errorf("%w: %v", ErrLogFailed, err)
 		l.mu.Lock()
@@ -414,31 +589,6 @@ func (l *Log) publish(lsns []uint64) {
 	l.changed()
 }
 
-// quietLogger drops pebble's informational messages (WAL replay, flushes)
-// and keeps its fatal ones.
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...any) {}
-
-func (quietLogger) Fatalf(format string, args ...any) { log.Fatalf("pebble: "+format, args...) }
-
-// ErrDiskFull is returned (wrapped) for a write refused for lack of space.
-var ErrDiskFull = errors.New("no space left on device")
-
-// checkSpace refuses a write of n bytes that would eat into ReserveBytes.
-func (l *Log) checkSpace(n int) error {
-	var fs unix.Statfs_t
-	if err := unix.Statfs(l.dir, &fs); err != nil {
-		return fmt.Errorf("logd: statfs %s: %w", l.dir, err)
-	}
-	free := int64(fs.Bavail) * int64(fs.Bsize)
-	if free < l.opts.ReserveBytes+int64(n) {
-		return fmt.Errorf("%w: %d bytes free in %s, a write needs %d plus %d kept in reserve",
-			ErrDiskFull, free, l.dir, n, l.opts.ReserveBytes)
-	}
-	return nil
-}
-
 // Close marks the log closed, so that WaitDurable and Durable report
 // ErrClosed for what is not durable, wakes the waiters, and closes pebble.
 // Close every Writer first.
@@ -452,7 +602,9 @@ func (l *Log) Close() error {
 	l.cond.Broadcast()
 	l.mu.Unlock()
 	l.changed()
-	return l.db.Close()
+	l.dbMu.Lock()
+	defer l.dbMu.Unlock()
+	return closeDB(l.db)
 }
 
 // ReplayStats describe what a replay found.
@@ -479,9 +631,13 @@ func manifestKey(lsn uint64) []byte {
 	return k
 }
 
-// CheckpointWriter writes one checkpoint; see Log.NewCheckpoint.
+// CheckpointWriter writes one checkpoint; see Log.NewCheckpoint. Its
+// batches belong to the pebble instance it started on: if the log is
+// reopened meanwhile (health.go), its writes fail and it is abandoned (the
+// reopen drops what it had written).
 type CheckpointWriter struct {
 	l     *Log
+	gen   uint64
 	lsn   uint64
 	batch *pebble.Batch
 	n     uint64
@@ -489,7 +645,9 @@ type CheckpointWriter struct {
 
 // NewCheckpoint starts a checkpoint holding the image of every commit <= lsn.
 func (l *Log) NewCheckpoint(lsn uint64) *CheckpointWriter {
-	return &CheckpointWriter{l: l, lsn: lsn, batch: l.db.NewBatch()}
+	l.dbMu.Lock()
+	defer l.dbMu.Unlock()
+	return &CheckpointWriter{l: l, gen: l.gen, lsn: lsn, batch: l.db.NewBatch()}
 }
 
 // checkpointBatchBytes is when a checkpoint's entries are flushed to pebble.
@@ -501,16 +659,20 @@ func (c *CheckpointWriter) Add(key, value []byte) error {
 	binary.LittleEndian.PutUint32(v, checksum(c.lsn, append(append([]byte{}, key...), value...)))
 	c.batch.Set(checkpointKey(c.lsn, key), append(v, value...), nil)
 	c.n++
-	if c.batch.Len() >= checkpointBatchBytes {
+	if c.batch.Len() < checkpointBatchBytes {
+		return nil
+	}
+	return c.l.writeOn(c.gen, func(db *pebble.DB) error {
 		if err := c.l.checkSpace(c.batch.Len()); err != nil {
 			return err
 		}
 		if err := c.batch.Commit(pebble.NoSync); err != nil {
 			return err
 		}
-		c.batch = c.l.db.NewBatch()
-	}
-	return nil
+		c.batch.Close()
+		c.batch = db.NewBatch()
+		return nil
+	})
 }
 
 // Finish writes the manifest that makes the checkpoint count, syncs, and
@@ -519,24 +681,28 @@ func (c *CheckpointWriter) Finish() error {
 	var v [8]byte
 	binary.LittleEndian.PutUint64(v[:], c.n)
 	c.batch.Set(manifestKey(c.lsn), v[:], nil)
-	if err := c.l.checkSpace(c.batch.Len()); err != nil {
-		return err
-	}
-	if err := c.batch.Commit(pebble.Sync); err != nil {
-		return err
-	}
-	db := c.l.db
-	trim := db.NewBatch()
-	trim.DeleteRange([]byte{prefixCheckpoint}, checkpointKey(c.lsn, nil), nil)
-	trim.DeleteRange([]byte{prefixManifest}, manifestKey(c.lsn), nil)
-	trim.DeleteRange([]byte{prefixGroup}, groupKey(c.lsn+1), nil) // groups of LSNs <= c only
-	return trim.Commit(pebble.Sync)
+	return c.l.writeOn(c.gen, func(db *pebble.DB) error {
+		if err := c.l.checkSpace(c.batch.Len()); err != nil {
+			return err
+		}
+		if err := c.batch.Commit(pebble.Sync); err != nil {
+			return err
+		}
+		trim := db.NewBatch()
+		defer trim.Close()
+		trim.DeleteRange([]byte{prefixCheckpoint}, checkpointKey(c.lsn, nil), nil)
+		trim.DeleteRange([]byte{prefixManifest}, manifestKey(c.lsn), nil)
+		trim.DeleteRange([]byte{prefixGroup}, groupKey(c.lsn+1), nil) // groups of LSNs <= c only
+		return trim.Commit(pebble.Sync)
+	})
 }
 
 // Abort discards a checkpoint that will not be finished.
 func (c *CheckpointWriter) Abort() error {
-	c.batch.Close()
-	return c.l.db.DeleteRange(checkpointKey(c.lsn, nil), checkpointKey(c.lsn+1, nil), pebble.NoSync)
+	return c.l.writeOn(c.gen, func(db *pebble.DB) error {
+		c.batch.Close()
+		return db.DeleteRange(checkpointKey(c.lsn, nil), checkpointKey(c.lsn+1, nil), pebble.NoSync)
+	})
 }
 
 // Checkpoint describes the newest complete checkpoint.
@@ -546,8 +712,10 @@ type Checkpoint struct {
 }
 
 // LatestCheckpoint returns the newest complete checkpoint, if any.
-func (l *Log) LatestCheckpoint() (Checkpoint, bool, error) {
-	iter, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixManifest}, UpperBound: []byte{prefixManifest + 1}})
+func (l *Log) LatestCheckpoint() (Checkpoint, bool, error) { return latestCheckpoint(l.db) }
+
+func latestCheckpoint(db *pebble.DB) (Checkpoint, bool, error) {
+	iter, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixManifest}, UpperBound: []byte{prefixManifest + 1}})
 	if err != nil {
 		return Checkpoint{}, false, err
 	}
@@ -591,8 +759,8 @@ func (l *Log) LoadCheckpoint(c Checkpoint, fn func(key, value []byte) error) err
 }
 
 // dropIncompleteCheckpoints deletes checkpoint entries no manifest covers.
-func (l *Log) dropIncompleteCheckpoints() error {
-	c, ok, err := l.LatestCheckpoint()
+func dropIncompleteCheckpoints(db *pebble.DB) error {
+	c, ok, err := latestCheckpoint(db)
 	if err != nil {
 		return err
 	}
@@ -600,5 +768,5 @@ func (l *Log) dropIncompleteCheckpoints() error {
 	if ok {
 		from = checkpointKey(c.LSN+1, nil)
 	}
-	return l.db.DeleteRange(from, []byte{prefixCheckpoint + 1}, pebble.Sync)
+	return db.DeleteRange(from, []byte{prefixCheckpoint + 1}, pebble.Sync)
 }

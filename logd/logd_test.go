@@ -30,7 +30,7 @@ func appendAll(l *Log, txns ...Txn) {
 	for i := range txns {
 		w.Add(&txns[i])
 	}
-	w.Close()
+	w.Close(time.Time{})
 }
 
 // txns returns txn(from) .. txn(to).
@@ -159,7 +159,7 @@ func TestGroupCommitAndReplay(t *testing.T) {
 			w.Commit()
 		}
 	}
-	w.Close()
+	w.Close(time.Time{})
 	if err := l.WaitDurable(n); err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +325,7 @@ func TestWriter(t *testing.T) {
 			if w.Pending() >= 294 {
 				t.Fatalf("%d transactions pending, want a batch committed by Add", w.Pending())
 			}
-			w.Close()
+			w.Close(time.Time{})
 			if err := l.WaitDurable(300); err != nil {
 				t.Fatal(err)
 			}
@@ -389,8 +389,8 @@ func TestTryCommitKeepsTheBatch(t *testing.T) {
 	w := l.NewWriter()
 	one := txn(1)
 	w.Add(&one)
-	reserve := l.opts.ReserveBytes
-	l.opts.ReserveBytes = 1 << 62 // no disk has that much free: checkSpace refuses
+	reserve := l.opts.MinFreeBytes
+	l.opts.MinFreeBytes = 1 << 60 // no disk has that much free: checkSpace refuses
 	err := w.TryCommit()
 	if !errors.Is(err, ErrLogFailed) || !strings.Contains(err.Error(), "no space left") {
 		t.Fatalf("TryCommit on a full disk = %v, want ErrLogFailed naming the full disk", err)
@@ -401,12 +401,12 @@ func TestTryCommitKeepsTheBatch(t *testing.T) {
 	if done, err := l.Durable(1); done || !errors.Is(err, ErrLogFailed) {
 		t.Fatalf("Durable(1) after the failed attempt = %v, %v; want false, ErrLogFailed", done, err)
 	}
-	l.opts.ReserveBytes = reserve
+	l.opts.MinFreeBytes = reserve
 	w.Commit()
 	if done, err := l.Durable(1); !done || err != nil {
 		t.Fatalf("Durable(1) after Commit = %v, %v; want true, nil", done, err)
 	}
-	w.Close()
+	w.Close(time.Time{})
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}

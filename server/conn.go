@@ -359,6 +359,10 @@ func errorText(err error) string {
 	if strings.HasPrefix(msg, "ERR ") || strings.HasPrefix(msg, "EXECABORT ") {
 		return msg
 	}
+	if errors.Is(err, engine.ErrLogUnavailable) || errors.Is(err, engine.ErrLogFull) {
+		// Redis's answer when it cannot persist: writes refused, reads served.
+		return "MISCONF " + msg
+	}
 	return "ERR " + msg
 }
 

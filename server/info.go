@@ -119,6 +119,11 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 			{"log_bytes", st.LogBytes},
 			{"log_fsyncs", st.LogSyncs},
 			{"log_write_errors", st.LogWriteErrors},
+			{"log_reopens", st.LogReopens},
+			{"aof_last_write_status", writeStatus(st.LogFault)},
+			{"log_writes_refused", map[bool]int{true: 1, false: 0}[st.LogFault != nil]},
+			{"log_fault", faultText(st.LogFault)},
+			{"min_free_bytes", st.MinFreeBytes},
 			{"log_bad_records", st.LogBadRecords},
 		}
 	case "keyspace":
@@ -129,4 +134,21 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 		return []infoLine{{"db0", fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", n)}}
 	}
 	return nil
+}
+
+// writeStatus is Redis's aof_last_write_status: ok, or err while the log
+// cannot take writes.
+func writeStatus(fault error) string {
+	if fault != nil {
+		return "err"
+	}
+	return "ok"
+}
+
+// faultText is why writes are refused, on one line, or "none".
+func faultText(fault error) string {
+	if fault == nil {
+		return "none"
+	}
+	return strings.NewReplacer("\r", " ", "\n", " ").Replace(fault.Error())
 }

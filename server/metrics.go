@@ -85,6 +85,8 @@ var (
 	descCommitLSN   = desc("bpfdb_commit_lsn", "Last commit's LSN.")
 	descDurableLSN  = desc("bpfdb_durable_lsn", "Last LSN on disk.")
 	descLag         = desc("bpfdb_durable_lsn_lag", "Commits applied but not yet on disk.")
+	descRefusing    = desc("bpfdb_log_writes_refused", "1 while writes are refused because the log cannot take them (a full or failing disk, a stalled write).")
+	descLogReopens  = desc("bpfdb_log_reopens_total", "Times a failed write made the log reopen its store.")
 	descCheckpoints = desc("bpfdb_checkpoints_total", "Checkpoints taken.")
 	descCkptSecs    = desc("bpfdb_checkpoint_seconds_total", "Time spent taking checkpoints.")
 	descGateSecs    = desc("bpfdb_checkpoint_gate_closed_seconds_total", "Time writers were refused by checkpoints' gate.")
@@ -125,6 +127,8 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descCommitLSN, float64(st.CommitLSN))
 	gauge(descDurableLSN, float64(st.DurableLSN))
 	gauge(descLag, float64(durableLag(c.e, st)))
+	gauge(descRefusing, map[bool]float64{true: 1}[st.LogFault != nil])
+	counter(descLogReopens, st.LogReopens)
 	counter(descCheckpoints, st.Checkpoints)
 	ch <- prometheus.MustNewConstMetric(descCkptSecs, prometheus.CounterValue, st.CheckpointDuration.Seconds())
 	ch <- prometheus.MustNewConstMetric(descGateSecs, prometheus.CounterValue, st.GateClosed.Seconds())
@@ -152,6 +156,7 @@ func abortReasons(st engine.Stats) map[string]uint64 {
 		"write_set_full": st.AbortsWriteSetFull,
 		"user":           st.AbortsUser,
 		"log_full":       st.AbortsLogFull,
+		"log_refused":    st.AbortsLogRefused,
 		"other":          st.AbortsOther,
 	}
 }

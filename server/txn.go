@@ -167,7 +167,7 @@ func (s *Server) runTxn(cmds []queuedCmd, watched map[string]uint64) (replies []
 	for attempt := 0; ; attempt++ {
 		replies, watchFailed, err = s.tryTxn(plan, cmds, watched)
 		if err == nil || !retryable(err) || attempt >= txnRetries {
-			if err != nil && retryable(err) {
+			if err != nil && retryable(err) && !errors.Is(err, engine.ErrLogFull) {
 				err = errors.New("ERR transaction gave up after " + strconv.Itoa(txnRetries) + " retries: " + errorText(err)[4:])
 			}
 			return replies, watchFailed, err
@@ -283,18 +283,11 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 	return replies, false, nil
 }
 
-// retryable reports whether a transaction that failed with err, having
-// applied nothing, is worth running again.
+// retryable reports whether a command or transaction that failed with
+// err, having applied nothing, is run again: engine.Retryable, and an op
+// of a pipeline not run because an earlier one was refused.
 func retryable(err error) bool {
-	if err == nil || err == engine.ErrNotFound { // nearly every op: skip errors.Is's walk
-		return false
-	}
-	for _, target := range []error{engine.ErrConflict, engine.ErrVersionsFull, engine.ErrLogFull, engine.ErrQuiesced, engine.ErrTxnTableFull, errNotRun} {
-		if errors.Is(err, target) {
-			return true
-		}
-	}
-	return false
+	return engine.Retryable(err) || errors.Is(err, errNotRun)
 }
 
 // jitter is the backoff before attempt+1: random, doubling from 20µs.

@@ -75,6 +75,8 @@ enum bpfdb_status {
 	BPFDB_ERR_INTERNAL = 13,      /* a tail call or map lookup that cannot fail did */
 	BPFDB_ERR_LOG_FULL = 14,      /* the WAL ring has no room; nothing applied, retry */
 	BPFDB_ERR_QUIESCED = 15,      /* the gate is closed for a checkpoint; retry */
+	BPFDB_ERR_LOG_REFUSED = 16,   /* the log cannot take writes (a full or failing
+				       * disk, a stalled write): nothing applied */
 };
 
 /* bpfdb_op.detail for BPFDB_ERR_STORE_FULL: the slab class, or this for the index. */
@@ -210,6 +212,7 @@ struct bpfdb_control {
 	__u64 slab_cap[BPFDB_SLAB_CLASSES];  /* set by Go at Open */
 	__u64 done[BPFDB_DONE_RING];         /* commit ts fully installed, by ts % ring */
 	__u64 snap_active; /* snapshots registered or registering (txn/clock.h) */
+	__u64 log_refused; /* 1: the log cannot take writes; commits are refused (wal/wal.h) */
 };
 
 /* Kinds of WAL ring records. */
@@ -261,6 +264,7 @@ enum bpfdb_stat {
 	BPFDB_STAT_GC_RECLAIMED,
 	BPFDB_STAT_ABORTS_LOG_FULL,
 	BPFDB_STAT_QUIESCED,
+	BPFDB_STAT_ABORTS_LOG_REFUSED,
 	BPFDB_STAT_COUNT,
 };
 

@@ -20,6 +20,13 @@
  * size per class, since a full-size record cost a 1 KiB copy and 1.1 KiB of
  * ring for each SET of a few bytes.
  *
+ * A commit that writes is refused (BPFDB_ERR_LOG_REFUSED) before it reserves
+ * anything while control.log_refused is set: Go sets it when the log cannot
+ * take writes (a full or failing disk, a write stalled past its bound), so
+ * nothing is applied that could not become durable, and clears it once the
+ * log writes again. Commits that passed the check just before it was set
+ * are applied; the engine reports them as not durable.
+ *
  * Records are submitted with BPF_RB_NO_WAKEUP: a wakeup is an irq_work per
  * record, which cost about 5µs of a 5.5µs autocommit SET here. The engine
  * wakes its reader itself after every run that logged (engine/wal.go).
@@ -33,6 +40,12 @@
 static __always_inline int wal_on(struct bpfdb_control *ctl)
 {
 	return READ_ONCE_U64(ctl->wal_on) != 0;
+}
+
+/* wal_refused says whether a commit that writes must be refused (see above). */
+static __always_inline int wal_refused(struct bpfdb_control *ctl)
+{
+	return READ_ONCE_U64(ctl->log_refused) != 0;
 }
 
 /*

@@ -106,6 +106,8 @@ func serveCmd() *cobra.Command {
 		maxKeys      int
 		requirePass  string
 		maxClients   int
+		minFree      int64
+		stopTimeout  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -115,7 +117,8 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e, err := openEngine(engine.Options{MaxKeys: maxKeys, Dir: dir, Durability: d, SyncInterval: syncInterval})
+			e, err := openEngine(engine.Options{MaxKeys: maxKeys, Dir: dir, Durability: d, SyncInterval: syncInterval,
+				MinFreeBytes: minFree, CloseTimeout: stopTimeout / 2})
 			if err != nil {
 				return err
 			}
@@ -153,18 +156,26 @@ func serveCmd() *cobra.Command {
 			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 			select {
 			case s := <-sig:
-				fmt.Fprintf(os.Stderr, "bpfdb: %v: finishing in-flight commands, checkpointing and stopping\n", s)
+				fmt.Fprintf(os.Stderr, "bpfdb: %v: finishing in-flight commands, checkpointing and stopping (within %v)\n", s, stopTimeout)
 			case <-srv.ShutdownRequested():
-				fmt.Fprintln(os.Stderr, "bpfdb: SHUTDOWN: finishing in-flight commands, checkpointing and stopping")
+				fmt.Fprintf(os.Stderr, "bpfdb: SHUTDOWN: finishing in-flight commands, checkpointing and stopping (within %v)\n", stopTimeout)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			// Half the bound for the connections' last commands, half for
+			// the checkpoint and the log (engine.Options.CloseTimeout).
+			ctx, cancel := context.WithTimeout(context.Background(), stopTimeout/2)
 			defer cancel()
 			srv.Shutdown(ctx)
 			<-served
 			if metricsSrv != nil {
 				metricsSrv.Shutdown(ctx)
 			}
-			return e.Close()
+			if err := e.Close(); err != nil {
+				if errors.Is(err, engine.ErrNotDurable) {
+					return fmt.Errorf("stopped with commits that are not on disk (never acknowledged; the next start recovers every acknowledged one): %w", err)
+				}
+				return fmt.Errorf("stopping: %w", err)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "./data", "data directory (log and checkpoints)")
@@ -176,6 +187,8 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().IntVar(&maxKeys, "max-keys", 1<<18, "capacity of the index")
 	cmd.Flags().StringVar(&requirePass, "requirepass", "", "password clients must AUTH with")
 	cmd.Flags().IntVar(&maxClients, "maxclients", 10000, "most client connections at once")
+	cmd.Flags().Int64Var(&minFree, "min-free-bytes", 0, "free space kept in --dir's volume: writes are refused (MISCONF) below twice this (default: a sixteenth of the volume, 1 to 64 MiB)")
+	cmd.Flags().DurationVar(&stopTimeout, "shutdown-timeout", 10*time.Second, "longest SIGTERM, SIGINT or SHUTDOWN takes, whatever the disk does (then it exits 1 naming the commits not on disk)")
 	return cmd
 }
 

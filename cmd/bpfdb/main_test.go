@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bpfdb/bpfdb/logd"
 )
@@ -46,7 +47,7 @@ func TestRecoverAndWalDump(t *testing.T) {
 	} {
 		w.Add(&tx)
 	}
-	w.Close()
+	w.Close(time.Time{})
 	if err := l.WaitDurable(3); err != nil {
 		t.Fatal(err)
 	}
