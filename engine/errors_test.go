@@ -824,3 +824,36 @@ func TestVerifierRejectionIsNotPermissionError(t *testing.T) {
 		t.Fatalf("a verifier rejection, as root, is reported as ErrNotPermitted: %v", lerr)
 	}
 }
+
+// Retryable is the one definition of "nothing applied, run it again": the
+// transient refusals are in it, wrapped or not; the lasting ones are not.
+func TestRetryable(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{ErrNotFound, false},
+		{ErrConflict, true},
+		{fmt.Errorf("%w: a read raced a commit being installed", ErrConflict), true},
+		{errRetry, true},
+		{ErrVersionsFull, true},
+		{ErrLogFull, true},
+		{ErrQuiesced, true},
+		{ErrTxnTableFull, true},
+		{ErrTxnExpired, true},
+		{ErrAborted, true},
+		{ErrLogUnavailable, false},
+		{fmt.Errorf("%w: disk full", ErrLogUnavailable), false},
+		{ErrNotDurable, false},
+		{ErrKeyTooLong, false},
+		{ErrValueTooLarge, false},
+		{ErrStoreFull, false},
+		{ErrWriteSetFull, false},
+		{ErrClosed, false},
+	} {
+		if got := Retryable(c.err); got != c.want {
+			t.Errorf("Retryable(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
