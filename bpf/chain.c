@@ -118,7 +118,8 @@ struct validate_ctx {
 	__u32 mode;
 	__u32 nops;
 	__s32 first_error;
-	__u32 gate; /* the quiesce gate is closed: refuse new writers */
+	__u32 gate;        /* the quiesce gate is closed: refuse new writers */
+	__u32 log_refused; /* the log cannot take writes: refuse them (wal/wal.h) */
 };
 
 static __always_inline int validate_op(struct bpfdb_op *op, __u32 i, struct validate_ctx *c)
@@ -131,6 +132,10 @@ static __always_inline int validate_op(struct bpfdb_op *op, __u32 i, struct vali
 			return BPFDB_ERR_VALUE_TOO_LARGE;
 		/* fall through */
 	case BPFDB_OP_DEL:
+		/* Refused before the record is even created: a refusal must not
+		 * take index space. (Commit checks again, for a flag set since.) */
+		if (c->log_refused)
+			return BPFDB_ERR_LOG_REFUSED;
 		if (c->gate && c->mode == BPFDB_MODE_AUTOCOMMIT)
 			return BPFDB_ERR_QUIESCED;
 		break;
@@ -157,6 +162,15 @@ static __always_inline int validate_op(struct bpfdb_op *op, __u32 i, struct vali
 	return BPFDB_OK;
 }
 
+/* count_refusal counts an op validate_op refused at a gate. */
+static __always_inline void count_refusal(int status)
+{
+	if (status == BPFDB_ERR_QUIESCED)
+		stat_add(BPFDB_STAT_QUIESCED, 1);
+	else if (status == BPFDB_ERR_LOG_REFUSED)
+		stat_add(BPFDB_STAT_ABORTS_LOG_REFUSED, 1);
+}
+
 static long validate_cb(__u32 i, void *data)
 {
 	struct validate_ctx *c = data;
@@ -168,8 +182,7 @@ static long validate_cb(__u32 i, void *data)
 		return 1;
 	}
 	status = validate_op(op, i, c);
-	if (status == BPFDB_ERR_QUIESCED)
-		stat_add(BPFDB_STAT_QUIESCED, 1);
+	count_refusal(status);
 	op->status = status;
 	op->detail = 0;
 	if (status != BPFDB_OK && c->first_error == BPFDB_OK)
@@ -206,6 +219,7 @@ int bpfdb_entry(struct xdp_md *ctx)
 		c.mode = req->mode;
 		c.nops = req->nops;
 		c.gate = READ_ONCE_U64(ctl->gate) != 0;
+		c.log_refused = wal_on(ctl) && wal_refused(ctl);
 		bpf_loop(c.nops, validate_cb, &c, 0);
 		/* A malformed op aborts its transaction: txn_open sees the status. */
 		req->status = c.first_error;
@@ -482,10 +496,9 @@ static long auto_op_cb(__u32 i, void *data)
 		return 1;
 	op->detail = 0;
 	op->status = validate_op(op, i, &c->v);
-	if (op->status == BPFDB_ERR_QUIESCED) {
-		stat_add(BPFDB_STAT_QUIESCED, 1);
+	count_refusal(op->status);
+	if (op->status == BPFDB_ERR_QUIESCED)
 		c->stopped = 1;
-	}
 	if (op->status != BPFDB_OK)
 		return 0;
 	/* Pipeline order: nothing runs after an op that will be retried. */
@@ -519,6 +532,7 @@ int bpfdb_auto(struct xdp_md *ctx)
 	c.v.mode = BPFDB_MODE_AUTOCOMMIT;
 	c.v.nops = req->nops;
 	c.v.gate = READ_ONCE_U64(ctl->gate) != 0;
+	c.v.log_refused = wal_on(ctl) && wal_refused(ctl);
 	bpf_loop(req->nops, auto_op_cb, &c, 0);
 	req->commit_ts = c.max_ts;
 	req->visible = READ_ONCE_U64(ctl->visible);

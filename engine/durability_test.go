@@ -28,8 +28,12 @@ const (
 	envChildStart   = "BPFDB_TEST_CHILD_START"
 	envChildCount   = "BPFDB_TEST_CHILD_COUNT"
 	envChildWorkers = "BPFDB_TEST_CHILD_WORKERS"
+	envChildFault   = "BPFDB_TEST_CHILD_FAULT" // fault_test.go: where the child kills itself
 	accounts        = 20
 	initialMoney    = 1000
+	// childMaxKeys holds every transfer marker a test's rounds of the
+	// crash child can write (a fast machine acknowledges 20,000 and more).
+	childMaxKeys = 1 << 17
 )
 
 func TestMain(m *testing.M) {
@@ -53,10 +57,15 @@ func crashChild(dir string) int {
 	start, _ := strconv.Atoi(os.Getenv(envChildStart))
 	count, _ := strconv.Atoi(os.Getenv(envChildCount))
 	workers, _ := strconv.Atoi(os.Getenv(envChildWorkers))
-	e, err := Open(Options{MaxKeys: 1 << 14, Dir: dir, TxnTimeout: -1})
+	opts := Options{MaxKeys: childMaxKeys, Dir: dir, TxnTimeout: -1}
+	checkpoints := childFault(&opts, os.Getenv(envChildFault))
+	e, err := Open(opts)
 	if err != nil {
 		fmt.Println("open:", err)
 		return 2
+	}
+	if count == 0 {
+		os.Exit(0) // only recovery was asked for
 	}
 	if start == 0 {
 		ops := make([]Op, accounts)
@@ -69,6 +78,9 @@ func crashChild(dir string) int {
 		}
 	}
 	fmt.Println("ready")
+	if checkpoints != nil {
+		go checkpoints(e)
+	}
 	workers = max(workers, 1)
 	var mu sync.Mutex // orders the lines of stdout
 	out := bufio.NewWriter(os.Stdout)
@@ -82,7 +94,7 @@ func crashChild(dir string) int {
 			for n := start + w; n < start+count; n += workers {
 				from, to := rng.Intn(accounts), rng.Intn(accounts)
 				err := childTransfer(e, n, from, to, int64(1+rng.Intn(50)))
-				for errors.Is(err, ErrConflict) {
+				for Retryable(err) {
 					err = childTransfer(e, n, from, to, int64(1+rng.Intn(50)))
 				}
 				mu.Lock()
@@ -142,9 +154,22 @@ func childTransfer(e *Engine, n, from, to int, amount int64) error {
 // acknowledged, killing it with SIGKILL after killAfter (0: let it finish).
 func runChild(t *testing.T, dir string, start, count, workers int, killAfter time.Duration) (acked []int) {
 	t.Helper()
+	return runChildEnv(t, dir, start, count, workers, killAfter, nil)
+}
+
+// runChildFault is runChild with a fault that kills the child from inside
+// (envChildFault; fault_test.go's childFault).
+func runChildFault(t *testing.T, dir string, start, count, workers int, fault string) (acked []int) {
+	t.Helper()
+	return runChildEnv(t, dir, start, count, workers, 0, []string{envChildFault + "=" + fault})
+}
+
+func runChildEnv(t *testing.T, dir string, start, count, workers int, killAfter time.Duration, env []string) (acked []int) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envChildDir+"="+dir, envChildStart+"="+strconv.Itoa(start),
 		envChildCount+"="+strconv.Itoa(count), envChildWorkers+"="+strconv.Itoa(workers))
+	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +202,7 @@ func runChild(t *testing.T, dir string, start, count, workers int, killAfter tim
 // returns the highest transfer present plus one.
 func checkBank(t *testing.T, dir string, acked map[int]bool, next int) int {
 	t.Helper()
-	e := openTest(t, Options{MaxKeys: 1 << 14, Dir: dir, TxnTimeout: -1})
+	e := openTest(t, Options{MaxKeys: childMaxKeys, Dir: dir, TxnTimeout: -1})
 	defer e.Close()
 	ops := make([]Op, accounts)
 	for i := range ops {
@@ -294,7 +319,7 @@ func TestRecoverDamagedLog(t *testing.T) {
 			const bad = 2 + 30
 			damageLog(t, dir, bad, damage)
 
-			e := openTest(t, Options{MaxKeys: 1 << 14, Dir: dir})
+			e := openTest(t, Options{MaxKeys: childMaxKeys, Dir: dir})
 			rec := e.Recovery()
 			if rec.LSN != bad-1 || rec.Replay.Damage == nil {
 				t.Fatalf("recovery over a %s LSN %d: %+v", damage, bad, rec)
@@ -307,7 +332,7 @@ func TestRecoverDamagedLog(t *testing.T) {
 			}
 			specSet(t, e, []byte("new"), []byte("commit"))
 			e.Close()
-			e = openTest(t, Options{MaxKeys: 1 << 14, Dir: dir})
+			e = openTest(t, Options{MaxKeys: childMaxKeys, Dir: dir})
 			if rec := e.Recovery(); rec.Replay.Damage != nil {
 				t.Fatalf("damage reported again after it was dropped: %+v", rec)
 			}
@@ -397,7 +422,7 @@ func TestCheckpointUnderLoad(t *testing.T) {
 				return
 			default:
 			}
-			if err := childTransfer(e, n, rng.Intn(accounts), rng.Intn(accounts), 7); err != nil && !errors.Is(err, ErrConflict) {
+			if err := childTransfer(e, n, rng.Intn(accounts), rng.Intn(accounts), 7); err != nil && !Retryable(err) {
 				t.Error(err)
 			}
 		}
@@ -463,12 +488,14 @@ func TestFullDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tx.Set([]byte("txn"), []byte("refused")); err != nil {
-		t.Fatal(err)
+	err = tx.Set([]byte("txn"), []byte("refused")) // refused here, before the key is touched
+	if err == nil {
+		err = tx.Commit()
 	}
-	if err := tx.Commit(); !errors.Is(err, ErrLogUnavailable) {
-		t.Errorf("a transaction's commit on a full disk = %v, want ErrLogUnavailable", err)
+	if !errors.Is(err, ErrLogUnavailable) {
+		t.Errorf("a transaction's write on a full disk = %v, want ErrLogUnavailable", err)
 	}
+	tx.Abort()
 	if _, err := e.Get([]byte("txn")); !errors.Is(err, ErrNotFound) {
 		t.Errorf("the refused transaction's key reads %v, want ErrNotFound", err)
 	}

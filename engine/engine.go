@@ -424,8 +424,9 @@ func (e *Engine) Close() error {
 			e.unmapMu.Lock()
 			e.abandoned = true
 			e.closeErr = errCloseTimeout
-			if e.ctl != nil && e.log != nil {
+			if e.log != nil {
 				e.closeErr = e.notDurableError(errCloseTimeout)
+				e.log.Abandon() // its waiters learn the commit is not durable
 			}
 			e.unmapMu.Unlock()
 		}

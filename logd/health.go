@@ -96,7 +96,9 @@ func (l *Log) writeOn(gen uint64, fn func(*pebble.DB) error) error {
 // directory. Called under dbMu.
 func (l *Log) reopen() error {
 	if l.db != nil {
-		closeDB(l.db) // its error is the failure that broke it
+		if err := closeDB(l.db); err != nil {
+			l.closeErr = err // kept for the reopen's error, should it fail
+		}
 		l.db = nil
 	}
 	var db *pebble.DB
@@ -106,7 +108,7 @@ func (l *Log) reopen() error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("reopening the log: %w", err)
+		return fmt.Errorf("reopening the log (closing the failed instance: %v): %w", l.closeErr, err)
 	}
 	l.db, l.gen = db, l.gen+1
 	l.broken.Store(false)

@@ -97,6 +97,8 @@ type Log struct {
 	db     *pebble.DB
 	gen    uint64      // incremented by every reopen (under dbMu)
 	broken atomic.Bool // a write failed inside pebble: reopen before the next
+	// closeErr is what closing the last broken instance said.
+	closeErr error
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -104,7 +106,8 @@ type Log struct {
 	above    []uint64 // persisted LSNs above durable, sorted
 	failure  error    // the last write error, nil once a write succeeds
 	lowSpace error    // less than twice MinFreeBytes free at the last look
-	closed   bool
+	closed   bool     // Close or Abandon: waiters get ErrClosed
+	dbClosed bool     // Close closed db (under dbMu)
 
 	writeStart atomic.Int64 // UnixNano when the write under way began; 0: none
 
@@ -174,14 +177,16 @@ func DefaultMinFreeBytes(total uint64) int64 {
 	return min(max(int64(total/16), 1<<20), 64<<20)
 }
 
-// openDB opens pebble in l.dir and drops incomplete checkpoints.
+// openDB opens pebble in l.dir and drops incomplete checkpoints (a
+// checkpoint the last instance did not finish). An instance that fails
+// that is closed, so that its directory lock is released.
 func (l *Log) openDB() (*pebble.DB, error) {
 	db, err := pebble.Open(l.dir, &pebble.Options{Logger: panicLogger{}, FS: l.opts.FS})
 	if err != nil {
 		return nil, fmt.Errorf("logd: opening %s (is a server using it?): %w", l.dir, err)
 	}
-	if err := dropIncompleteCheckpoints(db); err != nil {
-		db.Close()
+	if err := l.guard(func() error { return dropIncompleteCheckpoints(db) }); err != nil {
+		closeDB(db)
 		return nil, err
 	}
 	return db, nil
@@ -384,6 +389,9 @@ func (w *Writer) TryCommit() error {
 	})
 	w.failing = err != nil
 	if err != nil {
+		// Pebble marks a batch it failed to commit as committing for good:
+		// keep its contents in a fresh batch, which later adds may grow.
+		w.batch = w.rebatch(l.db, w.batch)
 		return err
 	}
 	l.stats.Batches.Add(1)
@@ -410,22 +418,26 @@ func (w *Writer) adopt(db *pebble.DB) error {
 	if w.gen == w.l.gen {
 		return nil
 	}
-	nb := db.NewBatch()
-	for _, b := range append(w.kept, w.batch) {
-		if err := nb.Apply(b, nil); err != nil {
-			nb.Close()
-			return err
-		}
-	}
-	for _, b := range w.kept {
-		b.Close()
-	}
-	w.batch.Close()
+	w.batch = w.rebatch(db, append(w.kept, w.batch)...)
 	w.kept = w.kept[:0]
-	w.batch, w.gen = nb, w.l.gen
+	w.gen = w.l.gen
 	w.lsns = append(w.lsns, w.unsynced...)
 	w.unsynced = w.unsynced[:0]
 	return nil
+}
+
+// rebatch returns a new batch of db holding the contents of batches, in
+// order, and closes them.
+func (w *Writer) rebatch(db *pebble.DB, batches ...*pebble.Batch) *pebble.Batch {
+	nb := db.NewBatch()
+	for _, b := range batches {
+		if err := nb.Apply(b, nil); err != nil {
+			// Apply fails only on a batch that is not one of pebble's.
+			panic(fmt.Sprintf("logd: copying a pending batch: %v", err))
+		}
+		b.Close()
+	}
+	return nb
 }
 
 // Failing reports whether the last write of the pending batch failed: a
@@ -593,18 +605,29 @@ func (l *Log) publish(lsns []uint64) {
 // ErrClosed for what is not durable, wakes the waiters, and closes pebble.
 // Close every Writer first.
 func (l *Log) Close() error {
+	l.Abandon()
+	l.dbMu.Lock()
+	defer l.dbMu.Unlock()
+	if l.dbClosed {
+		return nil
+	}
+	l.dbClosed = true
+	return closeDB(l.db)
+}
+
+// Abandon wakes every waiter with ErrClosed for what is not durable,
+// without touching the disk: for a close that cannot wait for a disk that
+// does not answer. Close still closes pebble, if the disk ever lets it.
+func (l *Log) Abandon() {
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
-		return nil
+		return
 	}
 	l.closed = true
 	l.cond.Broadcast()
 	l.mu.Unlock()
 	l.changed()
-	l.dbMu.Lock()
-	defer l.dbMu.Unlock()
-	return closeDB(l.db)
 }
 
 // ReplayStats describe what a replay found.
