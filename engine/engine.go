@@ -612,7 +612,7 @@ func (e *Engine) Upgrade(build uint32) error {
 		return ErrClosed
 	}
 	var progs chainPrograms
-	err = spec.LoadAndAssign(&progs, &ebpf.CollectionOptions{MapReplacements: e.mapsByName()})
+	err = spec.LoadAndAssign(&progs, &ebpf.CollectionOptions{MapReplacements: e.MapReplacements()})
 	if err != nil {
 		return loadError(err)
 	}
@@ -627,7 +627,12 @@ func (e *Engine) Upgrade(build uint32) error {
 	return old.Close()
 }
 
-func (e *Engine) mapsByName() map[string]*ebpf.Map {
+// MapReplacements returns the store's maps by their names in the chain's
+// object, for loading other BPF programs against the open store: pass it
+// as ebpf.CollectionOptions.MapReplacements, and a program that declares
+// any of these maps (bpf/include/maps.h) uses the store's own. The maps
+// stay the engine's: do not close them.
+func (e *Engine) MapReplacements() map[string]*ebpf.Map {
 	m := &e.maps
 	return map[string]*ebpf.Map{
 		"chain_progs": m.ChainProgs, "req_hdr": m.ReqHdr, "req_ops": m.ReqOps,

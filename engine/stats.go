@@ -176,7 +176,7 @@ func (e *Engine) Memory() (Memory, error) {
 	}
 	var mem Memory
 	slabs := []*ebpf.Map{e.maps.Slab0, e.maps.Slab1, e.maps.Slab2, e.maps.Slab3, e.maps.Slab4, e.maps.Slab5}
-	for name, m := range e.mapsByName() {
+	for name, m := range e.MapReplacements() {
 		n, err := memlock(m)
 		if err != nil {
 			return Memory{}, fmt.Errorf("bpfdb: reading memory of %s: %w", name, err)
