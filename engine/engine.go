@@ -154,6 +154,8 @@ type Engine struct {
 	ring            *ringbuf.Reader
 	drainDone       chan struct{}
 	drainMu         sync.Mutex // serializes drain's users: drainLog and SyncLog
+	syncReq         chan chan error // SyncLog's writes, for syncLogs (wal.go)
+	syncBusy        atomic.Bool     // a SyncLog write is under way
 	drain           *logDrain
 	logKick         chan struct{} // wakes drainLog (wal.go); holds one poke
 	durableMu       sync.Mutex    // orders OnDurableChange's updates of durableFns
@@ -267,6 +269,8 @@ func Open(opts Options) (*Engine, error) {
 		e.refreshLogGate()
 		e.stopWatch, e.watchDone = make(chan struct{}), make(chan struct{})
 		go e.watchLog(e.stopWatch, e.watchDone)
+		e.syncReq = make(chan chan error, 1)
+		go e.syncLogs(e.stopWatch)
 	}
 	e.stopReaper = make(chan struct{})
 	e.reaperDone = make(chan struct{})

@@ -50,6 +50,7 @@ func (e *Engine) refreshLogGate() {
 	if refused {
 		atomic.StoreUint64(&e.ctl.LogRefused, 1)
 		e.opts.Logf("bpfdb: writes refused, reads go on: %v; %s", health, describeNotDurable(durable, last))
+		e.log.Wake() // waiters for durability learn of a stall too
 		return
 	}
 	atomic.StoreUint64(&e.ctl.LogRefused, 0)

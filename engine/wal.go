@@ -260,28 +260,59 @@ func (e *Engine) drainLog() {
 	}
 }
 
-// SyncLog writes the commits the log ring holds, on the caller's
-// goroutine, and with Sync durability returns once they are on disk. A
-// caller about to wait for its own commits' durability (the server's
-// event loop) calls it rather than wait for the log's goroutine: that
-// saves the hand-off to the ring reader and the one back around every
-// fsync, as Redis's appendfsync always does in its own loop.
+// SyncLog writes the commits the log ring holds and, with Sync
+// durability, returns once they are on disk. A caller about to wait for
+// its own commits' durability (the server's event loop) calls it rather
+// than leave them to the log's goroutine, which would first finish its
+// own poll: one fsync per round, as Redis's appendfsync always does.
 //
-// SyncLog never waits long, whatever the disk does: if the log's
-// goroutine is writing, it waits up to syncLogWait for that write (about
-// one fsync), then writes what is left; past that (a slow or hung disk)
-// it returns nil and leaves the commits to the log's goroutine, which
-// reports them through Durable and OnDurableChange. While the log is
-// failing it makes no attempt (the log's goroutine retries with backoff)
-// and returns the failure, as Durable and WaitDurable report it too.
-// Without a data directory or with Async durability it does nothing.
+// SyncLog never waits longer than syncLogWait, whatever the disk does:
+// the write runs on the engine's sync goroutine, and a caller whose write
+// outlasts the wait (a slow or hung disk) gets nil and learns of its
+// commits through Durable and OnDurableChange, as when a write is already
+// under way (SyncLog then starts none). While the log is failing it makes
+// no attempt (the log's goroutine retries with backoff) and returns the
+// failure, as Durable and WaitDurable report it too. Without a data
+// directory or with Async durability it does nothing.
 func (e *Engine) SyncLog() error {
-	if e.drain == nil || e.opts.Durability != Sync {
+	if e.drain == nil || e.opts.Durability != Sync || !e.syncBusy.CompareAndSwap(false, true) {
 		return nil
 	}
-	if !e.lockDrainWithin(syncLogWait) {
+	done := make(chan error, 1)
+	e.syncReq <- done
+	timer := time.NewTimer(syncLogWait)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
 		return nil
 	}
+}
+
+// syncLogWait is the longest SyncLog waits for its write: far above an
+// fsync on a healthy disk, far below what a client would notice.
+const syncLogWait = 50 * time.Millisecond
+
+// syncLogs runs SyncLog's writes, one at a time, until stop is closed. A
+// write stuck on a hung disk keeps it (and nothing else) waiting.
+func (e *Engine) syncLogs(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case done := <-e.syncReq:
+			err := e.syncLogNow()
+			e.syncBusy.Store(false)
+			done <- err
+		}
+	}
+}
+
+// syncLogNow is one write of what the ring holds, after the log's
+// goroutine finishes the write it may be doing.
+func (e *Engine) syncLogNow() error {
+	e.drainMu.Lock()
 	defer e.drainMu.Unlock()
 	if e.drain.closed {
 		return ErrClosed
@@ -292,24 +323,6 @@ func (e *Engine) SyncLog() error {
 	_, err := e.drain.commitRing()
 	e.refreshLogGate()
 	return err
-}
-
-// syncLogWait is how long SyncLog waits for a write of the log's
-// goroutine: a little more than an fsync takes on a healthy disk.
-const syncLogWait = 2 * time.Millisecond
-
-// lockDrainWithin takes drainMu if it can within d.
-func (e *Engine) lockDrainWithin(d time.Duration) bool {
-	if e.drainMu.TryLock() {
-		return true
-	}
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
-		time.Sleep(20 * time.Microsecond)
-		if e.drainMu.TryLock() {
-			return true
-		}
-	}
-	return false
 }
 
 // drainPoll is the longest drainLog sleeps without a poke.

@@ -162,11 +162,8 @@ func (l *Log) checkSpace(n int) error {
 // ProbeSpace), or a write has been under way longer than StallTimeout
 // (ErrLogStalled).
 func (l *Log) Health() error {
-	if start := l.writeStart.Load(); start != 0 {
-		if d := time.Since(time.Unix(0, start)); d > l.opts.StallTimeout {
-			return fmt.Errorf("%w: a write has been under way for %v (a slow or hung disk; the bound is %v)",
-				ErrLogStalled, d.Round(time.Millisecond), l.opts.StallTimeout)
-		}
+	if err := l.stalled(); err != nil {
+		return err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -174,6 +171,20 @@ func (l *Log) Health() error {
 		return l.failure
 	}
 	return l.lowSpace
+}
+
+// stalled is ErrLogStalled while a write has been under way longer than
+// StallTimeout, else nil.
+func (l *Log) stalled() error {
+	start := l.writeStart.Load()
+	if start == 0 {
+		return nil
+	}
+	if d := time.Since(time.Unix(0, start)); d > l.opts.StallTimeout {
+		return fmt.Errorf("%w: a write has been under way for %v (a slow or hung disk; the bound is %v)",
+			ErrLogStalled, d.Round(time.Millisecond), l.opts.StallTimeout)
+	}
+	return nil
 }
 
 // ProbeSpace looks at the free space again (as every write does) and

@@ -221,12 +221,14 @@ func (l *Log) changed() {
 	}
 }
 
-// Durable reports without waiting whether lsn is durable, or the write
-// error that keeps it from being so (ErrLogFailed), or ErrClosed.
+// Durable reports without waiting whether lsn is durable, or the error
+// that keeps it from being so: a failed write (ErrLogFailed), a write
+// stalled past StallTimeout (ErrLogStalled), or ErrClosed.
 func (l *Log) Durable(lsn uint64) (bool, error) {
 	if l.durableLSN.Load() >= lsn {
 		return true, nil
 	}
+	stalled := l.stalled()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
@@ -234,6 +236,8 @@ func (l *Log) Durable(lsn uint64) (bool, error) {
 		return true, nil
 	case l.failure != nil:
 		return false, l.failure
+	case stalled != nil:
+		return false, stalled
 	case l.closed:
 		return false, ErrClosed
 	}
@@ -243,24 +247,30 @@ func (l *Log) Durable(lsn uint64) (bool, error) {
 // Stats returns the log's counters.
 func (l *Log) Stats() *Stats { return &l.stats }
 
-// WaitDurable returns once lsn is durable, or the write error that keeps
-// it from being so (ErrLogFailed), or ErrClosed.
+// WaitDurable returns once lsn is durable, or the error that keeps it
+// from being so, as Durable reports it (a stall is noticed when Wake is
+// called: the engine calls it when it finds the log stalled).
 func (l *Log) WaitDurable(lsn uint64) error {
-	if l.durableLSN.Load() >= lsn {
-		return nil
+	for {
+		done, err := l.Durable(lsn)
+		if done || err != nil {
+			return err
+		}
+		l.mu.Lock()
+		if l.durable < lsn && l.failure == nil && !l.closed {
+			l.cond.Wait()
+		}
+		l.mu.Unlock()
 	}
+}
+
+// Wake wakes the waiters (WaitDurable, and OnChange's function) to look
+// again: the engine calls it when it finds a write stalled.
+func (l *Log) Wake() {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	for l.durable < lsn {
-		if l.failure != nil {
-			return l.failure
-		}
-		if l.closed {
-			return ErrClosed
-		}
-		l.cond.Wait()
-	}
-	return nil
+	l.cond.Broadcast()
+	l.mu.Unlock()
+	l.changed()
 }
 
 // Writer is how the log is written, from its caller's goroutine: Add

@@ -478,7 +478,8 @@ func (l *loop) runOps() {
 // yet durable (sync durability), so that settle can answer them at once:
 // one fsync per round, on the loop's thread, as Redis's appendfsync always
 // does, instead of a hand-off to the log's goroutine and a wake-up back
-// (engine.SyncLog). The loop serves nobody during the fsync; what arrives
+// (engine.SyncLog, which waits at most 50ms: a hung disk never wedges the
+// loop). The loop serves nobody during the fsync; what arrives
 // meanwhile is the next round's, and shares the next fsync. A failed write
 // is settle's to report: Durable returns it.
 func (l *loop) syncLog() {

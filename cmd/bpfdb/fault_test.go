@@ -15,6 +15,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bpfdb/bpfdb/internal/faultfs"
+	"github.com/cockroachdb/pebble/vfs"
+	"os"
+	"os/signal"
 )
 
 // mountTmpfs mounts a tmpfs of size (as mount(8) takes it) on a new
@@ -127,4 +132,93 @@ func scrape(t *testing.T, addr string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// envHangOnSignal makes the serve child (TestMain) put its log on a
+// faultfs whose syncs hang from the moment it gets SIGUSR1.
+const envHangOnSignal = "BPFDB_SERVE_TEST_HANG_ON_SIGUSR1"
+
+// installTestFaults, in the serve child, sets up what the parent asked
+// for through the environment.
+func installTestFaults() {
+	if os.Getenv(envHangOnSignal) != "1" {
+		return
+	}
+	fs := faultfs.New(vfs.Default)
+	engineFS = fs
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		<-usr1
+		fs.SetSyncDelay(time.Hour) // a disk that stops answering
+	}()
+}
+
+// TestServeHungDisk: the disk stops answering. Writes are refused with
+// MISCONF once the stalled fsync passes its bound, reads go on, and
+// SIGTERM still stops the server within --shutdown-timeout: it exits 1
+// naming the commits that are not on disk. A restart (the disk answering
+// again) has every acknowledged write.
+func TestServeHungDisk(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(envHangOnSignal, "1")
+	p := startServe(t, dir, "--shutdown-timeout", "4s")
+	c := p.client(t)
+	ctx := context.Background()
+	acked := map[string]string{}
+	for i := 0; i < 200; i++ {
+		k, v := fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i)
+		if err := c.Set(ctx, k, v, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		acked[k] = v
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	hung := make(chan error, 1)
+	go func() { hung <- p.client(t).Set(ctx, "hung", "write", 0).Err() }()
+	// Writes applied before the stall is noticed are answered "not
+	// durable" once it is; from then on writes are refused.
+	var refusal error
+	for start := time.Now(); time.Since(start) < 10*time.Second; time.Sleep(20 * time.Millisecond) {
+		refusal = c.Set(ctx, "refused", "write", 0).Err()
+		if refusal != nil && strings.HasPrefix(refusal.Error(), "MISCONF ") {
+			break
+		}
+		if refusal != nil && !strings.Contains(refusal.Error(), "not durable") {
+			t.Fatalf("a write on a hung disk = %v", refusal)
+		}
+	}
+	if refusal == nil || !strings.HasPrefix(refusal.Error(), "MISCONF ") || !strings.Contains(refusal.Error(), "stalled") {
+		t.Fatalf("a write on a hung disk = %v, want MISCONF naming the stalled write", refusal)
+	}
+	if v, err := c.Get(ctx, "k7").Result(); err != nil || v != "v7" {
+		t.Errorf("GET on a hung disk = %q, %v", v, err)
+	}
+	start := time.Now()
+	code := p.stop(t, syscall.SIGTERM, 15*time.Second)
+	took := time.Since(start)
+	t.Logf("SIGTERM on a hung disk: exit %d after %v", code, took)
+	if code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if took > 7*time.Second {
+		t.Errorf("SIGTERM took %v with --shutdown-timeout 4s", took)
+	}
+	if out := p.stderr.String(); !strings.Contains(out, "not on disk") || !strings.Contains(out, "LSN") {
+		t.Errorf("the exit does not name the commits not on disk:\n%s", out)
+	}
+	select {
+	case err := <-hung:
+		if err == nil {
+			t.Errorf("the write waiting on the hung disk was acknowledged")
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("the write waiting on the hung disk got no answer")
+	}
+	t.Setenv(envHangOnSignal, "")
+	p = startServe(t, dir)
+	c = p.client(t)
+	checkKeys(t, c, acked)
 }

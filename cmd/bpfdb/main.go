@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/bpfdb/bpfdb/server"
 	"github.com/spf13/cobra"
 )
@@ -95,6 +96,10 @@ func describeRecovery(r engine.Recovery) string {
 	return msg
 }
 
+// engineFS, when set, is the file system under serve's log: the tests
+// inject disk faults through it (fault_test.go).
+var engineFS vfs.FS
+
 func serveCmd() *cobra.Command {
 	var (
 		dir          string
@@ -118,7 +123,7 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			e, err := openEngine(engine.Options{MaxKeys: maxKeys, Dir: dir, Durability: d, SyncInterval: syncInterval,
-				MinFreeBytes: minFree, CloseTimeout: stopTimeout / 2})
+				MinFreeBytes: minFree, CloseTimeout: stopTimeout / 2, FS: engineFS})
 			if err != nil {
 				return err
 			}

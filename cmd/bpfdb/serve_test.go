@@ -29,6 +29,7 @@ import (
 
 func TestMain(m *testing.M) {
 	if os.Getenv("BPFDB_SERVE_TEST_MAIN") == "1" {
+		installTestFaults()
 		main()
 		os.Exit(0)
 	}
