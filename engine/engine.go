@@ -153,7 +153,7 @@ type Engine struct {
 	log             *logd.Log
 	ring            *ringbuf.Reader
 	drainDone       chan struct{}
-	drainMu         sync.Mutex // serializes drain's users: drainLog and SyncLog
+	drainMu         sync.Mutex      // serializes drain's users: drainLog and SyncLog
 	syncReq         chan chan error // SyncLog's writes, for syncLogs (wal.go)
 	syncBusy        atomic.Bool     // a SyncLog write is under way
 	drain           *logDrain

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
-	"github.com/cockroachdb/pebble/vfs"
 	"github.com/bpfdb/bpfdb/server"
+	"github.com/cockroachdb/pebble/vfs"
 	"github.com/spf13/cobra"
 )
 
