@@ -77,6 +77,11 @@ type Options struct {
 	// Logf is told when writes start and stop being refused (default
 	// log.Printf).
 	Logf func(format string, args ...any)
+	// PinDir, if set, is a bpffs directory where Open pins the store's
+	// maps by name, for programs of any loader (OpenPinned, pin.go), and
+	// Close removes them. Open mounts bpffs on /sys/fs/bpf if needed, and
+	// refuses a directory pinned by a running bpfdb (ErrPinned).
+	PinDir string
 	// Progress, if set, is told how recovery and checkpoints advance
 	// (stage, done, total; total 0 when unknown).
 	Progress func(stage string, done, total uint64)
@@ -275,6 +280,13 @@ func Open(opts Options) (*Engine, error) {
 	e.stopReaper = make(chan struct{})
 	e.reaperDone = make(chan struct{})
 	go e.background()
+	if opts.PinDir != "" {
+		if err := e.pin(opts.PinDir); err != nil {
+			e.opts.PinDir = "" // not ours to remove
+			e.Close()
+			return nil, err
+		}
+	}
 	return e, nil
 }
 
@@ -476,6 +488,7 @@ func (e *Engine) close() error {
 		}
 		errs = append(errs, e.ring.Close(), e.log.Close())
 	}
+	errs = append(errs, e.unpin())
 	e.unmapMu.Lock()
 	defer e.unmapMu.Unlock()
 	if !e.abandoned {

@@ -113,6 +113,7 @@ func serveCmd() *cobra.Command {
 		maxClients   int
 		minFree      int64
 		stopTimeout  time.Duration
+		pinDir       string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -123,7 +124,7 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			e, err := openEngine(engine.Options{MaxKeys: maxKeys, Dir: dir, Durability: d, SyncInterval: syncInterval,
-				MinFreeBytes: minFree, CloseTimeout: stopTimeout / 2, FS: engineFS})
+				MinFreeBytes: minFree, CloseTimeout: stopTimeout / 2, FS: engineFS, PinDir: pinDir})
 			if err != nil {
 				return err
 			}
@@ -193,6 +194,7 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().StringVar(&requirePass, "requirepass", "", "password clients must AUTH with")
 	cmd.Flags().IntVar(&maxClients, "maxclients", 10000, "most client connections at once")
 	cmd.Flags().Int64Var(&minFree, "min-free-bytes", 0, "free space kept in --dir's volume: writes are refused (MISCONF) below twice this (default: a sixteenth of the volume, 1 to 64 MiB)")
+	cmd.Flags().StringVar(&pinDir, "pin", "", "pin the store's maps by name in this bpffs directory (e.g. /sys/fs/bpf/bpfdb), for other BPF programs and loaders; removed at exit")
 	cmd.Flags().DurationVar(&stopTimeout, "shutdown-timeout", 10*time.Second, "longest SIGTERM, SIGINT or SHUTDOWN takes, whatever the disk does (then it exits 1 naming the commits not on disk)")
 	return cmd
 }
