@@ -85,53 +85,15 @@ func freePorts(t *testing.T, n int) []string {
 }
 
 // startServe runs `bpfdb serve --dir dir --listen A --metrics B args...`
-// and waits until it answers PING. Without root it skips, unless
-// BPFDB_REQUIRE_BPF=1.
+// on free loopback ports and waits until it answers PING (startServeAt).
+// Without root it skips, unless BPFDB_REQUIRE_BPF=1.
 func startServe(t *testing.T, dir string, args ...string) *serveProc {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("BPFDB_REQUIRE_BPF") == "1" {
-			t.Fatal("bpfdb serve needs root to load its BPF programs (BPFDB_REQUIRE_BPF=1)")
-		}
-		t.Skip("skipping: bpfdb serve needs root to load its BPF programs")
-	}
+	skipUnlessRoot(t)
 	ports := freePorts(t, 2)
-	p := &serveProc{addr: ports[0], metrics: ports[1], stderr: &syncBuffer{}, exited: make(chan struct{})}
-	full := append([]string{"serve", "--dir", dir, "--listen", p.addr, "--metrics", p.metrics}, args...)
-	p.cmd = exec.Command(os.Args[0], full...)
-	p.cmd.Env = append(os.Environ(), "BPFDB_SERVE_TEST_MAIN=1")
-	p.cmd.Stdout = p.stderr
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.exited:
-		default:
-			p.cmd.Process.Kill()
-			<-p.exited
-		}
-		if t.Failed() {
-			t.Logf("bpfdb serve %s output:\n%s", strings.Join(full, " "), p.stderr.String())
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if pingOK(p.addr) {
-			return p
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("bpfdb serve exited before serving: %v\n%s", p.err, p.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bpfdb serve does not answer PING on %s after 60s\n%s", p.addr, p.stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	p := startServeAt(t, dir, ports[0], append([]string{"--metrics", ports[1]}, args...)...)
+	p.metrics = ports[1]
+	return p
 }
 
 // pingOK says whether a RESP server at addr answers PING (NOAUTH, with
