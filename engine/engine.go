@@ -161,6 +161,7 @@ type Engine struct {
 	drainMu         sync.Mutex      // serializes drain's users: drainLog and SyncLog
 	syncReq         chan chan error // SyncLog's writes, for syncLogs (wal.go)
 	syncBusy        atomic.Bool     // a SyncLog write is under way
+	stopSync        chan struct{}   // stops syncLogs, once the drain has stopped
 	drain           *logDrain
 	logKick         chan struct{} // wakes drainLog (wal.go); holds one poke
 	durableMu       sync.Mutex    // orders OnDurableChange's updates of durableFns
@@ -274,8 +275,8 @@ func Open(opts Options) (*Engine, error) {
 		e.refreshLogGate()
 		e.stopWatch, e.watchDone = make(chan struct{}), make(chan struct{})
 		go e.watchLog(e.stopWatch, e.watchDone)
-		e.syncReq = make(chan chan error, 1)
-		go e.syncLogs(e.stopWatch)
+		e.syncReq, e.stopSync = make(chan chan error, 1), make(chan struct{})
+		go e.syncLogs(e.stopSync)
 	}
 	e.stopReaper = make(chan struct{})
 	e.reaperDone = make(chan struct{})
@@ -483,6 +484,7 @@ func (e *Engine) close() error {
 		e.ring.Flush()
 		e.kickLog()
 		<-e.drainDone
+		close(e.stopSync)
 		if e.drain.closeErr != nil {
 			errs = append(errs, e.notDurableError(e.drain.closeErr))
 		}

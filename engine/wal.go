@@ -275,7 +275,13 @@ func (e *Engine) drainLog() {
 // failure, as Durable and WaitDurable report it too. Without a data
 // directory or with Async durability it does nothing.
 func (e *Engine) SyncLog() error {
-	if e.drain == nil || e.opts.Durability != Sync || !e.syncBusy.CompareAndSwap(false, true) {
+	if e.drain == nil || e.opts.Durability != Sync {
+		return nil
+	}
+	if e.closingLog.Load() {
+		return ErrClosed
+	}
+	if !e.syncBusy.CompareAndSwap(false, true) {
 		return nil
 	}
 	done := make(chan error, 1)
