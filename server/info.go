@@ -88,6 +88,9 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 		for _, r := range names {
 			fields = append(fields, infoLine{"aborts_" + r, reasons[r]})
 		}
+		for _, f := range memcacheFields(s.cfg.Memcache) {
+			fields = append(fields, infoLine{"memcache_udp_" + f.name, f.v.Load()})
+		}
 		return fields
 	case "persistence":
 		durability := "sync"

@@ -2,8 +2,10 @@ package server
 
 import (
 	"net/http"
+	"sync/atomic"
 
 	"github.com/bpfdb/bpfdb/engine"
+	"github.com/bpfdb/bpfdb/mcudp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -51,7 +53,35 @@ func newMetrics(s *Server) *metrics {
 		prometheus.NewGoCollector(),
 		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 	)
+	for _, f := range memcacheFields(s.cfg.Memcache) {
+		m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bpfdb_memcache_udp_" + f.name + "_total", Help: "memcached UDP front end, answered in user space: " + f.help + ".",
+		}, func() float64 { return float64(f.v.Load()) }))
+	}
 	return m
+}
+
+// memcacheField is one counter of the memcached UDP front end.
+type memcacheField struct {
+	name, help string
+	v          *atomic.Uint64
+}
+
+// memcacheFields lists the front end's counters (none when it is off),
+// for INFO and /metrics alike.
+func memcacheFields(st *mcudp.Stats) []memcacheField {
+	if st == nil {
+		return nil
+	}
+	return []memcacheField{
+		{"requests", "requests", &st.Requests},
+		{"gets", "get and gets requests", &st.Gets},
+		{"hits", "keys found by gets", &st.Hits},
+		{"misses", "keys not found by gets", &st.Misses},
+		{"writes", "set, add, replace, delete, incr and decr requests", &st.Writes},
+		{"errors", "requests answered with an error, or dropped as malformed", &st.Errors},
+		{"datagrams", "reply datagrams sent", &st.Datagrams},
+	}
 }
 
 func (m *metrics) countCommand(name string) { m.commands[name].Inc() }

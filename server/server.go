@@ -38,6 +38,7 @@ import (
 
 	"github.com/bpfdb/bpfdb/engine"
 	"github.com/bpfdb/bpfdb/internal/resp"
+	"github.com/bpfdb/bpfdb/mcudp"
 	"golang.org/x/sys/unix"
 )
 
@@ -55,6 +56,9 @@ type Config struct {
 	MaxClients int
 	// Version is reported by INFO and HELLO.
 	Version string
+	// Memcache, if set, are the counters of the memcached UDP front end
+	// (mcudp) serving the same engine, reported by INFO and /metrics.
+	Memcache *mcudp.Stats
 }
 
 // Limits of the protocol: an argument may be longer than a value (so an

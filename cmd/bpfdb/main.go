@@ -12,11 +12,13 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
+	"github.com/bpfdb/bpfdb/mcudp"
 	"github.com/bpfdb/bpfdb/server"
 	"github.com/cockroachdb/pebble/vfs"
 	"github.com/spf13/cobra"
@@ -114,6 +116,7 @@ func serveCmd() *cobra.Command {
 		minFree      int64
 		stopTimeout  time.Duration
 		pinDir       string
+		udpPort      int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -129,8 +132,22 @@ func serveCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "bpfdb %s: %s: %s\n", version, dir, describeRecovery(e.Recovery()))
+			var mc *mcudp.Server
+			var mcStats *mcudp.Stats
+			if udpPort > 0 {
+				host, _, _ := net.SplitHostPort(listen)
+				if mc, err = mcudp.Listen(e, net.JoinHostPort(host, strconv.Itoa(udpPort)), version); err != nil {
+					e.Close()
+					return err
+				}
+				mcStats = mc.Stats()
+				go mc.Serve()
+				defer mc.Close()
+				fmt.Fprintf(os.Stderr, "bpfdb %s: memcached UDP on %s\n", version, mc.Addr())
+			}
 			srv, err := server.New(e, server.Config{
 				Addr: listen, Unix: unixPath, RequirePass: requirePass, MaxClients: maxClients, Version: version,
+				Memcache: mcStats,
 			})
 			if err != nil {
 				e.Close()
@@ -194,6 +211,7 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().StringVar(&requirePass, "requirepass", "", "password clients must AUTH with")
 	cmd.Flags().IntVar(&maxClients, "maxclients", 10000, "most client connections at once")
 	cmd.Flags().Int64Var(&minFree, "min-free-bytes", 0, "free space kept in --dir's volume: writes are refused (MISCONF) below twice this (default: a sixteenth of the volume, 1 to 64 MiB)")
+	cmd.Flags().IntVar(&udpPort, "udp-port", 0, "serve memcached's UDP protocol (get, gets, set, add, replace, delete, incr, decr) on this port of --listen's host (0: off)")
 	cmd.Flags().StringVar(&pinDir, "pin", "", "pin the store's maps by name in this bpffs directory (e.g. /sys/fs/bpf/bpfdb), for other BPF programs and loaders; removed at exit")
 	cmd.Flags().DurationVar(&stopTimeout, "shutdown-timeout", 10*time.Second, "longest SIGTERM, SIGINT or SHUTDOWN takes, whatever the disk does (then it exits 1 naming the commits not on disk)")
 	return cmd
