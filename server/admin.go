@@ -51,20 +51,22 @@ func cmdPing(c *conn, a [][]byte) {
 	}
 }
 
-// cmdHello answers HELLO [protover [AUTH user pass] [SETNAME name]]. Only
-// RESP2 is spoken: HELLO 3 is refused with NOPROTO, on which clients
-// (go-redis among them) fall back to RESP2.
+// cmdHello answers HELLO [protover [AUTH user pass] [SETNAME name]], as
+// Redis 7 does: protover 2 or 3 switches the connection's replies to that
+// protocol (RESP3: nulls and maps), anything else is NOPROTO.
 func cmdHello(c *conn, a [][]byte) {
+	proto := c.wr.Proto()
 	if len(a) > 1 {
 		v, err := strconv.Atoi(string(a[1]))
 		if err != nil {
 			c.wr.Error("ERR Protocol version is not an integer or out of range")
 			return
 		}
-		if v != 2 {
+		if v != 2 && v != 3 {
 			c.wr.Error("NOPROTO sorry, this protocol version is not supported.")
 			return
 		}
+		proto = v
 	}
 	var setName []byte
 	for i := 2; i < len(a); i++ {
@@ -98,13 +100,14 @@ func cmdHello(c *conn, a [][]byte) {
 	if setName != nil {
 		c.name.Store(string(setName))
 	}
-	c.wr.Array(14)
+	c.wr.SetProto(proto)
+	c.wr.Map(7)
 	c.wr.BulkString("server")
 	c.wr.BulkString("bpfdb")
 	c.wr.BulkString("version")
 	c.wr.BulkString(c.s.cfg.Version)
 	c.wr.BulkString("proto")
-	c.wr.Int(2)
+	c.wr.Int(int64(proto))
 	c.wr.BulkString("id")
 	c.wr.Int(c.id)
 	c.wr.BulkString("mode")
@@ -340,7 +343,7 @@ func cmdConfig(c *conn, a [][]byte) {
 			}
 		}
 		sort.Strings(names)
-		c.wr.Array(2 * len(names))
+		c.wr.Map(len(names))
 		for _, name := range names {
 			c.wr.BulkString(name)
 			c.wr.BulkString(values[name])

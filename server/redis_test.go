@@ -1636,17 +1636,56 @@ func TestHello3(t *testing.T) {
 	ctx := testCtx(t, 20*time.Second)
 	c := ts.conn(t)
 	r := c.Do(ctx, "HELLO", "3")
-	if ts.redis {
-		if r.Err() != nil {
-			t.Errorf("HELLO 3: %v", r.Err())
-		}
-	} else if err := match(r.Val(), r.Err(), errPrefix("NOPROTO")); err != nil {
-		t.Errorf("HELLO 3: %v", err)
+	if m, ok := r.Val().(map[any]any); r.Err() != nil || !ok || m["proto"] != int64(3) {
+		t.Errorf("HELLO 3: %#v, %v; want a map with proto 3", r.Val(), r.Err())
 	}
 	if err := c.Ping(ctx).Err(); err != nil {
 		t.Errorf("PING after HELLO 3: %v", err)
 	}
-	// go-redis asks for RESP3 by default and falls back to RESP2.
+	// The RESP3 types, on the wire, where Redis 7 uses them: a map for
+	// HELLO and CONFIG GET, null (_) for a missing value and for an EXEC
+	// whose WATCH failed.
+	raw := ts.raw(t)
+	for _, step := range []struct {
+		args []string
+		want string // the reply's first line
+	}{
+		{[]string{"HELLO", "3"}, "%7"},
+		{[]string{"GET", "h3:missing"}, "_"},
+		{[]string{"CONFIG", "GET", "maxclients"}, "%1"},
+		{[]string{"HELLO", "2"}, "*14"},
+		{[]string{"GET", "h3:missing"}, "$-1"},
+	} {
+		raw.Write(encode(step.args...))
+		line, err := raw.br.ReadString('\n')
+		if err != nil || strings.TrimSuffix(line, "\r\n") != step.want {
+			t.Errorf("%v: first line %q, %v; want %q", step.args, line, err, step.want)
+		}
+		if step.args[0] == "HELLO" || step.args[0] == "CONFIG" { // skip the elements
+			n, _ := strconv.Atoi(strings.TrimSuffix(line, "\r\n")[1:])
+			if line[0] == '%' {
+				n *= 2
+			}
+			for i := 0; i < n; i++ {
+				if _, err := readReply(raw.br); err != nil {
+					t.Fatalf("%v: element %d: %v", step.args, i, err)
+				}
+			}
+		}
+	}
+	// go-redis with RESP3 (its default) and with RESP2.
+	for _, proto := range []int{3, 2} {
+		d := ts.client(t, func(o *redis.Options) { o.Protocol = proto })
+		if err := d.Set(ctx, "h3", "v", 0).Err(); err != nil {
+			t.Fatalf("RESP%d: SET: %v", proto, err)
+		}
+		if err := d.Get(ctx, "h3:missing").Err(); err != redis.Nil {
+			t.Errorf("RESP%d: GET of a missing key: %v, want redis.Nil", proto, err)
+		}
+		if cfg, err := d.ConfigGet(ctx, "maxclients").Result(); err != nil || cfg["maxclients"] == "" {
+			t.Errorf("RESP%d: CONFIG GET: %v, %v", proto, cfg, err)
+		}
+	}
 	d := ts.client(t, func(o *redis.Options) { o.Protocol = 0 })
 	if err := d.Set(ctx, "h3", "v", 0).Err(); err != nil {
 		t.Fatalf("SET with a default go-redis client: %v", err)

@@ -6,10 +6,24 @@ import (
 )
 
 // Writer buffers replies and writes them with one system call per Flush.
+// It speaks RESP2 until SetProto(3) (HELLO 3), then RESP3's null and map
+// types where Redis 7 uses them; every other reply is the same in both.
 type Writer struct {
-	w   io.Writer
-	buf []byte
-	off int // buf[:off] is written (Consumed)
+	w     io.Writer
+	buf   []byte
+	off   int // buf[:off] is written (Consumed)
+	resp3 bool
+}
+
+// SetProto sets the protocol of the replies that follow: 2 or 3.
+func (w *Writer) SetProto(v int) { w.resp3 = v == 3 }
+
+// Proto is the protocol of the replies: 2 or 3.
+func (w *Writer) Proto() int {
+	if w.resp3 {
+		return 3
+	}
+	return 2
 }
 
 // NewWriter returns a Writer to w.
@@ -84,11 +98,34 @@ func (w *Writer) BulkString(s string) {
 	w.buf = append(append(w.buf, s...), '\r', '\n')
 }
 
-// Null writes a null bulk string ($-1), Redis's "no value".
-func (w *Writer) Null() { w.buf = append(w.buf, "$-1\r\n"...) }
+// Null writes Redis's "no value": a null bulk string ($-1), or RESP3's null (_).
+func (w *Writer) Null() {
+	if w.resp3 {
+		w.buf = append(w.buf, "_\r\n"...)
+		return
+	}
+	w.buf = append(w.buf, "$-1\r\n"...)
+}
 
-// NullArray writes a null array (*-1): an EXEC whose WATCH failed.
-func (w *Writer) NullArray() { w.buf = append(w.buf, "*-1\r\n"...) }
+// NullArray writes a null array (*-1), or RESP3's null: an EXEC whose
+// WATCH failed.
+func (w *Writer) NullArray() {
+	if w.resp3 {
+		w.buf = append(w.buf, "_\r\n"...)
+		return
+	}
+	w.buf = append(w.buf, "*-1\r\n"...)
+}
+
+// Map writes the header of a map of n key-value pairs, which follow: a
+// RESP3 map (%), or in RESP2 an array of 2n elements.
+func (w *Writer) Map(n int) {
+	if w.resp3 {
+		w.buf = append(strconv.AppendInt(append(w.buf, '%'), int64(n), 10), '\r', '\n')
+		return
+	}
+	w.Array(2 * n)
+}
 
 // Array writes the header of an array of n elements, which follow.
 func (w *Writer) Array(n int) {
