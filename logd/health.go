@@ -36,7 +36,7 @@ import (
 // pebbleFatal is what panicLogger panics with: pebble's fatal error.
 type pebbleFatal struct{ msg string }
 
-func (f pebbleFatal) Error() string { return "pebble: " + f.msg }
+func (f pebbleFatal) Error() string { return f.msg } // pebble's messages name it
 
 // panicLogger drops pebble's informational messages (WAL replay, flushes)
 // and panics with its fatal ones, for guard to recover.
