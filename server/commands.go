@@ -50,6 +50,9 @@ func init() {
 	for _, cmd := range adminCommands() {
 		commands[cmd.name] = cmd
 	}
+	for _, cmd := range keyspaceCommands() {
+		commands[cmd.name] = cmd
+	}
 }
 
 // lookup finds a command by name, in any case, without allocating.

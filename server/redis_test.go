@@ -609,6 +609,43 @@ func TestCommands(t *testing.T) {
 			{a("HELLO", "abc"), errPrefix("ERR"), nil},
 			{a("PING"), "PONG", nil},
 		}},
+		{"keyspace_strings", []step{
+			{a("SET", "ks:a", "hello world"), "OK", nil},
+			{a("TYPE", "ks:a"), "string", nil},
+			{a("TYPE", "ks:none"), "none", nil},
+			{a("GETRANGE", "ks:a", "0", "4"), "hello", nil},
+			{a("GETRANGE", "ks:a", "-5", "-1"), "world", nil},
+			{a("GETRANGE", "ks:a", "6", "100"), "world", nil},
+			{a("GETRANGE", "ks:a", "5", "1"), "", nil},
+			{a("GETRANGE", "ks:none", "0", "-1"), "", nil},
+			{a("SUBSTR", "ks:a", "0", "0"), "h", nil},
+			{a("GETRANGE", "ks:a", "x", "1"), errPrefix("ERR value is not an integer"), nil},
+			{a("SETRANGE", "ks:a", "6", "redis"), int64(11), nil},
+			{a("GET", "ks:a"), "hello redis", nil},
+			{a("SETRANGE", "ks:pad", "3", "x"), int64(4), nil},
+			{a("GET", "ks:pad"), "\x00\x00\x00x", nil},
+			{a("SETRANGE", "ks:a", "-1", "x"), errPrefix("ERR offset is out of range"), nil},
+			{a("SETRANGE", "ks:big", "2000", "x"), errHas("1024"), int64(2001)},
+			{a("INCRBYFLOAT", "ks:f", "10.5"), "10.5", nil},
+			{a("INCRBYFLOAT", "ks:f", "0.1"), "10.6", nil},
+			{a("INCRBYFLOAT", "ks:f", "-5"), "5.6", nil},
+			{a("INCRBYFLOAT", "ks:a", "1"), errPrefix("ERR value is not a valid float"), nil},
+			{a("INCRBYFLOAT", "ks:f", "abc"), errPrefix("ERR value is not a valid float"), nil},
+			{a("RENAME", "ks:f", "ks:g"), "OK", nil},
+			{a("GET", "ks:g"), "5.6", nil},
+			{a("EXISTS", "ks:f"), int64(0), nil},
+			{a("RENAME", "ks:none", "ks:x"), errPrefix("ERR no such key"), nil},
+			{a("RENAMENX", "ks:g", "ks:a"), int64(0), nil},
+			{a("RENAMENX", "ks:g", "ks:h"), int64(1), nil},
+			{a("COPY", "ks:h", "ks:a"), int64(0), nil},
+			{a("COPY", "ks:h", "ks:a", "REPLACE"), int64(1), nil},
+			{a("GET", "ks:a"), "5.6", nil},
+			{a("COPY", "ks:none", "ks:y"), int64(0), nil},
+			{a("TOUCH", "ks:a", "ks:h", "ks:none"), int64(2), nil},
+			{a("UNLINK", "ks:a", "ks:h", "ks:none"), int64(2), nil},
+			{a("EXISTS", "ks:a", "ks:h"), int64(0), nil},
+			{a("TIME"), anyReply{}, nil},
+		}},
 		{"persistence_memory_only", []step{
 			// No data directory: nothing to checkpoint to.
 			{a("SAVE"), errPrefix("ERR"), "OK"},
@@ -722,7 +759,9 @@ func multiLimits(t *testing.T, ts *testServer) {
 var servedCommands = []string{"ping", "echo", "hello", "auth", "quit", "get", "set", "setnx", "getset", "getdel",
 	"del", "exists", "mget", "mset", "msetnx", "incr", "decr", "incrby", "decrby", "append", "strlen",
 	"dbsize", "flushall", "multi", "exec", "discard", "watch", "unwatch", "info", "config", "command",
-	"client", "select", "bgsave", "save", "lastsave", "shutdown"}
+	"client", "select", "bgsave", "save", "lastsave", "shutdown",
+	"type", "unlink", "touch", "rename", "renamenx", "copy", "getrange", "substr", "setrange", "incrbyfloat",
+	"keys", "scan", "randomkey", "time"}
 
 // helloCheck accepts a RESP2 HELLO reply for protocol proto: field/value
 // pairs with server, version (bpfdb: Config.Version), proto and id.
@@ -1629,6 +1668,65 @@ func TestAuth(t *testing.T) {
 			t.Errorf("PING with a wrong password: %v, want WRONGPASS", err)
 		}
 	})
+}
+
+// KEYS, SCAN and RANDOMKEY see one snapshot of the store; SCAN's cursor
+// returns every key present for the whole iteration at least once, while
+// keys are written and deleted meanwhile, with MATCH and TYPE filtering.
+func TestKeysScan(t *testing.T) {
+	ts := startServer(t, Config{}, false)
+	ctx := testCtx(t, 60*time.Second)
+	c := ts.client(t)
+	const n = 1500
+	for i := 0; i < n; i++ {
+		if err := c.Set(ctx, fmt.Sprintf("scan:%04d", i), "v", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys, err := c.Keys(ctx, "scan:00*").Result()
+	if err != nil || len(keys) != 100 {
+		t.Errorf("KEYS scan:00*: %d keys, %v; want 100", len(keys), err)
+	}
+	if k, err := c.RandomKey(ctx).Result(); err != nil || !strings.HasPrefix(k, "scan:") {
+		t.Errorf("RANDOMKEY = %q, %v", k, err)
+	}
+	seen := map[string]int{}
+	var cursor uint64
+	calls := 0
+	for {
+		batch, next, err := c.Scan(ctx, cursor, "scan:*", 10).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls++
+		for _, k := range batch {
+			seen[k]++
+		}
+		// Churn: keys come and go during the iteration.
+		c.Set(ctx, fmt.Sprintf("churn:%d", calls), "x", 0)
+		c.Del(ctx, fmt.Sprintf("churn:%d", calls-1))
+		if next == 0 {
+			break
+		}
+		if calls > n {
+			t.Fatal("SCAN does not end")
+		}
+		cursor = next
+	}
+	for i := 0; i < n; i++ {
+		if seen[fmt.Sprintf("scan:%04d", i)] == 0 {
+			t.Fatalf("SCAN missed scan:%04d (%d calls)", i, calls)
+		}
+	}
+	if len(seen) != n {
+		t.Errorf("SCAN MATCH scan:* returned %d distinct keys, want %d", len(seen), n)
+	}
+	if keys, _, err := c.ScanType(ctx, 0, "*", 100000, "hash").Result(); err != nil || len(keys) != 0 {
+		t.Errorf("SCAN TYPE hash: %v, %v; want none", keys, err)
+	}
+	if err := c.Do(ctx, "SCAN", "notanumber").Err(); err == nil {
+		t.Errorf("SCAN with a bad cursor: no error")
+	}
 }
 
 func TestHello3(t *testing.T) {

@@ -1,0 +1,400 @@
+package server
+
+// Keyspace and string commands beyond the first set (issue 18): TYPE,
+// UNLINK, TOUCH, RENAME, RENAMENX, COPY, GETRANGE, SUBSTR, SETRANGE,
+// INCRBYFLOAT as transactions (txn.go), and KEYS, SCAN, RANDOMKEY and
+// TIME, which read one snapshot of the whole store.
+//
+// SCAN's cursor is a position in the order of a 64-bit hash of the keys
+// (FNV-1a): a call returns the keys whose hash is at or past the cursor,
+// smallest first, never splitting keys of one hash between calls, and the
+// cursor is the next hash after the last one returned (0 once past the
+// end). The order does not depend on what else is stored, so a key present
+// for the whole iteration is returned at least once, whatever is written
+// meanwhile, as Redis promises. Each call reads one snapshot of the whole
+// index: its cost grows with the store, so COUNT below 100 is taken as 100.
+
+import (
+	"errors"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/bpfdb/bpfdb/engine"
+)
+
+func keyspaceCommands() []*command {
+	srcDst := func(a [][]byte) [][]byte { return a[1:3] }
+	return []*command{
+		{name: "type", arity: 2, keys: reads(firstKey), flags: []string{"readonly", "fast"},
+			eval: func(v *txView, a [][]byte) reply {
+				if _, ok := v.get(a[1]); ok {
+					return reply{kind: kindSimple, str: "string"}
+				}
+				return reply{kind: kindSimple, str: "none"}
+			}},
+		{name: "unlink", arity: -2, keys: writes(allKeys), check: checkKeys(allKeys), flags: []string{"write", "fast"},
+			eval: func(v *txView, a [][]byte) reply { return countDeleted(v, a[1:]) }},
+		{name: "touch", arity: -2, keys: reads(allKeys), flags: []string{"readonly", "fast"},
+			eval: func(v *txView, a [][]byte) reply { return countExisting(v, a[1:]) }},
+		{name: "rename", arity: 3, keys: writes(srcDst), check: checkKeys(srcDst), flags: []string{"write"},
+			eval: func(v *txView, a [][]byte) reply { return rename(v, a[1], a[2], false) }},
+		{name: "renamenx", arity: 3, keys: writes(srcDst), check: checkKeys(srcDst), flags: []string{"write", "fast"},
+			eval: func(v *txView, a [][]byte) reply { return rename(v, a[1], a[2], true) }},
+		{name: "copy", arity: -3, keys: writes(srcDst), check: checkCopy, flags: []string{"write", "denyoom"},
+			eval: evalCopy},
+		{name: "getrange", arity: 4, keys: reads(firstKey), check: checkRange, flags: []string{"readonly"},
+			eval: evalGetRange},
+		{name: "substr", arity: 4, keys: reads(firstKey), check: checkRange, flags: []string{"readonly"},
+			eval: evalGetRange},
+		{name: "setrange", arity: 4, keys: writes(firstKey), check: checkSetRange, flags: []string{"write", "denyoom"},
+			eval: evalSetRange},
+		{name: "incrbyfloat", arity: 3, keys: writes(firstKey), check: checkIncrFloat, flags: []string{"write", "denyoom", "fast"},
+			eval: evalIncrByFloat},
+		{name: "keys", arity: 2, run: cmdKeys, queueable: true, flags: []string{"readonly"}},
+		{name: "scan", arity: -2, run: cmdScan, flags: []string{"readonly"}},
+		{name: "randomkey", arity: 1, run: cmdRandomKey, queueable: true, flags: []string{"readonly"}},
+		{name: "time", arity: 1, run: cmdTime, queueable: true, flags: []string{"fast"}},
+	}
+}
+
+func countDeleted(v *txView, keys [][]byte) reply {
+	n := 0
+	for _, k := range keys {
+		if v.del(k) {
+			n++
+		}
+	}
+	return intReply(int64(n))
+}
+
+func countExisting(v *txView, keys [][]byte) reply {
+	n := 0
+	for _, k := range keys {
+		if _, ok := v.get(k); ok {
+			n++
+		}
+	}
+	return intReply(int64(n))
+}
+
+var errNoSuchKey = errors.New("ERR no such key")
+
+// rename moves src's value to dst, in one transaction.
+func rename(v *txView, src, dst []byte, nx bool) reply {
+	val, ok := v.get(src)
+	if !ok {
+		return errReply(errNoSuchKey)
+	}
+	if nx {
+		if _, exists := v.get(dst); exists {
+			return intReply(0)
+		}
+	}
+	if string(src) != string(dst) {
+		v.set(dst, val)
+		v.del(src)
+	}
+	if nx {
+		return intReply(1)
+	}
+	return okReply
+}
+
+// checkCopy takes COPY src dst [DB 0] [REPLACE]: one keyspace (issue 18's
+// databases are not built yet).
+func checkCopy(a [][]byte) error {
+	if err := checkKeys(func(a [][]byte) [][]byte { return a[1:3] })(a); err != nil {
+		return err
+	}
+	for i := 3; i < len(a); i++ {
+		switch strings.ToUpper(string(a[i])) {
+		case "REPLACE":
+		case "DB":
+			if i+1 >= len(a) {
+				return errSyntax
+			}
+			if string(a[i+1]) != "0" {
+				return errors.New("ERR bpfdb has one database: COPY ... DB takes only 0")
+			}
+			i++
+		default:
+			return errSyntax
+		}
+	}
+	return nil
+}
+
+func evalCopy(v *txView, a [][]byte) reply {
+	replace := false
+	for _, o := range a[3:] {
+		replace = replace || strings.EqualFold(string(o), "REPLACE")
+	}
+	val, ok := v.get(a[1])
+	if !ok {
+		return intReply(0)
+	}
+	if _, exists := v.get(a[2]); exists && !replace {
+		return intReply(0)
+	}
+	v.set(a[2], val)
+	return intReply(1)
+}
+
+func checkRange(a [][]byte) error {
+	if err := engine.CheckKey(a[1]); err != nil {
+		return err
+	}
+	if _, ok := parseInteger(a[2]); !ok {
+		return errNotInteger
+	}
+	if _, ok := parseInteger(a[3]); !ok {
+		return errNotInteger
+	}
+	return nil
+}
+
+// evalGetRange is GETRANGE as Redis computes it: negative offsets count
+// from the end, both ends inclusive and clamped.
+func evalGetRange(v *txView, a [][]byte) reply {
+	val, _ := v.get(a[1])
+	start, _ := parseInteger(a[2])
+	end, _ := parseInteger(a[3])
+	n := int64(len(val))
+	if start < 0 && end < 0 && start > end {
+		return reply{kind: kindBulk, bulk: []byte{}}
+	}
+	if start < 0 {
+		start = max(n+start, 0)
+	}
+	if end < 0 {
+		end = max(n+end, 0)
+	}
+	end = min(end, n-1)
+	if start > end || n == 0 {
+		return reply{kind: kindBulk, bulk: []byte{}}
+	}
+	return reply{kind: kindBulk, bulk: val[start : end+1]}
+}
+
+func checkSetRange(a [][]byte) error {
+	if err := engine.CheckKey(a[1]); err != nil {
+		return err
+	}
+	off, ok := parseInteger(a[2])
+	if !ok {
+		return errNotInteger
+	}
+	if off < 0 || off > 512<<20 {
+		return errors.New("ERR offset is out of range")
+	}
+	return nil
+}
+
+// evalSetRange overwrites from offset, padding with zero bytes; a result
+// past engine.MaxValueLen aborts with the limit named.
+func evalSetRange(v *txView, a [][]byte) reply {
+	old, _ := v.get(a[1])
+	off, _ := parseInteger(a[2])
+	if len(a[3]) == 0 {
+		return intReply(int64(len(old)))
+	}
+	size := max(int64(len(old)), off+int64(len(a[3])))
+	if size > int64(engine.MaxValueLen) {
+		return v.fail(engine.CheckValue(make([]byte, size)))
+	}
+	val := make([]byte, size)
+	copy(val, old)
+	copy(val[off:], a[3])
+	v.set(a[1], val)
+	return intReply(size)
+}
+
+var errNotFloat = errors.New("ERR value is not a valid float")
+
+// parseFloat parses a float as Redis does: finite, no spaces.
+func parseFloat(b []byte) (float64, bool) {
+	if len(b) == 0 || len(b) > 5000 || strings.ContainsAny(string(b), " \t\r\n") {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
+}
+
+func checkIncrFloat(a [][]byte) error {
+	if err := engine.CheckKey(a[1]); err != nil {
+		return err
+	}
+	if _, ok := parseFloat(a[2]); !ok {
+		return errNotFloat
+	}
+	return nil
+}
+
+func evalIncrByFloat(v *txView, a [][]byte) reply {
+	by, _ := parseFloat(a[2])
+	cur := 0.0
+	if old, ok := v.get(a[1]); ok {
+		f, ok := parseFloat(old)
+		if !ok {
+			return errReply(errNotFloat)
+		}
+		cur = f
+	}
+	next := cur + by
+	if math.IsNaN(next) || math.IsInf(next, 0) {
+		return errReply(errors.New("ERR increment would produce NaN or Infinity"))
+	}
+	val := strconv.AppendFloat(nil, next, 'f', -1, 64)
+	v.set(a[1], val)
+	return reply{kind: kindBulk, bulk: val}
+}
+
+// scanKeys returns every key of one snapshot for which keep is true.
+func (s *Server) scanKeys(keep func(k []byte) bool) ([][]byte, error) {
+	var keys [][]byte
+	err := s.e.Scan(func(k, _ []byte) bool {
+		if keep(k) {
+			keys = append(keys, append([]byte(nil), k...))
+		}
+		return true
+	})
+	return keys, err
+}
+
+// globMatch matches Redis's glob patterns (*, ?, [..], \ escapes), which
+// path.Match implements but for '/', which matters to neither.
+func globMatch(pattern, key []byte) bool {
+	ok, err := path.Match(string(pattern), string(key))
+	return ok && err == nil
+}
+
+func cmdKeys(c *conn, a [][]byte) {
+	keys, err := c.s.scanKeys(func(k []byte) bool { return globMatch(a[1], k) })
+	if err != nil {
+		c.wr.Error(errorText(err))
+		return
+	}
+	c.wr.Array(len(keys))
+	for _, k := range keys {
+		c.wr.Bulk(k)
+	}
+}
+
+// scanHash is a key's position in SCAN's order.
+func scanHash(k []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(k)
+	return h.Sum64()
+}
+
+// cmdScan answers SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]; see
+// the top of this file for the cursor.
+func cmdScan(c *conn, a [][]byte) {
+	cursor, err := strconv.ParseUint(string(a[1]), 10, 64)
+	if err != nil {
+		c.wr.Error("ERR invalid cursor")
+		return
+	}
+	var match []byte
+	count, typ := 10, ""
+	for i := 2; i < len(a); i += 2 {
+		if i+1 >= len(a) {
+			c.wr.Error(errSyntax.Error())
+			return
+		}
+		switch strings.ToUpper(string(a[i])) {
+		case "MATCH":
+			match = a[i+1]
+		case "COUNT":
+			n, ok := parseInteger(a[i+1])
+			if !ok || n < 1 {
+				c.wr.Error(errSyntax.Error())
+				return
+			}
+			count = int(min(n, 1<<20))
+		case "TYPE":
+			typ = strings.ToLower(string(a[i+1]))
+		default:
+			c.wr.Error(errSyntax.Error())
+			return
+		}
+	}
+	count = max(count, 100)
+	type hashed struct {
+		h uint64
+		k []byte
+	}
+	var found []hashed
+	err = c.s.e.Scan(func(k, _ []byte) bool {
+		if h := scanHash(k); h >= cursor {
+			found = append(found, hashed{h, append([]byte(nil), k...)})
+		}
+		return true
+	})
+	if err != nil {
+		c.wr.Error(errorText(err))
+		return
+	}
+	slices.SortFunc(found, func(x, y hashed) int {
+		if x.h != y.h {
+			if x.h < y.h {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(string(x.k), string(y.k))
+	})
+	n := min(count, len(found))
+	for n < len(found) && n > 0 && found[n].h == found[n-1].h {
+		n++ // keys of one hash go together
+	}
+	next := uint64(0)
+	if n < len(found) && found[n-1].h != math.MaxUint64 {
+		next = found[n-1].h + 1
+	}
+	var out [][]byte
+	for _, f := range found[:n] {
+		if (match == nil || globMatch(match, f.k)) && (typ == "" || typ == "string") {
+			out = append(out, f.k)
+		}
+	}
+	c.wr.Array(2)
+	c.wr.BulkString(strconv.FormatUint(next, 10))
+	c.wr.Array(len(out))
+	for _, k := range out {
+		c.wr.Bulk(k)
+	}
+}
+
+func cmdRandomKey(c *conn, a [][]byte) {
+	var pick []byte
+	seen := 0
+	err := c.s.e.Scan(func(k, _ []byte) bool {
+		// Reservoir sampling: each key is picked with probability 1/n.
+		if seen++; rand.IntN(seen) == 0 {
+			pick = append(pick[:0], k...)
+		}
+		return true
+	})
+	switch {
+	case err != nil:
+		c.wr.Error(errorText(err))
+	case seen == 0:
+		c.wr.Null()
+	default:
+		c.wr.Bulk(pick)
+	}
+}
+
+func cmdTime(c *conn, a [][]byte) {
+	now := time.Now()
+	c.wr.Array(2)
+	c.wr.BulkString(strconv.FormatInt(now.Unix(), 10))
+	c.wr.BulkString(strconv.FormatInt(int64(now.Nanosecond()/1000), 10))
+}
