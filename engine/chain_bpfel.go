@@ -23,18 +23,22 @@ const (
 )
 
 type chainBpfdbControl struct {
-	_          structs.HostLayout
-	Clock      uint64
-	Visible    uint64
-	LowHint    uint64
-	WalOn      uint64
-	Gate       uint64
-	TxnSeq     uint64
-	SlabNext   [6]uint64
-	SlabCap    [6]uint64
-	Done       [1024]uint64
-	SnapActive uint64
-	LogRefused uint64
+	_             structs.HostLayout
+	Clock         uint64
+	Visible       uint64
+	LowHint       uint64
+	WalOn         uint64
+	Gate          uint64
+	TxnSeq        uint64
+	SlabNext      [6]uint64
+	SlabCap       [6]uint64
+	Done          [1024]uint64
+	SnapActive    uint64
+	LogRefused    uint64
+	Layout        uint64
+	DurableLsn    uint64
+	KtxnClaimed   uint64
+	KtxnTimeoutNs uint64
 }
 
 type chainBpfdbFullDetail uint32
@@ -50,21 +54,30 @@ type chainBpfdbKey struct {
 	Data [64]uint8
 }
 
+type chainBpfdbLayout uint32
+
+const (
+	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 128308027
+)
+
 type chainBpfdbLimit uint32
 
 const (
-	chainBpfdbLimitBPFDB_MAX_KEY_LEN    chainBpfdbLimit = 64
-	chainBpfdbLimitBPFDB_MAX_VALUE_LEN  chainBpfdbLimit = 1024
-	chainBpfdbLimitBPFDB_MAX_VERSIONS   chainBpfdbLimit = 8
-	chainBpfdbLimitBPFDB_MAX_BATCH      chainBpfdbLimit = 64
-	chainBpfdbLimitBPFDB_MAX_TXNS       chainBpfdbLimit = 256
-	chainBpfdbLimitBPFDB_MAX_TXN_KEYS   chainBpfdbLimit = 64
-	chainBpfdbLimitBPFDB_REQ_SLOTS      chainBpfdbLimit = 64
-	chainBpfdbLimitBPFDB_SLAB_CLASSES   chainBpfdbLimit = 6
-	chainBpfdbLimitBPFDB_MIN_SLAB_SHIFT chainBpfdbLimit = 5
-	chainBpfdbLimitBPFDB_DONE_RING      chainBpfdbLimit = 1024
-	chainBpfdbLimitBPFDB_SNAP_SLOTS     chainBpfdbLimit = 256
-	chainBpfdbLimitBPFDB_RUN_MAGIC      chainBpfdbLimit = 1651533412
+	chainBpfdbLimitBPFDB_MAX_KEY_LEN     chainBpfdbLimit = 64
+	chainBpfdbLimitBPFDB_MAX_VALUE_LEN   chainBpfdbLimit = 1024
+	chainBpfdbLimitBPFDB_MAX_VERSIONS    chainBpfdbLimit = 8
+	chainBpfdbLimitBPFDB_MAX_BATCH       chainBpfdbLimit = 64
+	chainBpfdbLimitBPFDB_MAX_TXNS        chainBpfdbLimit = 256
+	chainBpfdbLimitBPFDB_KERNEL_TXNS     chainBpfdbLimit = 16
+	chainBpfdbLimitBPFDB_TXN_SLOTS       chainBpfdbLimit = 272
+	chainBpfdbLimitBPFDB_MAX_TXN_KEYS    chainBpfdbLimit = 64
+	chainBpfdbLimitBPFDB_KERNEL_TXN_KEYS chainBpfdbLimit = 16
+	chainBpfdbLimitBPFDB_REQ_SLOTS       chainBpfdbLimit = 64
+	chainBpfdbLimitBPFDB_SLAB_CLASSES    chainBpfdbLimit = 6
+	chainBpfdbLimitBPFDB_MIN_SLAB_SHIFT  chainBpfdbLimit = 5
+	chainBpfdbLimitBPFDB_DONE_RING       chainBpfdbLimit = 1024
+	chainBpfdbLimitBPFDB_SNAP_SLOTS      chainBpfdbLimit = 272
+	chainBpfdbLimitBPFDB_RUN_MAGIC       chainBpfdbLimit = 1651533412
 )
 
 type chainBpfdbMode uint32
@@ -131,7 +144,7 @@ type chainBpfdbRun struct {
 
 type chainBpfdbSnapshots struct {
 	_    structs.HostLayout
-	Snap [256]uint64
+	Snap [272]uint64
 }
 
 type chainBpfdbStage uint32
@@ -186,16 +199,20 @@ const (
 	chainBpfdbStatusBPFDB_ERR_LOG_FULL        chainBpfdbStatus = 14
 	chainBpfdbStatusBPFDB_ERR_QUIESCED        chainBpfdbStatus = 15
 	chainBpfdbStatusBPFDB_ERR_LOG_REFUSED     chainBpfdbStatus = 16
+	chainBpfdbStatusBPFDB_ERR_NOT_INTEGER     chainBpfdbStatus = 17
+	chainBpfdbStatusBPFDB_ERR_LAYOUT          chainBpfdbStatus = 18
+	chainBpfdbStatusBPFDB_ERR_TXN_TABLE_FULL  chainBpfdbStatus = 19
 )
 
 type chainBpfdbTxn struct {
-	_      structs.HostLayout
-	State  uint32
-	Gen    uint32
-	SnapTs uint64
-	Nkeys  uint32
-	Pad    uint32
-	E      [64]chainBpfdbTxnEntry
+	_       structs.HostLayout
+	State   uint32
+	Gen     uint32
+	SnapTs  uint64
+	Nkeys   uint32
+	Busy    uint32
+	StartNs uint64
+	E       [64]chainBpfdbTxnEntry
 }
 
 type chainBpfdbTxnEntry struct {
@@ -274,6 +291,7 @@ const (
 	chainProgBpfdbAuto       = "bpfdb_auto"
 	chainProgBpfdbEmpty      = "bpfdb_empty"
 	chainProgBpfdbEntry      = "bpfdb_entry"
+	chainProgBpfdbKtxnReap   = "bpfdb_ktxn_reap"
 	chainProgBpfdbTxnCommit  = "bpfdb_txn_commit"
 	chainProgBpfdbTxnOpen    = "bpfdb_txn_open"
 	chainProgBpfdbTxnOps     = "bpfdb_txn_ops"
@@ -327,6 +345,7 @@ type chainProgramSpecs struct {
 	BpfdbAuto       *ebpf.ProgramSpec `ebpf:"bpfdb_auto"`
 	BpfdbEmpty      *ebpf.ProgramSpec `ebpf:"bpfdb_empty"`
 	BpfdbEntry      *ebpf.ProgramSpec `ebpf:"bpfdb_entry"`
+	BpfdbKtxnReap   *ebpf.ProgramSpec `ebpf:"bpfdb_ktxn_reap"`
 	BpfdbTxnCommit  *ebpf.ProgramSpec `ebpf:"bpfdb_txn_commit"`
 	BpfdbTxnOpen    *ebpf.ProgramSpec `ebpf:"bpfdb_txn_open"`
 	BpfdbTxnOps     *ebpf.ProgramSpec `ebpf:"bpfdb_txn_ops"`
@@ -457,6 +476,7 @@ type chainPrograms struct {
 	BpfdbAuto       *ebpf.Program `ebpf:"bpfdb_auto"`
 	BpfdbEmpty      *ebpf.Program `ebpf:"bpfdb_empty"`
 	BpfdbEntry      *ebpf.Program `ebpf:"bpfdb_entry"`
+	BpfdbKtxnReap   *ebpf.Program `ebpf:"bpfdb_ktxn_reap"`
 	BpfdbTxnCommit  *ebpf.Program `ebpf:"bpfdb_txn_commit"`
 	BpfdbTxnOpen    *ebpf.Program `ebpf:"bpfdb_txn_open"`
 	BpfdbTxnOps     *ebpf.Program `ebpf:"bpfdb_txn_ops"`
@@ -469,6 +489,7 @@ func (p *chainPrograms) Close() error {
 		p.BpfdbAuto,
 		p.BpfdbEmpty,
 		p.BpfdbEntry,
+		p.BpfdbKtxnReap,
 		p.BpfdbTxnCommit,
 		p.BpfdbTxnOpen,
 		p.BpfdbTxnOps,

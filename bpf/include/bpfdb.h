@@ -17,13 +17,16 @@ enum bpfdb_limit {
 	BPFDB_MAX_VALUE_LEN = 1024,  /* bytes in a value */
 	BPFDB_MAX_VERSIONS = 8,      /* versions kept per key */
 	BPFDB_MAX_BATCH = 64,        /* operations in one request (one chain run) */
-	BPFDB_MAX_TXNS = 256,        /* slots in the transaction table */
+	BPFDB_MAX_TXNS = 256,        /* transaction slots the Go engine hands out */
+	BPFDB_KERNEL_TXNS = 16,      /* slots above them for BPF programs (bpfdb_api.h) */
+	BPFDB_TXN_SLOTS = 272,       /* the transaction table: BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS */
 	BPFDB_MAX_TXN_KEYS = 64,     /* distinct keys one transaction may lock */
+	BPFDB_KERNEL_TXN_KEYS = 16,  /* distinct keys one kernel transaction may lock */
 	BPFDB_REQ_SLOTS = 64,        /* requests that may run at once */
 	BPFDB_SLAB_CLASSES = 6,      /* value size classes: 32, 64, ..., 1024 */
 	BPFDB_MIN_SLAB_SHIFT = 5,    /* the smallest class holds 1 << 5 bytes */
 	BPFDB_DONE_RING = 1024,      /* commit timestamps tracked while installing */
-	BPFDB_SNAP_SLOTS = 256,      /* one per transaction slot (BPFDB_MAX_TXNS) */
+	BPFDB_SNAP_SLOTS = 272,      /* one per transaction slot (BPFDB_TXN_SLOTS) */
 	BPFDB_RUN_MAGIC = 0x62706664, /* "bpfd": first word of every run's packet */
 };
 
@@ -77,6 +80,13 @@ enum bpfdb_status {
 	BPFDB_ERR_QUIESCED = 15,      /* the gate is closed for a checkpoint; retry */
 	BPFDB_ERR_LOG_REFUSED = 16,   /* the log cannot take writes (a full or failing
 				       * disk, a stalled write): nothing applied */
+	/* Returned only by the API for BPF programs (bpfdb_api.h): */
+	BPFDB_ERR_NOT_INTEGER = 17,   /* incr: the value is not a decimal int64, or
+				       * the result would overflow; nothing applied */
+	BPFDB_ERR_LAYOUT = 18,        /* control.layout is not this build's
+				       * BPFDB_LAYOUT_VERSION: the store is not open,
+				       * or of another layout */
+	BPFDB_ERR_TXN_TABLE_FULL = 19,/* every kernel transaction slot is in use */
 };
 
 /* bpfdb_op.detail for BPFDB_ERR_STORE_FULL: the slab class, or this for the index. */
@@ -186,13 +196,18 @@ enum bpfdb_txn_state {
 	BPFDB_TXN_ACTIVE_RO = 2,
 };
 
-/* A slot of the transaction table. */
+/*
+ * A slot of the transaction table. Slots below BPFDB_MAX_TXNS are the Go
+ * engine's; the BPFDB_KERNEL_TXNS above are claimed by BPF programs
+ * through control.ktxn_claimed (txn/table.h), which use busy and start_ns.
+ */
 struct bpfdb_txn {
 	__u32 state; /* enum bpfdb_txn_state */
 	__u32 gen;   /* generation given at BEGIN; later requests must match */
 	__u64 snap_ts;
 	__u32 nkeys;
-	__u32 _pad;
+	__u32 busy;     /* kernel slots: 1 while a call (or the reaper) uses it */
+	__u64 start_ns; /* kernel slots: bpf_ktime_get_ns() at begin */
 	struct bpfdb_txn_entry e[BPFDB_MAX_TXN_KEYS];
 };
 
@@ -213,7 +228,21 @@ struct bpfdb_control {
 	__u64 done[BPFDB_DONE_RING];         /* commit ts fully installed, by ts % ring */
 	__u64 snap_active; /* snapshots registered or registering (txn/clock.h) */
 	__u64 log_refused; /* 1: the log cannot take writes; commits are refused (wal/wal.h) */
+	__u64 layout;      /* BPFDB_LAYOUT_VERSION, set by Go at Open; API calls check it */
+	__u64 durable_lsn; /* every commit at or below it is on disk (set by Go after each fsync) */
+	__u64 ktxn_claimed;    /* bit k: kernel transaction slot BPFDB_MAX_TXNS + k is taken */
+	__u64 ktxn_timeout_ns; /* set by Go: kernel transactions older than this are reaped */
 };
+
+/*
+ * A value buffer: what value-carrying functions of the library read from and
+ * copy into. Copies are whole slab classes, so a buffer is always this
+ * large, whatever the value's length; it lives in map memory (larger than
+ * the 512-byte BPF stack), e.g. an op's value or a BPF program's own array.
+ */
+struct bpfdb_value {
+	__u8 b[BPFDB_MAX_VALUE_LEN];
+} __attribute__((aligned(8)));
 
 /* Kinds of WAL ring records. */
 enum bpfdb_wal_kind {
@@ -266,6 +295,52 @@ enum bpfdb_stat {
 	BPFDB_STAT_QUIESCED,
 	BPFDB_STAT_ABORTS_LOG_REFUSED,
 	BPFDB_STAT_COUNT,
+};
+
+/*
+ * Relations between the limits that the code relies on.
+ */
+_Static_assert(BPFDB_TXN_SLOTS == BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS, "the table is both ranges");
+_Static_assert(BPFDB_KERNEL_TXNS <= 64, "control.ktxn_claimed is a 64-bit bitmap");
+_Static_assert(BPFDB_KERNEL_TXN_KEYS <= BPFDB_MAX_TXN_KEYS, "a kernel transaction fits a slot");
+_Static_assert(BPFDB_SNAP_SLOTS == BPFDB_TXN_SLOTS, "a snapshot slot per transaction slot");
+_Static_assert((BPFDB_DONE_RING & (BPFDB_DONE_RING - 1)) == 0, "done ring indexed by a mask");
+_Static_assert(BPFDB_MAX_VALUE_LEN == 1 << (BPFDB_MIN_SLAB_SHIFT + BPFDB_SLAB_CLASSES - 1),
+	       "the largest slab class holds the largest value");
+_Static_assert(BPFDB_MAX_KEY_LEN % 8 == 0, "keys compare as 64-bit words (key_eq)");
+_Static_assert(sizeof(struct bpfdb_key) == 8 + BPFDB_MAX_KEY_LEN, "a key is its length and bytes");
+_Static_assert(sizeof(struct bpfdb_value) == BPFDB_MAX_VALUE_LEN, "a value buffer holds any value");
+_Static_assert(sizeof(struct bpfdb_record) == 16 + BPFDB_MAX_VERSIONS * sizeof(struct bpfdb_version),
+	       "a record is its lock, seq and versions");
+_Static_assert(BPFDB_MAX_VERSIONS <= 256, "txn_entry.vslot is a byte");
+_Static_assert(BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS + BPFDB_REQ_SLOTS + 2 < (1ULL << 32),
+	       "lock owner ids (txn/lock.h) fit below BPFDB_LOCK_EXCL");
+
+/*
+ * The layout version: a hash of every limit and of the size of every
+ * struct the maps hold (FNV-1a, 31 bits so it is an enum constant bpf2go
+ * exports). Go stores it in control.layout at Open and in the owner pin;
+ * a BPF program built against this header refuses a store whose
+ * control.layout differs (BPFDB_ERR_LAYOUT), and a loader should too.
+ * Bump BPFDB_LAYOUT_EPOCH when a meaning changes with no size (a lock word's
+ * encoding, a field's unit).
+ */
+#define BPFDB_LAYOUT_EPOCH 1
+#define BPFDB_LAYOUT_MIX(h, v) ((((h) ^ (unsigned long long)(v)) * 1099511628211ULL))
+#define BPFDB_LAYOUT_HASH                                                                          \
+	BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(         \
+	BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(         \
+	BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(         \
+	BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(         \
+	14695981039346656037ULL, BPFDB_LAYOUT_EPOCH), BPFDB_MAX_KEY_LEN), BPFDB_MAX_VALUE_LEN),      \
+	BPFDB_MAX_VERSIONS), BPFDB_MAX_BATCH), BPFDB_MAX_TXNS), BPFDB_KERNEL_TXNS),                  \
+	BPFDB_MAX_TXN_KEYS), BPFDB_REQ_SLOTS), BPFDB_SLAB_CLASSES), BPFDB_MIN_SLAB_SHIFT),           \
+	BPFDB_DONE_RING), sizeof(struct bpfdb_key)), sizeof(struct bpfdb_record)),                   \
+	sizeof(struct bpfdb_txn)), sizeof(struct bpfdb_control)), sizeof(struct bpfdb_op)),          \
+	sizeof(struct bpfdb_req)), sizeof(struct bpfdb_wal_write)), sizeof(struct bpfdb_snapshots))
+
+enum bpfdb_layout {
+	BPFDB_LAYOUT_VERSION = (int)(BPFDB_LAYOUT_HASH & 0x7fffffffULL),
 };
 
 #endif /* BPFDB_H */

@@ -62,9 +62,10 @@ struct {
 	__type(value, struct bpfdb_record);
 } empty_record SEC(".maps");
 
+/* Transactions: the Go engine's slots, then the kernel's (txn/table.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, BPFDB_MAX_TXNS);
+	__uint(max_entries, BPFDB_TXN_SLOTS);
 	__type(key, __u32);
 	__type(value, struct bpfdb_txn);
 } txn_table SEC(".maps");
@@ -90,10 +91,13 @@ struct {
 	__uint(max_entries, 1 << 24); /* set at Open */
 } wal_ring SEC(".maps");
 
-/* Where a request slot assembles a WAL write record before it is output. */
+/*
+ * Where a committing transaction assembles a WAL write record before it is
+ * output, by transaction slot: a slot has one committer at a time.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, BPFDB_REQ_SLOTS);
+	__uint(max_entries, BPFDB_TXN_SLOTS);
 	__type(key, __u32);
 	__type(value, struct bpfdb_wal_write);
 } wal_scratch SEC(".maps");
@@ -117,6 +121,9 @@ struct bpfdb_slab_2 { __u8 b[128]; } __attribute__((aligned(8)));
 struct bpfdb_slab_3 { __u8 b[256]; } __attribute__((aligned(8)));
 struct bpfdb_slab_4 { __u8 b[512]; } __attribute__((aligned(8)));
 struct bpfdb_slab_5 { __u8 b[1024]; } __attribute__((aligned(8)));
+
+_Static_assert(sizeof(struct bpfdb_slab_0) == 1 << BPFDB_MIN_SLAB_SHIFT, "class 0 size");
+_Static_assert(sizeof(struct bpfdb_slab_5) == sizeof(struct bpfdb_value), "class 5 holds any value");
 
 #define BPFDB_SLAB_MAPS(n)                                   \
 	struct {                                             \

@@ -89,26 +89,17 @@ __attribute__((noinline)) int slab_free(__u32 len, __u32 ref)
 	return 0;
 }
 
-static __always_inline struct bpfdb_op *op_at(__u32 op_key)
-{
-	return bpf_map_lookup_elem(&req_ops, &op_key);
-}
-
 /*
- * slab_store copies the class-sized prefix of the value of request op
- * op_key (an index into req_ops) into slot ref. Copying whole classes keeps
- * every copy a constant size the verifier can check.
+ * slab_store copies the class-sized prefix of src into slot ref of len's
+ * class. Copying whole classes keeps every copy a constant size the
+ * verifier can check; src is a whole value buffer (map memory).
  */
-__attribute__((noinline)) int slab_store(__u32 op_key, __u32 len, __u32 ref)
+__attribute__((noinline)) int slab_store(const struct bpfdb_value *src, __u32 len, __u32 ref)
 {
-	struct bpfdb_op *op = op_at(op_key);
-	__u8 *src;
 	void *dst;
 
-	if (!op)
+	if (!src)
 		return -1;
-	src = op->value;
-
 	switch (slab_class(len)) {
 	case 0:
 		dst = bpf_map_lookup_elem(&slab_0, &ref);
@@ -200,20 +191,41 @@ static __always_inline int slab_copy_out(__u32 len, __u32 ref, __u8 *dst)
 }
 
 /*
- * slab_load answers request op op_key with the value of len bytes in slot
- * ref (nothing to copy for an empty value), and the commit timestamp ts of
- * the version read (0 for a transaction's own uncommitted write): WATCH
- * compares it to tell whether a key was written since.
+ * slab_load copies the value of len bytes in slot ref into dst (nothing for
+ * an empty value or a tombstone). Global: verified once.
  */
-__attribute__((noinline)) int slab_load(__u32 op_key, __u32 len, __u32 ref, __u64 ts)
+__attribute__((noinline)) int slab_load(struct bpfdb_value *dst, __u32 len, __u32 ref)
 {
-	struct bpfdb_op *op = op_at(op_key);
-
-	if (!op)
+	if (!dst)
 		return -1;
-	op->val_len = len;
-	op->ts = ts;
-	return slab_copy_out(len, ref, op->value);
+	return slab_copy_out(len, ref, dst->b);
+}
+
+/*
+ * slab_put allocates a slot for a value of len bytes and copies src into
+ * it: 0 with *ref set (nothing to do for an empty value or a tombstone),
+ * BPFDB_ERR_STORE_FULL with *detail set to the class, or
+ * BPFDB_ERR_INTERNAL.
+ */
+static __always_inline int slab_put(const struct bpfdb_value *src, __u32 len, __u32 *ref,
+				    __u8 *detail)
+{
+	long long slot;
+
+	*ref = 0;
+	if (!value_has_slot(len))
+		return BPFDB_OK;
+	slot = slab_alloc(len);
+	if (slot < 0) {
+		*detail = slab_class(len);
+		return BPFDB_ERR_STORE_FULL;
+	}
+	if (slab_store(src, len, slot)) {
+		slab_free(len, slot);
+		return BPFDB_ERR_INTERNAL;
+	}
+	*ref = slot;
+	return BPFDB_OK;
 }
 
 #endif /* BPFDB_SLAB_H */

@@ -31,6 +31,20 @@
 #include "maps.h"
 #include "../storage/slab.h"
 
+/* How often a lock-free reader rereads a record that changed under it. */
+#define READ_RETRIES 4
+
+/*
+ * What a read found: the value's length, and the commit timestamp of the
+ * version read: a deletion's when the key reads as absent (0 when none is
+ * kept), 0 for a transaction's own buffered write. WATCH compares it.
+ */
+struct bpfdb_found {
+	__u64 ts;
+	__u32 len;
+	__u32 _pad;
+};
+
 /* record_change_begin/end bracket every change of rec's versions (invariant 2). */
 static __always_inline void record_change_begin(struct bpfdb_record *rec)
 {
@@ -130,12 +144,41 @@ __attribute__((noinline)) int read_at(struct bpfdb_record *rec, __u64 snap, stru
 	return BPFDB_ERR_NOT_FOUND;
 }
 
-/* read_value_into answers request op op_key with a found version's value. */
-static __always_inline int read_value_into(struct version_view *vv, __u32 op_key)
+/*
+ * read_stable copies into dst the value of rec that a snapshot at
+ * control.visible sees, taking no lock and registering no snapshot, so it
+ * never sees part of a commit: it samples the record's seq, reads, copies
+ * the value, and retries if seq changed (invariants 2 and 3), whatever it
+ * found. Returns 0, BPFDB_ERR_NOT_FOUND or (after READ_RETRIES races)
+ * BPFDB_ERR_RETRY; out says what was found. Global: verified once.
+ */
+__attribute__((noinline)) int read_stable(struct bpfdb_record *rec, struct bpfdb_value *dst,
+					  struct bpfdb_found *out)
 {
-	if (slab_load(op_key, vv->len, vv->ref, vv->begin_ts))
+	struct bpfdb_control *ctl = control_block();
+	struct version_view vv = {};
+	int status = BPFDB_ERR_RETRY;
+	__u32 i;
+
+	if (!rec || !ctl || !dst || !out)
 		return BPFDB_ERR_INTERNAL;
-	return BPFDB_OK;
+	for (i = 0; i < READ_RETRIES && status == BPFDB_ERR_RETRY; i++) {
+		__u64 seq = READ_ONCE_U64(rec->seq);
+
+		if (seq & 1)
+			continue;
+		barrier();
+		vv.begin_ts = 0;
+		status = read_at(rec, READ_ONCE_U64(ctl->visible), &vv);
+		if (status == BPFDB_OK && slab_load(dst, vv.len, vv.ref))
+			return BPFDB_ERR_INTERNAL;
+		barrier();
+		if (READ_ONCE_U64(rec->seq) != seq)
+			status = BPFDB_ERR_RETRY;
+	}
+	out->ts = vv.begin_ts;
+	out->len = status == BPFDB_OK ? vv.len : 0;
+	return status;
 }
 
 struct low_water_ctx {

@@ -15,6 +15,16 @@
 
 #define LOCK_CAS_TRIES 4
 
+/*
+ * Owner ids in an exclusive lock word: a transaction's slot (below
+ * BPFDB_TXN_SLOTS), an autocommit op of request slot s, the vacuum, or an
+ * autocommit call of a BPF program through bpfdb_api.h. Nobody reads them
+ * to decide anything; they tell a person reading a stuck lock who holds it.
+ */
+#define OWNER_AUTO(s) (BPFDB_TXN_SLOTS + (s))
+#define OWNER_VACUUM (BPFDB_TXN_SLOTS + BPFDB_REQ_SLOTS)
+#define OWNER_API (BPFDB_TXN_SLOTS + BPFDB_REQ_SLOTS + 1)
+
 static __always_inline int lock_shared(struct bpfdb_record *rec)
 {
 	__u32 i;

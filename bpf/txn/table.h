@@ -1,31 +1,36 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * table.h: the transaction table and the index records it locks.
+ * table.h: the transaction table.
  *
  * A transaction slot holds one entry per key the transaction has locked, in
  * the order it locked them, with its buffered write (value in a slab slot,
  * version slot reserved in the record). Nothing a transaction writes is
  * visible before commit installs it; abort frees the slabs and releases the
  * locks, and leaves every record as it was.
+ *
+ * Slots below BPFDB_MAX_TXNS belong to the Go engine, which hands them out
+ * and serializes the calls on each. The BPFDB_KERNEL_TXNS slots above are
+ * for BPF programs (bpfdb_api.h), which have no such owner, so:
+ *
+ *  1. A kernel slot is claimed by setting its bit in control.ktxn_claimed
+ *     (an atomic compare-and-swap) and given back by clearing it, after
+ *     the slot is FREE again.
+ *  2. Every use of a kernel slot, by a call of its transaction or by the
+ *     reaper, holds its busy word (0 -> 1 by compare-and-swap, back to 0 by
+ *     an exchange, so the slot's stores are ordered before it). A call that
+ *     finds it taken fails; nobody waits.
+ *  3. Under busy, a call checks the state and the generation of its handle:
+ *     the end of a transaction (commit, abort, reaping) bumps the generation,
+ *     so a stale handle never touches a later transaction of the slot.
+ *  4. begin records start_ns; the reaper (txn/ops.h, ktxn_reap) aborts, under
+ *     busy, a transaction older than control.ktxn_timeout_ns, so an
+ *     abandoned kernel transaction never holds its locks for longer.
  */
 #ifndef BPFDB_TABLE_H
 #define BPFDB_TABLE_H
 
 #include "maps.h"
-
-#define EEXIST 17
-
-static __always_inline int key_eq(const struct bpfdb_key *a, const struct bpfdb_key *b)
-{
-	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-	__u64 diff = 0;
-	__u32 i;
-
-#pragma unroll
-	for (i = 0; i < sizeof(struct bpfdb_key) / 8; i++)
-		diff |= x[i] ^ y[i];
-	return diff == 0;
-}
+#include "../storage/record.h"
 
 /* txn_find returns the entry index of key in t, or -1. Global: verified once. */
 __attribute__((noinline)) int txn_find(struct bpfdb_txn *t, const struct bpfdb_key *key)
@@ -49,34 +54,70 @@ static __always_inline struct bpfdb_txn *txn_slot(__u32 k)
 	return bpf_map_lookup_elem(&txn_table, &k);
 }
 
-/*
- * record_get_or_create returns the record of key, creating an empty one (no
- * versions, unlocked) when absent; NULL with *status set when the index is full.
- */
-static __always_inline struct bpfdb_record *record_get_or_create(const struct bpfdb_key *key,
-								 int *status)
+static __always_inline int ktxn_is_kernel_slot(__u32 tslot)
 {
-	struct bpfdb_record *rec, *empty;
-	__u32 zero = 0;
-	long err;
+	return tslot >= BPFDB_MAX_TXNS && tslot < BPFDB_TXN_SLOTS;
+}
 
-	rec = bpf_map_lookup_elem(&records, key);
-	if (rec)
-		return rec;
-	empty = bpf_map_lookup_elem(&empty_record, &zero);
-	if (!empty) {
-		*status = BPFDB_ERR_INTERNAL;
+#define KTXN_MASK ((BPFDB_KERNEL_TXNS == 64) ? ~0ULL : (1ULL << BPFDB_KERNEL_TXNS) - 1)
+#define KTXN_CLAIM_TRIES 4
+
+/* ktxn_claim takes a free kernel slot (invariant 1): its index, or -1. */
+static __always_inline int ktxn_claim(struct bpfdb_control *ctl)
+{
+	__u32 i;
+
+	for (i = 0; i < KTXN_CLAIM_TRIES; i++) {
+		__u64 old = READ_ONCE_U64(ctl->ktxn_claimed);
+		__u64 free = ~old & KTXN_MASK, bit;
+
+		if (!free)
+			return -1;
+		bit = free & -free;
+		if (__sync_val_compare_and_swap(&ctl->ktxn_claimed, old, old | bit) == old)
+			return BPFDB_MAX_TXNS + __builtin_popcountll(bit - 1);
+	}
+	return -1;
+}
+
+static __always_inline void ktxn_unclaim(struct bpfdb_control *ctl, __u32 tslot)
+{
+	__u32 k = tslot - BPFDB_MAX_TXNS;
+
+	if (k < BPFDB_KERNEL_TXNS)
+		__sync_fetch_and_and(&ctl->ktxn_claimed, ~(1ULL << k));
+}
+
+/* ktxn_busy takes slot t's busy word (invariant 2); 0 when it did. */
+static __always_inline int ktxn_busy(struct bpfdb_txn *t)
+{
+	return __sync_val_compare_and_swap(&t->busy, 0, 1) != 0;
+}
+
+static __always_inline void ktxn_idle(struct bpfdb_txn *t)
+{
+	__sync_lock_test_and_set(&t->busy, 0);
+}
+
+/*
+ * ktxn_enter returns kernel slot tslot, busy, if it holds the open
+ * transaction of generation gen (invariant 3); else NULL, and the slot is
+ * left as it was.
+ */
+static __always_inline struct bpfdb_txn *ktxn_enter(__u32 tslot, __u32 gen)
+{
+	struct bpfdb_txn *t;
+
+	if (!ktxn_is_kernel_slot(tslot))
+		return NULL;
+	t = txn_slot(tslot);
+	if (!t || ktxn_busy(t))
+		return NULL;
+	if (t->state == BPFDB_TXN_FREE || t->gen != gen) {
+		ktxn_idle(t);
 		return NULL;
 	}
-	err = bpf_map_update_elem(&records, key, empty, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
-		*status = BPFDB_ERR_STORE_FULL;
-		return NULL;
-	}
-	rec = bpf_map_lookup_elem(&records, key);
-	if (!rec)
-		*status = BPFDB_ERR_INTERNAL;
-	return rec;
+	return t;
 }
 
 #endif /* BPFDB_TABLE_H */

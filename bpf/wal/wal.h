@@ -36,6 +36,8 @@
 
 #include "maps.h"
 #include "../storage/slab.h"
+#include "../txn/clock.h"
+#include "../txn/table.h"
 
 static __always_inline int wal_on(struct bpfdb_control *ctl)
 {
@@ -50,12 +52,13 @@ static __always_inline int wal_refused(struct bpfdb_control *ctl)
 
 /*
  * wal_log_entry outputs entry i of transaction slot tslot as a WRITE record
- * of txn_id, assembled in request slot's scratch. Returns 1 when logged, 0
- * when the entry has no write, -1 when the ring is full.
+ * of txn_id, assembled in the slot's scratch (wal_scratch: a slot has one
+ * committer at a time). Returns 1 when logged, 0 when the entry has no
+ * write, -1 when the ring is full.
  */
-__attribute__((noinline)) int wal_log_entry(__u32 slot, __u32 tslot, __u32 i, __u64 txn_id)
+__attribute__((noinline)) int wal_log_entry(__u32 tslot, __u32 i, __u64 txn_id)
 {
-	struct bpfdb_wal_write *w = bpf_map_lookup_elem(&wal_scratch, &slot);
+	struct bpfdb_wal_write *w = bpf_map_lookup_elem(&wal_scratch, &tslot);
 	struct bpfdb_txn *t = bpf_map_lookup_elem(&txn_table, &tslot);
 	struct bpfdb_txn_entry *e;
 	__u32 vlen;
@@ -95,11 +98,14 @@ __attribute__((noinline)) int wal_log_entry(__u32 slot, __u32 tslot, __u32 i, __
 _Static_assert(sizeof(struct bpfdb_slab_5) == sizeof(((struct bpfdb_wal_write *)0)->value),
 	       "the largest slab class is a full WRITE record's value");
 
-static __always_inline struct bpfdb_wal_write *wal_reserve_auto(__u32 len, const __u8 *value)
+static __always_inline struct bpfdb_wal_write *wal_reserve_auto(__u32 len,
+								 const struct bpfdb_value *value)
 {
 	struct bpfdb_wal_write *w;
 
-	switch (value_has_slot(len) ? slab_class(len) : 0) {
+	if (!value_has_slot(len) || !value) /* a tombstone or "": no value bytes */
+		return bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(sizeof(struct bpfdb_slab_0)), 0);
+	switch (slab_class(len)) {
 	case 0:
 		w = bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(sizeof(struct bpfdb_slab_0)), 0);
 		if (w)
@@ -139,6 +145,157 @@ static __always_inline void wal_abort(__u64 txn_id)
 	struct bpfdb_wal_hdr h = { .kind = BPFDB_WAL_ABORT, .txn_id = txn_id };
 
 	bpf_ringbuf_output(&wal_ring, &h, sizeof(h), BPF_RB_NO_WAKEUP);
+}
+
+/*
+ * wal_take_ts is the rule of this file, written once: it takes the commit
+ * timestamp only once the commit's record is reserved. rec is that record
+ * (NULL: the ring had no room) when logged, and ignored otherwise. Returns
+ * the timestamp, with rec's lsn set (the caller fills the rest and submits);
+ * or 0 with *status set and rec discarded: nothing may be applied.
+ */
+static __always_inline __u64 wal_take_ts(struct bpfdb_control *ctl, int logged,
+					 struct bpfdb_wal_hdr *rec, int *status)
+{
+	__u64 ts;
+
+	if (logged && !rec) {
+		stat_add(BPFDB_STAT_ABORTS_LOG_FULL, 1);
+		*status = BPFDB_ERR_LOG_FULL;
+		return 0;
+	}
+	ts = next_commit_ts(ctl);
+	if (!ts) {
+		if (logged && rec)
+			bpf_ringbuf_discard(rec, 0);
+		*status = BPFDB_ERR_RETRY;
+		return 0;
+	}
+	if (logged && rec)
+		rec->lsn = ts;
+	return ts;
+}
+
+/* wal_check_refused: 1, counted and with *status set, when the log refuses writes. */
+static __always_inline int wal_check_refused(struct bpfdb_control *ctl, int *status)
+{
+	if (!wal_refused(ctl))
+		return 0;
+	stat_add(BPFDB_STAT_ABORTS_LOG_REFUSED, 1);
+	*status = BPFDB_ERR_LOG_REFUSED;
+	return 1;
+}
+
+/*
+ * wal_commit_auto logs the one-write transaction of key (value val of len
+ * bytes, or a tombstone) as a WRITE_COMMIT record and returns its commit
+ * timestamp; 0 with *status set when nothing may be applied (the log
+ * refuses writes, the ring is full, the clock is too far ahead).
+ */
+static __always_inline __u64 wal_commit_auto(struct bpfdb_control *ctl, const struct bpfdb_key *key,
+					     const struct bpfdb_value *val, __u32 len, int *status)
+{
+	struct bpfdb_wal_write *w;
+	__u64 ts;
+
+	if (!wal_on(ctl))
+		return wal_take_ts(ctl, 0, NULL, status);
+	if (wal_check_refused(ctl, status))
+		return 0;
+	w = wal_reserve_auto(len, val);
+	ts = wal_take_ts(ctl, 1, (struct bpfdb_wal_hdr *)w, status);
+	if (!ts || !w)
+		return 0;
+	w->hdr.kind = BPFDB_WAL_WRITE_COMMIT;
+	w->hdr.count = 1;
+	w->hdr.txn_id = ts;
+	w->hdr.val_len = len;
+	w->hdr._pad = 0;
+	__builtin_memcpy(&w->key, key, sizeof(w->key));
+	bpf_ringbuf_submit(w, BPF_RB_NO_WAKEUP);
+	return ts;
+}
+
+struct wal_log_ctx {
+	__u32 tslot;
+	__u32 logged; /* WRITE records output, or writes counted */
+	__u64 txn_id;
+	__u32 full;
+	__u32 _pad;
+};
+
+static long wal_log_cb(__u32 i, void *data)
+{
+	struct wal_log_ctx *c = data;
+	int r = wal_log_entry(c->tslot, i, c->txn_id);
+
+	if (r < 0) {
+		c->full = 1;
+		return 1;
+	}
+	c->logged += r;
+	return 0;
+}
+
+static long wal_count_writes_cb(__u32 i, void *data)
+{
+	struct wal_log_ctx *c = data;
+	struct bpfdb_txn *t = txn_slot(c->tslot);
+
+	if (!t || i >= BPFDB_MAX_TXN_KEYS)
+		return 1;
+	c->logged += t->e[i].write;
+	return 0;
+}
+
+/*
+ * wal_commit_txn logs the writes of transaction slot tslot and its COMMIT
+ * record and returns its commit timestamp; 0 when it wrote nothing, or 0
+ * with *status set when nothing may be applied (the log refuses writes,
+ * the ring is full, the clock is too far ahead).
+ */
+static __always_inline __u64 wal_commit_txn(struct bpfdb_control *ctl, struct bpfdb_txn *t,
+					    __u32 tslot, int *status)
+{
+	struct wal_log_ctx lc = { .tslot = tslot };
+	struct bpfdb_wal_hdr *commit;
+	__u64 ts;
+	int on = wal_on(ctl), refused = on && wal_refused(ctl);
+
+	if (!on || refused) {
+		bpf_loop(t->nkeys, wal_count_writes_cb, &lc, 0);
+		if (!lc.logged)
+			return 0;
+		if (refused) {
+			stat_add(BPFDB_STAT_ABORTS_LOG_REFUSED, 1);
+			*status = BPFDB_ERR_LOG_REFUSED;
+			return 0;
+		}
+		return wal_take_ts(ctl, 0, NULL, status);
+	}
+	lc.txn_id = __sync_fetch_and_add(&ctl->txn_seq, 1) + 1;
+	bpf_loop(t->nkeys, wal_log_cb, &lc, 0);
+	if (lc.full) {
+		wal_abort(lc.txn_id);
+		stat_add(BPFDB_STAT_ABORTS_LOG_FULL, 1);
+		*status = BPFDB_ERR_LOG_FULL;
+		return 0;
+	}
+	if (!lc.logged)
+		return 0;
+	commit = bpf_ringbuf_reserve(&wal_ring, sizeof(*commit), 0);
+	ts = wal_take_ts(ctl, 1, commit, status);
+	if (!ts || !commit) {
+		wal_abort(lc.txn_id);
+		return 0;
+	}
+	commit->kind = BPFDB_WAL_COMMIT;
+	commit->count = lc.logged;
+	commit->txn_id = lc.txn_id;
+	commit->val_len = 0;
+	commit->_pad = 0;
+	bpf_ringbuf_submit(commit, BPF_RB_NO_WAKEUP);
+	return ts;
 }
 
 #endif /* BPFDB_WAL_H */
