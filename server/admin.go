@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
 )
@@ -292,9 +294,75 @@ func cmdClient(c *conn, a [][]byte) {
 		}
 	case "SETINFO":
 		c.wr.Simple("OK")
+	case "LIST":
+		var b strings.Builder
+		for _, o := range c.s.connsByID() {
+			b.WriteString(o.describe(c))
+		}
+		c.wr.BulkString(b.String())
+	case "INFO":
+		c.wr.BulkString(c.describe(c))
+	case "NO-EVICT", "NO-TOUCH":
+		// Nothing is evicted (no maxmemory) and no key has an access
+		// time: both modes are what bpfdb always does.
+		if len(a) != 3 || (!strings.EqualFold(string(a[2]), "on") && !strings.EqualFold(string(a[2]), "off")) {
+			c.wr.Error(errSyntax.Error())
+			return
+		}
+		c.wr.Simple("OK")
+	case "HELP":
+		writeHelp(c, "CLIENT", []string{
+			"ID", "    Return the ID of the current connection.",
+			"GETNAME", "    Return the name of the current connection.",
+			"SETNAME <name>", "    Assign the name <name> to the current connection.",
+			"SETINFO <LIB-NAME|LIB-VER> <value>", "    Accepted, as clients send it.",
+			"LIST", "    Return information about client connections.",
+			"INFO", "    Return information about the current client connection.",
+			"NO-EVICT (ON|OFF)", "    Accepted: bpfdb evicts nothing.",
+			"NO-TOUCH (ON|OFF)", "    Accepted: bpfdb keeps no access times.",
+		})
 	default:
 		c.wr.Error("ERR unknown subcommand '" + printable(a[1]) + "'. Try CLIENT HELP.")
 	}
+}
+
+// writeHelp answers a HELP subcommand as Redis does: lines of text.
+func writeHelp(c *conn, cmd string, lines []string) {
+	c.wr.Array(len(lines) + 3)
+	c.wr.Simple(cmd + " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+	for _, l := range lines {
+		c.wr.Simple(l)
+	}
+	c.wr.Simple("HELP")
+	c.wr.Simple("    Print this help.")
+}
+
+// connsByID returns the open connections, oldest first.
+func (s *Server) connsByID() []*conn {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for o := range s.conns {
+		conns = append(conns, o)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(conns, func(x, y *conn) int { return int(x.id - y.id) })
+	return conns
+}
+
+// describe is o's line of CLIENT LIST, in Redis's fields; self is the
+// connection asking (whose protocol, in MULTI, is known).
+func (o *conn) describe(self *conn) string {
+	name, _ := o.name.Load().(string)
+	proto := 2
+	if o == self {
+		proto = o.wr.Proto()
+	}
+	multi := -1
+	if o == self && o.inMulti {
+		multi = len(o.queued)
+	}
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=%d watch=0 cmd=client|list user=default resp=%d\n",
+		o.id, o.addr, o.s.tcpAddr, o.fd, name, int64(time.Since(o.created).Seconds()), multi, proto)
 }
 
 // configValues answers CONFIG GET: the parameters redis-benchmark,

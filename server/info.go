@@ -9,11 +9,12 @@ import (
 	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
+	"golang.org/x/sys/unix"
 )
 
 // infoSections are INFO's sections, in order. Each reads the same sources
 // as /metrics (engine.Stats and the server's counters).
-var infoSections = []string{"server", "clients", "stats", "persistence", "keyspace"}
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace"}
 
 func cmdInfo(c *conn, a [][]byte) {
 	want := map[string]bool{}
@@ -34,7 +35,7 @@ func cmdInfo(c *conn, a [][]byte) {
 		if b.Len() > 0 {
 			b.WriteString("\r\n")
 		}
-		fmt.Fprintf(&b, "# %s%s\r\n", strings.ToUpper(section[:1]), section[1:])
+		fmt.Fprintf(&b, "# %s\r\n", sectionTitle(section))
 		for _, kv := range c.s.infoSection(section, st) {
 			fmt.Fprintf(&b, "%s:%v\r\n", kv.k, kv.v)
 		}
@@ -63,6 +64,41 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 			{"max_key_bytes", engine.MaxKeyLen},
 			{"max_value_bytes", engine.MaxValueLen},
 			{"max_keys", opts.MaxKeys},
+		}
+	case "memory":
+		// The store's memory is kernel memory (its maps, as the kernel
+		// accounts them); the process's own is Go's heap and buffers.
+		m, _ := s.e.Memory()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		used := m.TotalBytes + ms.HeapInuse
+		return []infoLine{
+			{"used_memory", used},
+			{"used_memory_human", humanBytes(used)},
+			{"used_memory_kernel", m.TotalBytes},
+			{"used_memory_kernel_human", humanBytes(m.TotalBytes)},
+			{"used_memory_process", ms.HeapInuse},
+			{"used_memory_peak", used},
+			{"maxmemory", 0},
+			{"maxmemory_human", "0B"},
+			{"maxmemory_policy", "noeviction"},
+			{"mem_fragmentation_ratio", "1.00"},
+		}
+	case "replication":
+		return []infoLine{
+			{"role", "master"},
+			{"connected_slaves", 0},
+			{"master_failover_state", "no-failover"},
+			{"master_repl_offset", st.CommitLSN},
+			{"repl_backlog_active", 0},
+		}
+	case "cpu":
+		var ru unix.Rusage
+		unix.Getrusage(unix.RUSAGE_SELF, &ru)
+		secs := func(tv unix.Timeval) string { return fmt.Sprintf("%d.%06d", tv.Sec, tv.Usec) }
+		return []infoLine{
+			{"used_cpu_sys", secs(ru.Stime)},
+			{"used_cpu_user", secs(ru.Utime)},
 		}
 	case "clients":
 		return []infoLine{
@@ -154,4 +190,25 @@ func faultText(fault error) string {
 		return "none"
 	}
 	return strings.NewReplacer("\r", " ", "\n", " ").Replace(fault.Error())
+}
+
+// humanBytes is Redis's used_memory_human: 1.50M, 12.00K, 800B.
+func humanBytes(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2fG", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.2fM", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.2fK", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// sectionTitle is a section's header as Redis writes it: "Server", "CPU".
+func sectionTitle(section string) string {
+	if section == "cpu" {
+		return "CPU"
+	}
+	return strings.ToUpper(section[:1]) + section[1:]
 }

@@ -39,6 +39,22 @@ type (
 )
 
 func errPrefix(p string) errLike { return errLike{prefix: p} }
+
+// textHas accepts a string reply holding every one of parts.
+func textHas(parts ...string) func(any) error {
+	return func(v any) error {
+		s, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("%#v is not a string", v)
+		}
+		for _, p := range parts {
+			if !strings.Contains(s, p) {
+				return fmt.Errorf("%q lacks %q", s, p)
+			}
+		}
+		return nil
+	}
+}
 func errHas(s string) errLike    { return errLike{prefix: "ERR", contains: s} }
 
 type step struct {
@@ -599,6 +615,17 @@ func TestCommands(t *testing.T) {
 			{a("SELECT", "0"), "OK", nil},
 			{a("AUTH", "nopass"), errPrefix("ERR"), nil}, // no password is configured
 			{a("PING"), "PONG", nil},
+		}},
+		{"client_introspection", []step{
+			{a("CLIENT", "LIST"), textHas("id=", "addr=", "cmd=", "resp="), nil},
+			{a("CLIENT", "INFO"), textHas("id=", "name="), nil},
+			{a("CLIENT", "NO-EVICT", "on"), "OK", nil},
+			{a("CLIENT", "NO-TOUCH", "off"), "OK", skip{}}, // Redis 7.2+
+			{a("CLIENT", "NO-EVICT", "maybe"), errPrefix("ERR"), nil},
+			{a("CLIENT", "HELP"), anyReply{}, nil},
+			{a("INFO", "memory"), textHas("used_memory:", "used_memory_human:", "maxmemory:"), nil},
+			{a("INFO", "replication"), textHas("role:master"), nil},
+			{a("INFO", "cpu"), textHas("used_cpu_sys:", "used_cpu_user:"), nil},
 		}},
 		{"hello", []step{
 			{a("HELLO"), helloCheck(ts, 2), nil},
@@ -1820,7 +1847,8 @@ func TestInfoAndDBSize(t *testing.T) {
 		return s
 	}
 	sections := map[string]string{"server": "# Server", "clients": "# Clients", "stats": "# Stats",
-		"persistence": "# Persistence", "keyspace": "# Keyspace"}
+		"persistence": "# Persistence", "keyspace": "# Keyspace", "memory": "# Memory",
+		"replication": "# Replication", "cpu": "# CPU"}
 	all := info()
 	for name, header := range sections {
 		if !strings.Contains(all, header) {
