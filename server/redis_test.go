@@ -55,7 +55,7 @@ func textHas(parts ...string) func(any) error {
 		return nil
 	}
 }
-func errHas(s string) errLike    { return errLike{prefix: "ERR", contains: s} }
+func errHas(s string) errLike { return errLike{prefix: "ERR", contains: s} }
 
 type step struct {
 	args  []any
