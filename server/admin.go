@@ -420,6 +420,12 @@ func cmdConfig(c *conn, a [][]byte) {
 		c.wr.Error("ERR CONFIG SET is not supported: bpfdb is configured by its command line")
 	case "RESETSTAT":
 		c.wr.Simple("OK")
+	case "HELP":
+		writeHelp(c, "CONFIG", []string{
+			"GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
+			"SET <directive> <value>", "    Refused: bpfdb is configured by its command line.",
+			"RESETSTAT", "    Accepted; bpfdb's counters are cumulative, as Prometheus wants them.",
+		})
 	default:
 		c.wr.Error("ERR unknown subcommand '" + printable(a[1]) + "'. Try CONFIG HELP.")
 	}
@@ -471,6 +477,40 @@ func cmdCommand(c *conn, a [][]byte) {
 			c.wr.BulkString("group")
 			c.wr.BulkString(map[bool]string{true: "string", false: "server"}[commands[name].eval != nil])
 		}
+	case "LIST":
+		c.wr.Array(len(names))
+		for _, name := range names {
+			c.wr.BulkString(name)
+		}
+	case "GETKEYS":
+		if len(a) < 3 {
+			c.wr.Error("ERR wrong number of arguments for 'command|getkeys' command")
+			return
+		}
+		cmd := lookup(a[2])
+		switch {
+		case cmd == nil:
+			c.wr.Error("ERR Invalid command specified")
+		case !cmd.arityOK(len(a) - 2):
+			c.wr.Error("ERR Invalid number of arguments specified for command")
+		case cmd.keys == nil:
+			c.wr.Error("ERR The command has no key arguments")
+		default:
+			keys, _ := cmd.keys(a[2:])
+			c.wr.Array(len(keys))
+			for _, k := range keys {
+				c.wr.Bulk(k)
+			}
+		}
+	case "HELP":
+		writeHelp(c, "COMMAND", []string{
+			"(no subcommand)", "    Return details about all commands.",
+			"COUNT", "    Return the total number of commands.",
+			"LIST", "    Return the names of all commands.",
+			"INFO [<command-name> ...]", "    Return details about the given commands.",
+			"DOCS [<command-name> ...]", "    Return documentation about the given commands.",
+			"GETKEYS <full-command>", "    Return the keys of a full command.",
+		})
 	default:
 		c.wr.Error("ERR unknown subcommand '" + printable(a[1]) + "'. Try COMMAND HELP.")
 	}

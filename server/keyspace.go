@@ -60,6 +60,85 @@ func keyspaceCommands() []*command {
 		{name: "scan", arity: -2, run: cmdScan, flags: []string{"readonly"}},
 		{name: "randomkey", arity: 1, run: cmdRandomKey, queueable: true, flags: []string{"readonly"}},
 		{name: "time", arity: 1, run: cmdTime, queueable: true, flags: []string{"fast"}},
+		{name: "object", arity: -2, run: cmdObject, flags: []string{"readonly"}},
+		{name: "memory", arity: -2, run: cmdMemory, flags: []string{"readonly"}},
+	}
+}
+
+// getOne reads key in its own snapshot, for the introspection commands.
+func (s *Server) getOne(key []byte) ([]byte, bool, error) {
+	ops := []engine.Op{{Kind: engine.OpGet, Key: key}}
+	if err := s.e.Exec(ops); err != nil {
+		return nil, false, err
+	}
+	if errors.Is(ops[0].Err, engine.ErrNotFound) {
+		return nil, false, nil
+	}
+	return ops[0].Value, ops[0].Err == nil, ops[0].Err
+}
+
+// encoding is OBJECT ENCODING's answer for a string, by Redis's rules.
+func encoding(v []byte) string {
+	if _, ok := parseInteger(v); ok && len(v) <= 20 {
+		return "int"
+	}
+	if len(v) <= 44 {
+		return "embstr"
+	}
+	return "raw"
+}
+
+func cmdObject(c *conn, a [][]byte) {
+	sub := strings.ToUpper(string(a[1]))
+	if sub == "HELP" {
+		writeHelp(c, "OBJECT", []string{
+			"ENCODING <key>", "    Return the kind of internal representation used in order to store the value associated with a <key>.",
+			"REFCOUNT <key>", "    Return the number of references of the value associated with the specified <key>.",
+		})
+		return
+	}
+	if len(a) != 3 || (sub != "ENCODING" && sub != "REFCOUNT") {
+		c.wr.Error("ERR unknown subcommand or wrong number of arguments for '" + printable(a[1]) + "'. Try OBJECT HELP.")
+		return
+	}
+	v, ok, err := c.s.getOne(a[2])
+	switch {
+	case err != nil:
+		c.wr.Error(errorText(err))
+	case !ok:
+		c.wr.Null()
+	case sub == "REFCOUNT":
+		c.wr.Int(1)
+	default:
+		c.wr.BulkString(encoding(v))
+	}
+}
+
+// cmdMemory answers MEMORY USAGE key: the key's share of the index, its
+// value's slab slot and the key itself, in kernel memory.
+func cmdMemory(c *conn, a [][]byte) {
+	sub := strings.ToUpper(string(a[1]))
+	if sub == "HELP" {
+		writeHelp(c, "MEMORY", []string{"USAGE <key>", "    Return the kernel memory in bytes used by <key> and its value."})
+		return
+	}
+	if sub != "USAGE" || len(a) < 3 {
+		c.wr.Error("ERR unknown subcommand or wrong number of arguments for '" + printable(a[1]) + "'. Try MEMORY HELP.")
+		return
+	}
+	v, ok, err := c.s.getOne(a[2])
+	switch {
+	case err != nil:
+		c.wr.Error(errorText(err))
+	case !ok:
+		c.wr.Null()
+	default:
+		m, err := c.s.e.Memory()
+		if err != nil {
+			c.wr.Error(errorText(err))
+			return
+		}
+		c.wr.Int(int64(m.PerKey(c.s.e.Options(), len(v))))
 	}
 }
 

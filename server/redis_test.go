@@ -672,6 +672,21 @@ func TestCommands(t *testing.T) {
 			{a("UNLINK", "ks:a", "ks:h", "ks:none"), int64(2), nil},
 			{a("EXISTS", "ks:a", "ks:h"), int64(0), nil},
 			{a("TIME"), anyReply{}, nil},
+			{a("SET", "ks:int", "12345"), "OK", nil},
+			{a("SET", "ks:long", strings.Repeat("x", 100)), "OK", nil},
+			{a("OBJECT", "ENCODING", "ks:int"), "int", nil},
+			{a("OBJECT", "ENCODING", "ks:pad"), "embstr", "raw"}, // Redis: SETRANGE makes a raw string
+			{a("OBJECT", "ENCODING", "ks:long"), "raw", nil},
+			{a("OBJECT", "ENCODING", "ks:none"), isNil{}, nil},
+			{a("MEMORY", "USAGE", "ks:long"), isInt("> 100", func(n int64) bool { return n > 100 }), nil},
+			{a("MEMORY", "USAGE", "ks:none"), isNil{}, nil},
+			{a("COMMAND", "GETKEYS", "MSET", "k1", "v1", "k2", "v2"), []any{"k1", "k2"}, nil},
+			{a("COMMAND", "GETKEYS", "GET"), errPrefix("ERR"), nil},
+			{a("COMMAND", "LIST"), anyReply{}, nil},
+			{a("COMMAND", "HELP"), anyReply{}, nil},
+			{a("CONFIG", "HELP"), anyReply{}, nil},
+			{a("OBJECT", "HELP"), anyReply{}, nil},
+			{a("MEMORY", "HELP"), anyReply{}, nil},
 		}},
 		{"persistence_memory_only", []step{
 			// No data directory: nothing to checkpoint to.
@@ -788,7 +803,7 @@ var servedCommands = []string{"ping", "echo", "hello", "auth", "quit", "get", "s
 	"dbsize", "flushall", "multi", "exec", "discard", "watch", "unwatch", "info", "config", "command",
 	"client", "select", "bgsave", "save", "lastsave", "shutdown",
 	"type", "unlink", "touch", "rename", "renamenx", "copy", "getrange", "substr", "setrange", "incrbyfloat",
-	"keys", "scan", "randomkey", "time"}
+	"keys", "scan", "randomkey", "time", "object", "memory"}
 
 // helloCheck accepts a RESP2 HELLO reply for protocol proto: field/value
 // pairs with server, version (bpfdb: Config.Version), proto and id.
