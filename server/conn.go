@@ -309,6 +309,7 @@ func (c *conn) renderOps(runErr, durableErr error) {
 		case opErr == nil:
 			switch p.kind {
 			case replyValue:
+				c.s.keyHits.Add(1)
 				c.wr.Bulk(op.Value)
 			case replyOK:
 				c.wr.Simple("OK")
@@ -320,6 +321,7 @@ func (c *conn) renderOps(runErr, durableErr error) {
 		case errors.Is(opErr, engine.ErrNotFound):
 			switch p.kind {
 			case replyValue:
+				c.s.keyMisses.Add(1)
 				c.wr.Null()
 			default:
 				c.wr.Int(0)

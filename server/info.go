@@ -114,6 +114,8 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 			{"commits", st.Commits},
 			{"gc_reclaimed_versions", st.GCReclaimed},
 			{"quiesced_writers", st.Quiesced},
+			{"keyspace_hits", s.keyHits.Load()},
+			{"keyspace_misses", s.keyMisses.Load()},
 		}
 		reasons := abortReasons(st)
 		names := make([]string, 0, len(reasons))

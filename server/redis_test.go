@@ -626,6 +626,7 @@ func TestCommands(t *testing.T) {
 			{a("INFO", "memory"), textHas("used_memory:", "used_memory_human:", "maxmemory:"), nil},
 			{a("INFO", "replication"), textHas("role:master"), nil},
 			{a("INFO", "cpu"), textHas("used_cpu_sys:", "used_cpu_user:"), nil},
+			{a("INFO", "stats"), textHas("keyspace_hits:", "keyspace_misses:"), nil},
 		}},
 		{"hello", []step{
 			{a("HELLO"), helloCheck(ts, 2), nil},

@@ -103,6 +103,9 @@ type Server struct {
 	totalConns    atomic.Uint64
 	rejectedConns atomic.Uint64
 	commands      atomic.Uint64
+	// keyHits and keyMisses count GETs that found a value or none
+	// (INFO's keyspace_hits and keyspace_misses).
+	keyHits, keyMisses atomic.Uint64
 
 	shutdownOnce sync.Once
 	shutdownReq  chan struct{}
