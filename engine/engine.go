@@ -197,6 +197,8 @@ type Engine struct {
 	reaperDone chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
+
+	kernelReaped atomic.Uint64 // kernel transactions reaped (kerneltxn.go)
 }
 
 // reqSlot is one request slot of the request area: a header (struct
@@ -278,6 +280,7 @@ func Open(opts Options) (*Engine, error) {
 		e.syncReq, e.stopSync = make(chan chan error, 1), make(chan struct{})
 		go e.syncLogs(e.stopSync)
 	}
+	e.startKernelAPI()
 	e.stopReaper = make(chan struct{})
 	e.reaperDone = make(chan struct{})
 	go e.background()
@@ -379,6 +382,7 @@ func (e *Engine) init() error {
 	for c := 0; c < SlabClasses; c++ {
 		e.ctl.SlabCap[c] = uint64(e.opts.SlabSlots[c])
 	}
+	e.initKernelAPI()
 
 	if reqSlots != 64 {
 		return fmt.Errorf("%w: the slot bitmap needs BPFDB_REQ_SLOTS = 64, not %d", ErrInternal, reqSlots)

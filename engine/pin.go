@@ -50,22 +50,10 @@ var ErrLayout = errors.New("bpfdb: the pinned store has another layout")
 
 // LayoutVersion identifies the layout of the store's maps: the limits and
 // the sizes of the structs the maps hold. A program or loader built with
-// another value must not use the maps.
-var LayoutVersion = layoutVersion()
-
-func layoutVersion() uint64 {
-	// FNV-1a over every size a map's user depends on.
-	h := uint64(14695981039346656037)
-	for _, v := range []uint64{
-		uint64(MaxKeyLen), uint64(MaxValueLen), uint64(MaxVersions), uint64(MaxTxnKeys), uint64(MaxTxns),
-		uint64(unsafe.Sizeof(chainBpfdbKey{})), uint64(unsafe.Sizeof(chainBpfdbRecord{})),
-		uint64(unsafe.Sizeof(chainBpfdbControl{})), uint64(unsafe.Sizeof(chainBpfdbTxn{})),
-		uint64(unsafe.Sizeof(chainBpfdbWalWrite{})), uint64(SlabClasses),
-	} {
-		h = (h ^ v) * 1099511628211
-	}
-	return h
-}
+// another value must not use the maps. It is BPFDB_LAYOUT_VERSION
+// (bpf/include/bpfdb.h), which the engine also stores in control.layout
+// and which BPF programs built against bpfdb_api.h check.
+var LayoutVersion = LayoutVersionBPF
 
 // pin pins every map of the store and the owner map in dir, replacing the
 // pins of a dead owner; see the invariants above.

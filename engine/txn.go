@@ -342,6 +342,7 @@ func (e *Engine) background() {
 			return
 		case <-reap:
 			e.reap()
+			e.reapKernelTxns()
 		case <-vacuum:
 			// Vacuum while there are writes, and after a slab was found full
 			// (what a finished snapshot pinned can go now).

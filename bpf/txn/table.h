@@ -74,8 +74,15 @@ static __always_inline int ktxn_claim(struct bpfdb_control *ctl)
 		if (!free)
 			return -1;
 		bit = free & -free;
-		if (__sync_val_compare_and_swap(&ctl->ktxn_claimed, old, old | bit) == old)
-			return BPFDB_MAX_TXNS + __builtin_popcountll(bit - 1);
+		if (__sync_val_compare_and_swap(&ctl->ktxn_claimed, old, old | bit) == old) {
+			__u64 k = __builtin_popcountll(bit - 1);
+
+			/* Hidden from the compiler, so the check stays for the verifier. */
+			asm volatile("" : "+r"(k));
+			if (k >= BPFDB_KERNEL_TXNS)
+				return -1;
+			return BPFDB_MAX_TXNS + k;
+		}
 	}
 	return -1;
 }
