@@ -10,14 +10,16 @@ all: build
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/bpfdb ./cmd/bpfdb
 
-# Regenerate the bpf2go output (engine/chain_bpfel.{go,o}) from bpf/*.c.
+# Regenerate the bpf2go output (engine/chain_bpfel.{go,o}, and the API test
+# programs engine/internal/apitest/apitest_bpfel.{go,o}) from bpf/.
 # Needs clang and libbpf-dev (make deps).
 generate:
-	$(GO) generate ./engine
+	$(GO) generate ./engine ./engine/internal/apitest
 
 # Fails when the committed bpf2go output does not match the C sources.
 check-generated: generate
 	git diff --exit-code -- engine/chain_bpfel.go engine/chain_bpfel.o
+	git diff --exit-code -- engine/internal/apitest/apitest_bpfel.go engine/internal/apitest/apitest_bpfel.o
 
 # Debian packages needed to regenerate the BPF objects (not to build).
 deps:
