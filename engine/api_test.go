@@ -658,3 +658,27 @@ func TestAPIProgramTypes(t *testing.T) {
 		coll.Close()
 	}
 }
+
+// A hot upgrade swaps the chain's programs and keeps the maps: a BPF
+// program loaded against the store before it goes on working after it,
+// on the same data, and the engine sees its writes.
+func TestAPISurvivesUpgrade(t *testing.T) {
+	db := openTest(t, Options{Dir: t.TempDir()})
+	a := loadAPI(t, db)
+	in := &apiSlot{Keys: [2]apitest.ApitestBpfdbKey{apiKey("up")}, Delta: 5}
+	wantStatus(t, "incr before the upgrade", a.mustCall(t, "api_incr", 0, in).Status, chainBpfdbStatusBPFDB_OK)
+	if err := db.Upgrade(db.Build() + 1); err != nil {
+		t.Fatal(err)
+	}
+	out := a.mustCall(t, "api_incr", 0, in)
+	wantStatus(t, "incr after the upgrade", out.Status, chainBpfdbStatusBPFDB_OK)
+	if out.Sum != 10 {
+		t.Fatalf("after the upgrade the counter is %d, want 10", out.Sum)
+	}
+	specWant(t, db, []byte("up"), []byte("10"))
+	specSet(t, db, []byte("up"), []byte("20")) // the new chain writes, the old program reads
+	out = a.mustCall(t, "api_incr", 0, in)
+	if out.Sum != 25 {
+		t.Fatalf("the BPF program read %d after the new chain wrote 20, want 25", out.Sum-5)
+	}
+}
