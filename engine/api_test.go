@@ -214,15 +214,15 @@ func TestAPIWritesLoggedAndRecovered(t *testing.T) {
 func TestAPILayoutRefused(t *testing.T) {
 	db := openTest(t, Options{})
 	a := loadAPI(t, db)
-	if atomic.LoadUint64(&db.ctl.Layout) != LayoutVersionBPF {
-		t.Fatalf("control.layout %#x, want %#x", db.ctl.Layout, LayoutVersionBPF)
+	if atomic.LoadUint64(&db.ctl.Layout) != LayoutVersion {
+		t.Fatalf("control.layout %#x, want %#x", db.ctl.Layout, LayoutVersion)
 	}
-	atomic.StoreUint64(&db.ctl.Layout, LayoutVersionBPF+1)
+	atomic.StoreUint64(&db.ctl.Layout, LayoutVersion+1)
 	out := a.mustCall(t, "api_set", 0, setIn("k", "v"))
 	wantStatus(t, "set", out.Status, chainBpfdbStatusBPFDB_ERR_LAYOUT)
 	out = a.mustCall(t, "api_get", 0, setIn("k", ""))
 	wantStatus(t, "get", out.Status, chainBpfdbStatusBPFDB_ERR_LAYOUT)
-	atomic.StoreUint64(&db.ctl.Layout, LayoutVersionBPF)
+	atomic.StoreUint64(&db.ctl.Layout, LayoutVersion)
 	specAbsent(t, db, []byte("k"))
 }
 

@@ -33,11 +33,11 @@ import (
 // once (BPFDB_KERNEL_TXNS), besides the engine's MaxTxns.
 const KernelTxns = int(chainBpfdbLimitBPFDB_KERNEL_TXNS)
 
-// LayoutVersionBPF is BPFDB_LAYOUT_VERSION (bpf/include/bpfdb.h): a hash of
+// LayoutVersion is BPFDB_LAYOUT_VERSION (bpf/include/bpfdb.h): a hash of
 // the limits and struct sizes the chain was compiled with, which the
 // engine stores in control.layout at Open. A BPF program built against
 // bpfdb_api.h compares it with its own.
-const LayoutVersionBPF = uint64(chainBpfdbLayoutBPFDB_LAYOUT_VERSION)
+const LayoutVersion = uint64(chainBpfdbLayoutBPFDB_LAYOUT_VERSION)
 
 // initKernelAPI publishes the layout and the kernel transactions' timeout
 // in the control block (from init, before anything runs).
@@ -48,7 +48,7 @@ func (e *Engine) initKernelAPI() {
 	}
 	atomic.StoreUint64(&e.ctl.KtxnTimeoutNs, timeout)
 	atomic.StoreUint64(&e.ctl.DurableLsn, 0)
-	atomic.StoreUint64(&e.ctl.Layout, LayoutVersionBPF)
+	atomic.StoreUint64(&e.ctl.Layout, LayoutVersion)
 }
 
 // startKernelAPI keeps control.durable_lsn up to date once the log runs.
@@ -108,7 +108,7 @@ func (e *Engine) FitSpec(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map, error
 		}
 		if ms.Type != m.Type() || ms.KeySize != m.KeySize() || ms.ValueSize != m.ValueSize() {
 			return nil, fmt.Errorf("%w: map %s is %v %d/%d in the program, %v %d/%d in the store (layout %#x)",
-				ErrLayout, name, ms.Type, ms.KeySize, ms.ValueSize, m.Type(), m.KeySize(), m.ValueSize(), LayoutVersionBPF)
+				ErrLayout, name, ms.Type, ms.KeySize, ms.ValueSize, m.Type(), m.KeySize(), m.ValueSize(), LayoutVersion)
 		}
 		ms.MaxEntries = m.MaxEntries()
 		repl[name] = m

@@ -48,13 +48,6 @@ var ErrPinned = errors.New("bpfdb: the pin directory is in use by a running bpfd
 // this build's; using them would corrupt the store.
 var ErrLayout = errors.New("bpfdb: the pinned store has another layout")
 
-// LayoutVersion identifies the layout of the store's maps: the limits and
-// the sizes of the structs the maps hold. A program or loader built with
-// another value must not use the maps. It is BPFDB_LAYOUT_VERSION
-// (bpf/include/bpfdb.h), which the engine also stores in control.layout
-// and which BPF programs built against bpfdb_api.h check.
-var LayoutVersion = LayoutVersionBPF
-
 // pin pins every map of the store and the owner map in dir, replacing the
 // pins of a dead owner; see the invariants above.
 func (e *Engine) pin(dir string) error {
