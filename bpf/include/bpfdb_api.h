@@ -157,6 +157,21 @@ static __always_inline int bpfdb_write_refused(struct bpfdb_control *ctl)
 	return BPFDB_OK;
 }
 
+/*
+ * bpfdb_write_check is what every autocommit write checks first: the store
+ * is open and of this layout, the key fits, and the log takes writes.
+ */
+static __always_inline int bpfdb_write_check(const struct bpfdb_key *key)
+{
+	struct bpfdb_control *ctl = bpfdb_store();
+
+	if (!ctl)
+		return BPFDB_ERR_LAYOUT;
+	if (bpfdb_check_key(key))
+		return BPFDB_ERR_KEY_TOO_LONG;
+	return bpfdb_write_refused(ctl);
+}
+
 /* ---- autocommit --------------------------------------------------------- */
 
 /*
@@ -199,16 +214,11 @@ static __always_inline int bpfdb_set(const struct bpfdb_key *key, const struct b
 				     __u32 len, __u64 *lsn)
 {
 	struct bpfdb_written res = {};
-	struct bpfdb_control *ctl = bpfdb_store();
 	int status;
 
-	if (!ctl)
-		return BPFDB_ERR_LAYOUT;
-	if (bpfdb_check_key(key))
-		return BPFDB_ERR_KEY_TOO_LONG;
 	if (len > BPFDB_MAX_VALUE_LEN)
 		return BPFDB_ERR_VALUE_TOO_LARGE;
-	status = bpfdb_write_refused(ctl);
+	status = bpfdb_write_check(key);
 	if (status != BPFDB_OK)
 		return status;
 	status = auto_write(key, buf, len, OWNER_API, &res);
@@ -221,14 +231,9 @@ static __always_inline int bpfdb_set(const struct bpfdb_key *key, const struct b
 static __always_inline int bpfdb_delete(const struct bpfdb_key *key, __u64 *lsn)
 {
 	struct bpfdb_written res = {};
-	struct bpfdb_control *ctl = bpfdb_store();
 	int status;
 
-	if (!ctl)
-		return BPFDB_ERR_LAYOUT;
-	if (bpfdb_check_key(key))
-		return BPFDB_ERR_KEY_TOO_LONG;
-	status = bpfdb_write_refused(ctl);
+	status = bpfdb_write_check(key);
 	if (status != BPFDB_OK)
 		return status;
 	status = auto_write(key, NULL, BPFDB_TOMBSTONE, OWNER_API, &res);
@@ -250,14 +255,9 @@ static __always_inline int bpfdb_incr(const struct bpfdb_key *key, __s64 delta,
 				      struct bpfdb_value *buf, __s64 *sum, __u64 *lsn)
 {
 	struct bpfdb_written res = {};
-	struct bpfdb_control *ctl = bpfdb_store();
 	int status;
 
-	if (!ctl)
-		return BPFDB_ERR_LAYOUT;
-	if (bpfdb_check_key(key))
-		return BPFDB_ERR_KEY_TOO_LONG;
-	status = bpfdb_write_refused(ctl);
+	status = bpfdb_write_check(key);
 	if (status != BPFDB_OK)
 		return status;
 	status = auto_incr(key, delta, buf, OWNER_API, sum, &res);
