@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
+	"golang.org/x/sys/unix"
 )
 
 func adminCommands() []*command {
@@ -302,6 +303,20 @@ func cmdClient(c *conn, a [][]byte) {
 		c.wr.BulkString(b.String())
 	case "INFO":
 		c.wr.BulkString(c.describe(c))
+	case "KILL":
+		n, err := c.s.killClients(a[2:], c)
+		switch {
+		case err != nil:
+			c.wr.Error(err.Error())
+		case len(a) == 3: // the old form, CLIENT KILL addr: OK or an error
+			if n == 0 {
+				c.wr.Error("ERR No such client")
+			} else {
+				c.wr.Simple("OK")
+			}
+		default:
+			c.wr.Int(int64(n))
+		}
 	case "NO-EVICT", "NO-TOUCH":
 		// Nothing is evicted (no maxmemory) and no key has an access
 		// time: both modes are what bpfdb always does.
@@ -318,6 +333,8 @@ func cmdClient(c *conn, a [][]byte) {
 			"SETINFO <LIB-NAME|LIB-VER> <value>", "    Accepted, as clients send it.",
 			"LIST", "    Return information about client connections.",
 			"INFO", "    Return information about the current client connection.",
+			"KILL <ip:port>", "    Kill connection made from <ip:port>.",
+			"KILL <option> <value> [<option> <value> [...]]", "    Kill connections by ID <id>, ADDR <ip:port>, LADDR <ip:port> or SKIPME (YES|NO).",
 			"NO-EVICT (ON|OFF)", "    Accepted: bpfdb evicts nothing.",
 			"NO-TOUCH (ON|OFF)", "    Accepted: bpfdb keeps no access times.",
 		})
@@ -335,6 +352,62 @@ func writeHelp(c *conn, cmd string, lines []string) {
 	}
 	c.wr.Simple("HELP")
 	c.wr.Simple("    Print this help.")
+}
+
+// killClients closes the connections CLIENT KILL's arguments select (the
+// old form: one address; the new: ID, ADDR, LADDR, SKIPME filters) and
+// returns how many. It shuts their sockets down under s.mu, while they
+// are listed (loop.close takes them out before closing the descriptor);
+// the loop then sees the end of input and closes them as usual.
+func (s *Server) killClients(args [][]byte, self *conn) (int, error) {
+	var id int64 = -1
+	var addr, laddr string
+	skipMe := true
+	if len(args) == 1 {
+		addr = string(args[0])
+	} else {
+		if len(args) == 0 || len(args)%2 != 0 {
+			return 0, errSyntax
+		}
+		for i := 0; i < len(args); i += 2 {
+			v := string(args[i+1])
+			switch strings.ToUpper(string(args[i])) {
+			case "ID":
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n <= 0 {
+					return 0, errors.New("ERR client-id should be greater than 0")
+				}
+				id = n
+			case "ADDR":
+				addr = v
+			case "LADDR":
+				laddr = v
+			case "SKIPME":
+				switch strings.ToLower(v) {
+				case "yes":
+					skipMe = true
+				case "no":
+					skipMe = false
+				default:
+					return 0, errSyntax
+				}
+			default:
+				return 0, errSyntax
+			}
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for o := range s.conns {
+		if (id >= 0 && o.id != id) || (addr != "" && o.addr != addr) ||
+			(laddr != "" && (s.tcpAddr == nil || s.tcpAddr.String() != laddr)) || (skipMe && o == self && len(args) > 1) {
+			continue
+		}
+		unix.Shutdown(o.fd, unix.SHUT_RDWR)
+		n++
+	}
+	return n, nil
 }
 
 // connsByID returns the open connections, oldest first.

@@ -619,11 +619,14 @@ func (l *loop) close(c *conn) {
 		return
 	}
 	delete(l.conns, int32(c.fd))
+	// Out of Server.conns before the descriptor is closed: CLIENT KILL
+	// shuts down the sockets of listed connections only, so never a
+	// descriptor number already reused.
+	l.s.removeConn(c)
 	unix.Close(c.fd) // also leaves the epoll set
 	c.closed = true
 	clear(c.ops)
 	c.in = nil
-	l.s.removeConn(c)
 }
 
 // fdIO reads and writes a handed-over connection's socket, which is

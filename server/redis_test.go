@@ -2324,3 +2324,47 @@ func TestMetrics(t *testing.T) {
 		t.Logf("metrics:\n%s", body)
 	}
 }
+
+// CLIENT KILL closes the connections it selects: by ID, by ADDR, and in
+// the old form by address alone; the killed client's next command fails.
+func TestClientKill(t *testing.T) {
+	ts := startServer(t, Config{}, false)
+	ctx := testCtx(t, 20*time.Second)
+	admin := ts.conn(t)
+	for _, how := range []string{"ID", "ADDR", "old"} {
+		victim := ts.conn(t)
+		id, err := victim.ClientID(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := victim.ClientInfo(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r *redis.Cmd
+		switch how {
+		case "ID":
+			r = admin.Do(ctx, "CLIENT", "KILL", "ID", id)
+		case "ADDR":
+			r = admin.Do(ctx, "CLIENT", "KILL", "ADDR", info.Addr)
+		default:
+			r = admin.Do(ctx, "CLIENT", "KILL", info.Addr)
+		}
+		want := any(int64(1))
+		if how == "old" {
+			want = "OK"
+		}
+		if r.Err() != nil || r.Val() != want {
+			t.Errorf("CLIENT KILL by %s: %v, %v; want %v", how, r.Val(), r.Err(), want)
+		}
+		if err := victim.Ping(ctx).Err(); err == nil {
+			t.Errorf("the client killed by %s still answers", how)
+		}
+	}
+	if err := admin.Do(ctx, "CLIENT", "KILL", "127.0.0.1:1").Err(); err == nil || !strings.Contains(err.Error(), "No such client") {
+		t.Errorf("CLIENT KILL of no client: %v", err)
+	}
+	if err := admin.Ping(ctx).Err(); err != nil {
+		t.Errorf("the admin connection: %v", err)
+	}
+}
