@@ -438,6 +438,28 @@ func (o *conn) describe(self *conn) string {
 		o.id, o.addr, o.s.tcpAddr, o.fd, name, int64(time.Since(o.created).Seconds()), multi, proto)
 }
 
+// configSet applies CONFIG SET's pairs, all or none, and returns the
+// error to answer ("" for OK): only maxclients changes at run time.
+func (s *Server) configSet(args [][]byte) string {
+	if len(args) == 0 || len(args)%2 != 0 {
+		return "ERR wrong number of arguments for 'config|set' command"
+	}
+	maxClients := int64(-1)
+	for i := 0; i < len(args); i += 2 {
+		name := strings.ToLower(string(args[i]))
+		if name != "maxclients" {
+			return "ERR CONFIG SET of '" + printable(args[i]) + "' is not supported: only maxclients changes at run time; the rest is bpfdb serve's command line"
+		}
+		n, err := strconv.ParseInt(string(args[i+1]), 10, 64)
+		if err != nil || n < 1 {
+			return "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be a positive integer"
+		}
+		maxClients = n
+	}
+	s.maxClients.Store(maxClients)
+	return ""
+}
+
 // configValues answers CONFIG GET: the parameters redis-benchmark,
 // memtier_benchmark and client libraries ask for, with bpfdb's answers.
 func (s *Server) configValues() map[string]string {
@@ -451,7 +473,7 @@ func (s *Server) configValues() map[string]string {
 		"save":                    "",
 		"appendonly":              appendonly,
 		"appendfsync":             map[bool]string{true: "always", false: "everysec"}[s.e.Options().Durability == engine.Sync],
-		"maxclients":              strconv.Itoa(s.cfg.MaxClients),
+		"maxclients":              strconv.FormatInt(s.maxClients.Load(), 10),
 		"databases":               "1",
 		"maxmemory":               "0",
 		"maxmemory-policy":        "noeviction",
@@ -490,13 +512,17 @@ func cmdConfig(c *conn, a [][]byte) {
 			c.wr.BulkString(values[name])
 		}
 	case "SET":
-		c.wr.Error("ERR CONFIG SET is not supported: bpfdb is configured by its command line")
+		if msg := c.s.configSet(a[2:]); msg != "" {
+			c.wr.Error(msg)
+		} else {
+			c.wr.Simple("OK")
+		}
 	case "RESETSTAT":
 		c.wr.Simple("OK")
 	case "HELP":
 		writeHelp(c, "CONFIG", []string{
 			"GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
-			"SET <directive> <value>", "    Refused: bpfdb is configured by its command line.",
+			"SET <directive> <value> [<directive> <value> ...]", "    Set maxclients at run time; the rest is set on the command line.",
 			"RESETSTAT", "    Accepted; bpfdb's counters are cumulative, as Prometheus wants them.",
 		})
 	default:

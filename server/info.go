@@ -103,7 +103,7 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 	case "clients":
 		return []infoLine{
 			{"connected_clients", s.clientCount()},
-			{"maxclients", s.cfg.MaxClients},
+			{"maxclients", s.maxClients.Load()},
 		}
 	case "stats":
 		fields := []infoLine{

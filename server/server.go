@@ -103,6 +103,7 @@ type Server struct {
 	totalConns    atomic.Uint64
 	rejectedConns atomic.Uint64
 	commands      atomic.Uint64
+	maxClients    atomic.Int64 // Config.MaxClients, changed by CONFIG SET maxclients
 	// keyHits and keyMisses count GETs that found a value or none
 	// (INFO's keyspace_hits and keyspace_misses).
 	keyHits, keyMisses atomic.Uint64
@@ -127,6 +128,7 @@ func New(e *engine.Engine, cfg Config) (*Server, error) {
 		started:     time.Now(),
 		shutdownReq: make(chan struct{}),
 	}
+	s.maxClients.Store(int64(cfg.MaxClients))
 	s.batch = newBatcher(e)
 	s.metrics = newMetrics(s)
 	if cfg.Addr != "" {
@@ -188,7 +190,7 @@ func (s *Server) accept(ln net.Listener) {
 		}
 		s.totalConns.Add(1)
 		s.mu.Lock()
-		if s.closing || len(s.conns) >= s.cfg.MaxClients {
+		if s.closing || int64(len(s.conns)) >= s.maxClients.Load() {
 			s.mu.Unlock()
 			s.rejectedConns.Add(1)
 			nc.SetWriteDeadline(time.Now().Add(time.Second))
