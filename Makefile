@@ -1,25 +1,31 @@
-# bpfdb: `make` builds bin/bpfdb; `make run` serves; `make test` runs every
+# bpfdb: `make` builds bin/bpfdb and the examples (bin/flowcount); `make run` serves; `make test` runs every
 # test (as root: the tests load real BPF programs).
 GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build generate check-generated deps test run clean
+.PHONY: all build examples generate check-generated deps test run clean
 
-all: build
+all: build examples
 
 build:
 	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/bpfdb ./cmd/bpfdb
 
-# Regenerate the bpf2go output (engine/chain_bpfel.{go,o}, and the API test
-# programs engine/internal/apitest/apitest_bpfel.{go,o}) from bpf/.
+# The example applications of examples/ (each has a README).
+examples:
+	$(GO) build -o bin/flowcount ./examples/flowcount
+
+# Regenerate the bpf2go output (engine/chain_bpfel.{go,o}, the API test
+# programs engine/internal/apitest/apitest_bpfel.{go,o}, and the examples'
+# programs) from their C.
 # Needs clang and libbpf-dev (make deps).
 generate:
-	$(GO) generate ./engine ./engine/internal/apitest
+	$(GO) generate ./engine ./engine/internal/apitest ./examples/flowcount
 
 # Fails when the committed bpf2go output does not match the C sources.
 check-generated: generate
 	git diff --exit-code -- engine/chain_bpfel.go engine/chain_bpfel.o
 	git diff --exit-code -- engine/internal/apitest/apitest_bpfel.go engine/internal/apitest/apitest_bpfel.o
+	git diff --exit-code -- examples/flowcount/flowcount_bpfel.go examples/flowcount/flowcount_bpfel.o
 
 # Debian packages needed to regenerate the BPF objects (not to build).
 deps:

@@ -857,3 +857,32 @@ func TestRetryable(t *testing.T) {
 		}
 	}
 }
+
+// StatusError gives the statuses BPF programs get from bpfdb_api.h the
+// engine's typed errors, naming their limits.
+func TestStatusError(t *testing.T) {
+	e := openTest(t, Options{MaxKeys: 64})
+	for _, tc := range []struct {
+		status chainBpfdbStatus
+		is     error  // nil: no error
+		names  string // in the message
+	}{
+		{chainBpfdbStatusBPFDB_OK, nil, ""},
+		{chainBpfdbStatusBPFDB_ERR_CONFLICT, ErrConflict, ""},
+		{chainBpfdbStatusBPFDB_ERR_STORE_FULL, ErrStoreFull, "64 keys"},
+		{chainBpfdbStatusBPFDB_ERR_LOG_FULL, ErrLogFull, "Options.LogRingBytes"},
+		{chainBpfdbStatusBPFDB_ERR_LAYOUT, ErrLayout, "layout"},
+		{chainBpfdbStatusBPFDB_ERR_TXN_TABLE_FULL, ErrTxnTableFull, "BPFDB_KERNEL_TXNS"},
+		{chainBpfdbStatusBPFDB_ERR_NOT_INTEGER, nil, "not an integer"},
+	} {
+		err := e.StatusError(int32(tc.status))
+		switch {
+		case tc.is == nil && tc.names == "" && err != nil:
+			t.Errorf("status %d: %v, want nil", tc.status, err)
+		case tc.is != nil && !errors.Is(err, tc.is):
+			t.Errorf("status %d: %v, want %v", tc.status, err, tc.is)
+		case tc.names != "" && (err == nil || !strings.Contains(err.Error(), tc.names)):
+			t.Errorf("status %d: %v, want it to name %q", tc.status, err, tc.names)
+		}
+	}
+}
