@@ -15,16 +15,17 @@ examples:
 	$(GO) build -o bin/flowcount ./examples/flowcount
 
 # Regenerate the bpf2go output (engine/chain_bpfel.{go,o}, the API test
-# programs engine/internal/apitest/apitest_bpfel.{go,o}, and the examples'
-# programs) from their C.
+# programs engine/internal/apitest/apitest_bpfel.{go,o}, the XDP memcached
+# front end mcxdp/mcxdp_bpfel.{go,o}, and the examples' programs) from their C.
 # Needs clang and libbpf-dev (make deps).
 generate:
-	$(GO) generate ./engine ./engine/internal/apitest ./examples/flowcount
+	$(GO) generate ./engine ./engine/internal/apitest ./mcxdp ./examples/flowcount
 
 # Fails when the committed bpf2go output does not match the C sources.
 check-generated: generate
 	git diff --exit-code -- engine/chain_bpfel.go engine/chain_bpfel.o
 	git diff --exit-code -- engine/internal/apitest/apitest_bpfel.go engine/internal/apitest/apitest_bpfel.o
+	git diff --exit-code -- mcxdp/mcxdp_bpfel.go mcxdp/mcxdp_bpfel.o
 	git diff --exit-code -- examples/flowcount/flowcount_bpfel.go examples/flowcount/flowcount_bpfel.o
 
 # Debian packages needed to regenerate the BPF objects (not to build).

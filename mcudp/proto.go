@@ -90,11 +90,12 @@ type Request struct {
 // the payload before using it.
 func ParseRequest(p []byte) (Request, error) {
 	var r Request
-	end := bytes.Index(p, []byte("\r\n"))
+	// A line ends with "\r\n" or, as memcached also takes it, "\n".
+	end := bytes.IndexByte(p, '\n')
 	if end < 0 {
 		return r, ErrBadLine
 	}
-	line, rest := p[:end], p[end+2:]
+	line, rest := bytes.TrimSuffix(p[:end], []byte("\r")), p[end+1:]
 	fields := bytes.Fields(line)
 	if len(fields) == 0 {
 		return r, ErrBadLine

@@ -35,6 +35,7 @@ func TestParseRequest(t *testing.T) {
 		err  error
 	}{
 		{"get a\r\n", "get", 1, nil},
+		{"get a b\n", "get", 2, nil}, // memcached takes a bare newline too
 		{"gets a b c\r\n", "gets", 3, nil},
 		{"get\r\n", "", 0, ErrBadLine},
 		{"get a", "", 0, ErrBadLine},

@@ -129,6 +129,15 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 		for _, f := range memcacheFields(s.cfg.Memcache) {
 			fields = append(fields, infoLine{"memcache_udp_" + f.name, f.v.Load()})
 		}
+		if s.cfg.MemcacheXDP != nil {
+			cs, err := s.cfg.MemcacheXDP.Counters()
+			if err != nil {
+				fields = append(fields, infoLine{"memcache_xdp_error", err.Error()})
+			}
+			for _, c := range cs {
+				fields = append(fields, infoLine{"memcache_xdp_" + c.Name, c.Value})
+			}
+		}
 		return fields
 	case "persistence":
 		durability := "sync"

@@ -6,6 +6,7 @@ import (
 
 	"github.com/bpfdb/bpfdb/engine"
 	"github.com/bpfdb/bpfdb/mcudp"
+	"github.com/bpfdb/bpfdb/mcxdp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -58,7 +59,30 @@ func newMetrics(s *Server) *metrics {
 			Name: "bpfdb_memcache_udp_" + f.name + "_total", Help: "memcached UDP front end, answered in user space: " + f.help + ".",
 		}, func() float64 { return float64(f.v.Load()) }))
 	}
+	if s.cfg.MemcacheXDP != nil {
+		m.reg.MustRegister(xdpCollector{s.cfg.MemcacheXDP})
+	}
 	return m
+}
+
+// xdpCollector reports the XDP memcached program's counters, read from
+// its map at every scrape.
+type xdpCollector struct{ fe *mcxdp.Frontend }
+
+// Describe sends nothing: an unchecked collector, whose counters are named
+// by the program (mcxdp.Counter) when collected.
+func (xdpCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c xdpCollector) Collect(ch chan<- prometheus.Metric) {
+	cs, err := c.fe.Counters()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(prometheus.NewDesc("bpfdb_memcache_xdp_error", "Reading the XDP program's counters.", nil, nil), err)
+		return
+	}
+	for _, x := range cs {
+		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("bpfdb_memcache_xdp_"+x.Name+"_total",
+			"memcached UDP front end, in XDP: "+x.Help+".", nil, nil), prometheus.CounterValue, float64(x.Value))
+	}
 }
 
 // memcacheField is one counter of the memcached UDP front end.

@@ -39,6 +39,7 @@ import (
 	"github.com/bpfdb/bpfdb/engine"
 	"github.com/bpfdb/bpfdb/internal/resp"
 	"github.com/bpfdb/bpfdb/mcudp"
+	"github.com/bpfdb/bpfdb/mcxdp"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,6 +60,10 @@ type Config struct {
 	// Memcache, if set, are the counters of the memcached UDP front end
 	// (mcudp) serving the same engine, reported by INFO and /metrics.
 	Memcache *mcudp.Stats
+	// MemcacheXDP, if set, is the XDP program answering memcached gets in
+	// the kernel (mcxdp) from the same engine: INFO and /metrics report
+	// what it answered and what it passed up.
+	MemcacheXDP *mcxdp.Frontend
 }
 
 // Limits of the protocol: an argument may be longer than a value (so an

@@ -175,16 +175,18 @@ static __always_inline int bpfdb_write_check(const struct bpfdb_key *key)
 /* ---- autocommit --------------------------------------------------------- */
 
 /*
- * bpfdb_get copies key's value into buf and its length into *len, as of a
- * snapshot at control.visible: lock-free, never part of a commit (nor
- * half of a multi-key one), and never a value that is not committed.
- * BPFDB_ERR_NOT_FOUND when the key has no value; BPFDB_ERR_RETRY if
- * writers changed the record under every try. Two calls are two
- * snapshots: to read several keys at one instant, use a read-only
- * transaction (bpfdb_txn_begin(tx, 1), bpfdb_txn_get).
+ * bpfdb_get_version copies key's value into buf and its length into *len,
+ * as of a snapshot at control.visible, and its version into *version (if
+ * not NULL): the commit timestamp (LSN) that wrote it, the engine's
+ * Op.Version, which changes with every write of the key. Lock-free, never
+ * part of a commit (nor half of a multi-key one), and never a value that
+ * is not committed. BPFDB_ERR_NOT_FOUND when the key has no value;
+ * BPFDB_ERR_RETRY if writers changed the record under every try. Two
+ * calls are two snapshots: to read several keys at one instant, use a
+ * read-only transaction (bpfdb_txn_begin(tx, 1), bpfdb_txn_get).
  */
-static __always_inline int bpfdb_get(const struct bpfdb_key *key, struct bpfdb_value *buf,
-				     __u32 *len)
+static __always_inline int bpfdb_get_version(const struct bpfdb_key *key, struct bpfdb_value *buf,
+					     __u32 *len, __u64 *version)
 {
 	struct bpfdb_found found = {};
 	struct bpfdb_record *rec;
@@ -201,9 +203,19 @@ static __always_inline int bpfdb_get(const struct bpfdb_key *key, struct bpfdb_v
 		return BPFDB_ERR_NOT_FOUND;
 	for (i = 0; i < BPFDB_API_READ_TRIES && status == BPFDB_ERR_RETRY; i++)
 		status = read_stable(rec, buf, &found);
-	if (status == BPFDB_OK)
+	if (status == BPFDB_OK) {
 		*len = found.len;
+		if (version)
+			*version = found.ts;
+	}
 	return status;
+}
+
+/* bpfdb_get is bpfdb_get_version without the version. */
+static __always_inline int bpfdb_get(const struct bpfdb_key *key, struct bpfdb_value *buf,
+				     __u32 *len)
+{
+	return bpfdb_get_version(key, buf, len, NULL);
 }
 
 /*
@@ -313,7 +325,8 @@ static __always_inline int bpfdb_txn_done(struct bpfdb_control *ctl, struct bpfd
 }
 
 static __always_inline int bpfdb_txn_read(struct bpfdb_txn_handle *tx, const struct bpfdb_key *key,
-					  int for_update, struct bpfdb_value *buf, __u32 *len)
+					  int for_update, struct bpfdb_value *buf, __u32 *len,
+					  __u64 *version)
 {
 	struct bpfdb_found found = {};
 	struct bpfdb_control *ctl = bpfdb_store();
@@ -329,8 +342,11 @@ static __always_inline int bpfdb_txn_read(struct bpfdb_txn_handle *tx, const str
 	if (!t)
 		return BPFDB_ERR_TXN_INVALID;
 	status = txn_get(t, tx->slot, key, for_update, BPFDB_KERNEL_TXN_KEYS, buf, &found, &detail);
-	if (status == BPFDB_OK)
+	if (status == BPFDB_OK) {
 		*len = found.len;
+		if (version)
+			*version = found.ts;
+	}
 	return bpfdb_txn_done(ctl, t, tx->slot, status);
 }
 
@@ -342,7 +358,19 @@ static __always_inline int bpfdb_txn_read(struct bpfdb_txn_handle *tx, const str
 static __always_inline int bpfdb_txn_get(struct bpfdb_txn_handle *tx, const struct bpfdb_key *key,
 					 struct bpfdb_value *buf, __u32 *len)
 {
-	return bpfdb_txn_read(tx, key, 0, buf, len);
+	return bpfdb_txn_read(tx, key, 0, buf, len, NULL);
+}
+
+/*
+ * bpfdb_txn_get_version is bpfdb_txn_get that also returns the version
+ * read (see bpfdb_get_version; a value the transaction wrote itself has
+ * version 0 until it commits).
+ */
+static __always_inline int bpfdb_txn_get_version(struct bpfdb_txn_handle *tx,
+						 const struct bpfdb_key *key,
+						 struct bpfdb_value *buf, __u32 *len, __u64 *version)
+{
+	return bpfdb_txn_read(tx, key, 0, buf, len, version);
 }
 
 /*
@@ -354,7 +382,7 @@ static __always_inline int bpfdb_txn_get_for_update(struct bpfdb_txn_handle *tx,
 						    const struct bpfdb_key *key,
 						    struct bpfdb_value *buf, __u32 *len)
 {
-	return bpfdb_txn_read(tx, key, 1, buf, len);
+	return bpfdb_txn_read(tx, key, 1, buf, len, NULL);
 }
 
 static __always_inline int bpfdb_txn_write(struct bpfdb_txn_handle *tx, const struct bpfdb_key *key,

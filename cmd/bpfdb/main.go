@@ -19,6 +19,7 @@ import (
 
 	"github.com/bpfdb/bpfdb/engine"
 	"github.com/bpfdb/bpfdb/mcudp"
+	"github.com/bpfdb/bpfdb/mcxdp"
 	"github.com/bpfdb/bpfdb/server"
 	"github.com/cockroachdb/pebble/vfs"
 	"github.com/spf13/cobra"
@@ -117,6 +118,8 @@ func serveCmd() *cobra.Command {
 		stopTimeout  time.Duration
 		pinDir       string
 		udpPort      int
+		xdpIface     string
+		xdpMode      string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -134,22 +137,52 @@ func serveCmd() *cobra.Command {
 			fmt.Fprintf(os.Stderr, "bpfdb %s: %s: %s\n", version, dir, describeRecovery(e.Recovery()))
 			var mc *mcudp.Server
 			var mcStats *mcudp.Stats
+			var fe *mcxdp.Frontend
+			if xdpIface != "" && udpPort == 0 {
+				udpPort = 11211
+			}
 			if udpPort > 0 {
 				host, _, _ := net.SplitHostPort(listen)
+				if xdpIface != "" {
+					host = "" // what XDP passes up is addressed to the interface
+				}
 				if mc, err = mcudp.Listen(e, net.JoinHostPort(host, strconv.Itoa(udpPort)), version); err != nil {
 					e.Close()
 					return err
 				}
 				mcStats = mc.Stats()
 				go mc.Serve()
-				defer mc.Close()
 				fmt.Fprintf(os.Stderr, "bpfdb %s: memcached UDP on %s\n", version, mc.Addr())
+			}
+			if xdpIface != "" {
+				mode, err := mcxdp.ParseMode(xdpMode)
+				if err == nil {
+					fe, err = mcxdp.Attach(e, mcxdp.Config{Interface: xdpIface, Port: udpPort, Mode: mode})
+				}
+				if err != nil {
+					if mc != nil {
+						mc.Close()
+					}
+					e.Close()
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "bpfdb %s: memcached gets answered in XDP on %s, port %d\n", version, xdpIface, udpPort)
+			}
+			// The memcached front ends stop before the engine closes.
+			stopMemcache := func() {
+				if fe != nil {
+					fe.Close()
+				}
+				if mc != nil {
+					mc.Close()
+				}
 			}
 			srv, err := server.New(e, server.Config{
 				Addr: listen, Unix: unixPath, RequirePass: requirePass, MaxClients: maxClients, Version: version,
-				Memcache: mcStats,
+				Memcache: mcStats, MemcacheXDP: fe,
 			})
 			if err != nil {
+				stopMemcache()
 				e.Close()
 				return err
 			}
@@ -157,6 +190,7 @@ func serveCmd() *cobra.Command {
 			if metricsAddr != "" {
 				ln, err := net.Listen("tcp", metricsAddr)
 				if err != nil {
+					stopMemcache()
 					e.Close()
 					return fmt.Errorf("metrics: listening on %s: %w", metricsAddr, err)
 				}
@@ -192,6 +226,7 @@ func serveCmd() *cobra.Command {
 			if metricsSrv != nil {
 				metricsSrv.Shutdown(ctx)
 			}
+			stopMemcache()
 			if err := e.Close(); err != nil {
 				if errors.Is(err, engine.ErrNotDurable) {
 					return fmt.Errorf("stopped with commits that are not on disk (never acknowledged; the next start recovers every acknowledged one): %w", err)
@@ -211,7 +246,9 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().StringVar(&requirePass, "requirepass", "", "password clients must AUTH with")
 	cmd.Flags().IntVar(&maxClients, "maxclients", 10000, "most client connections at once")
 	cmd.Flags().Int64Var(&minFree, "min-free-bytes", 0, "free space kept in --dir's volume: writes are refused (MISCONF) below twice this (default: a sixteenth of the volume, 1 to 64 MiB)")
-	cmd.Flags().IntVar(&udpPort, "udp-port", 0, "serve memcached's UDP protocol (get, gets, set, add, replace, delete, incr, decr) on this port of --listen's host (0: off)")
+	cmd.Flags().IntVar(&udpPort, "udp-port", 0, "serve memcached's UDP protocol (get, gets, set, add, replace, delete, incr, decr) on this port of --listen's host (0: off; 11211 with --xdp)")
+	cmd.Flags().StringVar(&xdpIface, "xdp", "", "answer memcached UDP get and gets arriving on this interface in XDP, in the kernel; the rest goes to --udp-port, then on every address")
+	cmd.Flags().StringVar(&xdpMode, "xdp-mode", "auto", "XDP attach mode: auto (native where the driver has it), native or generic")
 	cmd.Flags().StringVar(&pinDir, "pin", "", "pin the store's maps by name in this bpffs directory (e.g. /sys/fs/bpf/bpfdb), for other BPF programs and loaders; removed at exit")
 	cmd.Flags().DurationVar(&stopTimeout, "shutdown-timeout", 10*time.Second, "longest SIGTERM, SIGINT or SHUTDOWN takes, whatever the disk does (then it exits 1 naming the commits not on disk)")
 	return cmd

@@ -6,6 +6,7 @@ package netnstest
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -13,6 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -109,4 +113,33 @@ func in(ns string, fn func() error) error {
 // combined output.
 func Exec(ns string, name string, args ...string) ([]byte, error) {
 	return exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...).CombinedOutput()
+}
+
+// AttachPass attaches an XDP program that passes every packet to iface in
+// namespace ns, until cleanup. A veth delivers what XDP_TX sends out of
+// its peer only when this end has an XDP program too.
+func AttachPass(t testing.TB, ns, iface string) {
+	t.Helper()
+	err := In(ns, func() error {
+		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL",
+			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2), asm.Return()}}) // XDP_PASS
+		if err != nil {
+			return err
+		}
+		ifc, err := net.InterfaceByName(iface)
+		if err != nil {
+			prog.Close()
+			return err
+		}
+		l, err := link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifc.Index})
+		if err != nil {
+			prog.Close()
+			return err
+		}
+		t.Cleanup(func() { l.Close(); prog.Close() })
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("netnstest: an XDP pass program on %s in %s: %v", iface, ns, err)
+	}
 }
