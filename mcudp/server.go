@@ -103,6 +103,17 @@ func (s *Server) worker() {
 	}
 }
 
+// Answer returns the reply text to the request datagram d (frame header
+// included), as the server sends it (split into datagrams), or nil for a
+// request that gets none; it applies what d asks.
+func (s *Server) Answer(d []byte) []byte {
+	_, payload, err := ParseHeader(d)
+	if errors.Is(err, ErrShort) {
+		return nil // no header to answer to
+	}
+	return s.handle(payload, err)
+}
+
 // handle answers one request's payload (or the header's error).
 func (s *Server) handle(payload []byte, headerErr error) []byte {
 	if headerErr != nil {

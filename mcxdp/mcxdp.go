@@ -79,24 +79,9 @@ func Attach(db *engine.Engine, cfg Config) (*Frontend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mcxdp: %w", err)
 	}
-	spec, err := loadMcxdp()
-	if err != nil {
-		return nil, err
-	}
-	if err := spec.Variables["mcxdp_port"].Set(uint16(cfg.Port)); err != nil {
-		return nil, err
-	}
-	repl, err := db.FitSpec(spec)
-	if err != nil {
-		return nil, err
-	}
 	f := &Frontend{cfg: cfg}
-	if err := spec.LoadAndAssign(&f.objs, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("mcxdp: loading the program: %+v", ve)
-		}
-		return nil, fmt.Errorf("mcxdp: loading the program: %w", err)
+	if err := load(db, cfg.Port, &f.objs); err != nil {
+		return nil, err
 	}
 	f.link, err = link.AttachXDP(link.XDPOptions{Program: f.objs.McxdpGet, Interface: iface.Index, Flags: flags})
 	if err != nil {
@@ -117,6 +102,29 @@ func ParseMode(s string) (Mode, error) {
 		return Generic, nil
 	}
 	return Auto, fmt.Errorf("mcxdp: XDP mode %q: want auto, native or generic", s)
+}
+
+// load loads the program, answering port, against db's maps into objs.
+func load(db *engine.Engine, port int, objs *mcxdpObjects) error {
+	spec, err := loadMcxdp()
+	if err != nil {
+		return err
+	}
+	if err := spec.Variables["mcxdp_port"].Set(uint16(port)); err != nil {
+		return err
+	}
+	repl, err := db.FitSpec(spec)
+	if err != nil {
+		return err
+	}
+	if err := spec.LoadAndAssign(objs, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("mcxdp: loading the program: %+v", ve)
+		}
+		return fmt.Errorf("mcxdp: loading the program: %w", err)
+	}
+	return nil
 }
 
 func (m Mode) flags() (link.XDPAttachFlags, error) {
