@@ -96,7 +96,7 @@ func ParseRequest(p []byte) (Request, error) {
 		return r, ErrBadLine
 	}
 	line, rest := bytes.TrimSuffix(p[:end], []byte("\r")), p[end+1:]
-	fields := bytes.Fields(line)
+	fields := tokens(line)
 	if len(fields) == 0 {
 		return r, ErrBadLine
 	}
@@ -136,6 +136,18 @@ func ParseRequest(p []byte) (Request, error) {
 		}
 	}
 	return r, nil
+}
+
+// tokens splits a command line at spaces, as memcached does: any other
+// byte, a tab or a control byte included, belongs to a token.
+func tokens(line []byte) [][]byte {
+	var out [][]byte
+	for _, f := range bytes.Split(line, []byte{' '}) {
+		if len(f) > 0 {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // parseStorage parses "<cmd> <key> <flags> <exptime> <bytes> [cas] [noreply]"

@@ -87,7 +87,9 @@ struct mc_parse {
 
 /*
  * mc_parse_cb reads byte start+idx of the request: keys are separated by
- * spaces; the line ends with "\r\n" (or "\n"), which must end the text.
+ * spaces, and any other byte is part of a key (as in memcached, whose
+ * clients use control bytes in keys); the line ends with "\r\n" (or
+ * "\n"), which must end the text.
  */
 static long mc_parse_cb(__u64 idx, void *ctx)
 {
@@ -114,10 +116,6 @@ static long mc_parse_cb(__u64 idx, void *ctx)
 			s->pass = MCXDP_PASS_BAD;
 		else
 			s->done = 1;
-		return 1;
-	}
-	if (c < ' ' || c == 127) {
-		s->pass = MCXDP_PASS_BAD;
 		return 1;
 	}
 	if (!s->in_key) {
