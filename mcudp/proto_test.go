@@ -36,7 +36,7 @@ func TestParseRequest(t *testing.T) {
 	}{
 		{"get a\r\n", "get", 1, nil},
 		{"get \x10\x10k\tx\r\n", "get", 1, nil}, // only spaces separate, as in memcached
-		{"get a b\n", "get", 2, nil}, // memcached takes a bare newline too
+		{"get a b\n", "get", 2, nil},            // memcached takes a bare newline too
 		{"gets a b c\r\n", "gets", 3, nil},
 		{"get\r\n", "", 0, ErrBadLine},
 		{"get a", "", 0, ErrBadLine},
