@@ -82,6 +82,7 @@ static __always_inline int mc_pass(__u32 why)
 /* ---- parsing the command line ------------------------------------------- */
 
 struct mc_parse {
+	struct mcxdp_scratch *s;
 	__u32 start; /* the first byte after the command's name */
 };
 
@@ -94,7 +95,7 @@ struct mc_parse {
 static long mc_parse_cb(__u64 idx, void *ctx)
 {
 	struct mc_parse *p = ctx;
-	struct mcxdp_scratch *s = mc_scratch();
+	struct mcxdp_scratch *s = p->s;
 	__u32 i = p->start + (__u32)idx, n;
 	__u8 c;
 
@@ -183,6 +184,7 @@ static __always_inline __u32 mc_put_uint(struct mcxdp_scratch *s, __u32 off, __u
 }
 
 struct mc_items {
+	struct mcxdp_scratch *s;
 	struct bpfdb_txn_handle tx;
 	__u32 multi;  /* several keys: read in the transaction tx */
 	__u32 pass;   /* an enum mcxdp_stat to pass up with, or 0 */
@@ -194,7 +196,7 @@ struct mc_items {
 static long mc_item_cb(__u64 idx, void *ctx)
 {
 	struct mc_items *c = ctx;
-	struct mcxdp_scratch *s = mc_scratch();
+	struct mcxdp_scratch *s = c->s;
 	struct bpfdb_key key = {};
 	__u32 off, len, vlen = 0, r;
 	__u64 version = 0;
@@ -410,6 +412,8 @@ int mcxdp_get(struct xdp_md *ctx)
 	} else {
 		return mc_pass(MCXDP_PASS_COMMAND);
 	}
+	parse.s = s;
+	items.s = s;
 	s->req_len = plen;
 	s->nkeys = 0;
 	s->in_key = 0;

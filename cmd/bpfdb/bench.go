@@ -57,6 +57,7 @@ section of a document (between <!-- bench:begin --> and <!-- bench:end -->).`,
 	fl.StringVar(&f.out, "out", "bench-results", "directory for results.json, results.md and the charts")
 	fl.StringVar(&f.docs, "docs", "", "also regenerate the marked section of this Markdown file")
 	fl.StringVar(&f.fromJSON, "from-json", "", "do not run: rewrite the outputs from this results.json")
+	cmd.AddCommand(mcgetCmd())
 	return cmd
 }
 
@@ -233,4 +234,50 @@ func printSkips(r *bench.Report) {
 			fmt.Fprintln(os.Stderr, line)
 		}
 	}
+}
+
+// mcgetCmd is `bpfdb bench mcget`: a memcached UDP GET load against any
+// server (bpfdb serve --udp-port or --xdp, memcached -U), for measuring
+// CPU per GET beside ../shared/tools/cpu-per-op.
+func mcgetCmd() *cobra.Command {
+	p := bench.DefaultMCGetParams()
+	var load, loadOnly bool
+	cmd := &cobra.Command{
+		Use:   "mcget",
+		Short: "Send memcached UDP gets of key:%012d records (as redis-benchmark -r names them) to --addr",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer cancel()
+			if load || loadOnly {
+				fmt.Fprintf(os.Stderr, "mcget: storing %d records of %d bytes on %s\n", p.Keys, p.ValueSize, p.Addr)
+				if err := bench.MCLoad(ctx, p); err != nil {
+					return err
+				}
+				if loadOnly {
+					return nil
+				}
+			}
+			res, err := bench.MCGet(ctx, p, func(done uint64) {
+				fmt.Fprintf(os.Stderr, "mcget: %d of %d gets answered\n", done, p.Requests)
+			})
+			fmt.Printf("gets %d hits %d misses %d lost %d errors %d in %.2fs: %.0f gets/s\n", res.Requests, res.Hits,
+				res.Misses, res.Lost, res.Errors, res.Elapsed.Seconds(), float64(res.Requests)/res.Elapsed.Seconds())
+			if err == nil && (res.Lost > 0 || res.Errors > 0 || res.Misses > 0) {
+				err = fmt.Errorf("mcget: %d gets lost, %d errors, %d misses", res.Lost, res.Errors, res.Misses)
+			}
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&p.Addr, "addr", "127.0.0.1:11211", "memcached UDP server")
+	fl.IntVar(&p.Keys, "keys", p.Keys, "records")
+	fl.IntVar(&p.ValueSize, "value-size", p.ValueSize, "bytes per value (--load)")
+	fl.Int64VarP(&p.Requests, "requests", "n", p.Requests, "gets to send")
+	fl.IntVar(&p.Sockets, "sockets", p.Sockets, "UDP sockets")
+	fl.IntVar(&p.Window, "window", p.Window, "gets in flight per socket")
+	fl.DurationVar(&p.Timeout, "timeout", p.Timeout, "a get unanswered after this is lost")
+	fl.BoolVar(&load, "load", false, "store the records first (UDP sets)")
+	fl.BoolVar(&loadOnly, "load-only", false, "store the records and stop")
+	return cmd
 }
