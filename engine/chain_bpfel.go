@@ -44,7 +44,8 @@ type chainBpfdbControl struct {
 type chainBpfdbFullDetail uint32
 
 const (
-	chainBpfdbFullDetailBPFDB_FULL_INDEX chainBpfdbFullDetail = 255
+	chainBpfdbFullDetailBPFDB_FULL_INDEX      chainBpfdbFullDetail = 255
+	chainBpfdbFullDetailBPFDB_DETAIL_OVERFLOW chainBpfdbFullDetail = 254
 )
 
 type chainBpfdbKey struct {
@@ -112,6 +113,7 @@ const (
 	chainBpfdbOpKindBPFDB_OP_COMMIT chainBpfdbOpKind = 5
 	chainBpfdbOpKindBPFDB_OP_ABORT  chainBpfdbOpKind = 6
 	chainBpfdbOpKindBPFDB_OP_LOAD   chainBpfdbOpKind = 7
+	chainBpfdbOpKindBPFDB_OP_INCR   chainBpfdbOpKind = 8
 )
 
 type chainBpfdbRecord struct {

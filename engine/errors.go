@@ -46,6 +46,10 @@ var (
 	// was applied. The error names the cause; reads keep working, and
 	// writes are taken again, by themselves, once the log writes again.
 	ErrLogUnavailable = errors.New("bpfdb: writes refused: the log cannot take them")
+	// ErrNotInteger: OpIncr of a value that is not a decimal int64.
+	ErrNotInteger = errors.New("bpfdb: value is not an integer or out of range")
+	// ErrOverflow: OpIncr whose sum is out of the int64 range.
+	ErrOverflow = errors.New("bpfdb: increment or decrement would overflow")
 	// ErrQuiesced: a checkpoint's gate refused a new writer; retry.
 	ErrQuiesced = errors.New("bpfdb: closed for a checkpoint, retry")
 	// ErrAborted: the operation was skipped because an earlier operation of
@@ -165,6 +169,11 @@ func (e *Engine) statusError(status int32, detail uint8) error {
 		return ErrQuiesced
 	case chainBpfdbStatusBPFDB_ERR_LOG_REFUSED:
 		return e.logRefusedError()
+	case chainBpfdbStatusBPFDB_ERR_NOT_INTEGER:
+		if detail == uint8(chainBpfdbFullDetailBPFDB_DETAIL_OVERFLOW) {
+			return ErrOverflow
+		}
+		return ErrNotInteger
 	default:
 		return fmt.Errorf("%w: chain status %d", ErrInternal, status)
 	}

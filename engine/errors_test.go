@@ -873,7 +873,7 @@ func TestStatusError(t *testing.T) {
 		{chainBpfdbStatusBPFDB_ERR_LOG_FULL, ErrLogFull, "Options.LogRingBytes"},
 		{chainBpfdbStatusBPFDB_ERR_LAYOUT, ErrLayout, "layout"},
 		{chainBpfdbStatusBPFDB_ERR_TXN_TABLE_FULL, ErrTxnTableFull, "BPFDB_KERNEL_TXNS"},
-		{chainBpfdbStatusBPFDB_ERR_NOT_INTEGER, nil, "not an integer"},
+		{chainBpfdbStatusBPFDB_ERR_NOT_INTEGER, ErrNotInteger, "not an integer"},
 	} {
 		err := e.StatusError(int32(tc.status))
 		switch {

@@ -23,7 +23,6 @@ package engine
 //     locks within about 1.25 TxnTimeout. A negative TxnTimeout disables it.
 
 import (
-	"errors"
 	"fmt"
 	"sync/atomic"
 
@@ -125,8 +124,6 @@ func (e *Engine) StatusError(status int32) error {
 	case chainBpfdbStatusBPFDB_ERR_STORE_FULL:
 		return fmt.Errorf("%w: the index (Options.MaxKeys, %d keys) or a value slab (Options.SlabSlots) is full",
 			ErrStoreFull, e.opts.MaxKeys)
-	case chainBpfdbStatusBPFDB_ERR_NOT_INTEGER:
-		return errors.New("bpfdb: value is not an integer or out of range")
 	case chainBpfdbStatusBPFDB_ERR_LAYOUT:
 		return fmt.Errorf("%w: the program was built for another layout than %#x, or the store is not open", ErrLayout, LayoutVersion)
 	case chainBpfdbStatusBPFDB_ERR_TXN_TABLE_FULL:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync/atomic"
 	"time"
 )
@@ -18,6 +19,11 @@ const (
 	OpGet    = OpKind(chainBpfdbOpKindBPFDB_OP_GET)
 	OpSet    = OpKind(chainBpfdbOpKindBPFDB_OP_SET)
 	OpDelete = OpKind(chainBpfdbOpKindBPFDB_OP_DEL)
+	// OpIncr adds Delta to the key's value read as a decimal int64 (an
+	// absent key is 0) and leaves the sum's digits in Value. Autocommit
+	// only (Batch, Submit): it is one transaction of one chain run, so its
+	// lock is never held across a round trip to user space.
+	OpIncr = OpKind(chainBpfdbOpKindBPFDB_OP_INCR)
 )
 
 func (k OpKind) String() string {
@@ -28,6 +34,8 @@ func (k OpKind) String() string {
 		return "SET"
 	case OpDelete:
 		return "DEL"
+	case OpIncr:
+		return "INCR"
 	}
 	return fmt.Sprintf("OpKind(%d)", uint8(k))
 }
@@ -45,6 +53,8 @@ type Op struct {
 	// none is kept, and for the Get of its own transaction's uncommitted
 	// write). A key written or deleted since has another Version.
 	Version uint64
+	// Delta is what an OpIncr adds.
+	Delta int64
 	// ForUpdate makes a Get in a read-write transaction take the key's
 	// exclusive lock rather than a shared one: for a key the transaction
 	// will write, so that two read-modify-writes of it conflict once, at
@@ -108,6 +118,25 @@ func (e *Engine) Set(key, value []byte) error {
 		return err
 	}
 	return ops[0].Err
+}
+
+// errIncrInTxn refuses OpIncr in a transaction, which reads with Get
+// (ForUpdate) and writes with Set instead.
+var errIncrInTxn = errors.New("bpfdb: INCR is autocommit only (Batch, Submit); in a transaction, Get ForUpdate and Set")
+
+// Incr adds delta to key's value read as a decimal int64 (an absent key
+// is 0) as one transaction and returns the sum: ErrNotInteger, with
+// nothing applied, for a value that is not one, ErrOverflow for a sum out
+// of range.
+func (e *Engine) Incr(key []byte, delta int64) (int64, error) {
+	ops := [1]Op{{Kind: OpIncr, Key: key, Delta: delta}}
+	if err := e.Batch(ops[:]); err != nil {
+		return 0, err
+	}
+	if ops[0].Err != nil {
+		return 0, ops[0].Err
+	}
+	return strconv.ParseInt(string(ops[0].Value), 10, 64)
 }
 
 // Delete removes key as one transaction; ErrNotFound if it had no value.
@@ -272,7 +301,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 	for i := range ops {
 		op := &ops[i]
 		op.Err = checkKeyValue(op.Key, op.Value, op.Kind == OpSet)
-		if op.Err == nil && op.Kind != OpGet && op.Kind != OpSet && op.Kind != OpDelete {
+		if op.Err == nil && op.Kind != OpGet && op.Kind != OpSet && op.Kind != OpDelete && op.Kind != OpIncr {
 			op.Err = fmt.Errorf("bpfdb: unknown operation %v", op.Kind)
 		}
 		if op.Err != nil {
@@ -293,6 +322,9 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			op := &ops[pending[j]]
 			o := &s.ops[j]
 			o.encode(uint8(op.Kind), op.Key, op.Value)
+			if op.Kind == OpIncr {
+				o.ValLen, o.Ts = 0, uint64(op.Delta)
+			}
 			if op.Kind != OpGet {
 				wrote = true
 			} else if wrote && wroteEarlier(ops, pending[:j], op.Key) {
@@ -316,7 +348,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 		// pipeline's order. One allocation holds every value returned.
 		total := 0
 		for j := 0; j < n; j++ {
-			if o := &s.ops[j]; o.Status == 0 && o.Kind == uint8(OpGet) {
+			if o := &s.ops[j]; o.Status == 0 && (o.Kind == uint8(OpGet) || o.Kind == uint8(OpIncr)) {
 				total += int(min(o.ValLen, uint32(MaxValueLen)))
 			}
 		}
@@ -336,6 +368,12 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			}
 			if op.Err == ErrAborted || op.Err == errRetry { // statusError's own values
 				op.Err = ErrConflict // a retry budget ran out
+			}
+			if op.Err == nil && op.Kind == OpIncr {
+				l := int(min(o.ValLen, uint32(MaxValueLen)))
+				op.Value = buf[:l:l]
+				copy(op.Value, o.Value[:l])
+				buf = buf[l:]
 			}
 			if op.Err == nil && op.Kind == OpGet {
 				op.Version = o.Ts
@@ -385,6 +423,9 @@ func (e *Engine) Exec(ops []Op) error {
 			readOnly = false
 		}
 		ops[i].Err = checkKeyValue(ops[i].Key, ops[i].Value, ops[i].Kind == OpSet)
+		if ops[i].Err == nil && ops[i].Kind == OpIncr {
+			ops[i].Err = errIncrInTxn
+		}
 		if ops[i].Err != nil {
 			return ops[i].Err
 		}

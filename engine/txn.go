@@ -110,6 +110,9 @@ func (t *Txn) runOps(ops []Op, commit bool) error {
 		if op.Kind != OpGet && t.readOnly {
 			return ErrReadOnly
 		}
+		if op.Kind == OpIncr {
+			return errIncrInTxn
+		}
 		if op.Kind != OpGet && op.Kind != OpSet && op.Kind != OpDelete {
 			return fmt.Errorf("bpfdb: unknown operation %v", op.Kind)
 		}

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"math"
 
 	"github.com/bpfdb/bpfdb/engine"
 )
@@ -226,12 +227,16 @@ func dataCommands() []*command {
 				return intReply(1)
 			}},
 		{name: "incr", arity: 2, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "denyoom", "fast"},
+			fast: func(c *conn, a [][]byte) bool { return c.gatherIncr(a[1], 1) },
 			eval: func(v *txView, a [][]byte) reply { return v.incrBy(a[1], 1) }},
 		{name: "decr", arity: 2, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "denyoom", "fast"},
+			fast: func(c *conn, a [][]byte) bool { return c.gatherIncr(a[1], -1) },
 			eval: func(v *txView, a [][]byte) reply { return v.incrBy(a[1], -1) }},
 		{name: "incrby", arity: 3, keys: writes(firstKey), check: checkIncr, flags: []string{"write", "denyoom", "fast"},
+			fast: func(c *conn, a [][]byte) bool { return fastIncrBy(c, a, false) },
 			eval: func(v *txView, a [][]byte) reply { return v.incrByArg(a[1], a[2], false) }},
 		{name: "decrby", arity: 3, keys: writes(firstKey), check: checkIncr, flags: []string{"write", "denyoom", "fast"},
+			fast: func(c *conn, a [][]byte) bool { return fastIncrBy(c, a, true) },
 			eval: func(v *txView, a [][]byte) reply { return v.incrByArg(a[1], a[2], true) }},
 		{name: "append", arity: 3, keys: writes(firstKey), check: checkKeys(firstKey, 2), flags: []string{"write", "denyoom"},
 			eval: func(v *txView, a [][]byte) reply {
@@ -267,6 +272,19 @@ func checkPairs(args [][]byte) error {
 		}
 	}
 	return nil
+}
+
+// fastIncrBy gathers INCRBY or DECRBY whose argument is an integer (and,
+// negated, still one); the others take the slower path and its error.
+func fastIncrBy(c *conn, a [][]byte, negate bool) bool {
+	by, ok := parseInteger(a[2])
+	if !ok || (negate && by == math.MinInt64) {
+		return false
+	}
+	if negate {
+		by = -by
+	}
+	return c.gatherIncr(a[1], by)
 }
 
 func checkIncr(args [][]byte) error {

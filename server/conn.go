@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -60,10 +61,11 @@ type pendingReply struct {
 type replyKind uint8
 
 const (
-	replyValue  replyKind = iota // GET: the value or null
-	replyOK                      // SET: +OK
-	replyCount                   // DEL: 1 if there was a value
-	replyLength                  // STRLEN: the value's length or 0
+	replyValue   replyKind = iota // GET: the value or null
+	replyOK                       // SET: +OK
+	replyCount                    // DEL: 1 if there was a value
+	replyInteger                  // INCR: the sum, from the op's Value
+	replyLength                   // STRLEN: the value's length or 0
 )
 
 func newConn(s *Server, fd int, addr string) *conn {
@@ -266,6 +268,17 @@ func (c *conn) queue(cmd *command, args [][]byte) {
 }
 
 // gather adds a fast command's op and how to answer it.
+// gatherIncr gathers INCR, DECR, INCRBY or DECRBY of key by by as one
+// autocommit OpIncr: one chain run, its lock never held across a round
+// trip (a kernel-side bpfdb_incr racing it is not refused). A bad key
+// takes the slower path, which words the error as Redis does.
+func (c *conn) gatherIncr(key []byte, by int64) bool {
+	if engine.CheckKey(key) != nil {
+		return false
+	}
+	return c.gather(replyInteger, engine.Op{Kind: engine.OpIncr, Key: key, Delta: by})
+}
+
 func (c *conn) gather(kind replyKind, op engine.Op) bool {
 	c.pending = append(c.pending, pendingReply{kind: kind, at: len(c.ops)})
 	c.ops = append(c.ops, op)
@@ -317,6 +330,9 @@ func (c *conn) renderOps(runErr, durableErr error) {
 				c.wr.Int(1)
 			case replyLength:
 				c.wr.Int(int64(len(op.Value)))
+			case replyInteger:
+				n, _ := strconv.ParseInt(string(op.Value), 10, 64) // the chain's own digits
+				c.wr.Int(n)
 			}
 		case errors.Is(opErr, engine.ErrNotFound):
 			switch p.kind {

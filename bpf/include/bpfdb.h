@@ -40,6 +40,8 @@ enum bpfdb_op_kind {
 	BPFDB_OP_COMMIT = 5, /* last op of a transaction request only */
 	BPFDB_OP_ABORT = 6,  /* last op of a transaction request only */
 	BPFDB_OP_LOAD = 7,   /* recovery: install a version at op.ts, unlogged (autocommit only) */
+	BPFDB_OP_INCR = 8,   /* add op.ts (an int64) to the key's decimal value (autocommit only);
+			      * out: value and val_len hold the sum's digits */
 };
 
 /* Flags on an op. */
@@ -92,6 +94,7 @@ enum bpfdb_status {
 /* bpfdb_op.detail for BPFDB_ERR_STORE_FULL: the slab class, or this for the index. */
 enum bpfdb_full_detail {
 	BPFDB_FULL_INDEX = 255,
+	BPFDB_DETAIL_OVERFLOW = 254, /* on BPFDB_ERR_NOT_INTEGER: the sum would overflow */
 };
 
 /* Special values of version fields. */
@@ -121,7 +124,8 @@ struct bpfdb_op {
 	__s32 status;      /* out: enum bpfdb_status */
 	__u32 val_len;     /* in for SET, out for GET */
 	__u32 _pad1;
-	__u64 ts;          /* LOAD: in, GET: out: the version's commit timestamp */
+	__u64 ts;          /* LOAD: in, GET: out: the version's commit timestamp;
+			    * INCR: in, the delta */
 	struct bpfdb_key key;
 	__u8 value[BPFDB_MAX_VALUE_LEN] __attribute__((aligned(8)));
 };

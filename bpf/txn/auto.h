@@ -230,7 +230,7 @@ static __always_inline __u32 int_format(__s64 v, struct bpfdb_value *buf)
  * as one transaction: no increment is lost to a concurrent one. buf is
  * scratch for the old value and holds the new one after; *sum is set.
  * BPFDB_ERR_NOT_INTEGER, with nothing applied, when the value is not an
- * integer or the sum overflows.
+ * integer or the sum overflows (then res->detail is BPFDB_DETAIL_OVERFLOW).
  */
 static __always_inline int auto_incr(const struct bpfdb_key *key, __s64 delta,
 				     struct bpfdb_value *buf, __u32 owner, __s64 *sum,
@@ -255,8 +255,10 @@ static __always_inline int auto_incr(const struct bpfdb_key *key, __s64 delta,
 	} else if (status == BPFDB_ERR_NOT_FOUND) {
 		status = BPFDB_OK;
 	}
-	if (status == BPFDB_OK && __builtin_add_overflow(cur, delta, &next))
+	if (status == BPFDB_OK && __builtin_add_overflow(cur, delta, &next)) {
 		status = BPFDB_ERR_NOT_INTEGER;
+		res->detail = BPFDB_DETAIL_OVERFLOW;
+	}
 	if (status == BPFDB_OK) {
 		status = auto_apply(rec, key, buf, int_format(next, buf), res);
 		if (status == BPFDB_OK)

@@ -54,16 +54,18 @@ func (l *lockedBuffer) String() string {
 
 // child is flowcount running in the pair's server namespace.
 type child struct {
-	cmd *exec.Cmd
-	out *lockedBuffer
-	rdb *redis.Client
+	cmd    *exec.Cmd
+	out    *lockedBuffer
+	rdb    *redis.Client
+	exited chan struct{} // closed when it has exited, err its Wait's result
+	err    error
 }
 
 // start runs flowcount on the server end of p with its store in dir, and
 // waits until it answers PING.
 func start(t *testing.T, p *netnstest.Pair, dir string) *child {
 	t.Helper()
-	c := &child{out: &lockedBuffer{}}
+	c := &child{out: &lockedBuffer{}, exited: make(chan struct{})}
 	c.cmd = exec.Command("ip", "netns", "exec", p.Server, os.Args[0])
 	c.cmd.Env = append(os.Environ(), childArgs+"=--iface "+p.ServerIf+" --dir "+dir+
 		" --listen 127.0.0.1:6380 --report 100ms --max-keys 1024")
@@ -71,9 +73,10 @@ func start(t *testing.T, p *netnstest.Pair, dir string) *child {
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() { c.err = c.cmd.Wait(); close(c.exited) }()
 	t.Cleanup(func() {
 		c.cmd.Process.Kill()
-		c.cmd.Wait()
+		<-c.exited
 	})
 	// The RESP port is on the namespace's own loopback: dial it from there.
 	c.rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:6380", MaxRetries: -1,
@@ -88,6 +91,11 @@ func start(t *testing.T, p *netnstest.Pair, dir string) *child {
 	t.Cleanup(func() { c.rdb.Close() })
 	deadline := time.Now().Add(30 * time.Second)
 	for c.rdb.Ping(context.Background()).Err() != nil {
+		select {
+		case <-c.exited:
+			t.Fatalf("flowcount exited (%v) before serving; its output:\n%s", c.err, c.out)
+		default:
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("flowcount did not answer PING within 30s; its output:\n%s", c.out)
 		}
@@ -172,7 +180,7 @@ func TestFlowcount(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.cmd.Process.Signal(syscall.SIGKILL)
-	c.cmd.Wait()
+	<-c.exited
 
 	c = start(t, p, dir)
 	c.waitCounts(t, p.ClientIP, n, bytes)
@@ -197,12 +205,10 @@ func TestFlowcount(t *testing.T) {
 	c.waitCounts(t, p.ClientIP, n+m+1000, bytes+more)
 
 	c.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("flowcount exited with %v after SIGTERM; its output:\n%s", err, c.out)
+	case <-c.exited:
+		if c.err != nil {
+			t.Fatalf("flowcount exited with %v after SIGTERM; its output:\n%s", c.err, c.out)
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatalf("flowcount did not exit within 20s of SIGTERM; its output:\n%s", c.out)

@@ -27,8 +27,14 @@
 
 char _license[] SEC("license") = "GPL";
 
-/* How many times an increment is tried when it fails with a transient status. */
-#define FLOW_TRIES 4
+/*
+ * How many times an increment is tried when it fails with a transient
+ * status: enough to outlast a lock another CPU holds within one run, not
+ * one held by a run this program interrupted on its own CPU (that one
+ * cannot finish until the program returns: the packet is passed uncounted
+ * and the failure counted).
+ */
+#define FLOW_TRIES 32
 
 /* flow_stats indexes. */
 enum flow_stat {
@@ -131,19 +137,33 @@ static __always_inline int flow_transient(int status)
 	       status == BPFDB_ERR_VERSIONS_FULL;
 }
 
-/* flow_incr adds delta to key's counter, retrying transient failures. */
-static __noinline int flow_incr(const struct bpfdb_key *key, __s64 delta)
+/*
+ * flow_try_incr makes one attempt at adding delta to key's counter: a
+ * global function, verified once, however many times flow_incr calls it.
+ */
+__noinline int flow_try_incr(const struct bpfdb_key *key, __s64 delta)
 {
 	__u32 zero = 0;
 	struct bpfdb_value *buf = bpf_map_lookup_elem(&flow_scratch, &zero);
-	int status = BPFDB_ERR_RETRY;
 	__s64 sum = 0;
-	int i;
 
 	if (!buf || !key)
 		return BPFDB_ERR_INTERNAL;
+	return bpfdb_incr(key, delta, buf, &sum, NULL);
+}
+
+/*
+ * flow_incr adds delta to key's counter, retrying transient failures: a
+ * lock held by a writer on another CPU (a RESP INCR's chain run) is held
+ * for about a microsecond, so a few dozen tries outlast it.
+ */
+static __always_inline int flow_incr(const struct bpfdb_key *key, __s64 delta)
+{
+	int status = BPFDB_ERR_RETRY;
+	int i;
+
 	for (i = 0; i < FLOW_TRIES; i++) {
-		status = bpfdb_incr(key, delta, buf, &sum, NULL);
+		status = flow_try_incr(key, delta);
 		if (!flow_transient(status))
 			break;
 		flow_count(&flow_stats, FLOW_RETRIES);
