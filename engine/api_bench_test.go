@@ -17,8 +17,10 @@ import (
 //     BPF_PROG_RUN with repeat (what an XDP or tc program attached to an
 //     interface costs per packet, without the packet);
 //   - kernel-run: one BPF_PROG_RUN per increment (the syscall included);
-//   - engine: the embedded Go API, a read-write transaction of two chain
-//     runs (Txn.Run of the key ForUpdate, CommitWith of the new value).
+//   - engine-incr: the embedded Go API's Engine.Incr, one chain run
+//     (OpIncr), what RESP INCR runs;
+//   - engine-txn: a read-write transaction of two chain runs (Txn.Run of
+//     the key ForUpdate, CommitWith of the new value).
 //
 // cpu-µs/op is the process's CPU (user+system, every thread: the log's
 // writer included) per increment.
@@ -59,7 +61,16 @@ func BenchmarkIncr(b *testing.B) {
 		}
 		report(b, start)
 	})
-	b.Run("engine", func(b *testing.B) {
+	b.Run("engine-incr", func(b *testing.B) {
+		start := cpu()
+		for i := 0; i < b.N; i++ {
+			if _, err := db.Incr([]byte("incr-counter"), 1); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b, start)
+	})
+	b.Run("engine-txn", func(b *testing.B) {
 		start := cpu()
 		for i := 0; i < b.N; i++ {
 			if err := engineIncr(db, []byte("engine-counter")); err != nil {

@@ -38,6 +38,7 @@ type config struct {
 	dir      string
 	listen   string
 	mode     string
+	async    bool
 	maxKeys  int
 	report   time.Duration
 	top      int
@@ -59,6 +60,7 @@ func parse(args []string) (config, error) {
 	fs.StringVar(&c.listen, "listen", "127.0.0.1:6380", "TCP address to serve RESP on")
 	fs.StringVar(&c.mode, "mode", "auto", "XDP attach mode: auto (native if the driver has it), native or generic")
 	fs.IntVar(&c.maxKeys, "max-keys", 1<<16, "capacity of the store (two keys per source)")
+	fs.BoolVar(&c.async, "async", false, "answer RESP writes before they are on disk (the log is fsynced every 10ms); the counters' increments are made durable in the background either way")
 	fs.DurationVar(&c.report, "report", 5*time.Second, "how often to print the busiest sources (0: never)")
 	fs.IntVar(&c.top, "top", 10, "how many sources a report prints")
 	fs.DurationVar(&c.stopWait, "shutdown-timeout", 10*time.Second, "longest SIGINT or SIGTERM takes")
@@ -98,7 +100,11 @@ func run(args []string, log io.Writer, stop <-chan struct{}) error {
 	if err != nil {
 		return err
 	}
-	db, err := engine.Open(engine.Options{Dir: c.dir, MaxKeys: c.maxKeys})
+	durability := engine.Sync
+	if c.async {
+		durability = engine.Async
+	}
+	db, err := engine.Open(engine.Options{Dir: c.dir, MaxKeys: c.maxKeys, Durability: durability})
 	if err != nil {
 		return err
 	}
