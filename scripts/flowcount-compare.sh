@@ -15,6 +15,7 @@
 # the program's share is flowcount's softirq less the XDP_PASS round's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/veth-pair.sh
 rounds=${1:-3}
 n=200000
 cpu=../shared/tools/cpu-per-op
@@ -24,26 +25,12 @@ cleanup() {
 	pkill -f "bin/flowcount --iface fc0" 2>/dev/null || true
 	pkill -f "bpfdb serve --dir $work" 2>/dev/null || true
 	sleep 0.5
-	ip netns del $a 2>/dev/null || true
-	ip netns del $b 2>/dev/null || true
+	veth_pair_del $a $b
 	rm -rf "$work"
 }
 trap cleanup EXIT
-ip netns add $a
-ip netns add $b
-ip link add fc0 netns $a type veth peer name fc1 netns $b
-ip -n $a addr add 10.214.0.1/30 dev fc0
-ip -n $b addr add 10.214.0.2/30 dev fc1
-ip -n $a link set fc0 up
-ip -n $b link set fc1 up
-ip -n $a link set lo up
-cat > "$work/pass.c" <<'C'
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-SEC("xdp") int pass(struct xdp_md *ctx) { return XDP_PASS; }
-char _license[] SEC("license") = "GPL";
-C
-clang -O2 -target bpf -I/usr/include/x86_64-linux-gnu -c "$work/pass.c" -o "$work/pass.o"
+veth_pair $a fc0 10.214.0.1 $b fc1 10.214.0.2
+xdp_pass_object "$work"
 cat > "$work/send.py" <<'PY'
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

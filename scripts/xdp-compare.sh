@@ -17,6 +17,7 @@
 # program on the peer: a pass program stays on the client's end in every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/veth-pair.sh
 rounds=${1:-3}
 n=${REQUESTS:-200000}
 cpu=../shared/tools/cpu-per-op
@@ -27,25 +28,12 @@ cleanup() {
 	pkill -f "bpfdb serve --dir $work" 2>/dev/null || true
 	pkill -f "memcached -U 11211 -p 0 -l $sip" 2>/dev/null || true
 	sleep 0.5
-	ip netns del $srv 2>/dev/null || true
-	ip netns del $cli 2>/dev/null || true
+	veth_pair_del $srv $cli
 	rm -rf "$work"
 }
 trap cleanup EXIT
-ip netns add $srv
-ip netns add $cli
-ip link add xc0 netns $srv type veth peer name xc1 netns $cli
-ip -n $srv addr add $sip/30 dev xc0
-ip -n $cli addr add $cip/30 dev xc1
-ip -n $srv link set xc0 up
-ip -n $cli link set xc1 up
-ip -n $srv link set lo up
-cat > "$work/pass.c" <<'C'
-#include <linux/bpf.h>
-#include <bpf/bpf_helpers.h>
-SEC("xdp") int pass(struct xdp_md *ctx) { return XDP_PASS; }
-char _license[] SEC("license") = "GPL";
-C
+veth_pair $srv xc0 $sip $cli xc1 $cip
+xdp_pass_object "$work"
 # The floor of any XDP responder here: answers every get "END" (a miss)
 # without looking at the store; what mcxdp costs above it is its own.
 cat > "$work/floor.c" <<'C'
@@ -84,7 +72,6 @@ SEC("xdp") int floor_end(struct xdp_md *ctx)
 }
 char _license[] SEC("license") = "GPL";
 C
-clang -O2 -target bpf -I/usr/include/x86_64-linux-gnu -c "$work/pass.c" -o "$work/pass.o"
 clang -O2 -target bpf -I/usr/include/x86_64-linux-gnu -c "$work/floor.c" -o "$work/floor.o"
 ip -n $cli link set dev xc1 xdpdrv obj "$work/pass.o" sec xdp
 

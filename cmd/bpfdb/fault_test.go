@@ -138,6 +138,10 @@ func scrape(t *testing.T, addr string) string {
 // faultfs whose syncs hang from the moment it gets SIGUSR1.
 const envHangOnSignal = "BPFDB_SERVE_TEST_HANG_ON_SIGUSR1"
 
+// hungMark is what the child prints once its disk hangs: a write sent
+// after it is seen cannot reach the disk.
+const hungMark = "bpfdb test: log syncs hang from now on"
+
 // installTestFaults, in the serve child, sets up what the parent asked
 // for through the environment.
 func installTestFaults() {
@@ -151,6 +155,7 @@ func installTestFaults() {
 	go func() {
 		<-usr1
 		fs.SetSyncDelay(time.Hour) // a disk that stops answering
+		fmt.Fprintln(os.Stderr, hungMark)
 	}()
 }
 
@@ -175,6 +180,11 @@ func TestServeHungDisk(t *testing.T) {
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
+	}
+	for start := time.Now(); !strings.Contains(p.stderr.String(), hungMark); time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the child did not hang its disk within 10s of SIGUSR1")
+		}
 	}
 	hung := make(chan error, 1)
 	go func() { hung <- p.client(t).Set(ctx, "hung", "write", 0).Err() }()
