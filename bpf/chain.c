@@ -247,13 +247,19 @@ static __always_inline int auto_get(struct bpfdb_control *ctl, struct bpfdb_op *
 		return BPFDB_ERR_RETRY;
 	op->ts = 0;
 	rec = record_lookup(&op->key);
-	if (!rec)
+	if (!rec) {
+		op->ts = removed_version(&op->key);
 		return BPFDB_ERR_NOT_FOUND;
+	}
 	status = read_stable(rec, (struct bpfdb_value *)op->value, &found);
+	if (!record_valid(&op->key, rec)) /* removed and reused under the read (record.h) */
+		return BPFDB_ERR_RETRY;
 	if (status == BPFDB_OK)
 		op->val_len = found.len;
 	if (status == BPFDB_OK || status == BPFDB_ERR_NOT_FOUND)
 		op->ts = found.ts;
+	if (status == BPFDB_ERR_NOT_FOUND && !found.ts)
+		op->ts = removed_version(&op->key);
 	return status;
 }
 
@@ -581,6 +587,14 @@ static long vacuum_cb(void *map, const void *key, void *value, void *data)
 		return 0;
 	}
 	reclaim(rec, c->low);
+	/* A deleted key's record goes (the element may go inside this walk). */
+	if (record_deleted(rec)) {
+		struct bpfdb_key k;
+
+		__builtin_memcpy(&k, key, sizeof(k)); /* a global function takes stack memory */
+		if (record_collect(&k, rec))
+			return 0;
+	}
 	unlock_exclusive(rec);
 	return 0;
 }

@@ -78,6 +78,7 @@ const (
 	chainBpfdbLimitBPFDB_MIN_SLAB_SHIFT  chainBpfdbLimit = 5
 	chainBpfdbLimitBPFDB_DONE_RING       chainBpfdbLimit = 1024
 	chainBpfdbLimitBPFDB_SNAP_SLOTS      chainBpfdbLimit = 272
+	chainBpfdbLimitBPFDB_REMOVED_BUCKETS chainBpfdbLimit = 4096
 	chainBpfdbLimitBPFDB_RUN_MAGIC       chainBpfdbLimit = 1651533412
 )
 
@@ -178,7 +179,8 @@ const (
 	chainBpfdbStatBPFDB_STAT_ABORTS_LOG_FULL       chainBpfdbStat = 12
 	chainBpfdbStatBPFDB_STAT_QUIESCED              chainBpfdbStat = 13
 	chainBpfdbStatBPFDB_STAT_ABORTS_LOG_REFUSED    chainBpfdbStat = 14
-	chainBpfdbStatBPFDB_STAT_COUNT                 chainBpfdbStat = 15
+	chainBpfdbStatBPFDB_STAT_RECORDS_FREED         chainBpfdbStat = 15
+	chainBpfdbStatBPFDB_STAT_COUNT                 chainBpfdbStat = 16
 )
 
 type chainBpfdbStatus uint32
@@ -271,6 +273,7 @@ const (
 	chainMapControl          = "control"
 	chainMapEmptyRecord      = "empty_record"
 	chainMapRecords          = "records"
+	chainMapRemovedVersions  = "removed_versions"
 	chainMapReqHdr           = "req_hdr"
 	chainMapReqOps           = "req_ops"
 	chainMapSlab0            = "slab_0"
@@ -359,29 +362,30 @@ type chainProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type chainMapSpecs struct {
-	ChainProgs  *ebpf.MapSpec `ebpf:"chain_progs"`
-	Control     *ebpf.MapSpec `ebpf:"control"`
-	EmptyRecord *ebpf.MapSpec `ebpf:"empty_record"`
-	Records     *ebpf.MapSpec `ebpf:"records"`
-	ReqHdr      *ebpf.MapSpec `ebpf:"req_hdr"`
-	ReqOps      *ebpf.MapSpec `ebpf:"req_ops"`
-	Slab0       *ebpf.MapSpec `ebpf:"slab_0"`
-	Slab1       *ebpf.MapSpec `ebpf:"slab_1"`
-	Slab2       *ebpf.MapSpec `ebpf:"slab_2"`
-	Slab3       *ebpf.MapSpec `ebpf:"slab_3"`
-	Slab4       *ebpf.MapSpec `ebpf:"slab_4"`
-	Slab5       *ebpf.MapSpec `ebpf:"slab_5"`
-	SlabFree0   *ebpf.MapSpec `ebpf:"slab_free_0"`
-	SlabFree1   *ebpf.MapSpec `ebpf:"slab_free_1"`
-	SlabFree2   *ebpf.MapSpec `ebpf:"slab_free_2"`
-	SlabFree3   *ebpf.MapSpec `ebpf:"slab_free_3"`
-	SlabFree4   *ebpf.MapSpec `ebpf:"slab_free_4"`
-	SlabFree5   *ebpf.MapSpec `ebpf:"slab_free_5"`
-	Snapshots   *ebpf.MapSpec `ebpf:"snapshots"`
-	Stats       *ebpf.MapSpec `ebpf:"stats"`
-	TxnTable    *ebpf.MapSpec `ebpf:"txn_table"`
-	WalRing     *ebpf.MapSpec `ebpf:"wal_ring"`
-	WalScratch  *ebpf.MapSpec `ebpf:"wal_scratch"`
+	ChainProgs      *ebpf.MapSpec `ebpf:"chain_progs"`
+	Control         *ebpf.MapSpec `ebpf:"control"`
+	EmptyRecord     *ebpf.MapSpec `ebpf:"empty_record"`
+	Records         *ebpf.MapSpec `ebpf:"records"`
+	RemovedVersions *ebpf.MapSpec `ebpf:"removed_versions"`
+	ReqHdr          *ebpf.MapSpec `ebpf:"req_hdr"`
+	ReqOps          *ebpf.MapSpec `ebpf:"req_ops"`
+	Slab0           *ebpf.MapSpec `ebpf:"slab_0"`
+	Slab1           *ebpf.MapSpec `ebpf:"slab_1"`
+	Slab2           *ebpf.MapSpec `ebpf:"slab_2"`
+	Slab3           *ebpf.MapSpec `ebpf:"slab_3"`
+	Slab4           *ebpf.MapSpec `ebpf:"slab_4"`
+	Slab5           *ebpf.MapSpec `ebpf:"slab_5"`
+	SlabFree0       *ebpf.MapSpec `ebpf:"slab_free_0"`
+	SlabFree1       *ebpf.MapSpec `ebpf:"slab_free_1"`
+	SlabFree2       *ebpf.MapSpec `ebpf:"slab_free_2"`
+	SlabFree3       *ebpf.MapSpec `ebpf:"slab_free_3"`
+	SlabFree4       *ebpf.MapSpec `ebpf:"slab_free_4"`
+	SlabFree5       *ebpf.MapSpec `ebpf:"slab_free_5"`
+	Snapshots       *ebpf.MapSpec `ebpf:"snapshots"`
+	Stats           *ebpf.MapSpec `ebpf:"stats"`
+	TxnTable        *ebpf.MapSpec `ebpf:"txn_table"`
+	WalRing         *ebpf.MapSpec `ebpf:"wal_ring"`
+	WalScratch      *ebpf.MapSpec `ebpf:"wal_scratch"`
 }
 
 // chainVariableSpecs contains global variables before they are loaded into the kernel.
@@ -411,29 +415,30 @@ func (o *chainObjects) Close() error {
 //
 // It can be passed to loadChainObjects or ebpf.CollectionSpec.LoadAndAssign.
 type chainMaps struct {
-	ChainProgs  *ebpf.Map `ebpf:"chain_progs"`
-	Control     *ebpf.Map `ebpf:"control"`
-	EmptyRecord *ebpf.Map `ebpf:"empty_record"`
-	Records     *ebpf.Map `ebpf:"records"`
-	ReqHdr      *ebpf.Map `ebpf:"req_hdr"`
-	ReqOps      *ebpf.Map `ebpf:"req_ops"`
-	Slab0       *ebpf.Map `ebpf:"slab_0"`
-	Slab1       *ebpf.Map `ebpf:"slab_1"`
-	Slab2       *ebpf.Map `ebpf:"slab_2"`
-	Slab3       *ebpf.Map `ebpf:"slab_3"`
-	Slab4       *ebpf.Map `ebpf:"slab_4"`
-	Slab5       *ebpf.Map `ebpf:"slab_5"`
-	SlabFree0   *ebpf.Map `ebpf:"slab_free_0"`
-	SlabFree1   *ebpf.Map `ebpf:"slab_free_1"`
-	SlabFree2   *ebpf.Map `ebpf:"slab_free_2"`
-	SlabFree3   *ebpf.Map `ebpf:"slab_free_3"`
-	SlabFree4   *ebpf.Map `ebpf:"slab_free_4"`
-	SlabFree5   *ebpf.Map `ebpf:"slab_free_5"`
-	Snapshots   *ebpf.Map `ebpf:"snapshots"`
-	Stats       *ebpf.Map `ebpf:"stats"`
-	TxnTable    *ebpf.Map `ebpf:"txn_table"`
-	WalRing     *ebpf.Map `ebpf:"wal_ring"`
-	WalScratch  *ebpf.Map `ebpf:"wal_scratch"`
+	ChainProgs      *ebpf.Map `ebpf:"chain_progs"`
+	Control         *ebpf.Map `ebpf:"control"`
+	EmptyRecord     *ebpf.Map `ebpf:"empty_record"`
+	Records         *ebpf.Map `ebpf:"records"`
+	RemovedVersions *ebpf.Map `ebpf:"removed_versions"`
+	ReqHdr          *ebpf.Map `ebpf:"req_hdr"`
+	ReqOps          *ebpf.Map `ebpf:"req_ops"`
+	Slab0           *ebpf.Map `ebpf:"slab_0"`
+	Slab1           *ebpf.Map `ebpf:"slab_1"`
+	Slab2           *ebpf.Map `ebpf:"slab_2"`
+	Slab3           *ebpf.Map `ebpf:"slab_3"`
+	Slab4           *ebpf.Map `ebpf:"slab_4"`
+	Slab5           *ebpf.Map `ebpf:"slab_5"`
+	SlabFree0       *ebpf.Map `ebpf:"slab_free_0"`
+	SlabFree1       *ebpf.Map `ebpf:"slab_free_1"`
+	SlabFree2       *ebpf.Map `ebpf:"slab_free_2"`
+	SlabFree3       *ebpf.Map `ebpf:"slab_free_3"`
+	SlabFree4       *ebpf.Map `ebpf:"slab_free_4"`
+	SlabFree5       *ebpf.Map `ebpf:"slab_free_5"`
+	Snapshots       *ebpf.Map `ebpf:"snapshots"`
+	Stats           *ebpf.Map `ebpf:"stats"`
+	TxnTable        *ebpf.Map `ebpf:"txn_table"`
+	WalRing         *ebpf.Map `ebpf:"wal_ring"`
+	WalScratch      *ebpf.Map `ebpf:"wal_scratch"`
 }
 
 func (m *chainMaps) Close() error {
@@ -442,6 +447,7 @@ func (m *chainMaps) Close() error {
 		m.Control,
 		m.EmptyRecord,
 		m.Records,
+		m.RemovedVersions,
 		m.ReqHdr,
 		m.ReqOps,
 		m.Slab0,

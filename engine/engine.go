@@ -659,7 +659,7 @@ func (e *Engine) MapReplacements() map[string]*ebpf.Map {
 	m := &e.maps
 	return map[string]*ebpf.Map{
 		"chain_progs": m.ChainProgs, "req_hdr": m.ReqHdr, "req_ops": m.ReqOps,
-		"records": m.Records, "empty_record": m.EmptyRecord, "txn_table": m.TxnTable,
+		"records": m.Records, "empty_record": m.EmptyRecord, "removed_versions": m.RemovedVersions, "txn_table": m.TxnTable,
 		"control": m.Control, "snapshots": m.Snapshots, "stats": m.Stats,
 		"slab_0": m.Slab0, "slab_1": m.Slab1, "slab_2": m.Slab2,
 		"slab_3": m.Slab3, "slab_4": m.Slab4, "slab_5": m.Slab5,

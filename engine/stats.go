@@ -19,6 +19,10 @@ type Stats struct {
 	AbortsConflict, AbortsVersionsFull, AbortsStoreFull, AbortsWriteSetFull, AbortsUser, AbortsOther uint64
 	// GCReclaimed counts versions reclaimed by cooperative GC and vacuum.
 	GCReclaimed uint64
+	// RecordsFreed counts deleted keys whose index records were removed,
+	// giving their room back (at the delete, or by vacuum once no
+	// snapshot needed them).
+	RecordsFreed uint64
 	// AbortsLogFull counts commits refused because the log ring was full;
 	// Quiesced, writers refused while a checkpoint's gate was closed.
 	AbortsLogFull, Quiesced uint64
@@ -107,6 +111,7 @@ func (e *Engine) Stats() (Stats, error) {
 		chainBpfdbStatBPFDB_STAT_ABORTS_OTHER:          &st.AbortsOther,
 		chainBpfdbStatBPFDB_STAT_GC_RECLAIMED:          &st.GCReclaimed,
 		chainBpfdbStatBPFDB_STAT_ABORTS_LOG_REFUSED:    &st.AbortsLogRefused,
+		chainBpfdbStatBPFDB_STAT_RECORDS_FREED:         &st.RecordsFreed,
 	}
 	for stat, dst := range fields {
 		var perCPU []uint64

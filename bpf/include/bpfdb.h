@@ -27,6 +27,7 @@ enum bpfdb_limit {
 	BPFDB_MIN_SLAB_SHIFT = 5,    /* the smallest class holds 1 << 5 bytes */
 	BPFDB_DONE_RING = 1024,      /* commit timestamps tracked while installing */
 	BPFDB_SNAP_SLOTS = 272,      /* one per transaction slot (BPFDB_TXN_SLOTS) */
+	BPFDB_REMOVED_BUCKETS = 4096, /* removed_versions: keys hash into this many */
 	BPFDB_RUN_MAGIC = 0x62706664, /* "bpfd": first word of every run's packet */
 };
 
@@ -298,6 +299,7 @@ enum bpfdb_stat {
 	BPFDB_STAT_ABORTS_LOG_FULL,
 	BPFDB_STAT_QUIESCED,
 	BPFDB_STAT_ABORTS_LOG_REFUSED,
+	BPFDB_STAT_RECORDS_FREED, /* deleted keys' records removed from the index */
 	BPFDB_STAT_COUNT,
 };
 
@@ -317,7 +319,8 @@ _Static_assert(sizeof(struct bpfdb_value) == BPFDB_MAX_VALUE_LEN, "a value buffe
 _Static_assert(sizeof(struct bpfdb_record) == 16 + BPFDB_MAX_VERSIONS * sizeof(struct bpfdb_version),
 	       "a record is its lock, seq and versions");
 _Static_assert(BPFDB_MAX_VERSIONS <= 256, "txn_entry.vslot is a byte");
-_Static_assert(BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS + BPFDB_REQ_SLOTS + 2 < (1ULL << 32),
+_Static_assert((BPFDB_REMOVED_BUCKETS & (BPFDB_REMOVED_BUCKETS - 1)) == 0, "buckets are masked");
+_Static_assert(BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS + BPFDB_REQ_SLOTS + 3 < (1ULL << 32),
 	       "lock owner ids (txn/lock.h) fit below BPFDB_LOCK_EXCL");
 
 /*

@@ -203,6 +203,8 @@ static __always_inline int bpfdb_get_version(const struct bpfdb_key *key, struct
 		return BPFDB_ERR_NOT_FOUND;
 	for (i = 0; i < BPFDB_API_READ_TRIES && status == BPFDB_ERR_RETRY; i++)
 		status = read_stable(rec, buf, &found);
+	if (!record_valid(key, rec)) /* removed and reused under the read (record.h) */
+		return BPFDB_ERR_RETRY;
 	if (status == BPFDB_OK) {
 		*len = found.len;
 		if (version)

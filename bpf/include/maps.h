@@ -54,6 +54,19 @@ struct {
 	__type(value, struct bpfdb_record);
 } records SEC(".maps");
 
+/*
+ * removed_versions: per bucket of keys (storage/record.h, key_bucket), the
+ * commit timestamp of the newest deletion whose record was removed. A key
+ * with no record reports it as its version, so WATCH still notices a key
+ * created and deleted again once its record is gone.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BPFDB_REMOVED_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u64);
+} removed_versions SEC(".maps");
+
 /* An all-zero record, the initial value of a new key. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

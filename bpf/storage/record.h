@@ -3,16 +3,36 @@
  * record.h: the index, a hash map from a key to its record (lock word, seq
  * and version array; storage/version.h).
  *
- * Records are never deleted: a deleted key's record stays, empty once GC
- * has reclaimed its versions, and the next write of the key reuses it. So
- * a pointer to a record stays valid, and a lock taken on it means the same
- * record to everyone. A key is zero-padded to its full size: it is hashed
- * and compared whole, so "a" and "a\0" differ by their length.
+ * A deleted key's record is removed once no snapshot can see any of its
+ * versions (record_remove, under its exclusive lock): the index holds live
+ * keys, and keys some snapshot still reads. The hash map reuses a removed
+ * element at once, for any key, so a record pointer from a lookup may come
+ * to be another key's record before its holder uses it. Hence:
+ *
+ *  1. A record is removed only by the holder of its exclusive lock, which
+ *     it leaves as LOCK_DEAD (txn/lock.h): no one takes it again, and a
+ *     locker that meets it retries from the lookup.
+ *  2. Whoever takes a lock checks, with the lock held, that the record is
+ *     still its key's (record_valid): a removed element reused for another
+ *     key fails the check and the lock is given back. Held, the lock keeps
+ *     the record its key's (1).
+ *  3. A lock-free reader at control.visible checks the same after reading:
+ *     a reuse in between is detected, and the read retried. (A reuse, a
+ *     removal and a reuse for the same key again within one read would
+ *     pass; it needs two removals of one element during a read of a few
+ *     hundred ns.) A reader at a registered snapshot needs no check: a
+ *     reused element holds only versions committed after the reuse, above
+ *     every registered snapshot, so it reads as absent, as the removed
+ *     record did (nothing in it was visible to any snapshot).
+ *
+ * A key is zero-padded to its full size: it is hashed and compared whole,
+ * so "a" and "a\0" differ by their length.
  */
 #ifndef BPFDB_RECORD_H
 #define BPFDB_RECORD_H
 
 #include "maps.h"
+#include "../txn/lock.h"
 
 #define EEXIST 17
 
@@ -63,6 +83,66 @@ static __always_inline struct bpfdb_record *record_get_or_create(const struct bp
 	if (!rec)
 		*status = BPFDB_ERR_INTERNAL;
 	return rec;
+}
+
+/*
+ * record_valid: rec, found by a lookup of key before, is still key's record
+ * (invariants 2 and 3 above).
+ */
+static __always_inline int record_valid(const struct bpfdb_key *key, struct bpfdb_record *rec)
+{
+	return bpf_map_lookup_elem(&records, key) == rec;
+}
+
+/* key_bucket hashes key into removed_versions. */
+static __always_inline __u32 key_bucket(const struct bpfdb_key *key)
+{
+	const __u64 *w = (const __u64 *)key;
+	__u64 h = 0;
+	__u32 i;
+
+#pragma unroll
+	for (i = 0; i < sizeof(struct bpfdb_key) / 8; i++)
+		h = (h ^ w[i]) * 0x9E3779B97F4A7C15ULL;
+	return (__u32)(h >> 40) & (BPFDB_REMOVED_BUCKETS - 1);
+}
+
+/*
+ * removed_version is the version a key with no version kept reports: the
+ * newest removed deletion of its bucket. It only grows, and equals the
+ * key's own deletion when nothing else of its bucket was removed since, so
+ * WATCH sees a change when the key was written (and removed) again, and at
+ * worst a change that was another key's.
+ */
+static __always_inline __u64 removed_version(const struct bpfdb_key *key)
+{
+	__u32 b = key_bucket(key);
+	__u64 *v = bpf_map_lookup_elem(&removed_versions, &b);
+
+	return v ? READ_ONCE_U64(*v) : 0;
+}
+
+/*
+ * record_remove removes key's record, whose exclusive lock the caller holds
+ * and whose versions are all reclaimed, deleted at del_ts (0: never
+ * written): the lock becomes LOCK_DEAD (never released), the element leaves
+ * the index, and del_ts is kept in the key's bucket of removed_versions.
+ */
+static __always_inline void record_remove(const struct bpfdb_key *key, struct bpfdb_record *rec,
+					  __u64 del_ts)
+{
+	__u32 b = key_bucket(key), i;
+	__u64 *v = bpf_map_lookup_elem(&removed_versions, &b);
+
+	for (i = 0; v && del_ts && i < LOCK_CAS_TRIES; i++) {
+		__u64 old = READ_ONCE_U64(*v);
+
+		if (old >= del_ts || __sync_val_compare_and_swap(v, old, del_ts) == old)
+			break;
+	}
+	__sync_lock_test_and_set(&rec->lock, LOCK_DEAD);
+	bpf_map_delete_elem(&records, key);
+	stat_add(BPFDB_STAT_RECORDS_FREED, 1);
 }
 
 #endif /* BPFDB_RECORD_H */

@@ -30,6 +30,7 @@
 
 #include "maps.h"
 #include "../storage/slab.h"
+#include "../storage/record.h"
 
 /* How often a lock-free reader rereads a record that changed under it. */
 #define READ_RETRIES 4
@@ -360,6 +361,59 @@ __attribute__((noinline)) int reclaim_precise(struct bpfdb_record *rec)
 	if (reclaimed)
 		stat_add(BPFDB_STAT_GC_RECLAIMED, reclaimed);
 	return reclaimed;
+}
+
+/* record_empty: every version slot of rec is free. */
+static __always_inline int record_empty(struct bpfdb_record *rec)
+{
+	__u32 j;
+
+	for (j = 0; j < BPFDB_MAX_VERSIONS; j++)
+		if (READ_ONCE_U64(rec->v[j].begin_ts) != 0)
+			return 0;
+	return 1;
+}
+
+/* record_deleted: rec's newest version is a tombstone (or it has none). */
+static __always_inline int record_deleted(struct bpfdb_record *rec)
+{
+	__u32 j;
+
+	for (j = 0; j < BPFDB_MAX_VERSIONS; j++) {
+		struct bpfdb_version *v = &rec->v[j];
+
+		if (v->begin_ts != 0 && v->end_ts == BPFDB_TS_INF && v->len != BPFDB_TOMBSTONE)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * record_collect frees every version of key's record rec that no one can
+ * see and, when none is left, removes the record (record.h): it returns 1
+ * then, the caller's exclusive lock gone with the record, else 0 with the
+ * lock still held. Called on a deleted key: a record with a live value
+ * keeps it. A global function, verified once for its callers.
+ */
+__attribute__((noinline)) int record_collect(const struct bpfdb_key *key, struct bpfdb_record *rec)
+{
+	struct bpfdb_control *ctl = control_block();
+
+	__u64 del_ts = 0;
+	__u32 j;
+
+	if (!key || !rec || !ctl || !record_deleted(rec))
+		return 0;
+	for (j = 0; j < BPFDB_MAX_VERSIONS; j++)
+		if (rec->v[j].begin_ts != 0 && rec->v[j].end_ts == BPFDB_TS_INF)
+			del_ts = rec->v[j].begin_ts; /* the tombstone's */
+	reclaim(rec, low_water(ctl));
+	if (!record_empty(rec) && __sync_fetch_and_add(&ctl->snap_active, 0))
+		reclaim_precise(rec); /* snapshots below this key's life keep nothing of it */
+	if (!record_empty(rec))
+		return 0;
+	record_remove(key, rec, del_ts);
+	return 1;
 }
 
 /*

@@ -92,8 +92,13 @@ static __always_inline int auto_lock(const struct bpfdb_key *key, int create, __
 		if (!rec)
 			return BPFDB_ERR_NOT_FOUND;
 	}
-	if (lock_exclusive(rec, owner, 0) != BPFDB_OK)
-		return BPFDB_ERR_CONFLICT;
+	status = lock_exclusive(rec, owner, 0);
+	if (status != BPFDB_OK)
+		return status;
+	if (!record_valid(key, rec)) { /* removed and reused since the lookup (record.h) */
+		unlock_exclusive(rec);
+		return BPFDB_ERR_RETRY;
+	}
 	*recp = rec;
 	return BPFDB_OK;
 }
@@ -120,6 +125,9 @@ static __always_inline int auto_write(const struct bpfdb_key *key, const struct 
 		status = BPFDB_ERR_NOT_FOUND;
 	else
 		status = auto_apply(rec, key, val, len, res);
+	/* A deleted key gives its record back at once when no snapshot needs it. */
+	if (del && (status == BPFDB_OK || status == BPFDB_ERR_NOT_FOUND) && record_collect(key, rec))
+		return status;
 	unlock_exclusive(rec);
 	return status;
 }

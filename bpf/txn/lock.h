@@ -7,6 +7,11 @@
  * take a lock at once fails with BPFDB_ERR_CONFLICT and its transaction
  * aborts (no-wait 2PL needs no deadlock detection). CAS retries below only
  * absorb races between compatible shared lockers.
+ *
+ * LOCK_DEAD marks a record being removed from the index (storage/record.h,
+ * record_remove): it is never taken again, and a locker that meets it gets
+ * BPFDB_ERR_RETRY, not a conflict: the key has no record any more, and the
+ * next attempt looks it up afresh.
  */
 #ifndef BPFDB_LOCK_H
 #define BPFDB_LOCK_H
@@ -24,6 +29,14 @@
 #define OWNER_AUTO(s) (BPFDB_TXN_SLOTS + (s))
 #define OWNER_VACUUM (BPFDB_TXN_SLOTS + BPFDB_REQ_SLOTS)
 #define OWNER_API (BPFDB_TXN_SLOTS + BPFDB_REQ_SLOTS + 1)
+#define OWNER_DEAD (BPFDB_TXN_SLOTS + BPFDB_REQ_SLOTS + 2)
+#define LOCK_DEAD (BPFDB_LOCK_EXCL | OWNER_DEAD)
+
+/* lock_refusal is why a lock word of old cannot be taken. */
+static __always_inline int lock_refusal(__u64 old)
+{
+	return old == LOCK_DEAD ? BPFDB_ERR_RETRY : BPFDB_ERR_CONFLICT;
+}
 
 static __always_inline int lock_shared(struct bpfdb_record *rec)
 {
@@ -33,7 +46,7 @@ static __always_inline int lock_shared(struct bpfdb_record *rec)
 		__u64 old = READ_ONCE_U64(rec->lock);
 
 		if (old & BPFDB_LOCK_EXCL)
-			return BPFDB_ERR_CONFLICT;
+			return lock_refusal(old);
 		if (__sync_val_compare_and_swap(&rec->lock, old, old + 1) == old)
 			return BPFDB_OK;
 	}
@@ -46,11 +59,12 @@ static __always_inline int lock_shared(struct bpfdb_record *rec)
  */
 static __always_inline int lock_exclusive(struct bpfdb_record *rec, __u32 owner, int held_shared)
 {
-	__u64 expect = held_shared ? 1 : 0;
+	__u64 expect = held_shared ? 1 : 0, old;
 
-	if (__sync_val_compare_and_swap(&rec->lock, expect, BPFDB_LOCK_EXCL | owner) == expect)
+	old = __sync_val_compare_and_swap(&rec->lock, expect, BPFDB_LOCK_EXCL | owner);
+	if (old == expect)
 		return BPFDB_OK;
-	return BPFDB_ERR_CONFLICT;
+	return lock_refusal(old);
 }
 
 static __always_inline void unlock_shared(struct bpfdb_record *rec)

@@ -71,6 +71,13 @@ static __always_inline int txn_lock(struct bpfdb_txn *t, __u32 tslot, const stru
 		status = lock_shared(rec);
 	if (status != BPFDB_OK)
 		return status;
+	if (!record_valid(key, rec)) { /* removed and reused since the lookup (record.h) */
+		if (mode == BPFDB_LOCK_EXCLUSIVE)
+			unlock_exclusive(rec);
+		else
+			unlock_shared(rec);
+		return BPFDB_ERR_RETRY;
+	}
 	__builtin_memcpy(&t->e[n].key, key, sizeof(*key));
 	t->e[n].lock_mode = mode;
 	t->e[n].write = 0;
@@ -100,10 +107,14 @@ static __always_inline int txn_get(struct bpfdb_txn *t, __u32 tslot, const struc
 	out->ts = 0;
 	if (t->state == BPFDB_TXN_ACTIVE_RO) {
 		rec = record_lookup(key);
-		if (!rec)
+		if (!rec) {
+			out->ts = removed_version(key);
 			return BPFDB_ERR_NOT_FOUND;
+		}
 		status = read_at(rec, t->snap_ts, &vv);
 		out->ts = vv.begin_ts;
+		if (status == BPFDB_ERR_NOT_FOUND && !vv.begin_ts)
+			out->ts = removed_version(key);
 		if (status != BPFDB_OK)
 			return status;
 	} else {
@@ -121,6 +132,8 @@ static __always_inline int txn_get(struct bpfdb_txn *t, __u32 tslot, const struc
 		} else {
 			status = read_latest(rec, &vv);
 			out->ts = vv.begin_ts; /* a deletion's, or 0, when not found */
+			if (status == BPFDB_ERR_NOT_FOUND && !vv.begin_ts)
+				out->ts = removed_version(key);
 			if (status != BPFDB_OK)
 				return status;
 		}
@@ -243,6 +256,10 @@ static long txn_release_cb(__u32 i, void *data)
 		slab_free(e->len, e->ref);
 	rec = bpf_map_lookup_elem(&records, &e->key);
 	if (!rec)
+		return 0;
+	/* A key this transaction deleted gives its record back when it can. */
+	if (e->lock_mode == BPFDB_LOCK_EXCLUSIVE && !c->abort && e->write && e->len == BPFDB_TOMBSTONE &&
+	    record_collect(&e->key, rec))
 		return 0;
 	if (e->lock_mode == BPFDB_LOCK_EXCLUSIVE)
 		unlock_exclusive(rec);

@@ -208,6 +208,7 @@ const (
 	ApitestMapControl            = "control"
 	ApitestMapEmptyRecord        = "empty_record"
 	ApitestMapRecords            = "records"
+	ApitestMapRemovedVersions    = "removed_versions"
 	ApitestMapReqHdr             = "req_hdr"
 	ApitestMapReqOps             = "req_ops"
 	ApitestMapSlab0              = "slab_0"
@@ -305,30 +306,31 @@ type ApitestProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ApitestMapSpecs struct {
-	ApiSlots    *ebpf.MapSpec `ebpf:"api_slots"`
-	ChainProgs  *ebpf.MapSpec `ebpf:"chain_progs"`
-	Control     *ebpf.MapSpec `ebpf:"control"`
-	EmptyRecord *ebpf.MapSpec `ebpf:"empty_record"`
-	Records     *ebpf.MapSpec `ebpf:"records"`
-	ReqHdr      *ebpf.MapSpec `ebpf:"req_hdr"`
-	ReqOps      *ebpf.MapSpec `ebpf:"req_ops"`
-	Slab0       *ebpf.MapSpec `ebpf:"slab_0"`
-	Slab1       *ebpf.MapSpec `ebpf:"slab_1"`
-	Slab2       *ebpf.MapSpec `ebpf:"slab_2"`
-	Slab3       *ebpf.MapSpec `ebpf:"slab_3"`
-	Slab4       *ebpf.MapSpec `ebpf:"slab_4"`
-	Slab5       *ebpf.MapSpec `ebpf:"slab_5"`
-	SlabFree0   *ebpf.MapSpec `ebpf:"slab_free_0"`
-	SlabFree1   *ebpf.MapSpec `ebpf:"slab_free_1"`
-	SlabFree2   *ebpf.MapSpec `ebpf:"slab_free_2"`
-	SlabFree3   *ebpf.MapSpec `ebpf:"slab_free_3"`
-	SlabFree4   *ebpf.MapSpec `ebpf:"slab_free_4"`
-	SlabFree5   *ebpf.MapSpec `ebpf:"slab_free_5"`
-	Snapshots   *ebpf.MapSpec `ebpf:"snapshots"`
-	Stats       *ebpf.MapSpec `ebpf:"stats"`
-	TxnTable    *ebpf.MapSpec `ebpf:"txn_table"`
-	WalRing     *ebpf.MapSpec `ebpf:"wal_ring"`
-	WalScratch  *ebpf.MapSpec `ebpf:"wal_scratch"`
+	ApiSlots        *ebpf.MapSpec `ebpf:"api_slots"`
+	ChainProgs      *ebpf.MapSpec `ebpf:"chain_progs"`
+	Control         *ebpf.MapSpec `ebpf:"control"`
+	EmptyRecord     *ebpf.MapSpec `ebpf:"empty_record"`
+	Records         *ebpf.MapSpec `ebpf:"records"`
+	RemovedVersions *ebpf.MapSpec `ebpf:"removed_versions"`
+	ReqHdr          *ebpf.MapSpec `ebpf:"req_hdr"`
+	ReqOps          *ebpf.MapSpec `ebpf:"req_ops"`
+	Slab0           *ebpf.MapSpec `ebpf:"slab_0"`
+	Slab1           *ebpf.MapSpec `ebpf:"slab_1"`
+	Slab2           *ebpf.MapSpec `ebpf:"slab_2"`
+	Slab3           *ebpf.MapSpec `ebpf:"slab_3"`
+	Slab4           *ebpf.MapSpec `ebpf:"slab_4"`
+	Slab5           *ebpf.MapSpec `ebpf:"slab_5"`
+	SlabFree0       *ebpf.MapSpec `ebpf:"slab_free_0"`
+	SlabFree1       *ebpf.MapSpec `ebpf:"slab_free_1"`
+	SlabFree2       *ebpf.MapSpec `ebpf:"slab_free_2"`
+	SlabFree3       *ebpf.MapSpec `ebpf:"slab_free_3"`
+	SlabFree4       *ebpf.MapSpec `ebpf:"slab_free_4"`
+	SlabFree5       *ebpf.MapSpec `ebpf:"slab_free_5"`
+	Snapshots       *ebpf.MapSpec `ebpf:"snapshots"`
+	Stats           *ebpf.MapSpec `ebpf:"stats"`
+	TxnTable        *ebpf.MapSpec `ebpf:"txn_table"`
+	WalRing         *ebpf.MapSpec `ebpf:"wal_ring"`
+	WalScratch      *ebpf.MapSpec `ebpf:"wal_scratch"`
 }
 
 // ApitestVariableSpecs contains global variables before they are loaded into the kernel.
@@ -357,30 +359,31 @@ func (o *ApitestObjects) Close() error {
 //
 // It can be passed to LoadApitestObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ApitestMaps struct {
-	ApiSlots    *ebpf.Map `ebpf:"api_slots"`
-	ChainProgs  *ebpf.Map `ebpf:"chain_progs"`
-	Control     *ebpf.Map `ebpf:"control"`
-	EmptyRecord *ebpf.Map `ebpf:"empty_record"`
-	Records     *ebpf.Map `ebpf:"records"`
-	ReqHdr      *ebpf.Map `ebpf:"req_hdr"`
-	ReqOps      *ebpf.Map `ebpf:"req_ops"`
-	Slab0       *ebpf.Map `ebpf:"slab_0"`
-	Slab1       *ebpf.Map `ebpf:"slab_1"`
-	Slab2       *ebpf.Map `ebpf:"slab_2"`
-	Slab3       *ebpf.Map `ebpf:"slab_3"`
-	Slab4       *ebpf.Map `ebpf:"slab_4"`
-	Slab5       *ebpf.Map `ebpf:"slab_5"`
-	SlabFree0   *ebpf.Map `ebpf:"slab_free_0"`
-	SlabFree1   *ebpf.Map `ebpf:"slab_free_1"`
-	SlabFree2   *ebpf.Map `ebpf:"slab_free_2"`
-	SlabFree3   *ebpf.Map `ebpf:"slab_free_3"`
-	SlabFree4   *ebpf.Map `ebpf:"slab_free_4"`
-	SlabFree5   *ebpf.Map `ebpf:"slab_free_5"`
-	Snapshots   *ebpf.Map `ebpf:"snapshots"`
-	Stats       *ebpf.Map `ebpf:"stats"`
-	TxnTable    *ebpf.Map `ebpf:"txn_table"`
-	WalRing     *ebpf.Map `ebpf:"wal_ring"`
-	WalScratch  *ebpf.Map `ebpf:"wal_scratch"`
+	ApiSlots        *ebpf.Map `ebpf:"api_slots"`
+	ChainProgs      *ebpf.Map `ebpf:"chain_progs"`
+	Control         *ebpf.Map `ebpf:"control"`
+	EmptyRecord     *ebpf.Map `ebpf:"empty_record"`
+	Records         *ebpf.Map `ebpf:"records"`
+	RemovedVersions *ebpf.Map `ebpf:"removed_versions"`
+	ReqHdr          *ebpf.Map `ebpf:"req_hdr"`
+	ReqOps          *ebpf.Map `ebpf:"req_ops"`
+	Slab0           *ebpf.Map `ebpf:"slab_0"`
+	Slab1           *ebpf.Map `ebpf:"slab_1"`
+	Slab2           *ebpf.Map `ebpf:"slab_2"`
+	Slab3           *ebpf.Map `ebpf:"slab_3"`
+	Slab4           *ebpf.Map `ebpf:"slab_4"`
+	Slab5           *ebpf.Map `ebpf:"slab_5"`
+	SlabFree0       *ebpf.Map `ebpf:"slab_free_0"`
+	SlabFree1       *ebpf.Map `ebpf:"slab_free_1"`
+	SlabFree2       *ebpf.Map `ebpf:"slab_free_2"`
+	SlabFree3       *ebpf.Map `ebpf:"slab_free_3"`
+	SlabFree4       *ebpf.Map `ebpf:"slab_free_4"`
+	SlabFree5       *ebpf.Map `ebpf:"slab_free_5"`
+	Snapshots       *ebpf.Map `ebpf:"snapshots"`
+	Stats           *ebpf.Map `ebpf:"stats"`
+	TxnTable        *ebpf.Map `ebpf:"txn_table"`
+	WalRing         *ebpf.Map `ebpf:"wal_ring"`
+	WalScratch      *ebpf.Map `ebpf:"wal_scratch"`
 }
 
 func (m *ApitestMaps) Close() error {
@@ -390,6 +393,7 @@ func (m *ApitestMaps) Close() error {
 		m.Control,
 		m.EmptyRecord,
 		m.Records,
+		m.RemovedVersions,
 		m.ReqHdr,
 		m.ReqOps,
 		m.Slab0,

@@ -1,0 +1,172 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Deleted keys give their index records back: 100 times the index's
+// capacity in distinct keys, each set and deleted in turn, never fills it,
+// while a long snapshot reader keeps seeing what it saw; no deleted key
+// comes back.
+func TestReclaimChurn(t *testing.T) {
+	const maxKeys = 1000
+	e := openTest(t, Options{MaxKeys: maxKeys})
+	for i := range 100 {
+		if err := e.Set(fmt.Appendf(nil, "stable%d", i), fmt.Appendf(nil, "v%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := e.BeginReadOnly()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Abort()
+	// Deleted after the snapshot: the snapshot still sees them.
+	for i := range 10 {
+		if err := e.Delete(fmt.Appendf(nil, "stable%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const churn = 100 * maxKeys
+	for i := range churn {
+		k := fmt.Appendf(nil, "churn%d", i)
+		if err := e.Set(k, []byte("x")); err != nil {
+			t.Fatalf("set %d of %d distinct keys, index of %d: %v", i, churn, maxKeys, err)
+		}
+		if err := e.Delete(k); err != nil {
+			t.Fatalf("delete %s: %v", k, err)
+		}
+		if i%10000 == 0 {
+			for j := range 10 {
+				v, err := snap.Get(fmt.Appendf(nil, "stable%d", j))
+				if err != nil || string(v) != fmt.Sprint("v", j) {
+					t.Fatalf("the snapshot lost stable%d after %d churned keys: %q, %v", j, i, v, err)
+				}
+			}
+		}
+	}
+	for i := 0; i < churn; i += 997 {
+		if v, err := e.Get(fmt.Appendf(nil, "churn%d", i)); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("deleted churn%d reads %q, %v", i, v, err)
+		}
+	}
+	st, err := e.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RecordsFreed < churn {
+		t.Errorf("%d records freed for %d deleted keys", st.RecordsFreed, churn)
+	}
+	snap.Abort()
+	// The snapshot gone, vacuum frees what it kept: the deleted stable keys.
+	if err := e.Vacuum(); err != nil {
+		t.Fatal(err)
+	}
+	if st2, _ := e.Stats(); st2.RecordsFreed < st.RecordsFreed+10 {
+		t.Errorf("vacuum freed %d records after the snapshot ended, want 10", st2.RecordsFreed-st.RecordsFreed)
+	}
+	for i := range 100 {
+		v, err := e.Get(fmt.Appendf(nil, "stable%d", i))
+		if i < 10 && !errors.Is(err, ErrNotFound) || i >= 10 && (err != nil || string(v) != fmt.Sprint("v", i)) {
+			t.Fatalf("stable%d = %q, %v", i, v, err)
+		}
+	}
+}
+
+// Increments of a key that another client deletes and recreates lose
+// nothing: every increment is in the final value or in a value a deleting
+// transaction read and removed.
+func TestReclaimIncrDelete(t *testing.T) {
+	e := openTest(t, Options{MaxKeys: 64})
+	key := []byte("counter")
+	const incrs = 3000
+	var wg sync.WaitGroup
+	var incrErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for range incrs {
+			for {
+				_, err := e.Incr(key, 1)
+				if err == nil {
+					break
+				}
+				if !Retryable(err) {
+					incrErr = err
+					return
+				}
+			}
+		}
+	}()
+	var removed int64
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for stop := false; !stop; {
+		select {
+		case <-done:
+			stop = true
+		default:
+		}
+		// GETDEL as one transaction: the value read is the value removed.
+		ops := []Op{{Kind: OpGet, Key: key, ForUpdate: true}, {Kind: OpDelete, Key: key}}
+		err := e.Exec(ops)
+		switch {
+		case err == nil && errors.Is(ops[0].Err, ErrNotFound):
+		case err == nil:
+			n, perr := strconv.ParseInt(string(ops[0].Value), 10, 64)
+			if perr != nil {
+				t.Fatalf("deleted %q", ops[0].Value)
+			}
+			removed += n
+		case errors.Is(err, ErrNotFound) || Retryable(err):
+		default:
+			t.Fatal(err)
+		}
+		// Vacuum removes the deleted record while the increments race it.
+		if err := e.Vacuum(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	if incrErr != nil {
+		t.Fatal(incrErr)
+	}
+	var final int64
+	if v, err := e.Get(key); err == nil {
+		final, _ = strconv.ParseInt(string(v), 10, 64)
+	} else if !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	st, _ := e.Stats()
+	if st.RecordsFreed == 0 {
+		t.Error("no record was freed: the race was not run")
+	}
+	if removed+final != incrs {
+		t.Errorf("%d increments: %d removed by deletes + %d left = %d", incrs, removed, final, removed+final)
+	}
+	t.Logf("%d removed, %d left, %d records freed", removed, final, st.RecordsFreed)
+}
+
+// Kernel-side writers give deleted keys' records back too: BPF programs
+// set and delete ten times the index's capacity in distinct keys.
+func TestReclaimKernelWriters(t *testing.T) {
+	const maxKeys = 256
+	db := openTest(t, Options{MaxKeys: maxKeys})
+	a := loadAPI(t, db)
+	for i := range 10 * maxKeys {
+		k := fmt.Sprintf("kernel-churn-%d", i)
+		out := a.mustCall(t, "api_set", 0, setIn(k, "v"))
+		wantStatus(t, "set "+k, out.Status, chainBpfdbStatusBPFDB_OK)
+		out = a.mustCall(t, "api_delete", 0, setIn(k, ""))
+		wantStatus(t, "delete "+k, out.Status, chainBpfdbStatusBPFDB_OK)
+	}
+	specAbsent(t, db, []byte("kernel-churn-7"))
+	if st, _ := db.Stats(); st.RecordsFreed < 10*maxKeys {
+		t.Errorf("%d records freed for %d keys deleted", st.RecordsFreed, 10*maxKeys)
+	}
+}
