@@ -44,33 +44,34 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	mcxdpMapChainProgs   = "chain_progs"
-	mcxdpMapControl      = "control"
-	mcxdpMapEmptyRecord  = "empty_record"
-	mcxdpMapMcxdpScratch = "mcxdp_scratch"
-	mcxdpMapMcxdpStats   = "mcxdp_stats"
-	mcxdpMapRecords      = "records"
-	mcxdpMapReqHdr       = "req_hdr"
-	mcxdpMapReqOps       = "req_ops"
-	mcxdpMapSlab0        = "slab_0"
-	mcxdpMapSlab1        = "slab_1"
-	mcxdpMapSlab2        = "slab_2"
-	mcxdpMapSlab3        = "slab_3"
-	mcxdpMapSlab4        = "slab_4"
-	mcxdpMapSlab5        = "slab_5"
-	mcxdpMapSlabFree0    = "slab_free_0"
-	mcxdpMapSlabFree1    = "slab_free_1"
-	mcxdpMapSlabFree2    = "slab_free_2"
-	mcxdpMapSlabFree3    = "slab_free_3"
-	mcxdpMapSlabFree4    = "slab_free_4"
-	mcxdpMapSlabFree5    = "slab_free_5"
-	mcxdpMapSnapshots    = "snapshots"
-	mcxdpMapStats        = "stats"
-	mcxdpMapTxnTable     = "txn_table"
-	mcxdpMapWalRing      = "wal_ring"
-	mcxdpMapWalScratch   = "wal_scratch"
-	mcxdpProgMcxdpGet    = "mcxdp_get"
-	mcxdpVarMcxdpPort    = "mcxdp_port"
+	mcxdpMapChainProgs      = "chain_progs"
+	mcxdpMapControl         = "control"
+	mcxdpMapEmptyRecord     = "empty_record"
+	mcxdpMapMcxdpScratch    = "mcxdp_scratch"
+	mcxdpMapMcxdpStats      = "mcxdp_stats"
+	mcxdpMapRecords         = "records"
+	mcxdpMapRemovedVersions = "removed_versions"
+	mcxdpMapReqHdr          = "req_hdr"
+	mcxdpMapReqOps          = "req_ops"
+	mcxdpMapSlab0           = "slab_0"
+	mcxdpMapSlab1           = "slab_1"
+	mcxdpMapSlab2           = "slab_2"
+	mcxdpMapSlab3           = "slab_3"
+	mcxdpMapSlab4           = "slab_4"
+	mcxdpMapSlab5           = "slab_5"
+	mcxdpMapSlabFree0       = "slab_free_0"
+	mcxdpMapSlabFree1       = "slab_free_1"
+	mcxdpMapSlabFree2       = "slab_free_2"
+	mcxdpMapSlabFree3       = "slab_free_3"
+	mcxdpMapSlabFree4       = "slab_free_4"
+	mcxdpMapSlabFree5       = "slab_free_5"
+	mcxdpMapSnapshots       = "snapshots"
+	mcxdpMapStats           = "stats"
+	mcxdpMapTxnTable        = "txn_table"
+	mcxdpMapWalRing         = "wal_ring"
+	mcxdpMapWalScratch      = "wal_scratch"
+	mcxdpProgMcxdpGet       = "mcxdp_get"
+	mcxdpVarMcxdpPort       = "mcxdp_port"
 )
 
 // loadMcxdp returns the embedded CollectionSpec for mcxdp.
@@ -122,31 +123,32 @@ type mcxdpProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type mcxdpMapSpecs struct {
-	ChainProgs   *ebpf.MapSpec `ebpf:"chain_progs"`
-	Control      *ebpf.MapSpec `ebpf:"control"`
-	EmptyRecord  *ebpf.MapSpec `ebpf:"empty_record"`
-	McxdpScratch *ebpf.MapSpec `ebpf:"mcxdp_scratch"`
-	McxdpStats   *ebpf.MapSpec `ebpf:"mcxdp_stats"`
-	Records      *ebpf.MapSpec `ebpf:"records"`
-	ReqHdr       *ebpf.MapSpec `ebpf:"req_hdr"`
-	ReqOps       *ebpf.MapSpec `ebpf:"req_ops"`
-	Slab0        *ebpf.MapSpec `ebpf:"slab_0"`
-	Slab1        *ebpf.MapSpec `ebpf:"slab_1"`
-	Slab2        *ebpf.MapSpec `ebpf:"slab_2"`
-	Slab3        *ebpf.MapSpec `ebpf:"slab_3"`
-	Slab4        *ebpf.MapSpec `ebpf:"slab_4"`
-	Slab5        *ebpf.MapSpec `ebpf:"slab_5"`
-	SlabFree0    *ebpf.MapSpec `ebpf:"slab_free_0"`
-	SlabFree1    *ebpf.MapSpec `ebpf:"slab_free_1"`
-	SlabFree2    *ebpf.MapSpec `ebpf:"slab_free_2"`
-	SlabFree3    *ebpf.MapSpec `ebpf:"slab_free_3"`
-	SlabFree4    *ebpf.MapSpec `ebpf:"slab_free_4"`
-	SlabFree5    *ebpf.MapSpec `ebpf:"slab_free_5"`
-	Snapshots    *ebpf.MapSpec `ebpf:"snapshots"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
-	TxnTable     *ebpf.MapSpec `ebpf:"txn_table"`
-	WalRing      *ebpf.MapSpec `ebpf:"wal_ring"`
-	WalScratch   *ebpf.MapSpec `ebpf:"wal_scratch"`
+	ChainProgs      *ebpf.MapSpec `ebpf:"chain_progs"`
+	Control         *ebpf.MapSpec `ebpf:"control"`
+	EmptyRecord     *ebpf.MapSpec `ebpf:"empty_record"`
+	McxdpScratch    *ebpf.MapSpec `ebpf:"mcxdp_scratch"`
+	McxdpStats      *ebpf.MapSpec `ebpf:"mcxdp_stats"`
+	Records         *ebpf.MapSpec `ebpf:"records"`
+	RemovedVersions *ebpf.MapSpec `ebpf:"removed_versions"`
+	ReqHdr          *ebpf.MapSpec `ebpf:"req_hdr"`
+	ReqOps          *ebpf.MapSpec `ebpf:"req_ops"`
+	Slab0           *ebpf.MapSpec `ebpf:"slab_0"`
+	Slab1           *ebpf.MapSpec `ebpf:"slab_1"`
+	Slab2           *ebpf.MapSpec `ebpf:"slab_2"`
+	Slab3           *ebpf.MapSpec `ebpf:"slab_3"`
+	Slab4           *ebpf.MapSpec `ebpf:"slab_4"`
+	Slab5           *ebpf.MapSpec `ebpf:"slab_5"`
+	SlabFree0       *ebpf.MapSpec `ebpf:"slab_free_0"`
+	SlabFree1       *ebpf.MapSpec `ebpf:"slab_free_1"`
+	SlabFree2       *ebpf.MapSpec `ebpf:"slab_free_2"`
+	SlabFree3       *ebpf.MapSpec `ebpf:"slab_free_3"`
+	SlabFree4       *ebpf.MapSpec `ebpf:"slab_free_4"`
+	SlabFree5       *ebpf.MapSpec `ebpf:"slab_free_5"`
+	Snapshots       *ebpf.MapSpec `ebpf:"snapshots"`
+	Stats           *ebpf.MapSpec `ebpf:"stats"`
+	TxnTable        *ebpf.MapSpec `ebpf:"txn_table"`
+	WalRing         *ebpf.MapSpec `ebpf:"wal_ring"`
+	WalScratch      *ebpf.MapSpec `ebpf:"wal_scratch"`
 }
 
 // mcxdpVariableSpecs contains global variables before they are loaded into the kernel.
@@ -176,31 +178,32 @@ func (o *mcxdpObjects) Close() error {
 //
 // It can be passed to loadMcxdpObjects or ebpf.CollectionSpec.LoadAndAssign.
 type mcxdpMaps struct {
-	ChainProgs   *ebpf.Map `ebpf:"chain_progs"`
-	Control      *ebpf.Map `ebpf:"control"`
-	EmptyRecord  *ebpf.Map `ebpf:"empty_record"`
-	McxdpScratch *ebpf.Map `ebpf:"mcxdp_scratch"`
-	McxdpStats   *ebpf.Map `ebpf:"mcxdp_stats"`
-	Records      *ebpf.Map `ebpf:"records"`
-	ReqHdr       *ebpf.Map `ebpf:"req_hdr"`
-	ReqOps       *ebpf.Map `ebpf:"req_ops"`
-	Slab0        *ebpf.Map `ebpf:"slab_0"`
-	Slab1        *ebpf.Map `ebpf:"slab_1"`
-	Slab2        *ebpf.Map `ebpf:"slab_2"`
-	Slab3        *ebpf.Map `ebpf:"slab_3"`
-	Slab4        *ebpf.Map `ebpf:"slab_4"`
-	Slab5        *ebpf.Map `ebpf:"slab_5"`
-	SlabFree0    *ebpf.Map `ebpf:"slab_free_0"`
-	SlabFree1    *ebpf.Map `ebpf:"slab_free_1"`
-	SlabFree2    *ebpf.Map `ebpf:"slab_free_2"`
-	SlabFree3    *ebpf.Map `ebpf:"slab_free_3"`
-	SlabFree4    *ebpf.Map `ebpf:"slab_free_4"`
-	SlabFree5    *ebpf.Map `ebpf:"slab_free_5"`
-	Snapshots    *ebpf.Map `ebpf:"snapshots"`
-	Stats        *ebpf.Map `ebpf:"stats"`
-	TxnTable     *ebpf.Map `ebpf:"txn_table"`
-	WalRing      *ebpf.Map `ebpf:"wal_ring"`
-	WalScratch   *ebpf.Map `ebpf:"wal_scratch"`
+	ChainProgs      *ebpf.Map `ebpf:"chain_progs"`
+	Control         *ebpf.Map `ebpf:"control"`
+	EmptyRecord     *ebpf.Map `ebpf:"empty_record"`
+	McxdpScratch    *ebpf.Map `ebpf:"mcxdp_scratch"`
+	McxdpStats      *ebpf.Map `ebpf:"mcxdp_stats"`
+	Records         *ebpf.Map `ebpf:"records"`
+	RemovedVersions *ebpf.Map `ebpf:"removed_versions"`
+	ReqHdr          *ebpf.Map `ebpf:"req_hdr"`
+	ReqOps          *ebpf.Map `ebpf:"req_ops"`
+	Slab0           *ebpf.Map `ebpf:"slab_0"`
+	Slab1           *ebpf.Map `ebpf:"slab_1"`
+	Slab2           *ebpf.Map `ebpf:"slab_2"`
+	Slab3           *ebpf.Map `ebpf:"slab_3"`
+	Slab4           *ebpf.Map `ebpf:"slab_4"`
+	Slab5           *ebpf.Map `ebpf:"slab_5"`
+	SlabFree0       *ebpf.Map `ebpf:"slab_free_0"`
+	SlabFree1       *ebpf.Map `ebpf:"slab_free_1"`
+	SlabFree2       *ebpf.Map `ebpf:"slab_free_2"`
+	SlabFree3       *ebpf.Map `ebpf:"slab_free_3"`
+	SlabFree4       *ebpf.Map `ebpf:"slab_free_4"`
+	SlabFree5       *ebpf.Map `ebpf:"slab_free_5"`
+	Snapshots       *ebpf.Map `ebpf:"snapshots"`
+	Stats           *ebpf.Map `ebpf:"stats"`
+	TxnTable        *ebpf.Map `ebpf:"txn_table"`
+	WalRing         *ebpf.Map `ebpf:"wal_ring"`
+	WalScratch      *ebpf.Map `ebpf:"wal_scratch"`
 }
 
 func (m *mcxdpMaps) Close() error {
@@ -211,6 +214,7 @@ func (m *mcxdpMaps) Close() error {
 		m.McxdpScratch,
 		m.McxdpStats,
 		m.Records,
+		m.RemovedVersions,
 		m.ReqHdr,
 		m.ReqOps,
 		m.Slab0,

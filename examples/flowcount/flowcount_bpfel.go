@@ -16,33 +16,34 @@ import (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	flowcountMapChainProgs    = "chain_progs"
-	flowcountMapControl       = "control"
-	flowcountMapEmptyRecord   = "empty_record"
-	flowcountMapFlowFailed    = "flow_failed"
-	flowcountMapFlowScratch   = "flow_scratch"
-	flowcountMapFlowStats     = "flow_stats"
-	flowcountMapRecords       = "records"
-	flowcountMapReqHdr        = "req_hdr"
-	flowcountMapReqOps        = "req_ops"
-	flowcountMapSlab0         = "slab_0"
-	flowcountMapSlab1         = "slab_1"
-	flowcountMapSlab2         = "slab_2"
-	flowcountMapSlab3         = "slab_3"
-	flowcountMapSlab4         = "slab_4"
-	flowcountMapSlab5         = "slab_5"
-	flowcountMapSlabFree0     = "slab_free_0"
-	flowcountMapSlabFree1     = "slab_free_1"
-	flowcountMapSlabFree2     = "slab_free_2"
-	flowcountMapSlabFree3     = "slab_free_3"
-	flowcountMapSlabFree4     = "slab_free_4"
-	flowcountMapSlabFree5     = "slab_free_5"
-	flowcountMapSnapshots     = "snapshots"
-	flowcountMapStats         = "stats"
-	flowcountMapTxnTable      = "txn_table"
-	flowcountMapWalRing       = "wal_ring"
-	flowcountMapWalScratch    = "wal_scratch"
-	flowcountProgFlowCountXdp = "flow_count_xdp"
+	flowcountMapChainProgs      = "chain_progs"
+	flowcountMapControl         = "control"
+	flowcountMapEmptyRecord     = "empty_record"
+	flowcountMapFlowFailed      = "flow_failed"
+	flowcountMapFlowScratch     = "flow_scratch"
+	flowcountMapFlowStats       = "flow_stats"
+	flowcountMapRecords         = "records"
+	flowcountMapRemovedVersions = "removed_versions"
+	flowcountMapReqHdr          = "req_hdr"
+	flowcountMapReqOps          = "req_ops"
+	flowcountMapSlab0           = "slab_0"
+	flowcountMapSlab1           = "slab_1"
+	flowcountMapSlab2           = "slab_2"
+	flowcountMapSlab3           = "slab_3"
+	flowcountMapSlab4           = "slab_4"
+	flowcountMapSlab5           = "slab_5"
+	flowcountMapSlabFree0       = "slab_free_0"
+	flowcountMapSlabFree1       = "slab_free_1"
+	flowcountMapSlabFree2       = "slab_free_2"
+	flowcountMapSlabFree3       = "slab_free_3"
+	flowcountMapSlabFree4       = "slab_free_4"
+	flowcountMapSlabFree5       = "slab_free_5"
+	flowcountMapSnapshots       = "snapshots"
+	flowcountMapStats           = "stats"
+	flowcountMapTxnTable        = "txn_table"
+	flowcountMapWalRing         = "wal_ring"
+	flowcountMapWalScratch      = "wal_scratch"
+	flowcountProgFlowCountXdp   = "flow_count_xdp"
 )
 
 // loadFlowcount returns the embedded CollectionSpec for flowcount.
@@ -94,32 +95,33 @@ type flowcountProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type flowcountMapSpecs struct {
-	ChainProgs  *ebpf.MapSpec `ebpf:"chain_progs"`
-	Control     *ebpf.MapSpec `ebpf:"control"`
-	EmptyRecord *ebpf.MapSpec `ebpf:"empty_record"`
-	FlowFailed  *ebpf.MapSpec `ebpf:"flow_failed"`
-	FlowScratch *ebpf.MapSpec `ebpf:"flow_scratch"`
-	FlowStats   *ebpf.MapSpec `ebpf:"flow_stats"`
-	Records     *ebpf.MapSpec `ebpf:"records"`
-	ReqHdr      *ebpf.MapSpec `ebpf:"req_hdr"`
-	ReqOps      *ebpf.MapSpec `ebpf:"req_ops"`
-	Slab0       *ebpf.MapSpec `ebpf:"slab_0"`
-	Slab1       *ebpf.MapSpec `ebpf:"slab_1"`
-	Slab2       *ebpf.MapSpec `ebpf:"slab_2"`
-	Slab3       *ebpf.MapSpec `ebpf:"slab_3"`
-	Slab4       *ebpf.MapSpec `ebpf:"slab_4"`
-	Slab5       *ebpf.MapSpec `ebpf:"slab_5"`
-	SlabFree0   *ebpf.MapSpec `ebpf:"slab_free_0"`
-	SlabFree1   *ebpf.MapSpec `ebpf:"slab_free_1"`
-	SlabFree2   *ebpf.MapSpec `ebpf:"slab_free_2"`
-	SlabFree3   *ebpf.MapSpec `ebpf:"slab_free_3"`
-	SlabFree4   *ebpf.MapSpec `ebpf:"slab_free_4"`
-	SlabFree5   *ebpf.MapSpec `ebpf:"slab_free_5"`
-	Snapshots   *ebpf.MapSpec `ebpf:"snapshots"`
-	Stats       *ebpf.MapSpec `ebpf:"stats"`
-	TxnTable    *ebpf.MapSpec `ebpf:"txn_table"`
-	WalRing     *ebpf.MapSpec `ebpf:"wal_ring"`
-	WalScratch  *ebpf.MapSpec `ebpf:"wal_scratch"`
+	ChainProgs      *ebpf.MapSpec `ebpf:"chain_progs"`
+	Control         *ebpf.MapSpec `ebpf:"control"`
+	EmptyRecord     *ebpf.MapSpec `ebpf:"empty_record"`
+	FlowFailed      *ebpf.MapSpec `ebpf:"flow_failed"`
+	FlowScratch     *ebpf.MapSpec `ebpf:"flow_scratch"`
+	FlowStats       *ebpf.MapSpec `ebpf:"flow_stats"`
+	Records         *ebpf.MapSpec `ebpf:"records"`
+	RemovedVersions *ebpf.MapSpec `ebpf:"removed_versions"`
+	ReqHdr          *ebpf.MapSpec `ebpf:"req_hdr"`
+	ReqOps          *ebpf.MapSpec `ebpf:"req_ops"`
+	Slab0           *ebpf.MapSpec `ebpf:"slab_0"`
+	Slab1           *ebpf.MapSpec `ebpf:"slab_1"`
+	Slab2           *ebpf.MapSpec `ebpf:"slab_2"`
+	Slab3           *ebpf.MapSpec `ebpf:"slab_3"`
+	Slab4           *ebpf.MapSpec `ebpf:"slab_4"`
+	Slab5           *ebpf.MapSpec `ebpf:"slab_5"`
+	SlabFree0       *ebpf.MapSpec `ebpf:"slab_free_0"`
+	SlabFree1       *ebpf.MapSpec `ebpf:"slab_free_1"`
+	SlabFree2       *ebpf.MapSpec `ebpf:"slab_free_2"`
+	SlabFree3       *ebpf.MapSpec `ebpf:"slab_free_3"`
+	SlabFree4       *ebpf.MapSpec `ebpf:"slab_free_4"`
+	SlabFree5       *ebpf.MapSpec `ebpf:"slab_free_5"`
+	Snapshots       *ebpf.MapSpec `ebpf:"snapshots"`
+	Stats           *ebpf.MapSpec `ebpf:"stats"`
+	TxnTable        *ebpf.MapSpec `ebpf:"txn_table"`
+	WalRing         *ebpf.MapSpec `ebpf:"wal_ring"`
+	WalScratch      *ebpf.MapSpec `ebpf:"wal_scratch"`
 }
 
 // flowcountVariableSpecs contains global variables before they are loaded into the kernel.
@@ -148,32 +150,33 @@ func (o *flowcountObjects) Close() error {
 //
 // It can be passed to loadFlowcountObjects or ebpf.CollectionSpec.LoadAndAssign.
 type flowcountMaps struct {
-	ChainProgs  *ebpf.Map `ebpf:"chain_progs"`
-	Control     *ebpf.Map `ebpf:"control"`
-	EmptyRecord *ebpf.Map `ebpf:"empty_record"`
-	FlowFailed  *ebpf.Map `ebpf:"flow_failed"`
-	FlowScratch *ebpf.Map `ebpf:"flow_scratch"`
-	FlowStats   *ebpf.Map `ebpf:"flow_stats"`
-	Records     *ebpf.Map `ebpf:"records"`
-	ReqHdr      *ebpf.Map `ebpf:"req_hdr"`
-	ReqOps      *ebpf.Map `ebpf:"req_ops"`
-	Slab0       *ebpf.Map `ebpf:"slab_0"`
-	Slab1       *ebpf.Map `ebpf:"slab_1"`
-	Slab2       *ebpf.Map `ebpf:"slab_2"`
-	Slab3       *ebpf.Map `ebpf:"slab_3"`
-	Slab4       *ebpf.Map `ebpf:"slab_4"`
-	Slab5       *ebpf.Map `ebpf:"slab_5"`
-	SlabFree0   *ebpf.Map `ebpf:"slab_free_0"`
-	SlabFree1   *ebpf.Map `ebpf:"slab_free_1"`
-	SlabFree2   *ebpf.Map `ebpf:"slab_free_2"`
-	SlabFree3   *ebpf.Map `ebpf:"slab_free_3"`
-	SlabFree4   *ebpf.Map `ebpf:"slab_free_4"`
-	SlabFree5   *ebpf.Map `ebpf:"slab_free_5"`
-	Snapshots   *ebpf.Map `ebpf:"snapshots"`
-	Stats       *ebpf.Map `ebpf:"stats"`
-	TxnTable    *ebpf.Map `ebpf:"txn_table"`
-	WalRing     *ebpf.Map `ebpf:"wal_ring"`
-	WalScratch  *ebpf.Map `ebpf:"wal_scratch"`
+	ChainProgs      *ebpf.Map `ebpf:"chain_progs"`
+	Control         *ebpf.Map `ebpf:"control"`
+	EmptyRecord     *ebpf.Map `ebpf:"empty_record"`
+	FlowFailed      *ebpf.Map `ebpf:"flow_failed"`
+	FlowScratch     *ebpf.Map `ebpf:"flow_scratch"`
+	FlowStats       *ebpf.Map `ebpf:"flow_stats"`
+	Records         *ebpf.Map `ebpf:"records"`
+	RemovedVersions *ebpf.Map `ebpf:"removed_versions"`
+	ReqHdr          *ebpf.Map `ebpf:"req_hdr"`
+	ReqOps          *ebpf.Map `ebpf:"req_ops"`
+	Slab0           *ebpf.Map `ebpf:"slab_0"`
+	Slab1           *ebpf.Map `ebpf:"slab_1"`
+	Slab2           *ebpf.Map `ebpf:"slab_2"`
+	Slab3           *ebpf.Map `ebpf:"slab_3"`
+	Slab4           *ebpf.Map `ebpf:"slab_4"`
+	Slab5           *ebpf.Map `ebpf:"slab_5"`
+	SlabFree0       *ebpf.Map `ebpf:"slab_free_0"`
+	SlabFree1       *ebpf.Map `ebpf:"slab_free_1"`
+	SlabFree2       *ebpf.Map `ebpf:"slab_free_2"`
+	SlabFree3       *ebpf.Map `ebpf:"slab_free_3"`
+	SlabFree4       *ebpf.Map `ebpf:"slab_free_4"`
+	SlabFree5       *ebpf.Map `ebpf:"slab_free_5"`
+	Snapshots       *ebpf.Map `ebpf:"snapshots"`
+	Stats           *ebpf.Map `ebpf:"stats"`
+	TxnTable        *ebpf.Map `ebpf:"txn_table"`
+	WalRing         *ebpf.Map `ebpf:"wal_ring"`
+	WalScratch      *ebpf.Map `ebpf:"wal_scratch"`
 }
 
 func (m *flowcountMaps) Close() error {
@@ -185,6 +188,7 @@ func (m *flowcountMaps) Close() error {
 		m.FlowScratch,
 		m.FlowStats,
 		m.Records,
+		m.RemovedVersions,
 		m.ReqHdr,
 		m.ReqOps,
 		m.Slab0,
