@@ -240,19 +240,21 @@ static __always_inline int auto_get(struct bpfdb_control *ctl, struct bpfdb_op *
 {
 	struct bpfdb_found found = {};
 	struct bpfdb_record *rec;
+	__u64 removals;
 	int status;
 
 	stat_add(BPFDB_STAT_GETS, 1);
 	if ((op->flags & BPFDB_GET_LATEST) && READ_ONCE_U64(ctl->visible) < c->max_ts)
 		return BPFDB_ERR_RETRY;
 	op->ts = 0;
+	removals = READ_ONCE_U64(ctl->removals);
 	rec = record_lookup(&op->key);
 	if (!rec) {
 		op->ts = removed_version(&op->key);
 		return BPFDB_ERR_NOT_FOUND;
 	}
 	status = read_stable(rec, (struct bpfdb_value *)op->value, &found);
-	if (!record_valid(&op->key, rec)) /* removed and reused under the read (record.h) */
+	if (reader_saw_removal(ctl, removals, &op->key, rec)) /* reused under the read (record.h) */
 		return BPFDB_ERR_RETRY;
 	if (status == BPFDB_OK)
 		op->val_len = found.len;

@@ -39,6 +39,7 @@ type chainBpfdbControl struct {
 	DurableLsn    uint64
 	KtxnClaimed   uint64
 	KtxnTimeoutNs uint64
+	Removals      uint64
 }
 
 type chainBpfdbFullDetail uint32
@@ -58,7 +59,7 @@ type chainBpfdbKey struct {
 type chainBpfdbLayout uint32
 
 const (
-	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 128308027
+	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 661433987
 )
 
 type chainBpfdbLimit uint32

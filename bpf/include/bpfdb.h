@@ -237,6 +237,7 @@ struct bpfdb_control {
 	__u64 durable_lsn; /* every commit at or below it is on disk (set by Go after each fsync) */
 	__u64 ktxn_claimed;    /* bit k: kernel transaction slot BPFDB_MAX_TXNS + k is taken */
 	__u64 ktxn_timeout_ns; /* set by Go: kernel transactions older than this are reaped */
+	__u64 removals;        /* records removed from the index so far (storage/record.h) */
 };
 
 /*

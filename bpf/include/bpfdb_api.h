@@ -188,22 +188,25 @@ static __always_inline int bpfdb_write_check(const struct bpfdb_key *key)
 static __always_inline int bpfdb_get_version(const struct bpfdb_key *key, struct bpfdb_value *buf,
 					     __u32 *len, __u64 *version)
 {
+	struct bpfdb_control *ctl = bpfdb_store();
 	struct bpfdb_found found = {};
 	struct bpfdb_record *rec;
 	int status = BPFDB_ERR_RETRY;
+	__u64 removals;
 	__u32 i;
 
-	if (!bpfdb_store())
+	if (!ctl)
 		return BPFDB_ERR_LAYOUT;
 	if (bpfdb_check_key(key))
 		return BPFDB_ERR_KEY_TOO_LONG;
 	stat_add(BPFDB_STAT_GETS, 1);
+	removals = READ_ONCE_U64(ctl->removals);
 	rec = record_lookup(key);
 	if (!rec)
 		return BPFDB_ERR_NOT_FOUND;
 	for (i = 0; i < BPFDB_API_READ_TRIES && status == BPFDB_ERR_RETRY; i++)
 		status = read_stable(rec, buf, &found);
-	if (!record_valid(key, rec)) /* removed and reused under the read (record.h) */
+	if (reader_saw_removal(ctl, removals, key, rec)) /* reused under the read (record.h) */
 		return BPFDB_ERR_RETRY;
 	if (status == BPFDB_OK) {
 		*len = found.len;

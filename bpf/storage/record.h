@@ -94,6 +94,20 @@ static __always_inline int record_valid(const struct bpfdb_key *key, struct bpfd
 	return bpf_map_lookup_elem(&records, key) == rec;
 }
 
+/*
+ * reader_saw_removal: a lock-free reader at visible, which read
+ * control.removals as before its lookup of key's record rec, may have read
+ * another key's record (invariant 3). Only when a record was removed
+ * meanwhile does it pay for a second lookup. The counter is raised before
+ * the element leaves the index, so before it can be reused.
+ */
+static __always_inline int reader_saw_removal(struct bpfdb_control *ctl, __u64 before,
+					      const struct bpfdb_key *key, struct bpfdb_record *rec)
+{
+	barrier();
+	return READ_ONCE_U64(ctl->removals) != before && !record_valid(key, rec);
+}
+
 /* key_bucket hashes key into removed_versions. */
 static __always_inline __u32 key_bucket(const struct bpfdb_key *key)
 {
@@ -140,7 +154,11 @@ static __always_inline void record_remove(const struct bpfdb_key *key, struct bp
 		if (old >= del_ts || __sync_val_compare_and_swap(v, old, del_ts) == old)
 			break;
 	}
+	struct bpfdb_control *ctl = control_block();
+
 	__sync_lock_test_and_set(&rec->lock, LOCK_DEAD);
+	if (ctl) /* counted before the element can be reused (reader_saw_removal) */
+		__sync_fetch_and_add(&ctl->removals, 1);
 	bpf_map_delete_elem(&records, key);
 	stat_add(BPFDB_STAT_RECORDS_FREED, 1);
 }

@@ -78,6 +78,7 @@ type ApitestBpfdbControl struct {
 	DurableLsn    uint64
 	KtxnClaimed   uint64
 	KtxnTimeoutNs uint64
+	Removals      uint64
 }
 
 type ApitestBpfdbKey struct {
