@@ -197,3 +197,64 @@ func BenchmarkChurn(b *testing.B) {
 		})
 	}
 }
+
+// Readers never see another key's value, while records are removed and
+// their elements reused by other keys under them: every value names its
+// key, and keys are deleted and written again all the time.
+func TestReclaimReadersSeeOwnKey(t *testing.T) {
+	e := openTest(t, Options{MaxKeys: 64})
+	deadline := time.Now().Add(2 * time.Second)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var problem error
+	fail := func(err error) {
+		mu.Lock()
+		if problem == nil {
+			problem = err
+		}
+		mu.Unlock()
+	}
+	writer := func(prefix string, keys int) {
+		defer wg.Done()
+		for i := 0; time.Now().Before(deadline); i++ {
+			k := fmt.Sprintf("%s%d", prefix, i%keys)
+			if err := e.Set([]byte(k), fmt.Appendf(nil, "%s:%d", k, i)); err != nil && !Retryable(err) && !errors.Is(err, ErrStoreFull) {
+				fail(err)
+				return
+			}
+			if err := e.Delete([]byte(k)); err != nil && !errors.Is(err, ErrNotFound) && !Retryable(err) {
+				fail(err)
+				return
+			}
+		}
+	}
+	wg.Add(3)
+	go writer("a", 8)
+	go writer("churn", 1000)
+	go writer("b", 8)
+	var reads, found int
+	for i := 0; time.Now().Before(deadline); i++ {
+		k := fmt.Sprintf("%c%d", "ab"[i%2], i%8)
+		v, err := e.Get([]byte(k))
+		reads++
+		switch {
+		case err == nil:
+			found++
+			if len(v) <= len(k) || string(v[:len(k)+1]) != k+":" {
+				t.Fatalf("%s read %q: another key's value", k, v)
+			}
+		case errors.Is(err, ErrNotFound) || Retryable(err):
+		default:
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	if problem != nil {
+		t.Fatal(problem)
+	}
+	st, _ := e.Stats()
+	t.Logf("%d reads, %d found, %d records freed", reads, found, st.RecordsFreed)
+	if st.RecordsFreed < 1000 || found == 0 {
+		t.Errorf("the race barely ran: %d records freed, %d reads found a value", st.RecordsFreed, found)
+	}
+}
