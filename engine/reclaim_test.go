@@ -258,3 +258,57 @@ func TestReclaimReadersSeeOwnKey(t *testing.T) {
 		t.Errorf("the race barely ran: %d records freed, %d reads found a value", st.RecordsFreed, found)
 	}
 }
+
+// A reader stalled between finding a record and reading it (the test's
+// BPFDB_TEST_AFTER_LOOKUP, about 100 µs) while the record is removed and
+// its element reused by other keys: it reads its own key's value, or
+// retries, never another key's. The retries show the race was run.
+func TestReclaimStalledReader(t *testing.T) {
+	db := openTest(t, Options{MaxKeys: 32})
+	a := loadAPI(t, db)
+	if err := a.coll.Maps["api_read_stall"].Update(uint32(0), uint32(1<<16), 0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	done := make(chan error, 1)
+	go func() {
+		for i := 0; time.Now().Before(deadline); i++ {
+			for _, k := range []string{"victim", "other0", "other1", "other2", "other3"} {
+				if err := db.Set([]byte(k), fmt.Appendf(nil, "%s:%d", k, i)); err != nil && !Retryable(err) {
+					done <- err
+					return
+				}
+				if err := db.Delete([]byte(k)); err != nil && !Retryable(err) && !errors.Is(err, ErrNotFound) {
+					done <- err
+					return
+				}
+			}
+		}
+		done <- nil
+	}()
+	var reads, found, retried int
+	for time.Now().Before(deadline) {
+		out := a.mustCall(t, "api_get", 0, setIn("victim", ""))
+		reads++
+		switch apiStatus(out.Status) {
+		case chainBpfdbStatusBPFDB_OK:
+			found++
+			if v := string(out.Buf.B[:out.Len]); len(v) < 7 || v[:7] != "victim:" {
+				t.Fatalf("a stalled reader of victim read %q: another key's value", v)
+			}
+		case chainBpfdbStatusBPFDB_ERR_NOT_FOUND:
+		case chainBpfdbStatusBPFDB_ERR_RETRY:
+			retried++
+		default:
+			t.Fatalf("get: status %d", out.Status)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st, _ := db.Stats()
+	t.Logf("%d stalled reads: %d found, %d retried; %d records freed", reads, found, retried, st.RecordsFreed)
+	if retried == 0 {
+		t.Error("no stalled read met a reused record: the race was not run")
+	}
+}

@@ -104,6 +104,15 @@
 /* How often bpfdb_get rereads a record that writers keep changing under it. */
 #define BPFDB_API_READ_TRIES 4
 
+/*
+ * BPFDB_TEST_AFTER_LOOKUP runs in bpfdb_get between finding the record and
+ * reading it: tests define it to stall a reader there, where a removal and
+ * a reuse of the record by another key must be detected (record.h, 3).
+ */
+#ifndef BPFDB_TEST_AFTER_LOOKUP
+#define BPFDB_TEST_AFTER_LOOKUP() do {} while (0)
+#endif
+
 /* A kernel transaction, as bpfdb_txn_begin returns it. */
 struct bpfdb_txn_handle {
 	__u32 slot; /* in the transaction table, BPFDB_MAX_TXNS and above */
@@ -204,6 +213,7 @@ static __always_inline int bpfdb_get_version(const struct bpfdb_key *key, struct
 	rec = record_lookup(key);
 	if (!rec)
 		return BPFDB_ERR_NOT_FOUND;
+	BPFDB_TEST_AFTER_LOOKUP();
 	for (i = 0; i < BPFDB_API_READ_TRIES && status == BPFDB_ERR_RETRY; i++)
 		status = read_stable(rec, buf, &found);
 	if (reader_saw_removal(ctl, removals, key, rec)) /* reused under the read (record.h) */

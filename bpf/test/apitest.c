@@ -12,6 +12,34 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
+/*
+ * api_read_stall[0] iterations of an empty loop stall every bpfdb_get
+ * between its lookup and its read (BPFDB_TEST_AFTER_LOOKUP): the window in
+ * which a record can be removed and reused by another key, made wide.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} api_read_stall SEC(".maps");
+
+static long api_stall_cb(__u32 i, void *ctx)
+{
+	return 0;
+}
+
+static __always_inline void api_stall(void)
+{
+	__u32 zero = 0, *n = bpf_map_lookup_elem(&api_read_stall, &zero);
+	int unused = 0;
+
+	if (n && *n)
+		bpf_loop(*n, api_stall_cb, &unused, 0);
+}
+
+#define BPFDB_TEST_AFTER_LOOKUP() api_stall()
+
 #include "bpfdb_api.h"
 
 char _license[] SEC("license") = "GPL";

@@ -204,6 +204,7 @@ type ApitestBpfdbWalWrite struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	ApitestMapApiReadStall       = "api_read_stall"
 	ApitestMapApiSlots           = "api_slots"
 	ApitestMapChainProgs         = "chain_progs"
 	ApitestMapControl            = "control"
@@ -307,6 +308,7 @@ type ApitestProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ApitestMapSpecs struct {
+	ApiReadStall    *ebpf.MapSpec `ebpf:"api_read_stall"`
 	ApiSlots        *ebpf.MapSpec `ebpf:"api_slots"`
 	ChainProgs      *ebpf.MapSpec `ebpf:"chain_progs"`
 	Control         *ebpf.MapSpec `ebpf:"control"`
@@ -360,6 +362,7 @@ func (o *ApitestObjects) Close() error {
 //
 // It can be passed to LoadApitestObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ApitestMaps struct {
+	ApiReadStall    *ebpf.Map `ebpf:"api_read_stall"`
 	ApiSlots        *ebpf.Map `ebpf:"api_slots"`
 	ChainProgs      *ebpf.Map `ebpf:"chain_progs"`
 	Control         *ebpf.Map `ebpf:"control"`
@@ -389,6 +392,7 @@ type ApitestMaps struct {
 
 func (m *ApitestMaps) Close() error {
 	return _ApitestClose(
+		m.ApiReadStall,
 		m.ApiSlots,
 		m.ChainProgs,
 		m.Control,
