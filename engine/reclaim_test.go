@@ -312,3 +312,50 @@ func TestReclaimStalledReader(t *testing.T) {
 		t.Error("no stalled read met a reused record: the race was not run")
 	}
 }
+
+// Vacuum goes over the whole index in bounded runs of BPFDB_VACUUM_CHUNK
+// records: deleted keys' records a snapshot kept are all removed once it
+// ends, by several runs, none longer than its chunk.
+func TestVacuumChunks(t *testing.T) {
+	chunk := int(chainBpfdbLimitBPFDB_VACUUM_CHUNK)
+	n := 3*chunk + chunk/2
+	e := openTest(t, Options{MaxKeys: n + 1000, VacuumInterval: -1})
+	for i := range n {
+		if err := e.Set(fmt.Appendf(nil, "v%d", i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap, err := e.BeginReadOnly()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := e.Delete(fmt.Appendf(nil, "v%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := e.Stats()
+	snap.Abort()
+	// One run takes one chunk, and says more remain.
+	s, err := e.acquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.hdr.Skip = 0
+	err = e.runProg(s, e.progs.BpfdbVacuum)
+	visited, more := s.hdr.CommitTs, s.hdr.More
+	e.release(s)
+	if err != nil || visited != uint64(chunk) || more != 1 {
+		t.Fatalf("one vacuum run: %v, %d records visited (chunk %d), more %d", err, visited, chunk, more)
+	}
+	if err := e.Vacuum(); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := e.Stats()
+	if freed := after.RecordsFreed - before.RecordsFreed; freed != uint64(n) {
+		t.Errorf("vacuum freed %d of %d deleted keys' records", freed, n)
+	}
+	if v, err := e.Get([]byte("v7")); !errors.Is(err, ErrNotFound) {
+		t.Errorf("v7 = %q, %v after vacuum", v, err)
+	}
+}

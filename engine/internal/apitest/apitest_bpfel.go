@@ -79,6 +79,7 @@ type ApitestBpfdbControl struct {
 	KtxnClaimed   uint64
 	KtxnTimeoutNs uint64
 	Removals      uint64
+	VacuumChunk   uint64
 }
 
 type ApitestBpfdbKey struct {
@@ -126,7 +127,8 @@ type ApitestBpfdbReq struct {
 	CommitTs uint64
 	Visible  uint64
 	EndKind  uint32
-	Pad      uint32
+	More     uint32
+	Skip     uint64
 }
 
 type ApitestBpfdbSlab0 struct {
