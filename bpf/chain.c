@@ -571,83 +571,43 @@ int bpfdb_txn_release(struct xdp_md *ctx)
 
 /* ---- vacuum: GC of every record, for keys nobody writes ------------------ */
 
-/*
- * The walk's counters. The ones it branches on (to_skip, budget) start
- * from map values, unknown to the verifier: counters it knew would make
- * every step of the walk a state of its own, past its complexity limit.
- */
 struct vacuum_ctx {
 	__u64 low;
-	__u64 to_skip; /* records still to pass over: earlier runs' chunks */
-	__u64 budget;  /* records this chunk may still take */
-	__u64 visited; /* records of this chunk */
+	__u64 visited;
 	__u64 busy;
-	__u64 freed;
-	__u32 more;    /* the chunk ended before the index did */
 };
-
-/* What vacuum_record did with a record. */
-enum vacuum_outcome {
-	VACUUM_KEPT = 0,
-	VACUUM_BUSY = 1,  /* someone holds it: theirs to collect */
-	VACUUM_FREED = 2, /* a deleted key's record, removed */
-};
-
-/*
- * vacuum_record reclaims what no snapshot at or above low can see in key's
- * record rec, and removes it if the key is deleted and nothing needs it. A
- * global function: verified once, not in every state of the map walk.
- */
-__noinline int vacuum_record(const struct bpfdb_key *key, struct bpfdb_record *rec, __u64 low)
-{
-	if (!key || !rec)
-		return VACUUM_KEPT;
-	if (lock_exclusive(rec, OWNER_VACUUM, 0) != BPFDB_OK)
-		return VACUUM_BUSY;
-	reclaim(rec, low);
-	if (record_collect(key, rec))
-		return VACUUM_FREED; /* the element may go inside the walk */
-	unlock_exclusive(rec);
-	return VACUUM_KEPT;
-}
 
 static long vacuum_cb(void *map, const void *key, void *value, void *data)
 {
+	struct bpfdb_record *rec = value;
 	struct vacuum_ctx *c = data;
-	struct bpfdb_key k;
-	int outcome;
 
-	if (c->to_skip) {
-		c->to_skip--;
+	c->visited++;
+	/* A record someone holds is theirs to collect; skip it. */
+	if (lock_exclusive(rec, OWNER_VACUUM, 0) != BPFDB_OK) {
+		c->busy++;
 		return 0;
 	}
-	if (!c->budget) {
-		c->more = 1;
-		return 1;
+	reclaim(rec, c->low);
+	/* A deleted key's record goes (the element may go inside this walk). */
+	if (record_deleted(rec)) {
+		struct bpfdb_key k;
+
+		__builtin_memcpy(&k, key, sizeof(k)); /* a global function takes stack memory */
+		if (record_collect(&k, rec))
+			return 0;
 	}
-	c->budget--;
-	c->visited++;
-	__builtin_memcpy(&k, key, sizeof(k)); /* a global function takes stack memory */
-	outcome = vacuum_record(&k, value, c->low);
-	if (outcome == VACUUM_BUSY)
-		c->busy++;
-	else if (outcome == VACUUM_FREED)
-		c->freed++;
+	unlock_exclusive(rec);
 	return 0;
 }
 
 /*
- * bpfdb_vacuum reclaims, in BPFDB_VACUUM_CHUNK records, the versions no
- * snapshot can see, and removes deleted keys' records. Cooperative GC
- * collects only the keys being written; without this, a deleted key's last
- * value, or the old versions of a key written once and never again, would
- * hold slab slots until that key is written. The engine runs it in the
- * background and when the store is full, one chunk per run (a run is
- * bounded), passing over req.skip records first: the hash map has no
- * cursor. Removals and inserts between runs move records across chunk
- * bounds; one may be passed over, and the next pass collects it. Reports
- * in the slot's header: records of the chunk (commit_ts), busy ones
- * (visible), whether more remain (more), where the next chunk starts (skip).
+ * bpfdb_vacuum reclaims, in every record, the versions no snapshot can see.
+ * Cooperative GC collects only the keys being written; without this, a
+ * deleted key's last value, or the old versions of a key written once and
+ * never again, would hold slab slots until that key is written. The engine
+ * runs it in the background and when a slab is full. Reports the records
+ * visited and skipped in the slot's header (commit_ts, visible).
  */
 SEC("xdp")
 int bpfdb_vacuum(struct xdp_md *ctx)
@@ -661,15 +621,10 @@ int bpfdb_vacuum(struct xdp_md *ctx)
 		return XDP_DROP;
 	req->build = bpfdb_build;
 	c.low = refresh_low_hint(ctl);
-	c.to_skip = req->skip;
-	c.budget = READ_ONCE_U64(ctl->vacuum_chunk);
 	bpf_for_each_map_elem(&records, vacuum_cb, &c, 0);
 	req->status = BPFDB_OK;
 	req->commit_ts = c.visited;
 	req->visible = c.busy;
-	req->more = c.more;
-	/* Removed records no longer count among those to pass over. */
-	req->skip = req->skip + c.visited - c.freed;
 	return XDP_PASS;
 }
 

@@ -40,7 +40,6 @@ type chainBpfdbControl struct {
 	KtxnClaimed   uint64
 	KtxnTimeoutNs uint64
 	Removals      uint64
-	VacuumChunk   uint64
 }
 
 type chainBpfdbFullDetail uint32
@@ -60,7 +59,7 @@ type chainBpfdbKey struct {
 type chainBpfdbLayout uint32
 
 const (
-	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 350107107
+	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 661433987
 )
 
 type chainBpfdbLimit uint32
@@ -81,7 +80,6 @@ const (
 	chainBpfdbLimitBPFDB_DONE_RING       chainBpfdbLimit = 1024
 	chainBpfdbLimitBPFDB_SNAP_SLOTS      chainBpfdbLimit = 272
 	chainBpfdbLimitBPFDB_REMOVED_BUCKETS chainBpfdbLimit = 4096
-	chainBpfdbLimitBPFDB_VACUUM_CHUNK    chainBpfdbLimit = 32768
 	chainBpfdbLimitBPFDB_RUN_MAGIC       chainBpfdbLimit = 1651533412
 )
 
@@ -138,8 +136,7 @@ type chainBpfdbReq struct {
 	CommitTs uint64
 	Visible  uint64
 	EndKind  uint32
-	More     uint32
-	Skip     uint64
+	Pad      uint32
 }
 
 type chainBpfdbRun struct {

@@ -587,32 +587,18 @@ func (e *Engine) waitDurable(ts uint64) error {
 	return nil
 }
 
-// Vacuum reclaims, in every record, the versions no snapshot can see, and
-// removes deleted keys' records no snapshot needs (bpfdb_vacuum), one
-// bounded chunk of BPFDB_VACUUM_CHUNK records per chain run. Writers collect the keys they write; Vacuum collects the
+// Vacuum reclaims, in every record, the versions no snapshot can see
+// (bpfdb_vacuum). Writers collect the keys they write; Vacuum collects the
 // rest: deleted keys' last values, old versions of keys no longer written.
 // The engine runs it every Options.VacuumInterval while there are writes,
 // and when a slab is full.
 func (e *Engine) Vacuum() error {
-	// A pass takes MaxKeys/chunk runs; inserts racing it may add a few.
-	chunk := int(chainBpfdbLimitBPFDB_VACUUM_CHUNK)
-	maxRuns := 2*(e.opts.MaxKeys/chunk) + 2
-	var skip uint64
-	for run := 0; run < maxRuns; run++ {
-		s, err := e.acquire()
-		if err != nil {
-			return err
-		}
-		s.hdr.Skip = skip
-		err = e.runProg(s, e.progs.BpfdbVacuum)
-		more, next := s.hdr.More != 0, s.hdr.Skip
-		e.release(s) // other requests run between chunks
-		if err != nil || !more {
-			return err
-		}
-		skip = next // records removed by this run no longer count
+	s, err := e.acquire()
+	if err != nil {
+		return err
 	}
-	return nil // the rest waits for the next pass
+	defer e.release(s)
+	return e.runProg(s, e.progs.BpfdbVacuum)
 }
 
 // waitVisible returns once every commit up to ts is visible to snapshots,

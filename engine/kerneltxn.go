@@ -39,8 +39,8 @@ const KernelTxns = int(chainBpfdbLimitBPFDB_KERNEL_TXNS)
 // bpfdb_api.h compares it with its own.
 const LayoutVersion = uint64(chainBpfdbLayoutBPFDB_LAYOUT_VERSION)
 
-// initKernelAPI publishes the layout, the kernel transactions' timeout and
-// the vacuum's chunk in the control block (from init, before anything runs).
+// initKernelAPI publishes the layout and the kernel transactions' timeout
+// in the control block (from init, before anything runs).
 func (e *Engine) initKernelAPI() {
 	var timeout uint64
 	if e.opts.TxnTimeout > 0 {
@@ -48,7 +48,6 @@ func (e *Engine) initKernelAPI() {
 	}
 	atomic.StoreUint64(&e.ctl.KtxnTimeoutNs, timeout)
 	atomic.StoreUint64(&e.ctl.DurableLsn, 0)
-	atomic.StoreUint64(&e.ctl.VacuumChunk, uint64(chainBpfdbLimitBPFDB_VACUUM_CHUNK))
 	atomic.StoreUint64(&e.ctl.Layout, LayoutVersion)
 }
 

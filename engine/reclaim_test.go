@@ -313,49 +313,25 @@ func TestReclaimStalledReader(t *testing.T) {
 	}
 }
 
-// Vacuum goes over the whole index in bounded runs of BPFDB_VACUUM_CHUNK
-// records: deleted keys' records a snapshot kept are all removed once it
-// ends, by several runs, none longer than its chunk.
-func TestVacuumChunks(t *testing.T) {
-	chunk := int(chainBpfdbLimitBPFDB_VACUUM_CHUNK)
-	n := 3*chunk + chunk/2
-	e := openTest(t, Options{MaxKeys: n + 1000, VacuumInterval: -1})
-	for i := range n {
-		if err := e.Set(fmt.Appendf(nil, "v%d", i), []byte("x")); err != nil {
-			t.Fatal(err)
+// BenchmarkVacuum1M times a vacuum pass over an index of 1,000,000 keys:
+// one chain run over every record.
+func BenchmarkVacuum1M(b *testing.B) {
+	const n = 1 << 20
+	e := openTest(b, Options{MaxKeys: n + 1024, VacuumInterval: -1})
+	ops := make([]Op, MaxBatch)
+	for i := 0; i < n; i += MaxBatch {
+		for j := range ops {
+			ops[j] = Op{Kind: OpSet, Key: fmt.Appendf(nil, "k%d", i+j), Value: []byte("0123456789")}
+		}
+		if err := e.Batch(ops); err != nil {
+			b.Fatal(err)
 		}
 	}
-	snap, err := e.BeginReadOnly()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		if err := e.Delete(fmt.Appendf(nil, "v%d", i)); err != nil {
-			t.Fatal(err)
+	b.ResetTimer()
+	for range b.N {
+		if err := e.Vacuum(); err != nil {
+			b.Fatal(err)
 		}
 	}
-	before, _ := e.Stats()
-	snap.Abort()
-	// One run takes one chunk, and says more remain.
-	s, err := e.acquire()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.hdr.Skip = 0
-	err = e.runProg(s, e.progs.BpfdbVacuum)
-	visited, more := s.hdr.CommitTs, s.hdr.More
-	e.release(s)
-	if err != nil || visited != uint64(chunk) || more != 1 {
-		t.Fatalf("one vacuum run: %v, %d records visited (chunk %d), more %d", err, visited, chunk, more)
-	}
-	if err := e.Vacuum(); err != nil {
-		t.Fatal(err)
-	}
-	after, _ := e.Stats()
-	if freed := after.RecordsFreed - before.RecordsFreed; freed != uint64(n) {
-		t.Errorf("vacuum freed %d of %d deleted keys' records", freed, n)
-	}
-	if v, err := e.Get([]byte("v7")); !errors.Is(err, ErrNotFound) {
-		t.Errorf("v7 = %q, %v after vacuum", v, err)
-	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/pass")
 }

@@ -28,7 +28,6 @@ enum bpfdb_limit {
 	BPFDB_DONE_RING = 1024,      /* commit timestamps tracked while installing */
 	BPFDB_SNAP_SLOTS = 272,      /* one per transaction slot (BPFDB_TXN_SLOTS) */
 	BPFDB_REMOVED_BUCKETS = 4096, /* removed_versions: keys hash into this many */
-	BPFDB_VACUUM_CHUNK = 32768,  /* records one vacuum run collects: a bounded run */
 	BPFDB_RUN_MAGIC = 0x62706664, /* "bpfd": first word of every run's packet */
 };
 
@@ -145,9 +144,7 @@ struct bpfdb_req {
 			  * BEGIN's snapshot */
 	/* Continuation state between stages. */
 	__u32 end_kind;  /* BPFDB_OP_COMMIT or BPFDB_OP_ABORT when the transaction ends */
-	__u32 more;      /* out: vacuum: records remain past this run's chunk */
-	__u64 skip;      /* vacuum: in, records to pass over before this run's chunk;
-			  * out, the same for the next chunk */
+	__u32 _pad;
 };
 
 /* The packet a chain run carries: which request slot to execute. */
@@ -241,7 +238,6 @@ struct bpfdb_control {
 	__u64 ktxn_claimed;    /* bit k: kernel transaction slot BPFDB_MAX_TXNS + k is taken */
 	__u64 ktxn_timeout_ns; /* set by Go: kernel transactions older than this are reaped */
 	__u64 removals;        /* records removed from the index so far (storage/record.h) */
-	__u64 vacuum_chunk;    /* set by Go: records one vacuum run collects (BPFDB_VACUUM_CHUNK) */
 };
 
 /*

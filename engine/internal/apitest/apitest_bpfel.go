@@ -79,7 +79,6 @@ type ApitestBpfdbControl struct {
 	KtxnClaimed   uint64
 	KtxnTimeoutNs uint64
 	Removals      uint64
-	VacuumChunk   uint64
 }
 
 type ApitestBpfdbKey struct {
@@ -127,8 +126,7 @@ type ApitestBpfdbReq struct {
 	CommitTs uint64
 	Visible  uint64
 	EndKind  uint32
-	More     uint32
-	Skip     uint64
+	Pad      uint32
 }
 
 type ApitestBpfdbSlab0 struct {
