@@ -169,6 +169,10 @@ func (e *Engine) statusError(status int32, detail uint8) error {
 		return ErrQuiesced
 	case chainBpfdbStatusBPFDB_ERR_LOG_REFUSED:
 		return e.logRefusedError()
+	case chainBpfdbStatusBPFDB_ERR_LAYOUT:
+		return fmt.Errorf("%w: the program was built for another layout than %#x, or the store is not open", ErrLayout, LayoutVersion)
+	case chainBpfdbStatusBPFDB_ERR_TXN_TABLE_FULL:
+		return fmt.Errorf("%w: all %d kernel transaction slots are in use (BPFDB_KERNEL_TXNS)", ErrTxnTableFull, KernelTxns)
 	case chainBpfdbStatusBPFDB_ERR_NOT_INTEGER:
 		if detail == uint8(chainBpfdbFullDetailBPFDB_DETAIL_OVERFLOW) {
 			return ErrOverflow

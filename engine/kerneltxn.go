@@ -120,14 +120,9 @@ func (e *Engine) FitSpec(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map, error
 // program got from bpfdb_api.h, stands for (nil for BPFDB_OK): a Go
 // program can report its BPF half's failures as the engine's own.
 func (e *Engine) StatusError(status int32) error {
-	switch chainBpfdbStatus(status) {
-	case chainBpfdbStatusBPFDB_ERR_STORE_FULL:
+	if chainBpfdbStatus(status) == chainBpfdbStatusBPFDB_ERR_STORE_FULL { // no detail from the API: say both
 		return fmt.Errorf("%w: the index (Options.MaxKeys, %d keys) or a value slab (Options.SlabSlots) is full",
 			ErrStoreFull, e.opts.MaxKeys)
-	case chainBpfdbStatusBPFDB_ERR_LAYOUT:
-		return fmt.Errorf("%w: the program was built for another layout than %#x, or the store is not open", ErrLayout, LayoutVersion)
-	case chainBpfdbStatusBPFDB_ERR_TXN_TABLE_FULL:
-		return fmt.Errorf("%w: all %d kernel transaction slots are in use (BPFDB_KERNEL_TXNS)", ErrTxnTableFull, KernelTxns)
 	}
 	return e.statusError(status, 0)
 }

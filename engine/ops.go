@@ -369,14 +369,10 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			if op.Err == ErrAborted || op.Err == errRetry { // statusError's own values
 				op.Err = ErrConflict // a retry budget ran out
 			}
-			if op.Err == nil && op.Kind == OpIncr {
-				l := int(min(o.ValLen, uint32(MaxValueLen)))
-				op.Value = buf[:l:l]
-				copy(op.Value, o.Value[:l])
-				buf = buf[l:]
-			}
-			if op.Err == nil && op.Kind == OpGet {
-				op.Version = o.Ts
+			if op.Err == nil && (op.Kind == OpGet || op.Kind == OpIncr) { // the value read, or the sum
+				if op.Kind == OpGet {
+					op.Version = o.Ts
+				}
 				l := int(min(o.ValLen, uint32(MaxValueLen)))
 				op.Value = buf[:l:l]
 				copy(op.Value, o.Value[:l])

@@ -189,14 +189,3 @@ func (f *Frontend) Counters() ([]Counter, error) {
 	}
 	return out, nil
 }
-
-// Passed is the number of requests passed up to user space, for any reason.
-func Passed(cs []Counter) uint64 {
-	var n uint64
-	for _, c := range cs {
-		if len(c.Name) > 7 && c.Name[:7] == "passed_" {
-			n += c.Value
-		}
-	}
-	return n
-}

@@ -49,14 +49,7 @@ func startXDPServe(t *testing.T) *xdpServe {
 			t.Logf("bpfdb serve output:\n%s", s.out)
 		}
 	})
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := netnstest.In(s.p.Server, func() (err error) {
-			c, err = (&net.Dialer{Timeout: time.Second}).DialContext(ctx, network, addr)
-			return err
-		})
-		return c, err
-	}
+	dial := netnstest.Dialer(s.p.Server)
 	s.rdb = redis.NewClient(&redis.Options{Addr: "127.0.0.1:6380", Dialer: dial, MaxRetries: -1})
 	t.Cleanup(func() { s.rdb.Close() })
 	s.http = &http.Client{Transport: &http.Transport{DialContext: dial}, Timeout: 5 * time.Second}

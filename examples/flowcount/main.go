@@ -237,9 +237,12 @@ func report(log io.Writer, db *engine.Engine, objs *flowcountObjects, top int) {
 	for _, s := range srcs[:min(top, len(srcs))] {
 		fmt.Fprintf(&b, "  %-15s %10d pkts %14d bytes\n", s.addr, s.pkts, s.bytes)
 	}
-	if st, err := readStats(db, objs); err == nil && (st.failed > 0 || st.retries > 0) {
-		fmt.Fprintf(&b, "  since start: %d increments retried, %d failed (%s): those packets were passed uncounted\n",
-			st.retries, st.failed, st.why)
+	if st, err := readStats(db, objs); err == nil {
+		fmt.Fprintf(&b, "  since start: %d IPv4 packets counted, %d other packets passed\n", st.packets, st.other)
+		if st.failed > 0 || st.retries > 0 {
+			fmt.Fprintf(&b, "  since start: %d increments retried, %d failed (%s): those packets were passed uncounted\n",
+				st.retries, st.failed, st.why)
+		}
 	}
 	io.WriteString(log, b.String())
 }

@@ -5,6 +5,7 @@
 package netnstest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -107,6 +109,20 @@ func in(ns string, fn func() error) error {
 	}
 	runtime.UnlockOSThread()
 	return fnErr
+}
+
+// Dialer returns a dial function (for net/http, go-redis and the like)
+// whose connections are made in namespace ns: to reach a server on that
+// namespace's own loopback.
+func Dialer(ns string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := In(ns, func() (err error) {
+			c, err = (&net.Dialer{Timeout: time.Second}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
 }
 
 // Exec runs a command in namespace ns (`ip netns exec`) and returns its
