@@ -103,7 +103,7 @@ static __always_inline int validate_op(struct bpfdb_op *op, __u32 i, struct vali
 			return BPFDB_ERR_BAD_REQUEST;
 		/* fall through */
 	case BPFDB_OP_SET:
-		if (op->val_len > BPFDB_MAX_VALUE_LEN)
+		if (!value_len_ok(op->val_len))
 			return BPFDB_ERR_VALUE_TOO_LARGE;
 		/* fall through */
 	case BPFDB_OP_DEL:
@@ -117,7 +117,7 @@ static __always_inline int validate_op(struct bpfdb_op *op, __u32 i, struct vali
 	case BPFDB_OP_LOAD:
 		if (c->mode != BPFDB_MODE_AUTOCOMMIT)
 			return BPFDB_ERR_BAD_REQUEST;
-		if (!(op->flags & BPFDB_LOAD_DELETE) && op->val_len > BPFDB_MAX_VALUE_LEN)
+		if (!(op->flags & BPFDB_LOAD_DELETE) && !value_len_ok(op->val_len))
 			return BPFDB_ERR_VALUE_TOO_LARGE;
 		break;
 	case BPFDB_OP_BEGIN:
@@ -214,6 +214,7 @@ struct auto_ctx {
 	__u32 slot;
 	__u32 stopped; /* an op must be retried: later ops are left for the retry */
 	__u64 max_ts;
+	__u64 now; /* the run's time for deadlines (storage/expiry.h, invariant 2) */
 	struct validate_ctx v;
 };
 
@@ -253,9 +254,11 @@ static __always_inline int auto_get(struct bpfdb_control *ctl, struct bpfdb_op *
 		op->ts = removed_version(&op->key);
 		return BPFDB_ERR_NOT_FOUND;
 	}
-	status = read_stable(rec, (struct bpfdb_value *)op->value, &found);
+	status = read_stable(rec, c->now, (struct bpfdb_value *)op->value, &found);
 	if (reader_saw_removal(ctl, removals, &op->key, rec)) /* reused under the read (record.h) */
 		return BPFDB_ERR_RETRY;
+	if (found.expired) /* the engine's expirer deletes it (storage/expiry.h) */
+		op->detail = BPFDB_DETAIL_EXPIRED;
 	if (status == BPFDB_OK)
 		op->val_len = found.len;
 	if (status == BPFDB_OK || status == BPFDB_ERR_NOT_FOUND)
@@ -272,7 +275,8 @@ static __always_inline int auto_set_del(struct bpfdb_op *op, __u32 slot, struct 
 	int status;
 
 	status = auto_write(&op->key, (struct bpfdb_value *)op->value,
-			    op->kind == BPFDB_OP_DEL ? BPFDB_TOMBSTONE : op->val_len, OWNER_AUTO(slot), &res);
+			    op->kind == BPFDB_OP_DEL ? BPFDB_TOMBSTONE : op->val_len, OWNER_AUTO(slot), c->now,
+			    op->kind == BPFDB_OP_DEL && (op->flags & BPFDB_DEL_EXPIRED), &res);
 	op->detail = res.detail;
 	if (status == BPFDB_OK && res.ts > c->max_ts)
 		c->max_ts = res.ts;
@@ -282,6 +286,7 @@ static __always_inline int auto_set_del(struct bpfdb_op *op, __u32 slot, struct 
 /* The arguments and results of chain_incr. */
 struct chain_incr_io {
 	__s64 delta;              /* in */
+	__u64 now;                /* in: the run's time */
 	__u32 owner;              /* in: the lock owner */
 	__u32 len;                /* out: the sum's digits, at the start of buf */
 	struct bpfdb_written res; /* out */
@@ -300,7 +305,7 @@ __noinline int chain_incr(const struct bpfdb_key *key, struct bpfdb_value *buf,
 
 	if (!key || !buf || !io)
 		return BPFDB_ERR_INTERNAL;
-	status = auto_incr(key, io->delta, buf, io->owner, &sum, &io->res);
+	status = auto_incr(key, io->delta, buf, io->owner, io->now, &sum, &io->res);
 	if (status == BPFDB_OK)
 		io->len = int_format(sum, buf);
 	return status;
@@ -313,7 +318,7 @@ __noinline int chain_incr(const struct bpfdb_key *key, struct bpfdb_value *buf,
  */
 static __always_inline int auto_incr_op(struct bpfdb_op *op, __u32 slot, struct auto_ctx *c)
 {
-	struct chain_incr_io io = {.delta = (__s64)op->ts, .owner = OWNER_AUTO(slot)};
+	struct chain_incr_io io = {.delta = (__s64)op->ts, .now = c->now, .owner = OWNER_AUTO(slot)};
 	int status;
 
 	status = chain_incr(&op->key, (struct bpfdb_value *)op->value, &io);
@@ -372,6 +377,7 @@ int bpfdb_auto(struct xdp_md *ctx)
 	if (stage_enter(ctx, &slot, &req, &ctl))
 		return XDP_DROP;
 	c.slot = slot;
+	c.now = store_now_ms(ctl);
 	c.v.slot = slot;
 	c.v.mode = BPFDB_MODE_AUTOCOMMIT;
 	c.v.nops = req->nops;
@@ -419,6 +425,7 @@ int bpfdb_txn_open(struct xdp_md *ctx)
 		}
 		t->gen = req->txn_gen;
 		t->nkeys = 0;
+		t->start_ns = bpf_ktime_get_ns();
 		if (op0->flags & BPFDB_BEGIN_READ_ONLY) {
 			t->snap_ts = register_snapshot(ctl, tslot);
 			t->state = BPFDB_TXN_ACTIVE_RO;
@@ -461,6 +468,8 @@ static __always_inline int txn_op(struct bpfdb_txn *t, __u32 tslot, struct bpfdb
 	status = txn_get(t, tslot, &op->key, op->flags & BPFDB_GET_FOR_UPDATE, BPFDB_MAX_TXN_KEYS,
 			 val, &found, &op->detail);
 	op->ts = found.ts;
+	if (found.expired)
+		op->detail = BPFDB_DETAIL_EXPIRED;
 	if (status == BPFDB_OK)
 		op->val_len = found.len;
 	return status;
@@ -677,6 +686,7 @@ struct bpfdb_abi {
 	enum bpfdb_stage stage;
 	enum bpfdb_begin_flag begin_flag;
 	enum bpfdb_full_detail full_detail;
+	enum bpfdb_len_flag len_flag;
 	enum bpfdb_lock_mode lock_mode;
 	enum bpfdb_txn_state txn_state;
 	enum bpfdb_wal_kind wal_kind;

@@ -20,6 +20,7 @@ const (
 	chainBpfdbBeginFlagBPFDB_GET_LATEST      chainBpfdbBeginFlag = 2
 	chainBpfdbBeginFlagBPFDB_LOAD_DELETE     chainBpfdbBeginFlag = 4
 	chainBpfdbBeginFlagBPFDB_GET_FOR_UPDATE  chainBpfdbBeginFlag = 8
+	chainBpfdbBeginFlagBPFDB_DEL_EXPIRED     chainBpfdbBeginFlag = 16
 )
 
 type chainBpfdbControl struct {
@@ -40,6 +41,7 @@ type chainBpfdbControl struct {
 	KtxnClaimed   uint64
 	KtxnTimeoutNs uint64
 	Removals      uint64
+	WallOffsetNs  uint64
 }
 
 type chainBpfdbFullDetail uint32
@@ -47,6 +49,7 @@ type chainBpfdbFullDetail uint32
 const (
 	chainBpfdbFullDetailBPFDB_FULL_INDEX      chainBpfdbFullDetail = 255
 	chainBpfdbFullDetailBPFDB_DETAIL_OVERFLOW chainBpfdbFullDetail = 254
+	chainBpfdbFullDetailBPFDB_DETAIL_EXPIRED  chainBpfdbFullDetail = 253
 )
 
 type chainBpfdbKey struct {
@@ -59,28 +62,37 @@ type chainBpfdbKey struct {
 type chainBpfdbLayout uint32
 
 const (
-	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 661433987
+	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 431738372
+)
+
+type chainBpfdbLenFlag uint32
+
+const (
+	chainBpfdbLenFlagBPFDB_LEN_EXPIRES chainBpfdbLenFlag = 1073741824
+	chainBpfdbLenFlagBPFDB_LEN_MASK    chainBpfdbLenFlag = 1073741823
 )
 
 type chainBpfdbLimit uint32
 
 const (
-	chainBpfdbLimitBPFDB_MAX_KEY_LEN     chainBpfdbLimit = 64
-	chainBpfdbLimitBPFDB_MAX_VALUE_LEN   chainBpfdbLimit = 1024
-	chainBpfdbLimitBPFDB_MAX_VERSIONS    chainBpfdbLimit = 8
-	chainBpfdbLimitBPFDB_MAX_BATCH       chainBpfdbLimit = 64
-	chainBpfdbLimitBPFDB_MAX_TXNS        chainBpfdbLimit = 256
-	chainBpfdbLimitBPFDB_KERNEL_TXNS     chainBpfdbLimit = 16
-	chainBpfdbLimitBPFDB_TXN_SLOTS       chainBpfdbLimit = 272
-	chainBpfdbLimitBPFDB_MAX_TXN_KEYS    chainBpfdbLimit = 64
-	chainBpfdbLimitBPFDB_KERNEL_TXN_KEYS chainBpfdbLimit = 16
-	chainBpfdbLimitBPFDB_REQ_SLOTS       chainBpfdbLimit = 64
-	chainBpfdbLimitBPFDB_SLAB_CLASSES    chainBpfdbLimit = 6
-	chainBpfdbLimitBPFDB_MIN_SLAB_SHIFT  chainBpfdbLimit = 5
-	chainBpfdbLimitBPFDB_DONE_RING       chainBpfdbLimit = 1024
-	chainBpfdbLimitBPFDB_SNAP_SLOTS      chainBpfdbLimit = 272
-	chainBpfdbLimitBPFDB_REMOVED_BUCKETS chainBpfdbLimit = 4096
-	chainBpfdbLimitBPFDB_RUN_MAGIC       chainBpfdbLimit = 1651533412
+	chainBpfdbLimitBPFDB_MAX_KEY_LEN      chainBpfdbLimit = 64
+	chainBpfdbLimitBPFDB_MAX_VALUE_LEN    chainBpfdbLimit = 1024
+	chainBpfdbLimitBPFDB_MAX_VERSIONS     chainBpfdbLimit = 8
+	chainBpfdbLimitBPFDB_MAX_BATCH        chainBpfdbLimit = 64
+	chainBpfdbLimitBPFDB_MAX_TXNS         chainBpfdbLimit = 256
+	chainBpfdbLimitBPFDB_KERNEL_TXNS      chainBpfdbLimit = 16
+	chainBpfdbLimitBPFDB_TXN_SLOTS        chainBpfdbLimit = 272
+	chainBpfdbLimitBPFDB_MAX_TXN_KEYS     chainBpfdbLimit = 64
+	chainBpfdbLimitBPFDB_KERNEL_TXN_KEYS  chainBpfdbLimit = 16
+	chainBpfdbLimitBPFDB_REQ_SLOTS        chainBpfdbLimit = 64
+	chainBpfdbLimitBPFDB_SLAB_CLASSES     chainBpfdbLimit = 6
+	chainBpfdbLimitBPFDB_MIN_SLAB_SHIFT   chainBpfdbLimit = 5
+	chainBpfdbLimitBPFDB_DONE_RING        chainBpfdbLimit = 1024
+	chainBpfdbLimitBPFDB_SNAP_SLOTS       chainBpfdbLimit = 272
+	chainBpfdbLimitBPFDB_REMOVED_BUCKETS  chainBpfdbLimit = 4096
+	chainBpfdbLimitBPFDB_RUN_MAGIC        chainBpfdbLimit = 1651533412
+	chainBpfdbLimitBPFDB_DEADLINE_LEN     chainBpfdbLimit = 8
+	chainBpfdbLimitBPFDB_MAX_EXPIRING_LEN chainBpfdbLimit = 1016
 )
 
 type chainBpfdbMode uint32

@@ -113,7 +113,11 @@ func (e *Engine) Scan(fn func(key, value []byte) bool) error {
 	snap.mu.Lock()
 	defer snap.mu.Unlock()
 	var n uint64
-	err = e.copyImage(snap.snapTS, func(k, v []byte) error {
+	now := e.Now()
+	err = e.copyImage(snap.snapTS, func(k, v []byte, expireAt int64) error {
+		if expireAt != 0 && now > expireAt {
+			return nil // expired: absent to every reader (expiry.go)
+		}
 		if !fn(k, v) {
 			return errStopScan
 		}
@@ -127,22 +131,23 @@ func (e *Engine) Scan(fn func(key, value []byte) bool) error {
 
 var errStopScan = errors.New("scan stopped")
 
-// copyImage calls add for every key with a live value at snapshot snap,
+// copyImage calls add for every key with a live value at snapshot snap
+// (and its deadline, expired or not),
 // which the caller has registered (so none of those versions is reclaimed).
 // Records are read with batch lookups; values straight from the mmapped
 // slabs. Progress is reported under stage, unless it is empty.
-func (e *Engine) copyImage(snap uint64, add func(k, v []byte) error, n *uint64, stage string) error {
+func (e *Engine) copyImage(snap uint64, add func(k, v []byte, expireAt int64) error, n *uint64, stage string) error {
 	keys := make([]chainBpfdbKey, copyBatch)
 	recs := make([]chainBpfdbRecord, copyBatch)
 	var cursor ebpf.MapBatchCursor
 	for {
 		got, err := e.maps.Records.BatchLookup(&cursor, keys, recs, nil)
 		for i := 0; i < got; i++ {
-			v, ok := e.valueAt(&recs[i], snap)
+			v, expireAt, ok := e.valueAt(&recs[i], snap)
 			if !ok {
 				continue
 			}
-			if err := add(keys[i].Data[:keys[i].Len], v); err != nil {
+			if err := add(keys[i].Data[:keys[i].Len], v, expireAt); err != nil {
 				return err
 			}
 			*n++
@@ -159,28 +164,31 @@ func (e *Engine) copyImage(snap uint64, add func(k, v []byte) error, n *uint64, 
 	}
 }
 
-// valueAt returns the value rec holds at snapshot snap, if live. The copy of
-// rec may be torn by a concurrent install or reclaim, but neither touches
-// the version snap sees (storage/version.h, invariants 2 and 3).
-func (e *Engine) valueAt(rec *chainBpfdbRecord, snap uint64) ([]byte, bool) {
+// valueAt returns the value rec holds at snapshot snap, if live, and its
+// deadline. The copy of rec may be torn by a concurrent install or
+// reclaim, but neither touches the version snap sees
+// (storage/version.h, invariants 2 and 3).
+func (e *Engine) valueAt(rec *chainBpfdbRecord, snap uint64) ([]byte, int64, bool) {
 	for _, v := range rec.V {
 		if v.BeginTs == 0 || v.BeginTs > snap || v.EndTs <= snap {
 			continue
 		}
 		if v.Len == tombstone {
-			return nil, false
+			return nil, 0, false
 		}
-		if v.Len == 0 {
-			return []byte{}, true
+		stored := int(v.Len & lenMask)
+		if stored == 0 {
+			return []byte{}, 0, true
 		}
-		c := slabClass(int(v.Len))
+		c := slabClass(stored)
 		size := SlabSize(c)
 		mem := e.slabMem[c]
 		off := int(v.Ref) * size
-		if off+int(v.Len) > len(mem) {
-			return nil, false
+		if off+stored > len(mem) {
+			return nil, 0, false
 		}
-		return mem[off : off+int(v.Len) : off+int(v.Len)], true
+		n, deadline := splitStored(mem[off:off+stored], v.Len)
+		return mem[off : off+n : off+n], deadline, true
 	}
-	return nil, false
+	return nil, 0, false
 }

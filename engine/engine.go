@@ -193,6 +193,9 @@ type Engine struct {
 	txns     [MaxTxns]atomic.Pointer[Txn]
 
 	storeFull  atomic.Bool // a slab was full since the last vacuum
+	expiry     *expirer    // deletes expired keys (expiry.go)
+	stopExpiry chan struct{}
+	expiryDone chan struct{}
 	stopReaper chan struct{}
 	reaperDone chan struct{}
 	closeOnce  sync.Once
@@ -284,6 +287,8 @@ func Open(opts Options) (*Engine, error) {
 	e.stopReaper = make(chan struct{})
 	e.reaperDone = make(chan struct{})
 	go e.background()
+	e.stopExpiry, e.expiryDone = make(chan struct{}), make(chan struct{})
+	go e.expireLoop(e.stopExpiry, e.expiryDone)
 	if opts.PinDir != "" {
 		if err := e.pin(opts.PinDir); err != nil {
 			e.opts.PinDir = "" // not ours to remove
@@ -383,6 +388,8 @@ func (e *Engine) init() error {
 		e.ctl.SlabCap[c] = uint64(e.opts.SlabSlots[c])
 	}
 	e.initKernelAPI()
+	e.setClock()
+	e.expiry = newExpirer()
 
 	if reqSlots != 64 {
 		return fmt.Errorf("%w: the slot bitmap needs BPFDB_REQ_SLOTS = 64, not %d", ErrInternal, reqSlots)
@@ -460,6 +467,8 @@ func (e *Engine) Close() error {
 const closeGrace = 500 * time.Millisecond
 
 func (e *Engine) close() error {
+	close(e.stopExpiry)
+	<-e.expiryDone
 	close(e.stopReaper)
 	<-e.reaperDone
 	for i := range e.txns {

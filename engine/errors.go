@@ -17,6 +17,8 @@ var (
 	ErrKeyTooLong = errors.New("bpfdb: key too long")
 	// ErrValueTooLarge: the value is longer than MaxValueLen.
 	ErrValueTooLarge = errors.New("bpfdb: value too large")
+	// ErrBadDeadline: an Op.ExpireAt the store cannot hold (negative).
+	ErrBadDeadline = errors.New("bpfdb: bad deadline")
 	// ErrStoreFull: the index or the value slab of the value's size class is full.
 	ErrStoreFull = errors.New("bpfdb: store full")
 	// ErrVersionsFull: every version of the key may still be read by an

@@ -55,6 +55,16 @@ type Op struct {
 	Version uint64
 	// Delta is what an OpIncr adds.
 	Delta int64
+	// ExpireAt is a deadline, the Unix time in milliseconds on the store's
+	// clock (Engine.Now): for an OpSet, when the value it writes expires
+	// (0: never; the value is then at most MaxExpiringValueLen bytes); after
+	// an OpGet, the value's. Past its deadline a value reads as absent, and
+	// the engine deletes it (a logged deletion). An OpIncr keeps the
+	// deadline of the value it adds to.
+	ExpireAt int64
+	// onlyExpired makes an OpDelete delete only a value that has expired
+	// (the expirer's).
+	onlyExpired bool
 	// ForUpdate makes a Get in a read-write transaction take the key's
 	// exclusive lock rather than a shared one: for a key the transaction
 	// will write, so that two read-modify-writes of it conflict once, at
@@ -94,11 +104,23 @@ func (o *chainBpfdbOp) encode(kind uint8, key, value []byte) {
 	copy(o.Value[:], value)
 }
 
-// value copies a GET's answer out of the request area.
-func (o *chainBpfdbOp) value() []byte {
-	v := make([]byte, o.ValLen)
-	copy(v, o.Value[:o.ValLen])
-	return v
+// value copies a GET's answer out of the request area, with its deadline.
+func (o *chainBpfdbOp) value() ([]byte, int64) {
+	n, deadline := splitStored(o.Value[:], o.ValLen)
+	v := make([]byte, n)
+	copy(v, o.Value[:n])
+	return v, deadline
+}
+
+// checkOp refuses an op whose key, value or deadline the store cannot hold.
+func checkOp(op *Op) error {
+	if err := checkKeyValue(op.Key, op.Value, op.Kind == OpSet); err != nil {
+		return err
+	}
+	if op.Kind == OpSet {
+		return checkDeadline(op)
+	}
+	return nil
 }
 
 // Get returns the value of key, or ErrNotFound.
@@ -300,7 +322,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 	n := 0
 	for i := range ops {
 		op := &ops[i]
-		op.Err = checkKeyValue(op.Key, op.Value, op.Kind == OpSet)
+		op.Err = checkOp(op)
 		if op.Err == nil && op.Kind != OpGet && op.Kind != OpSet && op.Kind != OpDelete && op.Kind != OpIncr {
 			op.Err = fmt.Errorf("bpfdb: unknown operation %v", op.Kind)
 		}
@@ -308,7 +330,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			continue
 		}
 		if op.Kind == OpGet {
-			op.Value, op.Version = nil, 0
+			op.Value, op.Version, op.ExpireAt = nil, 0, 0
 		}
 		pending[n] = i
 		n++
@@ -322,8 +344,13 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			op := &ops[pending[j]]
 			o := &s.ops[j]
 			o.encode(uint8(op.Kind), op.Key, op.Value)
-			if op.Kind == OpIncr {
+			switch {
+			case op.Kind == OpIncr:
 				o.ValLen, o.Ts = 0, uint64(op.Delta)
+			case op.Kind == OpSet:
+				o.setDeadline(len(op.Value), op.ExpireAt)
+			case op.onlyExpired:
+				o.Flags = uint8(chainBpfdbBeginFlagBPFDB_DEL_EXPIRED)
 			}
 			if op.Kind != OpGet {
 				wrote = true
@@ -349,7 +376,8 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 		total := 0
 		for j := 0; j < n; j++ {
 			if o := &s.ops[j]; o.Status == 0 && (o.Kind == uint8(OpGet) || o.Kind == uint8(OpIncr)) {
-				total += int(min(o.ValLen, uint32(MaxValueLen)))
+				n, _ := splitStored(o.Value[:], o.ValLen)
+				total += n
 			}
 		}
 		buf := make([]byte, total)
@@ -360,6 +388,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			op.Err = e.statusError(o.Status, o.Detail)
 			if op.Kind == OpGet && op.Err == ErrNotFound { // statusError's own value
 				op.Version = o.Ts
+				e.noteExpired(o, op.Key)
 			}
 			if Retryable(op.Err) && try < retries {
 				pending[again] = pending[j]
@@ -370,13 +399,16 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 				op.Err = ErrConflict // a retry budget ran out
 			}
 			if op.Err == nil && (op.Kind == OpGet || op.Kind == OpIncr) { // the value read, or the sum
+				l, deadline := splitStored(o.Value[:], o.ValLen)
 				if op.Kind == OpGet {
-					op.Version = o.Ts
+					op.Version, op.ExpireAt = o.Ts, deadline
 				}
-				l := int(min(o.ValLen, uint32(MaxValueLen)))
 				op.Value = buf[:l:l]
 				copy(op.Value, o.Value[:l])
 				buf = buf[l:]
+			}
+			if op.Err == nil && op.Kind == OpSet && op.ExpireAt > 0 {
+				e.expiry.add(op.Key, op.ExpireAt)
 			}
 		}
 		n = again
@@ -418,7 +450,7 @@ func (e *Engine) Exec(ops []Op) error {
 		if ops[i].Kind != OpGet {
 			readOnly = false
 		}
-		ops[i].Err = checkKeyValue(ops[i].Key, ops[i].Value, ops[i].Kind == OpSet)
+		ops[i].Err = checkOp(&ops[i])
 		if ops[i].Err == nil && ops[i].Kind == OpIncr {
 			ops[i].Err = errIncrInTxn
 		}

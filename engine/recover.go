@@ -27,11 +27,15 @@ type loader struct {
 	n   uint64
 }
 
-// add queues a version; key and value are copied (they alias pebble's
-// iterator, which reuses them).
-func (l *loader) add(key, value []byte, del bool, ts uint64) error {
+// add queues a version, with its deadline (0: none), which the expirer is
+// told of; key and value are copied (they alias pebble's iterator, which
+// reuses them).
+func (l *loader) add(key, value []byte, expireAt int64, del bool, ts uint64) error {
 	kind := OpKind(chainBpfdbOpKindBPFDB_OP_LOAD)
-	l.ops = append(l.ops, Op{Kind: kind, Key: append([]byte(nil), key...), Value: append([]byte(nil), value...)})
+	l.ops = append(l.ops, Op{Kind: kind, Key: append([]byte(nil), key...), Value: append([]byte(nil), value...), ExpireAt: expireAt})
+	if expireAt > 0 {
+		l.e.expiry.add(key, expireAt)
+	}
 	if del {
 		l.ops[len(l.ops)-1].Value = nil
 		l.ts = append(l.ts, ts|deleteBit)
@@ -59,6 +63,7 @@ func (l *loader) flush() error {
 	for i := range l.ops {
 		o := &s.ops[i]
 		o.encode(uint8(l.ops[i].Kind), l.ops[i].Key, l.ops[i].Value)
+		o.setDeadline(len(l.ops[i].Value), l.ops[i].ExpireAt)
 		o.Ts = l.ts[i] &^ deleteBit
 		if l.ts[i]&deleteBit != 0 {
 			o.Flags = uint8(chainBpfdbBeginFlagBPFDB_LOAD_DELETE)
@@ -102,8 +107,8 @@ func (e *Engine) recover() (Recovery, error) {
 	l := &loader{e: e}
 	if haveCheckpoint {
 		rec.Checkpoint = cp
-		err := e.log.LoadCheckpoint(cp, func(k, v []byte) error {
-			if err := l.add(k, v, false, cp.LSN); err != nil {
+		err := e.log.LoadCheckpoint(cp, func(k, v []byte, expireAt int64) error {
+			if err := l.add(k, v, expireAt, false, cp.LSN); err != nil {
 				return err
 			}
 			if l.n%65536 == 0 {
@@ -121,7 +126,7 @@ func (e *Engine) recover() (Recovery, error) {
 	}
 	rec.Replay, err = e.log.Replay(cp.LSN, 0, func(t *logd.Txn) error {
 		for _, w := range t.Writes {
-			if err := l.add(w.Key, w.Value, w.Delete, t.LSN); err != nil {
+			if err := l.add(w.Key, w.Value, w.ExpireAt, w.Delete, t.LSN); err != nil {
 				return err
 			}
 		}

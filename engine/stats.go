@@ -23,6 +23,9 @@ type Stats struct {
 	// giving their room back (at the delete, or by vacuum once no
 	// snapshot needed them).
 	RecordsFreed uint64
+	// ExpiredDeleted counts expired keys the expirer deleted (each a logged
+	// deletion); ExpiryPending, the keys with a deadline it waits for.
+	ExpiredDeleted, ExpiryPending uint64
 	// AbortsLogFull counts commits refused because the log ring was full;
 	// Quiesced, writers refused while a checkpoint's gate was closed.
 	AbortsLogFull, Quiesced uint64
@@ -129,6 +132,7 @@ func (e *Engine) Stats() (Stats, error) {
 		st.RunLatencySum += time.Duration(s.runs.sum.Load())
 	}
 	st.CommitLSN = atomic.LoadUint64(&e.ctl.Clock)
+	st.ExpiredDeleted, st.ExpiryPending = e.expiry.deleted.Load(), uint64(e.expiry.pending())
 	if e.log != nil {
 		ls := e.log.Stats()
 		st.LogRecords, st.LogBadRecords = e.logRecords.Load(), e.logBadRecords.Load()

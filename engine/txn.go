@@ -24,7 +24,10 @@ type Txn struct {
 	readOnly bool
 	begun    bool  // the kernel has seen BEGIN
 	ended    error // nil while open; why it ended otherwise
-	lastUsed atomic.Int64
+	// deadlines are those its writes carry, queued for the expirer when
+	// it commits.
+	deadlines []expiryEntry
+	lastUsed  atomic.Int64
 	// begunFlag mirrors begun for the checkpoint, which counts open writers
 	// without taking t.mu.
 	begunFlag atomic.Bool
@@ -104,7 +107,7 @@ func (t *Txn) CommitWith(ops []Op) error { return t.runOps(ops, true) }
 func (t *Txn) runOps(ops []Op, commit bool) error {
 	for i := range ops {
 		op := &ops[i]
-		if err := checkKeyValue(op.Key, op.Value, op.Kind == OpSet); err != nil {
+		if err := checkOp(op); err != nil {
 			return err // a bad argument leaves the transaction as it was
 		}
 		if op.Kind != OpGet && t.readOnly {
@@ -142,7 +145,7 @@ func (t *Txn) runOps(ops []Op, commit bool) error {
 
 func (t *Txn) single(ops []Op) error {
 	op := &ops[0]
-	if err := checkKeyValue(op.Key, op.Value, op.Kind == OpSet); err != nil {
+	if err := checkOp(op); err != nil {
 		return err // a bad argument leaves the transaction as it was
 	}
 	if op.Kind != OpGet && t.readOnly {
@@ -237,6 +240,9 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 	first := n
 	for i := range ops {
 		s.ops[n].encode(uint8(ops[i].Kind), ops[i].Key, ops[i].Value)
+		if ops[i].Kind == OpSet {
+			s.ops[n].setDeadline(len(ops[i].Value), ops[i].ExpireAt)
+		}
 		if ops[i].ForUpdate && ops[i].Kind == OpGet {
 			s.ops[n].Flags = uint8(chainBpfdbBeginFlagBPFDB_GET_FOR_UPDATE)
 		}
@@ -281,11 +287,16 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 			ops[i].Err = fmt.Errorf("%w: a read raced a commit being installed", ErrConflict)
 		}
 		ops[i].Version = 0
+		if ops[i].Kind == OpGet {
+			ops[i].ExpireAt = 0
+			e.noteExpired(o, ops[i].Key)
+		}
 		if ops[i].Kind == OpGet && errors.Is(ops[i].Err, ErrNotFound) {
 			ops[i].Version = o.Ts // the deletion's
 		}
 		if ops[i].Err == nil && ops[i].Kind == OpGet {
-			ops[i].Value, ops[i].Version = o.value(), o.Ts
+			ops[i].Value, ops[i].ExpireAt = o.value()
+			ops[i].Version = o.Ts
 		}
 		if failed == nil && ops[i].Err != nil && !errors.Is(ops[i].Err, ErrNotFound) {
 			failed = ops[i].Err
@@ -313,6 +324,7 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 		e.waitVisible(s.hdr.CommitTs)
 		durable = s.hdr.CommitTs // waited for after the slot is released
 	}
+	t.noteDeadlines(ops, end == uint8(chainBpfdbOpKindBPFDB_OP_COMMIT))
 	return nil
 }
 

@@ -31,6 +31,7 @@ type ringRecord struct {
 	key    []byte
 	value  []byte
 	delete bool
+	expire int64 // the value's deadline (expiry.go), 0: none
 }
 
 var errBadRingRecord = errors.New("bpfdb: malformed WAL ring record")
@@ -66,10 +67,13 @@ func decodeRingRecord(b []byte) (ringRecord, error) {
 		r.delete = true
 		return r, nil
 	}
-	if int(valLen) > MaxValueLen || walValOffset+int(valLen) > len(b) {
-		return r, fmt.Errorf("%w: value length %d in a record of %d bytes", errBadRingRecord, valLen, len(b))
+	stored := int(valLen & lenMask)
+	if valLen&^(lenMask|lenExpires) != 0 || stored > MaxValueLen || walValOffset+stored > len(b) ||
+		(valLen&lenExpires != 0 && stored < deadlineLen) {
+		return r, fmt.Errorf("%w: value length %#x in a record of %d bytes", errBadRingRecord, valLen, len(b))
 	}
-	r.value = b[walValOffset : walValOffset+int(valLen)]
+	n, deadline := splitStored(b[walValOffset:walValOffset+stored], valLen)
+	r.value, r.expire = b[walValOffset:walValOffset+n], deadline
 	return r, nil
 }
 
@@ -145,7 +149,7 @@ func write(r *ringRecord) logd.Write {
 	buf := make([]byte, len(r.key)+len(r.value))
 	n := copy(buf, r.key)
 	copy(buf[n:], r.value)
-	w := logd.Write{Key: buf[:n:n], Delete: r.delete}
+	w := logd.Write{Key: buf[:n:n], Delete: r.delete, ExpireAt: r.expire}
 	if !r.delete {
 		w.Value = buf[n:]
 	}
@@ -170,7 +174,7 @@ func (d *logDrain) handle(r *ringRecord) {
 		p.writes = append(p.writes, write(r))
 	case chainBpfdbWalKindBPFDB_WAL_WRITE_COMMIT:
 		// Encoded (copied) now, before the sample is reused.
-		w := logd.Write{Key: r.key, Delete: r.delete}
+		w := logd.Write{Key: r.key, Delete: r.delete, ExpireAt: r.expire}
 		if !r.delete {
 			w.Value = r.value
 		}

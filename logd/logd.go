@@ -686,11 +686,20 @@ func (l *Log) NewCheckpoint(lsn uint64) *CheckpointWriter {
 // checkpointBatchBytes is when a checkpoint's entries are flushed to pebble.
 const checkpointBatchBytes = 4 << 20
 
-// Add records key=value in the checkpoint.
-func (c *CheckpointWriter) Add(key, value []byte) error {
-	v := make([]byte, 4, 4+len(value))
-	binary.LittleEndian.PutUint32(v, checksum(c.lsn, append(append([]byte{}, key...), value...)))
-	c.batch.Set(checkpointKey(c.lsn, key), append(v, value...), nil)
+// checkpointFormat is the format of the entries of the checkpoints
+// written: 1, crc32c || uvarint deadline || value, the checksum over key
+// || deadline || value. A manifest of format 0 (8 bytes, no format byte)
+// has entries of crc32c || value.
+const checkpointFormat = 1
+
+// Add records key=value in the checkpoint, with the value's deadline
+// (Unix milliseconds, 0: none).
+func (c *CheckpointWriter) Add(key, value []byte, expireAt int64) error {
+	v := make([]byte, 4, 4+binary.MaxVarintLen64+len(value))
+	v = binary.AppendUvarint(v, uint64(expireAt))
+	v = append(v, value...)
+	binary.LittleEndian.PutUint32(v, checksum(c.lsn, append(append([]byte{}, key...), v[4:]...)))
+	c.batch.Set(checkpointKey(c.lsn, key), v, nil)
 	c.n++
 	if c.batch.Len() < checkpointBatchBytes {
 		return nil
@@ -711,8 +720,9 @@ func (c *CheckpointWriter) Add(key, value []byte) error {
 // Finish writes the manifest that makes the checkpoint count, syncs, and
 // deletes older checkpoints and the log at and below its LSN.
 func (c *CheckpointWriter) Finish() error {
-	var v [8]byte
+	var v [9]byte
 	binary.LittleEndian.PutUint64(v[:], c.n)
+	v[8] = checkpointFormat
 	c.batch.Set(manifestKey(c.lsn), v[:], nil)
 	return c.l.writeOn(c.gen, func(db *pebble.DB) error {
 		if err := c.l.checkSpace(c.batch.Len()); err != nil {
@@ -742,6 +752,7 @@ func (c *CheckpointWriter) Abort() error {
 type Checkpoint struct {
 	LSN     uint64
 	Entries uint64
+	format  byte // of its entries (checkpointFormat)
 }
 
 // LatestCheckpoint returns the newest complete checkpoint, if any.
@@ -756,15 +767,21 @@ func latestCheckpoint(db *pebble.DB) (Checkpoint, bool, error) {
 	if !iter.Last() {
 		return Checkpoint{}, false, iter.Error()
 	}
-	if len(iter.Value()) != 8 {
-		return Checkpoint{}, false, fmt.Errorf("%w: checkpoint manifest of %d bytes", ErrCorrupt, len(iter.Value()))
+	m := iter.Value()
+	if len(m) != 8 && (len(m) != 9 || m[8] != checkpointFormat) {
+		return Checkpoint{}, false, fmt.Errorf("%w: checkpoint manifest of %d bytes", ErrCorrupt, len(m))
 	}
-	return Checkpoint{LSN: binary.BigEndian.Uint64(iter.Key()[1:]), Entries: binary.LittleEndian.Uint64(iter.Value())}, true, nil
+	c := Checkpoint{LSN: binary.BigEndian.Uint64(iter.Key()[1:]), Entries: binary.LittleEndian.Uint64(m)}
+	if len(m) == 9 {
+		c.format = m[8]
+	}
+	return c, true, nil
 }
 
-// LoadCheckpoint calls fn for every entry of checkpoint c, checking each
-// entry's checksum and the entry count.
-func (l *Log) LoadCheckpoint(c Checkpoint, fn func(key, value []byte) error) error {
+// LoadCheckpoint calls fn for every entry of checkpoint c (its key, value
+// and deadline, 0: none), checking each entry's checksum and the entry
+// count.
+func (l *Log) LoadCheckpoint(c Checkpoint, fn func(key, value []byte, expireAt int64) error) error {
 	iter, err := l.db.NewIter(&pebble.IterOptions{LowerBound: checkpointKey(c.LSN, nil), UpperBound: checkpointKey(c.LSN+1, nil)})
 	if err != nil {
 		return err
@@ -777,7 +794,15 @@ func (l *Log) LoadCheckpoint(c Checkpoint, fn func(key, value []byte) error) err
 		if len(v) < 4 || checksum(c.LSN, append(append([]byte{}, key...), v[4:]...)) != binary.LittleEndian.Uint32(v) {
 			return fmt.Errorf("%w: checkpoint %d entry %q fails its checksum", ErrCorrupt, c.LSN, key)
 		}
-		if err := fn(key, v[4:]); err != nil {
+		value, expireAt := v[4:], int64(0)
+		if c.format == checkpointFormat {
+			d, n := binary.Uvarint(value)
+			if n <= 0 || d > 1<<63-1 {
+				return fmt.Errorf("%w: checkpoint %d entry %q has a bad deadline", ErrCorrupt, c.LSN, key)
+			}
+			value, expireAt = value[n:], int64(d)
+		}
+		if err := fn(key, value, expireAt); err != nil {
 			return err
 		}
 		n++

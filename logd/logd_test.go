@@ -198,13 +198,13 @@ func TestCheckpoint(t *testing.T) {
 	l.WaitDurable(20)
 	cw := l.NewCheckpoint(15)
 	for i := 0; i < 100; i++ {
-		cw.Add([]byte(fmt.Sprint("key", i)), []byte(fmt.Sprint("value", i)))
+		cw.Add([]byte(fmt.Sprint("key", i)), []byte(fmt.Sprint("value", i)), int64(i))
 	}
 	if err := cw.Finish(); err != nil {
 		t.Fatal(err)
 	}
 	unfinished := l.NewCheckpoint(20)
-	unfinished.Add([]byte("half"), []byte("done"))
+	unfinished.Add([]byte("half"), []byte("done"), 0)
 	unfinished.batch.Commit(pebble.Sync) // written but no manifest: a crash mid-checkpoint
 	l.Close()
 
@@ -215,7 +215,16 @@ func TestCheckpoint(t *testing.T) {
 		t.Fatalf("latest checkpoint: %+v %v %v", c, ok, err)
 	}
 	n := 0
-	if err := l.LoadCheckpoint(c, func(k, v []byte) error { n++; return nil }); err != nil || n != 100 {
+	err = l.LoadCheckpoint(c, func(k, v []byte, expireAt int64) error {
+		var i int64
+		fmt.Sscanf(string(k), "key%d", &i)
+		if string(v) != fmt.Sprint("value", i) || expireAt != i {
+			t.Errorf("entry %q = %q, deadline %d", k, v, expireAt)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n != 100 {
 		t.Fatalf("loaded %d entries: %v", n, err)
 	}
 	st, _ := l.Replay(c.LSN, 0, func(*Txn) error { return nil })
@@ -249,7 +258,7 @@ func TestRebuild(t *testing.T) {
 	l.WaitDurable(11)
 	cw := l.NewCheckpoint(4)
 	for i := 1; i <= 4; i++ {
-		cw.Add([]byte(fmt.Sprint("k", i)), []byte(fmt.Sprint("v", i)))
+		cw.Add([]byte(fmt.Sprint("k", i)), []byte(fmt.Sprint("v", i)), 0)
 	}
 	if err := cw.Finish(); err != nil {
 		t.Fatal(err)

@@ -26,7 +26,7 @@ func Rebuild(l *Log, until uint64, progress func(done, total uint64)) (map[strin
 	}
 	if ok && (until == 0 || cp.LSN <= until) {
 		rep.Checkpoint = cp
-		err := l.LoadCheckpoint(cp, func(k, v []byte) error {
+		err := l.LoadCheckpoint(cp, func(k, v []byte, _ int64) error {
 			state[string(k)] = append([]byte{}, v...)
 			return nil
 		})

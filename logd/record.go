@@ -12,6 +12,8 @@ type Write struct {
 	Key    []byte
 	Value  []byte // nil for a deletion
 	Delete bool
+	// ExpireAt is the value's deadline, Unix milliseconds (0: none).
+	ExpireAt int64
 }
 
 // Txn is a committed transaction as the log holds it. LSN is its commit
@@ -38,11 +40,16 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // ErrCorrupt is returned for a record that fails its checksum or does not parse.
 var ErrCorrupt = errors.New("logd: corrupt record")
 
-const flagDelete = 1
+// Flags of a write in a record.
+const (
+	flagDelete  = 1
+	flagExpires = 2 // a uvarint deadline follows the value
+)
 
 // appendTxn encodes t's body: crc32c(lsn || rest) then rest, where rest is
 // uvarint id, uvarint count, and per write: flags byte, uvarint key length,
-// key, and unless deleted uvarint value length and value. The LSN is the
+// key, unless deleted uvarint value length and value, and with flagExpires
+// the uvarint deadline. The LSN is the
 // pebble key, not in the body, but it is covered by the checksum, so a
 // record under the wrong key fails.
 func appendTxn(dst []byte, t *Txn) []byte { return appendBody(dst, t.LSN, t.ID, t.Writes) }
@@ -57,6 +64,8 @@ func appendBody(dst []byte, lsn, id uint64, writes []Write) []byte {
 		var flags byte
 		if w.Delete {
 			flags = flagDelete
+		} else if w.ExpireAt > 0 {
+			flags = flagExpires
 		}
 		dst = append(dst, flags)
 		dst = binary.AppendUvarint(dst, uint64(len(w.Key)))
@@ -64,6 +73,9 @@ func appendBody(dst []byte, lsn, id uint64, writes []Write) []byte {
 		if !w.Delete {
 			dst = binary.AppendUvarint(dst, uint64(len(w.Value)))
 			dst = append(dst, w.Value...)
+		}
+		if flags&flagExpires != 0 {
+			dst = binary.AppendUvarint(dst, uint64(w.ExpireAt))
 		}
 	}
 	binary.LittleEndian.PutUint32(dst[start:], checksum(lsn, dst[start+4:]))
@@ -97,7 +109,7 @@ func decodeTxn(lsn uint64, b []byte) (Txn, error) {
 		if d.err != nil {
 			break
 		}
-		if flags[0]&^flagDelete != 0 {
+		if flags[0]&^(flagDelete|flagExpires) != 0 || flags[0] == flagDelete|flagExpires {
 			d.fail("unknown flags %#x", flags[0])
 			break
 		}
@@ -105,6 +117,9 @@ func decodeTxn(lsn uint64, b []byte) (Txn, error) {
 		w.Key = d.bytes("key", int(d.uvarint("key length", maxRecordKey)))
 		if !w.Delete {
 			w.Value = d.bytes("value", int(d.uvarint("value length", maxRecordValue)))
+		}
+		if flags[0]&flagExpires != 0 {
+			w.ExpireAt = int64(d.uvarint("deadline", 1<<63-1))
 		}
 		t.Writes = append(t.Writes, w)
 	}

@@ -12,6 +12,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{LSN: 1, ID: 7},
 		{LSN: 2, ID: 1 << 40, Writes: []Write{{Key: []byte("k"), Value: []byte("v")}}},
 		{LSN: 3, ID: 9, Writes: []Write{{Key: []byte{}, Value: []byte{}}, {Key: []byte("gone"), Delete: true}, {Key: bytes.Repeat([]byte{0}, 64), Value: bytes.Repeat([]byte{0xff}, 1024)}}},
+		{LSN: 4, ID: 10, Writes: []Write{{Key: []byte("ttl"), Value: []byte("v"), ExpireAt: 1_800_000_000_000}, {Key: []byte("x"), Value: []byte{}, ExpireAt: 1}}},
 	} {
 		b := appendTxn(nil, &txn)
 		got, err := decodeTxn(txn.LSN, b)
@@ -51,6 +52,7 @@ func TestRecordDetectsDamage(t *testing.T) {
 // and whatever decodes re-encodes to the same bytes.
 func FuzzDecodeTxn(f *testing.F) {
 	f.Add(uint64(1), appendTxn(nil, &Txn{LSN: 1, ID: 2, Writes: []Write{{Key: []byte("a"), Value: []byte("b")}, {Key: []byte("c"), Delete: true}}}))
+	f.Add(uint64(2), appendTxn(nil, &Txn{LSN: 2, ID: 3, Writes: []Write{{Key: []byte("a"), Value: []byte("b"), ExpireAt: 1 << 42}}}))
 	f.Add(uint64(0), []byte{})
 	f.Fuzz(func(t *testing.T, lsn uint64, b []byte) {
 		txn, err := decodeTxn(lsn, b)

@@ -29,6 +29,19 @@ enum bpfdb_limit {
 	BPFDB_SNAP_SLOTS = 272,      /* one per transaction slot (BPFDB_TXN_SLOTS) */
 	BPFDB_REMOVED_BUCKETS = 4096, /* removed_versions: keys hash into this many */
 	BPFDB_RUN_MAGIC = 0x62706664, /* "bpfd": first word of every run's packet */
+	BPFDB_DEADLINE_LEN = 8,       /* bytes of an expiring value's deadline (storage/expiry.h) */
+	BPFDB_MAX_EXPIRING_LEN = 1016, /* the longest value with a deadline */
+};
+
+/*
+ * A value length (bpfdb_op.val_len, bpfdb_version.len, a WAL record's
+ * val_len) is BPFDB_TOMBSTONE or the stored bytes, flagged with
+ * BPFDB_LEN_EXPIRES when the last BPFDB_DEADLINE_LEN of them are the key's
+ * deadline (storage/expiry.h).
+ */
+enum bpfdb_len_flag {
+	BPFDB_LEN_EXPIRES = 0x40000000,
+	BPFDB_LEN_MASK = 0x3fffffff,
 };
 
 /* Operation kinds, in bpfdb_op.kind. */
@@ -51,6 +64,7 @@ enum bpfdb_begin_flag {
 	BPFDB_GET_LATEST = 2,      /* autocommit GET of a key an earlier op of the batch wrote */
 	BPFDB_LOAD_DELETE = 4,     /* LOAD: install a tombstone */
 	BPFDB_GET_FOR_UPDATE = 8,  /* GET in a read-write transaction: take the exclusive lock */
+	BPFDB_DEL_EXPIRED = 16,    /* autocommit DEL only of a value that has expired (the expirer) */
 };
 
 /* Request modes, in bpfdb_req.mode. */
@@ -96,6 +110,7 @@ enum bpfdb_status {
 enum bpfdb_full_detail {
 	BPFDB_FULL_INDEX = 255,
 	BPFDB_DETAIL_OVERFLOW = 254, /* on BPFDB_ERR_NOT_INTEGER: the sum would overflow */
+	BPFDB_DETAIL_EXPIRED = 253,  /* on BPFDB_ERR_NOT_FOUND: the key's value has expired */
 };
 
 /* Special values of version fields. */
@@ -127,6 +142,8 @@ struct bpfdb_op {
 	__u32 _pad1;
 	__u64 ts;          /* LOAD: in, GET: out: the version's commit timestamp;
 			    * INCR: in, the delta */
+	/* val_len and value of SET, LOAD and GET hold the stored form: with
+	 * BPFDB_LEN_EXPIRES, the value then its deadline (storage/expiry.h). */
 	struct bpfdb_key key;
 	__u8 value[BPFDB_MAX_VALUE_LEN] __attribute__((aligned(8)));
 };
@@ -212,7 +229,8 @@ struct bpfdb_txn {
 	__u64 snap_ts;
 	__u32 nkeys;
 	__u32 busy;     /* kernel slots: 1 while a call (or the reaper) uses it */
-	__u64 start_ns; /* kernel slots: bpf_ktime_get_ns() at begin */
+	__u64 start_ns; /* bpf_ktime_get_ns() at begin: the transaction's time for deadlines
+			 * (storage/expiry.h), and the reaper's for kernel slots */
 	struct bpfdb_txn_entry e[BPFDB_MAX_TXN_KEYS];
 };
 
@@ -238,6 +256,8 @@ struct bpfdb_control {
 	__u64 ktxn_claimed;    /* bit k: kernel transaction slot BPFDB_MAX_TXNS + k is taken */
 	__u64 ktxn_timeout_ns; /* set by Go: kernel transactions older than this are reaped */
 	__u64 removals;        /* records removed from the index so far (storage/record.h) */
+	__u64 wall_offset_ns;  /* set by Go: bpf_ktime_get_ns() plus this is the Unix time, in
+				* ns, that deadlines are compared with (storage/expiry.h) */
 };
 
 /*
@@ -320,6 +340,10 @@ _Static_assert(sizeof(struct bpfdb_value) == BPFDB_MAX_VALUE_LEN, "a value buffe
 _Static_assert(sizeof(struct bpfdb_record) == 16 + BPFDB_MAX_VERSIONS * sizeof(struct bpfdb_version),
 	       "a record is its lock, seq and versions");
 _Static_assert(BPFDB_MAX_VERSIONS <= 256, "txn_entry.vslot is a byte");
+_Static_assert(BPFDB_MAX_EXPIRING_LEN + BPFDB_DEADLINE_LEN == BPFDB_MAX_VALUE_LEN,
+	       "an expiring value and its deadline fit where any value does");
+_Static_assert(BPFDB_MAX_VALUE_LEN <= BPFDB_LEN_MASK && (BPFDB_TOMBSTONE & BPFDB_LEN_EXPIRES) != 0,
+	       "lengths fit below the flag; a tombstone is told apart first");
 _Static_assert((BPFDB_REMOVED_BUCKETS & (BPFDB_REMOVED_BUCKETS - 1)) == 0, "buckets are masked");
 _Static_assert(BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS + BPFDB_REQ_SLOTS + 3 < (1ULL << 32),
 	       "lock owner ids (txn/lock.h) fit below BPFDB_LOCK_EXCL");
@@ -333,7 +357,7 @@ _Static_assert(BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS + BPFDB_REQ_SLOTS + 3 < (1ULL 
  * Bump BPFDB_LAYOUT_EPOCH when a meaning changes with no size (a lock word's
  * encoding, a field's unit).
  */
-#define BPFDB_LAYOUT_EPOCH 1
+#define BPFDB_LAYOUT_EPOCH 2
 #define BPFDB_LAYOUT_MIX(h, v) ((((h) ^ (unsigned long long)(v)) * 1099511628211ULL))
 #define BPFDB_LAYOUT_HASH                                                                          \
 	BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(         \

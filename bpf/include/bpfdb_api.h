@@ -147,6 +147,30 @@ static __always_inline __u64 bpfdb_durable_lsn(void)
 	return ctl ? READ_ONCE_U64(ctl->durable_lsn) : 0;
 }
 
+/*
+ * bpfdb_now returns the store's clock, the Unix time in ms that deadlines
+ * are compared with (storage/expiry.h): 0 without a store.
+ */
+static __always_inline __u64 bpfdb_now(void)
+{
+	struct bpfdb_control *ctl = bpfdb_store();
+
+	return ctl ? store_now_ms(ctl) : 0;
+}
+
+/* bpfdb_value_deadline returns the deadline stored after the len-byte value in buf, or 0. */
+static __always_inline __u64 bpfdb_value_deadline(const struct bpfdb_value *buf, __u32 stored)
+{
+	__u32 n = user_len(stored), i;
+	__u64 d = 0;
+
+	if (!len_expires(stored))
+		return 0;
+	for (i = 0; i < BPFDB_DEADLINE_LEN; i++)
+		d |= (__u64)buf->b[(n + i) & (BPFDB_MAX_VALUE_LEN - 1)] << (8 * i);
+	return d;
+}
+
 static __always_inline int bpfdb_check_key(const struct bpfdb_key *key)
 {
 	return key->len > BPFDB_MAX_KEY_LEN ? BPFDB_ERR_KEY_TOO_LONG : BPFDB_OK;
@@ -184,6 +208,45 @@ static __always_inline int bpfdb_write_check(const struct bpfdb_key *key)
 /* ---- autocommit --------------------------------------------------------- */
 
 /*
+ * bpfdb_get_deadline is bpfdb_get_version that also returns the value's
+ * deadline, the Unix time in ms after which it reads as absent (0: none).
+ * A key whose deadline has passed is BPFDB_ERR_NOT_FOUND (storage/expiry.h).
+ */
+static __always_inline int bpfdb_get_deadline(const struct bpfdb_key *key, struct bpfdb_value *buf,
+					      __u32 *len, __u64 *version, __u64 *deadline)
+{
+	struct bpfdb_control *ctl = bpfdb_store();
+	struct bpfdb_found found = {};
+	struct bpfdb_record *rec;
+	int status = BPFDB_ERR_RETRY;
+	__u64 removals, now;
+	__u32 i;
+
+	if (!ctl)
+		return BPFDB_ERR_LAYOUT;
+	if (bpfdb_check_key(key))
+		return BPFDB_ERR_KEY_TOO_LONG;
+	stat_add(BPFDB_STAT_GETS, 1);
+	now = store_now_ms(ctl);
+	removals = READ_ONCE_U64(ctl->removals);
+	rec = record_lookup(key);
+	if (!rec)
+		return BPFDB_ERR_NOT_FOUND;
+	BPFDB_TEST_AFTER_LOOKUP();
+	for (i = 0; i < BPFDB_API_READ_TRIES && status == BPFDB_ERR_RETRY; i++)
+		status = read_stable(rec, now, buf, &found);
+	if (reader_saw_removal(ctl, removals, key, rec)) /* reused under the read (record.h) */
+		return BPFDB_ERR_RETRY;
+	if (status == BPFDB_OK) {
+		*len = user_len(found.len);
+		*deadline = bpfdb_value_deadline(buf, found.len);
+		if (version)
+			*version = found.ts;
+	}
+	return status;
+}
+
+/*
  * bpfdb_get_version copies key's value into buf and its length into *len,
  * as of a snapshot at control.visible, and its version into *version (if
  * not NULL): the commit timestamp (LSN) that wrote it, the engine's
@@ -197,33 +260,9 @@ static __always_inline int bpfdb_write_check(const struct bpfdb_key *key)
 static __always_inline int bpfdb_get_version(const struct bpfdb_key *key, struct bpfdb_value *buf,
 					     __u32 *len, __u64 *version)
 {
-	struct bpfdb_control *ctl = bpfdb_store();
-	struct bpfdb_found found = {};
-	struct bpfdb_record *rec;
-	int status = BPFDB_ERR_RETRY;
-	__u64 removals;
-	__u32 i;
+	__u64 deadline;
 
-	if (!ctl)
-		return BPFDB_ERR_LAYOUT;
-	if (bpfdb_check_key(key))
-		return BPFDB_ERR_KEY_TOO_LONG;
-	stat_add(BPFDB_STAT_GETS, 1);
-	removals = READ_ONCE_U64(ctl->removals);
-	rec = record_lookup(key);
-	if (!rec)
-		return BPFDB_ERR_NOT_FOUND;
-	BPFDB_TEST_AFTER_LOOKUP();
-	for (i = 0; i < BPFDB_API_READ_TRIES && status == BPFDB_ERR_RETRY; i++)
-		status = read_stable(rec, buf, &found);
-	if (reader_saw_removal(ctl, removals, key, rec)) /* reused under the read (record.h) */
-		return BPFDB_ERR_RETRY;
-	if (status == BPFDB_OK) {
-		*len = found.len;
-		if (version)
-			*version = found.ts;
-	}
-	return status;
+	return bpfdb_get_deadline(key, buf, len, version, &deadline);
 }
 
 /* bpfdb_get is bpfdb_get_version without the version. */
@@ -248,7 +287,37 @@ static __always_inline int bpfdb_set(const struct bpfdb_key *key, const struct b
 	status = bpfdb_write_check(key);
 	if (status != BPFDB_OK)
 		return status;
-	status = auto_write(key, buf, len, OWNER_API, &res);
+	status = auto_write(key, buf, len, OWNER_API, 0, 0, &res);
+	if (status == BPFDB_OK && lsn)
+		*lsn = res.ts;
+	return status;
+}
+
+/*
+ * bpfdb_set_deadline is bpfdb_set of a value that expires: it reads as
+ * absent once the store's clock (bpfdb_now) passes deadline, the Unix time
+ * in ms, and the engine's expirer then deletes it, logged. It writes the
+ * deadline into buf after the value, so len is at most
+ * BPFDB_MAX_EXPIRING_LEN; deadline 0 is bpfdb_set.
+ */
+static __always_inline int bpfdb_set_deadline(const struct bpfdb_key *key, struct bpfdb_value *buf,
+					      __u32 len, __u64 deadline, __u64 *lsn)
+{
+	struct bpfdb_written res = {};
+	int status;
+	__u32 i;
+
+	if (!deadline)
+		return bpfdb_set(key, buf, len, lsn);
+	if (len > BPFDB_MAX_EXPIRING_LEN)
+		return BPFDB_ERR_VALUE_TOO_LARGE;
+	status = bpfdb_write_check(key);
+	if (status != BPFDB_OK)
+		return status;
+	for (i = 0; i < BPFDB_DEADLINE_LEN; i++)
+		buf->b[(len + i) & (BPFDB_MAX_VALUE_LEN - 1)] = deadline >> (8 * i);
+	status = auto_write(key, buf, (len + BPFDB_DEADLINE_LEN) | BPFDB_LEN_EXPIRES, OWNER_API, 0, 0,
+			    &res);
 	if (status == BPFDB_OK && lsn)
 		*lsn = res.ts;
 	return status;
@@ -263,7 +332,7 @@ static __always_inline int bpfdb_delete(const struct bpfdb_key *key, __u64 *lsn)
 	status = bpfdb_write_check(key);
 	if (status != BPFDB_OK)
 		return status;
-	status = auto_write(key, NULL, BPFDB_TOMBSTONE, OWNER_API, &res);
+	status = auto_write(key, NULL, BPFDB_TOMBSTONE, OWNER_API, bpfdb_now(), 0, &res);
 	if (status == BPFDB_OK && lsn)
 		*lsn = res.ts;
 	return status;
@@ -287,7 +356,7 @@ static __always_inline int bpfdb_incr(const struct bpfdb_key *key, __s64 delta,
 	status = bpfdb_write_check(key);
 	if (status != BPFDB_OK)
 		return status;
-	status = auto_incr(key, delta, buf, OWNER_API, sum, &res);
+	status = auto_incr(key, delta, buf, OWNER_API, bpfdb_now(), sum, &res);
 	if (status == BPFDB_OK && lsn)
 		*lsn = res.ts;
 	return status;
@@ -358,7 +427,7 @@ static __always_inline int bpfdb_txn_read(struct bpfdb_txn_handle *tx, const str
 		return BPFDB_ERR_TXN_INVALID;
 	status = txn_get(t, tx->slot, key, for_update, BPFDB_KERNEL_TXN_KEYS, buf, &found, &detail);
 	if (status == BPFDB_OK) {
-		*len = found.len;
+		*len = user_len(found.len);
 		if (version)
 			*version = found.ts;
 	}

@@ -15,15 +15,18 @@
 #define BPFDB_SLAB_H
 
 #include "maps.h"
+#include "expiry.h"
 
+/* Lengths here are stored lengths (storage/expiry.h): a deadline is stored bytes too. */
 static __always_inline int value_has_slot(__u32 len)
 {
-	return len != 0 && len != BPFDB_TOMBSTONE;
+	return stored_len(len) != 0;
 }
 
-/* slab_class returns the class of a 1..BPFDB_MAX_VALUE_LEN byte value. */
+/* slab_class returns the class of a value of 1..BPFDB_MAX_VALUE_LEN stored bytes. */
 static __always_inline __u32 slab_class(__u32 len)
 {
+	len = stored_len(len);
 	if (len <= 32)
 		return 0;
 	if (len <= 64)
@@ -199,6 +202,40 @@ __attribute__((noinline)) int slab_load(struct bpfdb_value *dst, __u32 len, __u3
 	if (!dst)
 		return -1;
 	return slab_copy_out(len, ref, dst->b);
+}
+
+#define SLAB_SLOT(n, ref, p, mask)                         \
+	do {                                               \
+		p = bpf_map_lookup_elem(&slab_##n, &ref);  \
+		mask = sizeof(struct bpfdb_slab_##n) - 1;  \
+	} while (0)
+
+/*
+ * slab_deadline returns the deadline stored after the value of length len
+ * in slot ref (storage/expiry.h), or 0 when it has none. Global: verified
+ * once.
+ */
+__attribute__((noinline)) __u64 slab_deadline(__u32 len, __u32 ref)
+{
+	__u32 n = stored_len(len), mask, i;
+	__u8 *p = NULL;
+	__u64 d = 0;
+
+	if (!len_expires(len) || n < BPFDB_DEADLINE_LEN || n > BPFDB_MAX_VALUE_LEN)
+		return 0;
+	switch (slab_class(len)) {
+	case 0: SLAB_SLOT(0, ref, p, mask); break;
+	case 1: SLAB_SLOT(1, ref, p, mask); break;
+	case 2: SLAB_SLOT(2, ref, p, mask); break;
+	case 3: SLAB_SLOT(3, ref, p, mask); break;
+	case 4: SLAB_SLOT(4, ref, p, mask); break;
+	default: SLAB_SLOT(5, ref, p, mask); break;
+	}
+	if (!p)
+		return 0;
+	for (i = 0; i < BPFDB_DEADLINE_LEN; i++)
+		d |= (__u64)p[(n - BPFDB_DEADLINE_LEN + i) & mask] << (8 * i);
+	return d;
 }
 
 /*

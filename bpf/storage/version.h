@@ -43,7 +43,7 @@
 struct bpfdb_found {
 	__u64 ts;
 	__u32 len;
-	__u32 _pad;
+	__u32 expired; /* not found: the key's value has expired (storage/expiry.h) */
 };
 
 /* record_change_begin/end bracket every change of rec's versions (invariant 2). */
@@ -64,16 +64,29 @@ struct version_view {
 	__u64 begin_ts;
 	__u32 ref;
 	__u32 len;
-	__u32 slot;  /* index in the record's version array */
-	__u32 ended; /* read_latest: the newest version has an end_ts */
+	__u32 slot;    /* index in the record's version array */
+	__u32 ended;   /* read_latest: the newest version has an end_ts */
+	__u32 expired; /* the version found has a deadline the reader's time is past */
+	__u32 _pad;
 };
 
+/* version_expired: the value vv found has expired at now (storage/expiry.h). */
+static __always_inline int version_expired(struct version_view *vv, __u64 now)
+{
+	if (!len_expires(vv->len))
+		return 0;
+	vv->expired = deadline_passed(slab_deadline(vv->len, vv->ref), now);
+	return vv->expired;
+}
+
 /*
- * read_latest finds the newest installed version. Readers under a lock see
- * no installer; lock-free autocommit readers may race one and so recheck
+ * read_latest finds the newest installed version, as a reader at time now
+ * sees it (an expired value is not found). Readers under a lock see no
+ * installer; lock-free autocommit readers may race one and so recheck
  * begin_ts (invariant 2). Returns 0, BPFDB_ERR_NOT_FOUND or BPFDB_ERR_RETRY.
  */
-__attribute__((noinline)) int read_latest(struct bpfdb_record *rec, struct version_view *out)
+__attribute__((noinline)) int read_latest(struct bpfdb_record *rec, __u64 now,
+					  struct version_view *out)
 {
 	__u64 best = 0;
 	__u32 j;
@@ -102,13 +115,17 @@ __attribute__((noinline)) int read_latest(struct bpfdb_record *rec, struct versi
 	 * An ended newest version means its successor, a tombstone, was
 	 * reclaimed while an older snapshot kept this one: the key is deleted.
 	 */
-	if (best == 0 || out->len == BPFDB_TOMBSTONE || out->ended)
+	if (best == 0 || out->len == BPFDB_TOMBSTONE || out->ended || version_expired(out, now))
 		return BPFDB_ERR_NOT_FOUND;
 	return BPFDB_OK;
 }
 
-/* read_at finds the version seen by a snapshot at snap (begin_ts <= snap < end_ts). */
-__attribute__((noinline)) int read_at(struct bpfdb_record *rec, __u64 snap, struct version_view *out)
+/*
+ * read_at finds the version seen by a snapshot at snap (begin_ts <= snap <
+ * end_ts), read at time now (an expired value is not found).
+ */
+__attribute__((noinline)) int read_at(struct bpfdb_record *rec, __u64 snap, __u64 now,
+				      struct version_view *out)
 {
 	__u32 j;
 
@@ -140,21 +157,21 @@ __attribute__((noinline)) int read_at(struct bpfdb_record *rec, __u64 snap, stru
 		out->ref = ref;
 		out->len = len;
 		out->slot = j;
-		return BPFDB_OK;
+		return version_expired(out, now) ? BPFDB_ERR_NOT_FOUND : BPFDB_OK;
 	}
 	return BPFDB_ERR_NOT_FOUND;
 }
 
 /*
  * read_stable copies into dst the value of rec that a snapshot at
- * control.visible sees, taking no lock and registering no snapshot, so it
+ * control.visible sees at time now, taking no lock and registering no snapshot, so it
  * never sees part of a commit: it samples the record's seq, reads, copies
  * the value, and retries if seq changed (invariants 2 and 3), whatever it
  * found. Returns 0, BPFDB_ERR_NOT_FOUND or (after READ_RETRIES races)
  * BPFDB_ERR_RETRY; out says what was found. Global: verified once.
  */
-__attribute__((noinline)) int read_stable(struct bpfdb_record *rec, struct bpfdb_value *dst,
-					  struct bpfdb_found *out)
+__attribute__((noinline)) int read_stable(struct bpfdb_record *rec, __u64 now,
+					  struct bpfdb_value *dst, struct bpfdb_found *out)
 {
 	struct bpfdb_control *ctl = control_block();
 	struct version_view vv = {};
@@ -170,7 +187,8 @@ __attribute__((noinline)) int read_stable(struct bpfdb_record *rec, struct bpfdb
 			continue;
 		barrier();
 		vv.begin_ts = 0;
-		status = read_at(rec, READ_ONCE_U64(ctl->visible), &vv);
+		vv.expired = 0;
+		status = read_at(rec, READ_ONCE_U64(ctl->visible), now, &vv);
 		if (status == BPFDB_OK && slab_load(dst, vv.len, vv.ref))
 			return BPFDB_ERR_INTERNAL;
 		barrier();
@@ -179,6 +197,7 @@ __attribute__((noinline)) int read_stable(struct bpfdb_record *rec, struct bpfdb
 	}
 	out->ts = vv.begin_ts;
 	out->len = status == BPFDB_OK ? vv.len : 0;
+	out->expired = status == BPFDB_ERR_NOT_FOUND && vv.expired;
 	return status;
 }
 

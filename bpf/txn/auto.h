@@ -105,11 +105,14 @@ static __always_inline int auto_lock(const struct bpfdb_key *key, int create, __
 
 /*
  * auto_write sets key to the len bytes of val, or deletes it (len
- * BPFDB_TOMBSTONE), in a transaction of its own. Deleting a key with no
- * live value is BPFDB_ERR_NOT_FOUND and changes nothing.
+ * BPFDB_TOMBSTONE), in a transaction of its own, at time now. Deleting a
+ * key with no live value is BPFDB_ERR_NOT_FOUND and changes nothing; with
+ * only_expired, deleting one whose value has not expired is too (the
+ * expirer's logged deletion, storage/expiry.h invariant 3).
  */
 static __always_inline int auto_write(const struct bpfdb_key *key, const struct bpfdb_value *val,
-				      __u32 len, __u32 owner, struct bpfdb_written *res)
+				      __u32 len, __u32 owner, __u64 now, int only_expired,
+				      struct bpfdb_written *res)
 {
 	struct version_view vv = {};
 	struct bpfdb_record *rec = NULL;
@@ -121,7 +124,9 @@ static __always_inline int auto_write(const struct bpfdb_key *key, const struct 
 		stat_add(BPFDB_STAT_ABORTS_CONFLICT, 1);
 	if (status != BPFDB_OK || !rec)
 		return status;
-	if (del && read_latest(rec, &vv) != BPFDB_OK)
+	if (del && (read_latest(rec, now, &vv) == BPFDB_OK) == only_expired)
+		status = BPFDB_ERR_NOT_FOUND;
+	else if (del && only_expired && !vv.expired)
 		status = BPFDB_ERR_NOT_FOUND;
 	else
 		status = auto_apply(rec, key, val, len, res);
@@ -233,20 +238,39 @@ static __always_inline __u32 int_format(__s64 v, struct bpfdb_value *buf)
 }
 
 /*
- * auto_incr adds delta to key's value read as a decimal int64 (absent: 0)
- * and writes the sum back in decimal, under the record's exclusive lock,
- * as one transaction: no increment is lost to a concurrent one. buf is
- * scratch for the old value and holds the new one after; *sum is set.
- * BPFDB_ERR_NOT_INTEGER, with nothing applied, when the value is not an
- * integer or the sum overflows (then res->detail is BPFDB_DETAIL_OVERFLOW).
+ * int_with_deadline appends deadline d (0: none) to the n digits at the
+ * start of buf and returns the stored length (storage/expiry.h).
+ */
+static __always_inline __u32 int_with_deadline(struct bpfdb_value *buf, __u32 n, __u64 d)
+{
+	__u32 i;
+
+	if (!d)
+		return n;
+	for (i = 0; i < BPFDB_DEADLINE_LEN; i++)
+		buf->b[(n + i) & (BPFDB_MAX_VALUE_LEN - 1)] = d >> (8 * i);
+	return (n + BPFDB_DEADLINE_LEN) | BPFDB_LEN_EXPIRES;
+}
+
+/*
+ * auto_incr adds delta to key's value read as a decimal int64 (absent or
+ * expired at now: 0) and writes the sum back in decimal, keeping the
+ * value's deadline as Redis does, under the record's exclusive lock, as
+ * one transaction: no increment is lost to a concurrent one. buf is
+ * scratch for the old value and holds the new one's digits after; *sum is
+ * set. BPFDB_ERR_NOT_INTEGER, with nothing applied, when the value is not
+ * an integer or the sum overflows (then res->detail is
+ * BPFDB_DETAIL_OVERFLOW).
  */
 static __always_inline int auto_incr(const struct bpfdb_key *key, __s64 delta,
-				     struct bpfdb_value *buf, __u32 owner, __s64 *sum,
+				     struct bpfdb_value *buf, __u32 owner, __u64 now, __s64 *sum,
 				     struct bpfdb_written *res)
 {
 	struct version_view vv = {};
 	struct bpfdb_record *rec = NULL;
 	__s64 cur = 0, next;
+	__u64 deadline = 0;
+	__u32 n;
 	int status;
 
 	stat_add(BPFDB_STAT_SETS, 1);
@@ -255,10 +279,11 @@ static __always_inline int auto_incr(const struct bpfdb_key *key, __s64 delta,
 		stat_add(BPFDB_STAT_ABORTS_CONFLICT, 1);
 	if (status != BPFDB_OK || !rec)
 		return status;
-	status = read_latest(rec, &vv);
+	status = read_latest(rec, now, &vv);
 	if (status == BPFDB_OK) {
-		if (vv.len > BPFDB_INT_MAX_LEN || slab_load(buf, vv.len, vv.ref) ||
-		    int_parse(buf, vv.len, &cur))
+		n = user_len(vv.len);
+		deadline = slab_deadline(vv.len, vv.ref);
+		if (n > BPFDB_INT_MAX_LEN || slab_load(buf, vv.len, vv.ref) || int_parse(buf, n, &cur))
 			status = BPFDB_ERR_NOT_INTEGER;
 	} else if (status == BPFDB_ERR_NOT_FOUND) {
 		status = BPFDB_OK;
@@ -268,7 +293,8 @@ static __always_inline int auto_incr(const struct bpfdb_key *key, __s64 delta,
 		res->detail = BPFDB_DETAIL_OVERFLOW;
 	}
 	if (status == BPFDB_OK) {
-		status = auto_apply(rec, key, buf, int_format(next, buf), res);
+		n = int_format(next, buf);
+		status = auto_apply(rec, key, buf, int_with_deadline(buf, n, deadline), res);
 		if (status == BPFDB_OK)
 			*sum = next;
 	}

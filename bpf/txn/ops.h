@@ -88,6 +88,14 @@ static __always_inline int txn_lock(struct bpfdb_txn *t, __u32 tslot, const stru
 	return BPFDB_OK;
 }
 
+/* txn_now is transaction t's time for deadlines: its begin (storage/expiry.h, invariant 2). */
+static __always_inline __u64 txn_now(struct bpfdb_txn *t)
+{
+	struct bpfdb_control *ctl = control_block();
+
+	return ctl ? clock_ms(ctl, t->start_ns) : 0;
+}
+
 /*
  * txn_get reads key in transaction t (slot tslot) into dst; out says what
  * was found (struct bpfdb_found). A read-write transaction locks the key,
@@ -111,8 +119,9 @@ static __always_inline int txn_get(struct bpfdb_txn *t, __u32 tslot, const struc
 			out->ts = removed_version(key);
 			return BPFDB_ERR_NOT_FOUND;
 		}
-		status = read_at(rec, t->snap_ts, &vv);
+		status = read_at(rec, t->snap_ts, txn_now(t), &vv);
 		out->ts = vv.begin_ts;
+		out->expired = vv.expired;
 		if (status == BPFDB_ERR_NOT_FOUND && !vv.begin_ts)
 			out->ts = removed_version(key);
 		if (status != BPFDB_OK)
@@ -130,8 +139,9 @@ static __always_inline int txn_get(struct bpfdb_txn *t, __u32 tslot, const struc
 			if (vv.len == BPFDB_TOMBSTONE)
 				return BPFDB_ERR_NOT_FOUND;
 		} else {
-			status = read_latest(rec, &vv);
+			status = read_latest(rec, txn_now(t), &vv);
 			out->ts = vv.begin_ts; /* a deletion's, or 0, when not found */
+			out->expired = vv.expired;
 			if (status == BPFDB_ERR_NOT_FOUND && !vv.begin_ts)
 				out->ts = removed_version(key);
 			if (status != BPFDB_OK)
@@ -169,7 +179,7 @@ static __always_inline int txn_write(struct bpfdb_txn *t, __u32 tslot, const str
 		return BPFDB_ERR_INTERNAL;
 	e = &t->e[i];
 	if (len == BPFDB_TOMBSTONE) {
-		int live = e->write ? e->len != BPFDB_TOMBSTONE : read_latest(rec, &vv) == BPFDB_OK;
+		int live = e->write ? e->len != BPFDB_TOMBSTONE : read_latest(rec, txn_now(t), &vv) == BPFDB_OK;
 
 		if (!live)
 			return BPFDB_ERR_NOT_FOUND;

@@ -76,7 +76,7 @@ __attribute__((noinline)) int wal_log_entry(__u32 tslot, __u32 i, __u64 txn_id)
 	__builtin_memcpy(&w->key, &e->key, sizeof(w->key));
 	if (slab_copy_out(e->len, e->ref, w->value))
 		return -1;
-	vlen = value_has_slot(e->len) ? e->len : 0;
+	vlen = stored_len(e->len);
 	if (vlen > BPFDB_MAX_VALUE_LEN)
 		return -1;
 	if (bpf_ringbuf_output(&wal_ring, w, sizeof(w->hdr) + sizeof(w->key) + vlen, BPF_RB_NO_WAKEUP))

@@ -79,6 +79,7 @@ type ApitestBpfdbControl struct {
 	KtxnClaimed   uint64
 	KtxnTimeoutNs uint64
 	Removals      uint64
+	WallOffsetNs  uint64
 }
 
 type ApitestBpfdbKey struct {

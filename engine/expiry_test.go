@@ -1,0 +1,279 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// advanceClock moves the store's clock (the kernel's and Engine.Now) d ahead.
+func advanceClock(e *Engine, d time.Duration) {
+	atomic.AddUint64(&e.ctl.WallOffsetNs, uint64(d))
+}
+
+// waitFor polls cond for up to 5 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func setEx(e *Engine, key, value string, deadline int64) error {
+	ops := []Op{{Kind: OpSet, Key: []byte(key), Value: []byte(value), ExpireAt: deadline}}
+	if err := e.Batch(ops); err != nil {
+		return err
+	}
+	return ops[0].Err
+}
+
+func getEx(e *Engine, key string) ([]byte, int64, error) {
+	ops := []Op{{Kind: OpGet, Key: []byte(key)}}
+	if err := e.Batch(ops); err != nil {
+		return nil, 0, err
+	}
+	return ops[0].Value, ops[0].ExpireAt, ops[0].Err
+}
+
+// A value with a deadline reads with it until the store's clock passes
+// it, then as absent, and the expirer deletes it (a logged deletion, so
+// the record goes); a key re-set without one meanwhile is kept.
+func TestExpiryReadsAndDeletes(t *testing.T) {
+	e := openTest(t, Options{})
+	now := e.Now()
+	for _, size := range []int{0, 1, 24, 100, MaxExpiringValueLen} {
+		k := fmt.Sprint("size", size)
+		v := bytes.Repeat([]byte{'v'}, size)
+		if err := setEx(e, k, string(v), now+60_000); err != nil {
+			t.Fatalf("%d bytes: %v", size, err)
+		}
+		got, deadline, err := getEx(e, k)
+		if err != nil || !bytes.Equal(got, v) || deadline != now+60_000 {
+			t.Fatalf("%d bytes: got %d bytes, deadline %d, %v", size, len(got), deadline, err)
+		}
+	}
+	if err := setEx(e, "big", string(make([]byte, MaxExpiringValueLen+1)), now+1); !errors.Is(err, ErrValueTooLarge) {
+		t.Fatalf("a value of MaxExpiringValueLen+1 bytes with a deadline: %v", err)
+	}
+	if err := setEx(e, "neg", "v", -5); !errors.Is(err, ErrBadDeadline) {
+		t.Fatalf("a negative deadline: %v", err)
+	}
+	if err := setEx(e, "soon", "v", now+1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := setEx(e, "kept", "v", now+1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Set([]byte("kept"), []byte("forever")); err != nil { // no deadline now
+		t.Fatal(err)
+	}
+	st0, _ := e.Stats()
+	advanceClock(e, 2*time.Second)
+	if _, _, err := getEx(e, "soon"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("an expired key reads %v", err)
+	}
+	if err := e.Delete([]byte("soon")); !errors.Is(err, ErrNotFound) && err != nil {
+		t.Fatalf("DEL of an expired key: %v", err)
+	}
+	waitFor(t, "the expirer", func() bool {
+		st, _ := e.Stats()
+		return st.ExpiredDeleted > st0.ExpiredDeleted && st.RecordsFreed > st0.RecordsFreed
+	})
+	if v, d, err := getEx(e, "kept"); err != nil || string(v) != "forever" || d != 0 {
+		t.Fatalf("a key re-set without a deadline: %q %d %v", v, d, err)
+	}
+	// Writing an expired key starts afresh.
+	if err := setEx(e, "soon", "again", e.Now()+60_000); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := getEx(e, "soon"); err != nil || string(v) != "again" {
+		t.Fatalf("re-set after expiry: %q %v", v, err)
+	}
+}
+
+// INCR keeps the deadline of the value it adds to, and starts from 0 on
+// an expired one (whose deadline it drops).
+func TestExpiryIncr(t *testing.T) {
+	e := openTest(t, Options{VacuumInterval: -1})
+	deadline := e.Now() + 1000
+	if err := setEx(e, "n", "41", deadline); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.Incr([]byte("n"), 1); err != nil || n != 42 {
+		t.Fatalf("incr: %d %v", n, err)
+	}
+	if v, d, err := getEx(e, "n"); err != nil || string(v) != "42" || d != deadline {
+		t.Fatalf("after incr: %q deadline %d (want %d) %v", v, d, deadline, err)
+	}
+	e.expiry.mu.Lock() // hold the expirer off: INCR meets the expired value itself
+	advanceClock(e, 2*time.Second)
+	n, err := e.Incr([]byte("n"), 5)
+	e.expiry.mu.Unlock()
+	if err != nil || n != 5 {
+		t.Fatalf("incr of an expired value: %d %v", n, err)
+	}
+	if v, d, err := getEx(e, "n"); err != nil || string(v) != "5" || d != 0 {
+		t.Fatalf("after incr of an expired value: %q deadline %d %v", v, d, err)
+	}
+}
+
+// A snapshot reads at one instant, when it is taken (its first read): a
+// key that expires while it is open is still there for it, and absent for
+// a reader after; so for a transaction, from its first operation.
+func TestExpirySnapshotInstant(t *testing.T) {
+	e := openTest(t, Options{})
+	deadline := e.Now() + 300
+	if err := setEx(e, "k", "v", deadline); err != nil {
+		t.Fatal(err)
+	}
+	snap, err := e.BeginReadOnly()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Abort()
+	if v, err := snap.Get([]byte("k")); err != nil || string(v) != "v" { // takes the snapshot
+		t.Fatalf("snapshot read: %q %v", v, err)
+	}
+	tx, err := e.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := []Op{{Kind: OpGet, Key: []byte("k")}}
+	if err := tx.Run(ops); err != nil || string(ops[0].Value) != "v" { // takes the shared lock
+		t.Fatalf("transaction read: %q %v", ops[0].Value, err)
+	}
+	// Real time: moving the clock's offset (advanceClock) would move the
+	// transactions' begin times with it.
+	time.Sleep(time.Until(time.UnixMilli(deadline)) + 20*time.Millisecond)
+	for i := 0; i < 2; i++ {
+		if v, err := snap.Get([]byte("k")); err != nil || string(v) != "v" {
+			t.Fatalf("snapshot read %d after the deadline: %q %v", i, v, err)
+		}
+		if v, err := tx.Get([]byte("k")); err != nil || string(v) != "v" {
+			t.Fatalf("transaction read %d after the deadline: %q %v", i, v, err)
+		}
+	}
+	if _, err := e.Get([]byte("k")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("autocommit read after the deadline: %v", err)
+	}
+	// The expirer cannot delete it while the transaction holds its lock.
+	time.Sleep(3 * expiryTick)
+	if v, err := snap.Get([]byte("k")); err != nil || string(v) != "v" {
+		t.Fatalf("snapshot read after the expirer ran: %q %v", v, err)
+	}
+	tx.Abort()
+	waitFor(t, "the expirer to delete k once the lock is free", func() bool {
+		st, _ := e.Stats()
+		return st.ExpiredDeleted == 1
+	})
+	if v, err := snap.Get([]byte("k")); err != nil || string(v) != "v" {
+		t.Fatalf("snapshot read after the deletion: %q %v", v, err)
+	}
+}
+
+// Deadlines are logged with their values and kept by checkpoints: after a
+// restart a key keeps its deadline, and one that expired meanwhile is
+// absent and then deleted.
+func TestExpiryDurable(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, Options{MaxKeys: 1024, Dir: dir})
+	far := e.Now() + 3_600_000
+	near := e.Now() + 300
+	for i := 0; i < 10; i++ {
+		if err := setEx(e, fmt.Sprint("far", i), "f", far); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := e.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.CommitWith([]Op{{Kind: OpSet, Key: []byte("near"), Value: []byte("n"), ExpireAt: near},
+		{Kind: OpSet, Key: []byte("logged"), Value: []byte("l"), ExpireAt: far}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(time.UnixMilli(near)) + 50*time.Millisecond)
+	e = openTest(t, Options{MaxKeys: 1024, Dir: dir})
+	for _, k := range []string{"far3", "logged"} {
+		if v, d, err := getEx(e, k); err != nil || d != far || len(v) != 1 {
+			t.Fatalf("%s after restart: %q deadline %d (want %d) %v", k, v, d, far, err)
+		}
+	}
+	if _, _, err := getEx(e, "near"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a key that expired while the store was down: %v", err)
+	}
+	waitFor(t, "the expirer after recovery", func() bool {
+		st, _ := e.Stats()
+		return st.ExpiredDeleted == 1
+	})
+	if _, err := e.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	e = openTest(t, Options{MaxKeys: 1024, Dir: dir})
+	defer e.Close()
+	if v, d, err := getEx(e, "far7"); err != nil || d != far || string(v) != "f" {
+		t.Fatalf("after a second checkpoint and restart: %q %d %v", v, d, err)
+	}
+	n := 0
+	e.Scan(func(k, v []byte) bool { n++; return true })
+	if n != 11 {
+		t.Fatalf("scan after restart: %d keys, want 11", n)
+	}
+}
+
+// The expirer deletes a million keys' worth of deadlines in bounded runs:
+// 20,000 keys due at once are all gone soon after, while the others stay.
+func TestExpiryMany(t *testing.T) {
+	const due, kept = 20000, 5000
+	e := openTest(t, Options{MaxKeys: 32768})
+	soon := e.Now() + 200
+	ops := make([]Op, 0, MaxBatch)
+	flush := func() {
+		if err := e.Batch(ops); err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range ops {
+			if op.Err != nil {
+				t.Fatal(op.Err)
+			}
+		}
+		ops = ops[:0]
+	}
+	for i := 0; i < due+kept; i++ {
+		d := soon
+		if i >= due {
+			d = soon + 3_600_000
+		}
+		ops = append(ops, Op{Kind: OpSet, Key: fmt.Appendf(nil, "k%d", i), Value: []byte("value"), ExpireAt: d})
+		if len(ops) == MaxBatch {
+			flush()
+		}
+	}
+	flush()
+	waitFor(t, "every due key to be deleted", func() bool {
+		st, _ := e.Stats()
+		return st.ExpiredDeleted == due
+	})
+	st, _ := e.Stats()
+	if st.ExpiryPending != kept {
+		t.Fatalf("%d deadlines pending, want %d", st.ExpiryPending, kept)
+	}
+	n := 0
+	e.Scan(func(k, v []byte) bool { n++; return true })
+	if n != kept {
+		t.Fatalf("%d keys left, want %d", n, kept)
+	}
+}
