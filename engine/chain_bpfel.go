@@ -307,6 +307,7 @@ const (
 	chainMapWalRing          = "wal_ring"
 	chainMapWalScratch       = "wal_scratch"
 	chainProgBpfdbAuto       = "bpfdb_auto"
+	chainProgBpfdbCollect    = "bpfdb_collect"
 	chainProgBpfdbEmpty      = "bpfdb_empty"
 	chainProgBpfdbEntry      = "bpfdb_entry"
 	chainProgBpfdbKtxnReap   = "bpfdb_ktxn_reap"
@@ -314,7 +315,6 @@ const (
 	chainProgBpfdbTxnOpen    = "bpfdb_txn_open"
 	chainProgBpfdbTxnOps     = "bpfdb_txn_ops"
 	chainProgBpfdbTxnRelease = "bpfdb_txn_release"
-	chainProgBpfdbVacuum     = "bpfdb_vacuum"
 	chainVarBpfdbBuild       = "bpfdb_build"
 )
 
@@ -361,6 +361,7 @@ type chainSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type chainProgramSpecs struct {
 	BpfdbAuto       *ebpf.ProgramSpec `ebpf:"bpfdb_auto"`
+	BpfdbCollect    *ebpf.ProgramSpec `ebpf:"bpfdb_collect"`
 	BpfdbEmpty      *ebpf.ProgramSpec `ebpf:"bpfdb_empty"`
 	BpfdbEntry      *ebpf.ProgramSpec `ebpf:"bpfdb_entry"`
 	BpfdbKtxnReap   *ebpf.ProgramSpec `ebpf:"bpfdb_ktxn_reap"`
@@ -368,7 +369,6 @@ type chainProgramSpecs struct {
 	BpfdbTxnOpen    *ebpf.ProgramSpec `ebpf:"bpfdb_txn_open"`
 	BpfdbTxnOps     *ebpf.ProgramSpec `ebpf:"bpfdb_txn_ops"`
 	BpfdbTxnRelease *ebpf.ProgramSpec `ebpf:"bpfdb_txn_release"`
-	BpfdbVacuum     *ebpf.ProgramSpec `ebpf:"bpfdb_vacuum"`
 }
 
 // chainMapSpecs contains maps before they are loaded into the kernel.
@@ -495,6 +495,7 @@ type chainVariables struct {
 // It can be passed to loadChainObjects or ebpf.CollectionSpec.LoadAndAssign.
 type chainPrograms struct {
 	BpfdbAuto       *ebpf.Program `ebpf:"bpfdb_auto"`
+	BpfdbCollect    *ebpf.Program `ebpf:"bpfdb_collect"`
 	BpfdbEmpty      *ebpf.Program `ebpf:"bpfdb_empty"`
 	BpfdbEntry      *ebpf.Program `ebpf:"bpfdb_entry"`
 	BpfdbKtxnReap   *ebpf.Program `ebpf:"bpfdb_ktxn_reap"`
@@ -502,12 +503,12 @@ type chainPrograms struct {
 	BpfdbTxnOpen    *ebpf.Program `ebpf:"bpfdb_txn_open"`
 	BpfdbTxnOps     *ebpf.Program `ebpf:"bpfdb_txn_ops"`
 	BpfdbTxnRelease *ebpf.Program `ebpf:"bpfdb_txn_release"`
-	BpfdbVacuum     *ebpf.Program `ebpf:"bpfdb_vacuum"`
 }
 
 func (p *chainPrograms) Close() error {
 	return _ChainClose(
 		p.BpfdbAuto,
+		p.BpfdbCollect,
 		p.BpfdbEmpty,
 		p.BpfdbEntry,
 		p.BpfdbKtxnReap,
@@ -515,7 +516,6 @@ func (p *chainPrograms) Close() error {
 		p.BpfdbTxnOpen,
 		p.BpfdbTxnOps,
 		p.BpfdbTxnRelease,
-		p.BpfdbVacuum,
 	)
 }
 

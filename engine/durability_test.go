@@ -46,6 +46,15 @@ func TestMain(m *testing.M) {
 func account(i int) []byte     { return fmt.Appendf(nil, "acct-%02d", i) }
 func transferKey(n int) []byte { return fmt.Appendf(nil, "xfer-%06d", n) }
 
+// markerDeadline is the deadline an odd transfer's marker carries (2100-01-01):
+// recovery must bring it back with the marker.
+func markerDeadline(n int) int64 {
+	if n%2 == 1 {
+		return 4_102_444_800_000
+	}
+	return 0
+}
+
 // crashChild commits transfers numbered from $START, each moving money
 // between two accounts and writing its marker key in the same transaction,
 // and prints "ack N" once Commit returned (sync durability). It stops after
@@ -144,7 +153,8 @@ func childTransfer(e *Engine, n, from, to int, amount int64) error {
 			return err
 		}
 	}
-	if err := t.Set(transferKey(n), specItoa(amount)); err != nil {
+	marker := []Op{{Kind: OpSet, Key: transferKey(n), Value: specItoa(amount), ExpireAt: markerDeadline(n)}}
+	if err := t.Run(marker); err != nil {
 		return err
 	}
 	return t.Commit()
@@ -220,8 +230,12 @@ func checkBank(t *testing.T, dir string, acked map[int]bool, next int) int {
 		t.Fatalf("after recovery the accounts hold %d, want %d (recovery %+v)", total, accounts*initialMoney, e.Recovery())
 	}
 	for n := range acked {
-		if _, err := e.Get(transferKey(n)); err != nil {
-			t.Fatalf("acknowledged transfer %d lost: %v (recovery %+v)", n, err, e.Recovery())
+		op := []Op{{Kind: OpGet, Key: transferKey(n)}}
+		if err := e.Batch(op); err != nil || op[0].Err != nil {
+			t.Fatalf("acknowledged transfer %d lost: %v %v (recovery %+v)", n, err, op[0].Err, e.Recovery())
+		}
+		if op[0].ExpireAt != markerDeadline(n) {
+			t.Fatalf("transfer %d's marker came back with deadline %d, want %d", n, op[0].ExpireAt, markerDeadline(n))
 		}
 	}
 	high := 0

@@ -192,14 +192,17 @@ type Engine struct {
 	txnGen   [MaxTxns]uint32
 	txns     [MaxTxns]atomic.Pointer[Txn]
 
-	storeFull  atomic.Bool // a slab was full since the last vacuum
-	expiry     *expirer    // deletes expired keys (expiry.go)
-	stopExpiry chan struct{}
-	expiryDone chan struct{}
-	stopReaper chan struct{}
-	reaperDone chan struct{}
-	closeOnce  sync.Once
-	closeErr   error
+	storeFull atomic.Bool // a slab was full since the last vacuum
+	vacuumMu  sync.Mutex  // one Vacuum at a time (vacuum.go)
+	// longestCollect is the longest bpfdb_collect run, in ns (BenchmarkVacuum1M).
+	longestCollect atomic.Int64
+	expiry         *expirer // deletes expired keys (expiry.go)
+	stopExpiry     chan struct{}
+	expiryDone     chan struct{}
+	stopReaper     chan struct{}
+	reaperDone     chan struct{}
+	closeOnce      sync.Once
+	closeErr       error
 
 	kernelReaped atomic.Uint64 // kernel transactions reaped (kerneltxn.go)
 }
@@ -594,20 +597,6 @@ func (e *Engine) waitDurable(ts uint64) error {
 		return fmt.Errorf("%w (LSN %d): %v", ErrNotDurable, ts, err)
 	}
 	return nil
-}
-
-// Vacuum reclaims, in every record, the versions no snapshot can see
-// (bpfdb_vacuum). Writers collect the keys they write; Vacuum collects the
-// rest: deleted keys' last values, old versions of keys no longer written.
-// The engine runs it every Options.VacuumInterval while there are writes,
-// and when a slab is full.
-func (e *Engine) Vacuum() error {
-	s, err := e.acquire()
-	if err != nil {
-		return err
-	}
-	defer e.release(s)
-	return e.runProg(s, e.progs.BpfdbVacuum)
 }
 
 // waitVisible returns once every commit up to ts is visible to snapshots,

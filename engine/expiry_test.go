@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bpfdb/bpfdb/engine/internal/apitest"
 )
 
 // advanceClock moves the store's clock (the kernel's and Engine.Now) d ahead.
@@ -275,5 +277,56 @@ func TestExpiryMany(t *testing.T) {
 	e.Scan(func(k, v []byte) bool { n++; return true })
 	if n != kept {
 		t.Fatalf("%d keys left, want %d", n, kept)
+	}
+}
+
+// BPF programs read deadlines (bpfdb_get_deadline; bpfdb_get returns the
+// value without its deadline) and write them (bpfdb_set_deadline); an
+// expiring key they wrote reads as absent after its deadline to both
+// sides, and the vacuum's walk hands it to the expirer, which deletes it.
+// A kernel INCR keeps the deadline.
+func TestExpiryKernelAPI(t *testing.T) {
+	e := openTest(t, Options{VacuumInterval: -1})
+	a := loadAPI(t, e)
+	far := e.Now() + 3_600_000
+	if err := setEx(e, "engine", "value", far); err != nil {
+		t.Fatal(err)
+	}
+	out := a.mustCall(t, "api_get", 0, &apiSlot{Keys: [2]apitest.ApitestBpfdbKey{apiKey("engine")}})
+	if wantStatus(t, "api_get", out.Status, 0); string(out.Buf.B[:out.Len]) != "value" {
+		t.Fatalf("bpfdb_get of an expiring value: %q", out.Buf.B[:out.Len])
+	}
+	out = a.mustCall(t, "api_get_deadline", 0, &apiSlot{Keys: [2]apitest.ApitestBpfdbKey{apiKey("engine")}})
+	if wantStatus(t, "api_get_deadline", out.Status, 0); out.Len != 5 || out.Sum != far {
+		t.Fatalf("bpfdb_get_deadline: %d bytes, deadline %d, want %d", out.Len, out.Sum, far)
+	}
+	near := e.Now() + 300
+	in := setIn("kernel", "41")
+	in.Delta = near
+	wantStatus(t, "api_set_deadline", a.mustCall(t, "api_set_deadline", 0, in).Status, 0)
+	in = setIn("kernel", "")
+	in.Delta = 1
+	wantStatus(t, "api_incr", a.mustCall(t, "api_incr", 0, in).Status, 0)
+	if v, d, err := getEx(e, "kernel"); err != nil || string(v) != "42" || d != near {
+		t.Fatalf("engine read of a kernel-written expiring key: %q %d %v", v, d, err)
+	}
+	big := setIn("big", string(make([]byte, MaxExpiringValueLen+1)))
+	big.Delta = far
+	wantStatus(t, "api_set_deadline of a long value", a.mustCall(t, "api_set_deadline", 0, big).Status, chainBpfdbStatusBPFDB_ERR_VALUE_TOO_LARGE)
+	time.Sleep(time.Until(time.UnixMilli(near)) + 20*time.Millisecond)
+	out = a.mustCall(t, "api_get", 0, &apiSlot{Keys: [2]apitest.ApitestBpfdbKey{apiKey("kernel")}})
+	wantStatus(t, "api_get after the deadline", out.Status, chainBpfdbStatusBPFDB_ERR_NOT_FOUND)
+	if e.expiry.pending() != 1 { // only the engine's own deadline
+		t.Fatalf("%d deadlines pending", e.expiry.pending())
+	}
+	if err := e.Vacuum(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the expirer to delete the kernel's key", func() bool {
+		st, _ := e.Stats()
+		return st.ExpiredDeleted == 1
+	})
+	if _, _, err := getEx(e, "kernel"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
 	}
 }

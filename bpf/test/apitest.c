@@ -127,6 +127,33 @@ int api_set(struct xdp_md *ctx)
 	return XDP_PASS;
 }
 
+/* api_set_deadline: bpfdb_set_deadline with delta as the deadline. */
+SEC("xdp")
+int api_set_deadline(struct xdp_md *ctx)
+{
+	struct api_slot *s = slot_of(ctx);
+
+	if (!s)
+		return XDP_DROP;
+	s->status = bpfdb_set_deadline(&s->keys[0], &s->in, s->val_len, s->delta, &s->lsn);
+	return XDP_PASS;
+}
+
+/* api_get_deadline: bpfdb_get_deadline, the deadline out in sum. */
+SEC("xdp")
+int api_get_deadline(struct xdp_md *ctx)
+{
+	struct api_slot *s = slot_of(ctx);
+	__u64 deadline = 0;
+
+	if (!s)
+		return XDP_DROP;
+	s->len = 0;
+	s->status = bpfdb_get_deadline(&s->keys[0], &s->buf, &s->len, &s->lsn, &deadline);
+	s->sum = deadline;
+	return XDP_PASS;
+}
+
 SEC("xdp")
 int api_delete(struct xdp_md *ctx)
 {

@@ -234,8 +234,10 @@ const (
 	ApitestProgApiDelete         = "api_delete"
 	ApitestProgApiDurable        = "api_durable"
 	ApitestProgApiGet            = "api_get"
+	ApitestProgApiGetDeadline    = "api_get_deadline"
 	ApitestProgApiIncr           = "api_incr"
 	ApitestProgApiSet            = "api_set"
+	ApitestProgApiSetDeadline    = "api_set_deadline"
 	ApitestProgApiSnapshot2      = "api_snapshot2"
 	ApitestProgApiStep           = "api_step"
 	ApitestProgApiTransfer       = "api_transfer"
@@ -292,8 +294,10 @@ type ApitestProgramSpecs struct {
 	ApiDelete         *ebpf.ProgramSpec `ebpf:"api_delete"`
 	ApiDurable        *ebpf.ProgramSpec `ebpf:"api_durable"`
 	ApiGet            *ebpf.ProgramSpec `ebpf:"api_get"`
+	ApiGetDeadline    *ebpf.ProgramSpec `ebpf:"api_get_deadline"`
 	ApiIncr           *ebpf.ProgramSpec `ebpf:"api_incr"`
 	ApiSet            *ebpf.ProgramSpec `ebpf:"api_set"`
+	ApiSetDeadline    *ebpf.ProgramSpec `ebpf:"api_set_deadline"`
 	ApiSnapshot2      *ebpf.ProgramSpec `ebpf:"api_snapshot2"`
 	ApiStep           *ebpf.ProgramSpec `ebpf:"api_step"`
 	ApiTransfer       *ebpf.ProgramSpec `ebpf:"api_transfer"`
@@ -435,8 +439,10 @@ type ApitestPrograms struct {
 	ApiDelete         *ebpf.Program `ebpf:"api_delete"`
 	ApiDurable        *ebpf.Program `ebpf:"api_durable"`
 	ApiGet            *ebpf.Program `ebpf:"api_get"`
+	ApiGetDeadline    *ebpf.Program `ebpf:"api_get_deadline"`
 	ApiIncr           *ebpf.Program `ebpf:"api_incr"`
 	ApiSet            *ebpf.Program `ebpf:"api_set"`
+	ApiSetDeadline    *ebpf.Program `ebpf:"api_set_deadline"`
 	ApiSnapshot2      *ebpf.Program `ebpf:"api_snapshot2"`
 	ApiStep           *ebpf.Program `ebpf:"api_step"`
 	ApiTransfer       *ebpf.Program `ebpf:"api_transfer"`
@@ -453,8 +459,10 @@ func (p *ApitestPrograms) Close() error {
 		p.ApiDelete,
 		p.ApiDurable,
 		p.ApiGet,
+		p.ApiGetDeadline,
 		p.ApiIncr,
 		p.ApiSet,
+		p.ApiSetDeadline,
 		p.ApiSnapshot2,
 		p.ApiStep,
 		p.ApiTransfer,

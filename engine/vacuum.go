@@ -1,0 +1,122 @@
+package engine
+
+import (
+	"errors"
+	"sync/atomic"
+
+	"github.com/cilium/ebpf"
+)
+
+// vacuumBatch is how many records one batch lookup of the vacuum's walk reads.
+const vacuumBatch = 4096
+
+// Vacuum reclaims, in every record, the versions no snapshot can see, and
+// removes deleted keys' records. Writers collect the keys they write;
+// Vacuum collects the rest: deleted keys' last values, old versions of
+// keys no longer written. It also hands the expirer every expired key it
+// passes (those BPF programs wrote, which the expirer did not see).
+//
+// It walks the index from user space, vacuumBatch records per batch
+// lookup, and sends the keys with something to collect to bpfdb_collect,
+// MaxBatch per chain run, which decides again under each key's lock: no
+// run holds more than a batch's keys, one lock at a time. The engine runs
+// it every Options.VacuumInterval while there are writes, and when a slab
+// is full.
+func (e *Engine) Vacuum() error {
+	e.vacuumMu.Lock()
+	defer e.vacuumMu.Unlock()
+	if err := e.collect(nil); err != nil { // refreshes control.low_hint
+		return err
+	}
+	low := atomic.LoadUint64(&e.ctl.LowHint)
+	now := e.Now()
+	keys := make([]chainBpfdbKey, vacuumBatch)
+	recs := make([]chainBpfdbRecord, vacuumBatch)
+	pending := make([][]byte, 0, MaxBatch)
+	var cursor ebpf.MapBatchCursor
+	for {
+		got, err := e.maps.Records.BatchLookup(&cursor, keys, recs, nil)
+		for i := 0; i < got; i++ {
+			key := keys[i].Data[:min(int(keys[i].Len), MaxKeyLen)]
+			if e.expiredAt(&recs[i], now) {
+				e.expiry.expired(key)
+			}
+			if !collectable(&recs[i], low) {
+				continue
+			}
+			if pending = append(pending, append([]byte(nil), key...)); len(pending) == MaxBatch {
+				if err := e.collect(pending); err != nil {
+					return err
+				}
+				pending = pending[:0]
+			}
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	return e.collect(pending)
+}
+
+// collectable: rec, as copied (perhaps torn by a writer), has a version
+// that no snapshot at or above low sees, or none at all. bpfdb_collect
+// decides again under the record's lock.
+func collectable(rec *chainBpfdbRecord, low uint64) bool {
+	live := false
+	for _, v := range rec.V {
+		if v.BeginTs == 0 {
+			continue
+		}
+		live = true
+		ended := v.EndTs != ^uint64(0)
+		if (ended && v.EndTs <= low) || (!ended && v.Len == tombstone && v.BeginTs <= low) {
+			return true
+		}
+	}
+	return !live
+}
+
+// expiredAt: rec's newest version, as copied, holds a value whose deadline
+// is before now.
+func (e *Engine) expiredAt(rec *chainBpfdbRecord, now int64) bool {
+	for _, v := range rec.V {
+		if v.BeginTs == 0 || v.EndTs != ^uint64(0) || v.Len == tombstone || v.Len&lenExpires == 0 {
+			continue
+		}
+		stored := int(v.Len & lenMask)
+		c := slabClass(stored)
+		off := int(v.Ref) * SlabSize(c)
+		if off+stored > len(e.slabMem[c]) {
+			return false
+		}
+		_, deadline := splitStored(e.slabMem[c][off:off+stored], v.Len)
+		return deadline != 0 && now > deadline
+	}
+	return false
+}
+
+// collect runs bpfdb_collect on keys (none: it only refreshes the hint).
+func (e *Engine) collect(keys [][]byte) error {
+	s, err := e.acquire()
+	if err != nil {
+		return err
+	}
+	defer e.release(s)
+	for i, k := range keys {
+		s.ops[i].encode(uint8(OpDelete), k, nil)
+	}
+	s.hdr.Nops = uint32(len(keys))
+	if err := e.runProg(s, e.progs.BpfdbCollect); err != nil {
+		return err
+	}
+	if d := int64(s.attr.Duration); d > e.longestCollect.Load() {
+		e.longestCollect.Store(d) // under vacuumMu
+	}
+	return nil
+}
