@@ -214,7 +214,6 @@ struct auto_ctx {
 	__u32 slot;
 	__u32 stopped; /* an op must be retried: later ops are left for the retry */
 	__u64 max_ts;
-	__u64 now; /* the run's time for deadlines (storage/expiry.h, invariant 2) */
 	struct validate_ctx v;
 };
 
@@ -254,7 +253,7 @@ static __always_inline int auto_get(struct bpfdb_control *ctl, struct bpfdb_op *
 		op->ts = removed_version(&op->key);
 		return BPFDB_ERR_NOT_FOUND;
 	}
-	status = read_stable(rec, c->now, (struct bpfdb_value *)op->value, &found);
+	status = read_stable(rec, EXPIRY_NOW, (struct bpfdb_value *)op->value, &found);
 	if (reader_saw_removal(ctl, removals, &op->key, rec)) /* reused under the read (record.h) */
 		return BPFDB_ERR_RETRY;
 	if (found.expired) /* the engine's expirer deletes it (storage/expiry.h) */
@@ -275,7 +274,7 @@ static __always_inline int auto_set_del(struct bpfdb_op *op, __u32 slot, struct 
 	int status;
 
 	status = auto_write(&op->key, (struct bpfdb_value *)op->value,
-			    op->kind == BPFDB_OP_DEL ? BPFDB_TOMBSTONE : op->val_len, OWNER_AUTO(slot), c->now,
+			    op->kind == BPFDB_OP_DEL ? BPFDB_TOMBSTONE : op->val_len, OWNER_AUTO(slot), EXPIRY_NOW,
 			    op->kind == BPFDB_OP_DEL && (op->flags & BPFDB_DEL_EXPIRED), &res);
 	op->detail = res.detail;
 	if (status == BPFDB_OK && res.ts > c->max_ts)
@@ -286,7 +285,6 @@ static __always_inline int auto_set_del(struct bpfdb_op *op, __u32 slot, struct 
 /* The arguments and results of chain_incr. */
 struct chain_incr_io {
 	__s64 delta;              /* in */
-	__u64 now;                /* in: the run's time */
 	__u32 owner;              /* in: the lock owner */
 	__u32 len;                /* out: the sum's digits, at the start of buf */
 	struct bpfdb_written res; /* out */
@@ -305,7 +303,7 @@ __noinline int chain_incr(const struct bpfdb_key *key, struct bpfdb_value *buf,
 
 	if (!key || !buf || !io)
 		return BPFDB_ERR_INTERNAL;
-	status = auto_incr(key, io->delta, buf, io->owner, io->now, &sum, &io->res);
+	status = auto_incr(key, io->delta, buf, io->owner, EXPIRY_NOW, &sum, &io->res);
 	if (status == BPFDB_OK)
 		io->len = int_format(sum, buf);
 	return status;
@@ -318,7 +316,7 @@ __noinline int chain_incr(const struct bpfdb_key *key, struct bpfdb_value *buf,
  */
 static __always_inline int auto_incr_op(struct bpfdb_op *op, __u32 slot, struct auto_ctx *c)
 {
-	struct chain_incr_io io = {.delta = (__s64)op->ts, .now = c->now, .owner = OWNER_AUTO(slot)};
+	struct chain_incr_io io = {.delta = (__s64)op->ts, .owner = OWNER_AUTO(slot)};
 	int status;
 
 	status = chain_incr(&op->key, (struct bpfdb_value *)op->value, &io);
@@ -377,7 +375,6 @@ int bpfdb_auto(struct xdp_md *ctx)
 	if (stage_enter(ctx, &slot, &req, &ctl))
 		return XDP_DROP;
 	c.slot = slot;
-	c.now = store_now_ms(ctl);
 	c.v.slot = slot;
 	c.v.mode = BPFDB_MODE_AUTOCOMMIT;
 	c.v.nops = req->nops;

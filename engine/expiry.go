@@ -10,7 +10,8 @@ package engine
 //
 //  1. One clock: the kernel's bpf_ktime_get_ns() plus control.wall_offset_ns,
 //     which Open sets; Engine.Now reads the same two clocks. A reader's time
-//     is its run's (autocommit) or its transaction's begin.
+//     is the moment it meets a deadline (autocommit) or its transaction's
+//     begin.
 //  2. An expired value stays a version until the expirer replaces it with
 //     a logged deletion (BPFDB_DEL_EXPIRED: deleted only if expired when the
 //     chain runs it), so recovery, replaying either, agrees with readers.

@@ -350,6 +350,8 @@ func (e *Engine) background() {
 		checkpoint = t.C
 	}
 	var vacuumedAt uint64
+	var vacuumEnd time.Time
+	var vacuumTook time.Duration
 	lastCheckpoint, loggedAt := time.Now(), uint64(0)
 	for {
 		select {
@@ -361,10 +363,15 @@ func (e *Engine) background() {
 		case <-vacuum:
 			// Vacuum while there are writes, and after a slab was found full
 			// (what a finished snapshot pinned can go now).
+			// At most a tenth of a core: a pass over a large index (Go's
+			// walk) takes long enough to matter.
 			clock := atomic.LoadUint64(&e.ctl.Clock)
-			if clock != vacuumedAt || e.storeFull.Swap(false) {
+			full := e.storeFull.Swap(false)
+			if (clock != vacuumedAt && time.Since(vacuumEnd) >= 9*vacuumTook) || full {
 				vacuumedAt = clock
+				start := time.Now()
 				e.Vacuum()
+				vacuumEnd, vacuumTook = time.Now(), time.Since(start)
 			}
 		case <-checkpoint:
 			logged := e.log.Stats().Bytes.Load()

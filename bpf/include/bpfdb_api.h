@@ -219,7 +219,7 @@ static __always_inline int bpfdb_get_deadline(const struct bpfdb_key *key, struc
 	struct bpfdb_found found = {};
 	struct bpfdb_record *rec;
 	int status = BPFDB_ERR_RETRY;
-	__u64 removals, now;
+	__u64 removals;
 	__u32 i;
 
 	if (!ctl)
@@ -227,14 +227,13 @@ static __always_inline int bpfdb_get_deadline(const struct bpfdb_key *key, struc
 	if (bpfdb_check_key(key))
 		return BPFDB_ERR_KEY_TOO_LONG;
 	stat_add(BPFDB_STAT_GETS, 1);
-	now = store_now_ms(ctl);
 	removals = READ_ONCE_U64(ctl->removals);
 	rec = record_lookup(key);
 	if (!rec)
 		return BPFDB_ERR_NOT_FOUND;
 	BPFDB_TEST_AFTER_LOOKUP();
 	for (i = 0; i < BPFDB_API_READ_TRIES && status == BPFDB_ERR_RETRY; i++)
-		status = read_stable(rec, now, buf, &found);
+		status = read_stable(rec, EXPIRY_NOW, buf, &found);
 	if (reader_saw_removal(ctl, removals, key, rec)) /* reused under the read (record.h) */
 		return BPFDB_ERR_RETRY;
 	if (status == BPFDB_OK) {
@@ -332,7 +331,7 @@ static __always_inline int bpfdb_delete(const struct bpfdb_key *key, __u64 *lsn)
 	status = bpfdb_write_check(key);
 	if (status != BPFDB_OK)
 		return status;
-	status = auto_write(key, NULL, BPFDB_TOMBSTONE, OWNER_API, bpfdb_now(), 0, &res);
+	status = auto_write(key, NULL, BPFDB_TOMBSTONE, OWNER_API, EXPIRY_NOW, 0, &res);
 	if (status == BPFDB_OK && lsn)
 		*lsn = res.ts;
 	return status;
@@ -356,7 +355,7 @@ static __always_inline int bpfdb_incr(const struct bpfdb_key *key, __s64 delta,
 	status = bpfdb_write_check(key);
 	if (status != BPFDB_OK)
 		return status;
-	status = auto_incr(key, delta, buf, OWNER_API, bpfdb_now(), sum, &res);
+	status = auto_incr(key, delta, buf, OWNER_API, EXPIRY_NOW, sum, &res);
 	if (status == BPFDB_OK && lsn)
 		*lsn = res.ts;
 	return status;

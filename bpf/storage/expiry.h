@@ -14,9 +14,10 @@
  *     Open, from the same two clocks), in ms. A version whose deadline is
  *     below a reader's time reads as absent (Redis: expired when now >
  *     deadline).
- *  2. A reader's time: an autocommit run's, taken once per run; a
- *     transaction's, taken at its begin (txn_table start_ns) and used for
- *     its every read, so a snapshot or a transaction sees one instant.
+ *  2. A reader's time: an autocommit op's, the moment it meets a deadline
+ *     (EXPIRY_NOW: a key without one reads no clock); a transaction's,
+ *     taken at its begin (txn_table start_ns) and used for its every read,
+ *     so a snapshot or a transaction sees one instant.
  *  3. An expired value stays a version until a logged deletion replaces it
  *     (BPFDB_DEL_EXPIRED, run by the engine's expirer): recovery replays
  *     the deletion, or the deadline with the value, and decides the same.
@@ -27,6 +28,9 @@
 #include "maps.h"
 
 #define NSEC_PER_MSEC 1000000ULL
+
+/* A reader's time that is the store's clock when it meets a deadline (invariant 2). */
+#define EXPIRY_NOW 0
 
 /* len_expires: a stored value of length len carries a deadline. */
 static __always_inline int len_expires(__u32 len)
@@ -75,10 +79,21 @@ static __always_inline __u64 clock_ms(struct bpfdb_control *ctl, __u64 ns)
 	return (ns + READ_ONCE_U64(ctl->wall_offset_ns)) / NSEC_PER_MSEC;
 }
 
-/* deadline_passed: a value with deadline d (0: none) has expired at now. */
+/*
+ * deadline_passed: a value with deadline d (0: none) has expired at now
+ * (EXPIRY_NOW: at the store's clock).
+ */
 static __always_inline int deadline_passed(__u64 d, __u64 now)
 {
-	return d != 0 && now > d;
+	struct bpfdb_control *ctl;
+
+	if (d == 0)
+		return 0;
+	if (now == EXPIRY_NOW) {
+		ctl = control_block();
+		now = ctl ? store_now_ms(ctl) : 0;
+	}
+	return now > d;
 }
 
 #endif /* BPFDB_EXPIRY_H */
