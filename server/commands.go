@@ -54,6 +54,9 @@ func init() {
 	for _, cmd := range keyspaceCommands() {
 		commands[cmd.name] = cmd
 	}
+	for _, cmd := range expireCommands() {
+		commands[cmd.name] = cmd
+	}
 }
 
 // lookup finds a command by name, in any case, without allocating.
@@ -110,32 +113,7 @@ func checkKeys(keys func([][]byte) [][]byte, valueArgs ...int) func([][]byte) er
 	}
 }
 
-// setOptions are SET's options.
-type setOptions struct{ nx, xx, get bool }
-
 var errSyntax = errors.New("ERR syntax error")
-
-func parseSet(args [][]byte) (setOptions, error) {
-	var o setOptions
-	for _, a := range args[3:] {
-		switch string(bytes.ToUpper(a)) {
-		case "NX":
-			o.nx = true
-		case "XX":
-			o.xx = true
-		case "GET":
-			o.get = true
-		case "EX", "PX", "EXAT", "PXAT", "KEEPTTL", "PERSIST":
-			return o, errors.New("ERR bpfdb keys do not expire: SET's TTL options (EX, PX, EXAT, PXAT, KEEPTTL) are not supported")
-		default:
-			return o, errSyntax
-		}
-	}
-	if o.nx && o.xx {
-		return o, errSyntax
-	}
-	return o, nil
-}
 
 func dataCommands() []*command {
 	return []*command{
@@ -167,10 +145,7 @@ func dataCommands() []*command {
 				return r
 			}},
 		{name: "set", arity: -3, keys: writes(firstKey), check: checkSet, flags: []string{"write", "denyoom"},
-			fast: func(c *conn, a [][]byte) bool {
-				return len(a) == 3 && c.gather(replyOK, engine.Op{Kind: engine.OpSet, Key: a[1], Value: a[2]})
-			},
-			eval: evalSet},
+			fast: fastSet, eval: evalSet},
 		{name: "setnx", arity: 3, keys: writes(firstKey), check: checkKeys(firstKey, 2), flags: []string{"write", "denyoom", "fast"},
 			eval: func(v *txView, a [][]byte) reply {
 				if _, ok := v.get(a[1]); ok {
@@ -245,7 +220,7 @@ func dataCommands() []*command {
 					return v.fail(engine.CheckValue(make([]byte, len(old)+len(a[2]))))
 				}
 				val := append(append(make([]byte, 0, len(old)+len(a[2])), old...), a[2]...)
-				v.set(a[1], val)
+				v.update(a[1], val)
 				return intReply(int64(len(val)))
 			}},
 	}
@@ -301,26 +276,3 @@ var (
 	errNotInteger = errors.New("ERR value is not an integer or out of range")
 	errOverflow   = errors.New("ERR increment or decrement would overflow")
 )
-
-func evalSet(v *txView, a [][]byte) reply {
-	o, err := parseSet(a)
-	if err != nil {
-		return errReply(err)
-	}
-	if err := engine.CheckValue(a[2]); err != nil {
-		return v.fail(err)
-	}
-	old, exists := v.get(a[1])
-	r := okReply
-	if o.get {
-		r = bulkReply(old, exists)
-	}
-	if (o.nx && exists) || (o.xx && !exists) {
-		if o.get {
-			return r
-		}
-		return nullReply
-	}
-	v.set(a[1], a[2])
-	return r
-}

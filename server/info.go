@@ -113,6 +113,7 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 			{"chain_runs", st.Runs},
 			{"commits", st.Commits},
 			{"gc_reclaimed_versions", st.GCReclaimed},
+			{"expired_keys", st.ExpiredDeleted},
 			{"quiesced_writers", st.Quiesced},
 			{"keyspace_hits", s.keyHits.Load()},
 			{"keyspace_misses", s.keyMisses.Load()},
@@ -181,7 +182,7 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 		if err != nil || n == 0 {
 			return nil
 		}
-		return []infoLine{{"db0", fmt.Sprintf("keys=%d,expires=0,avg_ttl=0", n)}}
+		return []infoLine{{"db0", fmt.Sprintf("keys=%d,expires=%d,avg_ttl=0", n, min(st.ExpiryPending, uint64(n)))}}
 	}
 	return nil
 }

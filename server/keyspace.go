@@ -176,7 +176,8 @@ func rename(v *txView, src, dst []byte, nx bool) reply {
 		}
 	}
 	if string(src) != string(dst) {
-		v.set(dst, val)
+		at, _ := v.ttl(src)
+		v.setTTL(dst, val, at)
 		v.del(src)
 	}
 	if nx {
@@ -221,7 +222,8 @@ func evalCopy(v *txView, a [][]byte) reply {
 	if _, exists := v.get(a[2]); exists && !replace {
 		return intReply(0)
 	}
-	v.set(a[2], val)
+	at, _ := v.ttl(a[1])
+	v.setTTL(a[2], val, at)
 	return intReply(1)
 }
 
@@ -290,7 +292,7 @@ func evalSetRange(v *txView, a [][]byte) reply {
 	val := make([]byte, size)
 	copy(val, old)
 	copy(val[off:], a[3])
-	v.set(a[1], val)
+	v.update(a[1], val)
 	return intReply(size)
 }
 
@@ -330,7 +332,7 @@ func evalIncrByFloat(v *txView, a [][]byte) reply {
 		return errReply(errors.New("ERR increment would produce NaN or Infinity"))
 	}
 	val := strconv.AppendFloat(nil, next, 'f', -1, 64)
-	v.set(a[1], val)
+	v.update(a[1], val)
 	return reply{kind: kindBulk, bulk: val}
 }
 

@@ -51,11 +51,12 @@ type queuedCmd struct {
 
 // entry is one key of a transaction's view.
 type entry struct {
-	val     []byte
-	exists  bool
-	version uint64 // as read in step 1 (0: absent)
-	dirty   bool   // written by a command
-	existed bool   // had a value in the store
+	val      []byte
+	exists   bool
+	expireAt int64  // the value's deadline, Unix ms (0: none)
+	version  uint64 // as read in step 1 (0: absent)
+	dirty    bool   // written by a command
+	existed  bool   // had a value in the store
 }
 
 // txView is what the commands of a transaction see: the values read in
@@ -63,6 +64,9 @@ type entry struct {
 type txView struct {
 	vals  map[string]*entry
 	order []string // keys in the order they were read
+	// now is the store's clock (engine.Now) when the attempt began: the
+	// time every command of the transaction computes deadlines from.
+	now int64
 	// failed, set by a command that hit an engine limit at run time (an
 	// APPEND past MaxValueLen), aborts the whole transaction.
 	failed error
@@ -92,16 +96,36 @@ func (v *txView) get(k []byte) ([]byte, bool) {
 	return e.val, e.exists
 }
 
-func (v *txView) set(k, val []byte) {
+// set gives k the value val with no deadline (SET, MSET, GETSET...).
+func (v *txView) set(k, val []byte) { v.setTTL(k, val, 0) }
+
+// setTTL gives k the value val with deadline at (0: none).
+func (v *txView) setTTL(k, val []byte, at int64) {
 	e := v.entry(k)
-	e.val, e.exists, e.dirty = val, true, true
+	e.val, e.exists, e.dirty, e.expireAt = val, true, true, at
+}
+
+// update gives k the value val, keeping its deadline (INCR, APPEND...).
+func (v *txView) update(k, val []byte) {
+	e := v.entry(k)
+	at := e.expireAt
+	if !e.exists {
+		at = 0
+	}
+	v.setTTL(k, val, at)
+}
+
+// ttl returns k's deadline (0: none) and whether k has a value.
+func (v *txView) ttl(k []byte) (int64, bool) {
+	e := v.entry(k)
+	return e.expireAt, e.exists
 }
 
 // del deletes k and reports whether it had a value.
 func (v *txView) del(k []byte) bool {
 	e := v.entry(k)
 	had := e.exists
-	e.val, e.exists, e.dirty = nil, false, true
+	e.val, e.exists, e.dirty, e.expireAt = nil, false, true, 0
 	return had
 }
 
@@ -136,7 +160,7 @@ func (v *txView) incrBy(k []byte, by int64) reply {
 		return errReply(errOverflow)
 	}
 	n += by
-	v.set(k, strconv.AppendInt(nil, n, 10))
+	v.update(k, strconv.AppendInt(nil, n, 10))
 	return intReply(n)
 }
 
@@ -229,13 +253,13 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 			return nil, false, err
 		}
 	}
-	v := &txView{vals: make(map[string]*entry, len(reads))}
+	v := &txView{vals: make(map[string]*entry, len(reads)), now: s.e.Now()}
 	for i := range reads {
 		r := &reads[i]
 		e := &entry{}
 		e.version = r.Version // a deletion's, when absent
 		if r.Err == nil {
-			e.val, e.exists, e.existed = r.Value, true, true
+			e.val, e.exists, e.existed, e.expireAt = r.Value, true, true, r.ExpireAt
 		} else if !errors.Is(r.Err, engine.ErrNotFound) {
 			if tx != nil {
 				tx.Abort()
@@ -272,7 +296,7 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 		switch {
 		case !e.dirty:
 		case e.exists:
-			writes = append(writes, engine.Op{Kind: engine.OpSet, Key: []byte(k), Value: e.val})
+			writes = append(writes, engine.Op{Kind: engine.OpSet, Key: []byte(k), Value: e.val, ExpireAt: e.expireAt})
 		case e.existed:
 			writes = append(writes, engine.Op{Kind: engine.OpDelete, Key: []byte(k)})
 		}
