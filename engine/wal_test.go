@@ -54,6 +54,9 @@ func TestDecodeRingRecord(t *testing.T) {
 func FuzzDecodeRingRecord(f *testing.F) {
 	f.Add(ringWrite(chainBpfdbWalKindBPFDB_WAL_WRITE_COMMIT, []byte("k"), bytes.Repeat([]byte("v"), 100), false))
 	f.Add(ringWrite(chainBpfdbWalKindBPFDB_WAL_COMMIT, nil, nil, false)[:walHdrSize])
+	expiring := ringWrite(chainBpfdbWalKindBPFDB_WAL_WRITE_COMMIT, []byte("k"), []byte("value\x00\x01\x02\x03\x04\x05\x06\x07"), false)
+	binary.LittleEndian.PutUint32(expiring[24:], uint32(13)|lenExpires)
+	f.Add(expiring)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRingRecord(b)
 		if err != nil {
@@ -64,6 +67,9 @@ func FuzzDecodeRingRecord(f *testing.F) {
 		}
 		if len(r.key) > MaxKeyLen || len(r.value) > MaxValueLen {
 			t.Fatalf("decoded a key of %d or value of %d bytes", len(r.key), len(r.value))
+		}
+		if r.expire != 0 && len(r.value) > MaxExpiringValueLen {
+			t.Fatalf("decoded an expiring value of %d bytes", len(r.value))
 		}
 	})
 }

@@ -165,6 +165,8 @@ func walCmd() *cobra.Command {
 				for _, wr := range t.Writes {
 					if wr.Delete {
 						fmt.Fprintf(w, "  DEL %q\n", wr.Key)
+					} else if wr.ExpireAt != 0 {
+						fmt.Fprintf(w, "  SET %q = %s PXAT %d\n", wr.Key, preview(wr.Value), wr.ExpireAt)
 					} else {
 						fmt.Fprintf(w, "  SET %q = %s\n", wr.Key, preview(wr.Value))
 					}
