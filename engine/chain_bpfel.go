@@ -62,7 +62,7 @@ type chainBpfdbKey struct {
 type chainBpfdbLayout uint32
 
 const (
-	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 431738372
+	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 1590465348
 )
 
 type chainBpfdbLenFlag uint32
@@ -82,7 +82,7 @@ const (
 	chainBpfdbLimitBPFDB_MAX_TXNS         chainBpfdbLimit = 256
 	chainBpfdbLimitBPFDB_KERNEL_TXNS      chainBpfdbLimit = 16
 	chainBpfdbLimitBPFDB_TXN_SLOTS        chainBpfdbLimit = 272
-	chainBpfdbLimitBPFDB_MAX_TXN_KEYS     chainBpfdbLimit = 64
+	chainBpfdbLimitBPFDB_MAX_TXN_KEYS     chainBpfdbLimit = 1024
 	chainBpfdbLimitBPFDB_KERNEL_TXN_KEYS  chainBpfdbLimit = 16
 	chainBpfdbLimitBPFDB_REQ_SLOTS        chainBpfdbLimit = 64
 	chainBpfdbLimitBPFDB_SLAB_CLASSES     chainBpfdbLimit = 6
@@ -229,7 +229,7 @@ type chainBpfdbTxn struct {
 	Nkeys   uint32
 	Busy    uint32
 	StartNs uint64
-	E       [64]chainBpfdbTxnEntry
+	E       [1024]chainBpfdbTxnEntry
 }
 
 type chainBpfdbTxnEntry struct {

@@ -20,7 +20,7 @@ enum bpfdb_limit {
 	BPFDB_MAX_TXNS = 256,        /* transaction slots the Go engine hands out */
 	BPFDB_KERNEL_TXNS = 16,      /* slots above them for BPF programs (bpfdb_api.h) */
 	BPFDB_TXN_SLOTS = 272,       /* the transaction table: BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS */
-	BPFDB_MAX_TXN_KEYS = 64,     /* distinct keys one transaction may lock */
+	BPFDB_MAX_TXN_KEYS = 1024,   /* distinct keys one transaction may lock */
 	BPFDB_KERNEL_TXN_KEYS = 16,  /* distinct keys one kernel transaction may lock */
 	BPFDB_REQ_SLOTS = 64,        /* requests that may run at once */
 	BPFDB_SLAB_CLASSES = 6,      /* value size classes: 32, 64, ..., 1024 */

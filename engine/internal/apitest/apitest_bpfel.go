@@ -173,7 +173,7 @@ type ApitestBpfdbTxn struct {
 	Nkeys   uint32
 	Busy    uint32
 	StartNs uint64
-	E       [64]struct {
+	E       [1024]struct {
 		_        structs.HostLayout
 		Key      ApitestBpfdbKey
 		LockMode uint8
