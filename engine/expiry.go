@@ -120,32 +120,36 @@ func (h *expiryHeap) Pop() any {
 	return x
 }
 
-// expirer deletes expired keys (invariants 2 and 3). A key written with
-// several deadlines is tried at the latest only (a value it replaced with
-// an earlier deadline reads as absent on time, and is deleted then);
-// deadline 0 is a key a reader found expired, tried at once.
+// expirer deletes expired keys (invariants 2 and 3). It queues one try
+// per key: a later deadline written meanwhile (a session's TTL refreshed
+// on every request) queues nothing, and the try, finding the value live,
+// learns its deadline from the chain and is queued again for it; an
+// earlier one queues an earlier try. So the heap holds about one entry per
+// key with a deadline, however often they are rewritten. Deadline 0 is a
+// key a reader found expired, tried at once.
 type expirer struct {
 	mu     sync.Mutex
 	due    expiryHeap
-	latest map[string]int64 // the latest deadline queued per key
+	queued map[string]int64 // the deadline of each key's queued try
 	wake   chan struct{}
-	// deleted counts the expired keys deleted; scheduled the deadlines queued.
+	// deleted counts the expired keys deleted; scheduled the tries queued.
 	deleted, scheduled atomic.Uint64
 }
 
 func newExpirer() *expirer {
-	return &expirer{latest: map[string]int64{}, wake: make(chan struct{}, 1)}
+	return &expirer{queued: map[string]int64{}, wake: make(chan struct{}, 1)}
 }
 
-// add queues key's deadline.
+// add queues a try of key at deadline unless one is queued no later.
 func (x *expirer) add(key []byte, deadline int64) {
 	x.mu.Lock()
-	if x.latest[string(key)] < deadline {
-		x.latest[string(key)] = deadline
+	first := false
+	if q, ok := x.queued[string(key)]; !ok || deadline < q {
+		x.queued[string(key)] = deadline
 		heap.Push(&x.due, expiryEntry{deadline: deadline, key: string(key)})
 		x.scheduled.Add(1)
+		first = x.due[0].deadline == deadline
 	}
-	first := len(x.due) > 0 && x.due[0].deadline == deadline
 	x.mu.Unlock()
 	if first {
 		x.kick()
@@ -179,10 +183,10 @@ func (x *expirer) takeDue(now int64, keys [][]byte) ([][]byte, int64) {
 		}
 		heap.Pop(&x.due)
 		if top.deadline != 0 {
-			if x.latest[top.key] > top.deadline {
-				continue // a later deadline of the key is queued
+			if x.queued[top.key] != top.deadline {
+				continue // an earlier try of the key replaced this one
 			}
-			delete(x.latest, top.key)
+			delete(x.queued, top.key)
 		}
 		keys = append(keys, []byte(top.key))
 	}
@@ -196,7 +200,7 @@ func (x *expirer) takeDue(now int64, keys [][]byte) ([][]byte, int64) {
 func (x *expirer) pending() int {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return len(x.latest)
+	return len(x.queued)
 }
 
 // expireLoop deletes expired keys until stop is closed: each pass takes the
@@ -251,7 +255,11 @@ func (e *Engine) deleteExpired(keys [][]byte) bool {
 			e.expiry.expired(ops[i].Key)
 		case ops[i].Err == nil:
 			e.expiry.deleted.Add(1)
-		case !errors.Is(ops[i].Err, ErrNotFound):
+		case errors.Is(ops[i].Err, ErrNotFound):
+			if ops[i].ExpireAt > 0 { // live, with a later deadline
+				e.expiry.add(ops[i].Key, ops[i].ExpireAt)
+			}
+		default:
 			e.expiry.expired(ops[i].Key)
 			decided = false
 		}

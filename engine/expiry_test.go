@@ -330,3 +330,39 @@ func TestExpiryKernelAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A key whose deadline is rewritten on every write (a session refreshed
+// per request) holds one entry of the expirer's queue, and is deleted at
+// its last deadline; one rewritten with an earlier deadline is deleted at
+// that one.
+func TestExpiryRewrittenDeadlines(t *testing.T) {
+	e := openTest(t, Options{VacuumInterval: -1})
+	start := e.Now()
+	for i := 0; i < 1000; i++ {
+		if err := setEx(e, "session", "s", start+300+int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := setEx(e, "shortened", "v", start+3_600_000); err != nil {
+		t.Fatal(err)
+	}
+	if err := setEx(e, "shortened", "v", start+300); err != nil {
+		t.Fatal(err)
+	}
+	e.expiry.mu.Lock()
+	entries := len(e.expiry.due)
+	e.expiry.mu.Unlock()
+	if entries > 3 {
+		t.Fatalf("%d queue entries for 2 keys", entries)
+	}
+	waitFor(t, "both keys deleted", func() bool {
+		st, _ := e.Stats()
+		return st.ExpiredDeleted == 2
+	})
+	if e.Now() < start+300+999 {
+		t.Fatalf("session deleted before its last deadline")
+	}
+	if st, _ := e.Stats(); st.ExpiryPending != 0 {
+		t.Fatalf("%d deadlines still pending", st.ExpiryPending)
+	}
+}

@@ -390,6 +390,9 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 				op.Version = o.Ts
 				e.noteExpired(o, op.Key)
 			}
+			if op.onlyExpired && op.Err == ErrNotFound {
+				op.ExpireAt = int64(o.Ts) // the live value's deadline (bpf/chain.c)
+			}
 			if Retryable(op.Err) && try < retries {
 				pending[again] = pending[j]
 				again++

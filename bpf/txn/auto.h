@@ -23,8 +23,9 @@
 
 /* What a write did: its commit timestamp, or where the store was full. */
 struct bpfdb_written {
-	__u64 ts;     /* the commit timestamp, which is the LSN of its log record */
-	__u8 detail;  /* BPFDB_ERR_STORE_FULL: the slab class, or BPFDB_FULL_INDEX */
+	__u64 ts;       /* the commit timestamp, which is the LSN of its log record */
+	__u64 deadline; /* an expirer's delete of a live value: the value's deadline */
+	__u8 detail;    /* BPFDB_ERR_STORE_FULL: the slab class, or BPFDB_FULL_INDEX */
 	__u8 _pad[7];
 };
 
@@ -108,7 +109,8 @@ static __always_inline int auto_lock(const struct bpfdb_key *key, int create, __
  * BPFDB_TOMBSTONE), in a transaction of its own, at time now. Deleting a
  * key with no live value is BPFDB_ERR_NOT_FOUND and changes nothing; with
  * only_expired, deleting one whose value has not expired is too (the
- * expirer's logged deletion, storage/expiry.h invariant 3).
+ * expirer's logged deletion, storage/expiry.h invariant 3), and
+ * res->deadline says when it will (0: never).
  */
 static __always_inline int auto_write(const struct bpfdb_key *key, const struct bpfdb_value *val,
 				      __u32 len, __u32 owner, __u64 now, int only_expired,
@@ -124,9 +126,11 @@ static __always_inline int auto_write(const struct bpfdb_key *key, const struct 
 		stat_add(BPFDB_STAT_ABORTS_CONFLICT, 1);
 	if (status != BPFDB_OK || !rec)
 		return status;
-	if (del && (read_latest(rec, now, &vv) == BPFDB_OK) == only_expired)
+	if (del && (read_latest(rec, now, &vv) == BPFDB_OK) == only_expired) {
 		status = BPFDB_ERR_NOT_FOUND;
-	else if (del && only_expired && !vv.expired)
+		if (only_expired)
+			res->deadline = slab_deadline(vv.len, vv.ref);
+	} else if (del && only_expired && !vv.expired)
 		status = BPFDB_ERR_NOT_FOUND;
 	else
 		status = auto_apply(rec, key, val, len, res);
