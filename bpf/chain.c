@@ -254,7 +254,7 @@ static __always_inline int auto_get(struct bpfdb_control *ctl, struct bpfdb_op *
 		return BPFDB_ERR_NOT_FOUND;
 	}
 	status = read_stable(rec, EXPIRY_NOW, (struct bpfdb_value *)op->value, &found);
-	if (reader_saw_removal(ctl, removals, &op->key, rec)) /* reused under the read (record.h) */
+	if (reader_lost_record(ctl, removals, &op->key, rec, &found)) /* reused under the read */
 		return BPFDB_ERR_RETRY;
 	if (found.expired) /* the engine's expirer deletes it (storage/expiry.h) */
 		op->detail = BPFDB_DETAIL_EXPIRED;

@@ -234,7 +234,7 @@ static __always_inline int bpfdb_get_deadline(const struct bpfdb_key *key, struc
 	BPFDB_TEST_AFTER_LOOKUP();
 	for (i = 0; i < BPFDB_API_READ_TRIES && status == BPFDB_ERR_RETRY; i++)
 		status = read_stable(rec, EXPIRY_NOW, buf, &found);
-	if (reader_saw_removal(ctl, removals, key, rec)) /* reused under the read (record.h) */
+	if (reader_lost_record(ctl, removals, key, rec, &found)) /* reused under the read */
 		return BPFDB_ERR_RETRY;
 	if (status == BPFDB_OK) {
 		*len = user_len(found.len);

@@ -16,14 +16,18 @@
  *     still its key's (record_valid): a removed element reused for another
  *     key fails the check and the lock is given back. Held, the lock keeps
  *     the record its key's (1).
- *  3. A lock-free reader at control.visible checks the same after reading:
- *     a reuse in between is detected, and the read retried. (A reuse, a
- *     removal and a reuse for the same key again within one read would
- *     pass; it needs two removals of one element during a read of a few
- *     hundred ns.) A reader at a registered snapshot needs no check: a
- *     reused element holds only versions committed after the reuse, above
- *     every registered snapshot, so it reads as absent, as the removed
- *     record did (nothing in it was visible to any snapshot).
+ *  3. A lock-free reader at control.visible checks the same after reading,
+ *     when a record was removed meanwhile (control.removals moved), and
+ *     then also that the version it read is still in the record (its
+ *     begin_ts, a commit's LSN, unique to that version): a record can be
+ *     removed, reused by other keys and created for its key again within
+ *     one read (the reuse is LIFO, and a vCPU can be descheduled mid-read),
+ *     which the lookup alone and the record's seq (reset by the reuse)
+ *     cannot tell, but a reuse clears the versions, so the LSN can.
+ *     (version.h, reader_lost_record). A reader at a registered snapshot
+ *     needs no check: a reused element holds only versions committed after
+ *     the reuse, above every registered snapshot, so it reads as absent, as
+ *     the removed record did (nothing in it was visible to any snapshot).
  *
  * A key is zero-padded to its full size: it is hashed and compared whole,
  * so "a" and "a\0" differ by their length.
@@ -94,20 +98,6 @@ static __always_inline int record_valid(const struct bpfdb_key *key, struct bpfd
 	return bpf_map_lookup_elem(&records, key) == rec;
 }
 
-/*
- * reader_saw_removal: a lock-free reader at visible, which read
- * control.removals as before its lookup of key's record rec, may have read
- * another key's record (invariant 3). Only when a record was removed
- * meanwhile does it pay for a second lookup. The counter is raised before
- * the element leaves the index, so before it can be reused.
- */
-static __always_inline int reader_saw_removal(struct bpfdb_control *ctl, __u64 before,
-					      const struct bpfdb_key *key, struct bpfdb_record *rec)
-{
-	barrier();
-	return READ_ONCE_U64(ctl->removals) != before && !record_valid(key, rec);
-}
-
 /* key_bucket hashes key into removed_versions. */
 static __always_inline __u32 key_bucket(const struct bpfdb_key *key)
 {
@@ -157,7 +147,7 @@ static __always_inline void record_remove(const struct bpfdb_key *key, struct bp
 	struct bpfdb_control *ctl = control_block();
 
 	__sync_lock_test_and_set(&rec->lock, LOCK_DEAD);
-	if (ctl) /* counted before the element can be reused (reader_saw_removal) */
+	if (ctl) /* counted before the element can be reused (invariant 3) */
 		__sync_fetch_and_add(&ctl->removals, 1);
 	bpf_map_delete_elem(&records, key);
 	stat_add(BPFDB_STAT_RECORDS_FREED, 1);

@@ -44,6 +44,8 @@ struct bpfdb_found {
 	__u64 ts;
 	__u32 len;
 	__u32 expired; /* not found: the key's value has expired (storage/expiry.h) */
+	__u32 slot;    /* ts != 0: where the version was, in the record's array */
+	__u32 _pad;
 };
 
 /* record_change_begin/end bracket every change of rec's versions (invariant 2). */
@@ -196,9 +198,34 @@ __attribute__((noinline)) int read_stable(struct bpfdb_record *rec, __u64 now,
 			status = BPFDB_ERR_RETRY;
 	}
 	out->ts = vv.begin_ts;
+	out->slot = vv.slot;
 	out->len = status == BPFDB_OK ? vv.len : 0;
 	out->expired = status == BPFDB_ERR_NOT_FOUND && vv.expired;
 	return status;
+}
+
+/*
+ * reader_lost_record: a lock-free read_stable of key's record rec, which
+ * read control.removals as before before its lookup, may have read another
+ * key's record, or a value slot reused under it (record.h, invariant 3):
+ * the caller retries from the lookup. Only when a record was removed
+ * meanwhile does it pay for a second lookup. The version check follows the
+ * lookup: a reuse of rec after the lookup check clears the version too.
+ */
+static __always_inline int reader_lost_record(struct bpfdb_control *ctl, __u64 before,
+					      const struct bpfdb_key *key, struct bpfdb_record *rec,
+					      const struct bpfdb_found *found)
+{
+	barrier();
+	if (READ_ONCE_U64(ctl->removals) == before)
+		return 0;
+	if (!record_valid(key, rec))
+		return 1;
+	barrier();
+	if (!found->ts)
+		return 0;
+	return found->slot >= BPFDB_MAX_VERSIONS ||
+	       READ_ONCE_U64(rec->v[found->slot].begin_ts) != found->ts;
 }
 
 struct low_water_ctx {

@@ -32,21 +32,40 @@
 #include "maps.h"
 #include "../storage/record.h"
 
-/* txn_find returns the entry index of key in t, or -1. Global: verified once. */
+struct txn_find_ctx {
+	struct bpfdb_txn *t;
+	const struct bpfdb_key *key;
+	int found;
+};
+
+static long txn_find_cb(__u32 i, void *data)
+{
+	struct txn_find_ctx *c = data;
+
+	if (i >= BPFDB_MAX_TXN_KEYS || !key_eq(&c->t->e[i].key, c->key))
+		return 0;
+	c->found = i;
+	return 1;
+}
+
+/*
+ * txn_find returns the entry index of key in t, or -1. A bpf_loop, not a
+ * bounded loop: the verifier walks a bounded loop once per iteration, and
+ * BPFDB_MAX_TXN_KEYS iterations would cost every program that uses the
+ * table that many times the body. Global: verified once.
+ */
 __attribute__((noinline)) int txn_find(struct bpfdb_txn *t, const struct bpfdb_key *key)
 {
-	__u32 n, i;
+	struct txn_find_ctx c = { .t = t, .key = key, .found = -1 };
+	__u32 n;
 
 	if (!t || !key)
 		return -1;
 	n = t->nkeys;
-	for (i = 0; i < BPFDB_MAX_TXN_KEYS; i++) {
-		if (i >= n)
-			break;
-		if (key_eq(&t->e[i].key, key))
-			return i;
-	}
-	return -1;
+	if (n > BPFDB_MAX_TXN_KEYS)
+		n = BPFDB_MAX_TXN_KEYS;
+	bpf_loop(n, txn_find_cb, &c, 0);
+	return c.found;
 }
 
 static __always_inline struct bpfdb_txn *txn_slot(__u32 k)
