@@ -226,12 +226,18 @@ func dataCommands() []*command {
 	}
 }
 
+// checkSet checks SET's key and value against the engine's limits, and a
+// value with a TTL against engine.MaxExpiringValueLen. A syntax error is
+// not refused here: as in Redis, SET is queued in MULTI and answers it at
+// EXEC, in its place.
 func checkSet(args [][]byte) error {
 	if err := checkKeys(firstKey, 2)(args); err != nil {
 		return err
 	}
-	_, err := parseSet(args)
-	return err
+	if o, err := parseSet(args); err == nil && o.ttl.name != "" && len(args[2]) > engine.MaxExpiringValueLen {
+		return errExpiringTooLarge
+	}
+	return nil
 }
 
 func checkPairs(args [][]byte) error {

@@ -84,8 +84,10 @@ type setOptions struct {
 	ttl                  ttlOption
 }
 
-// parseSet parses SET's options; the time's value is checked by
-// ttlOption.deadline, after every option parsed, as Redis does.
+// parseSet parses SET's options as Redis 7 does: an option may be
+// repeated (the last time wins), but NX and XX, and KEEPTTL and the time
+// options, exclude each other. The time's value is checked by
+// ttlOption.deadline, after every option parsed.
 func parseSet(args [][]byte) (setOptions, error) {
 	var o setOptions
 	for i := 3; i < len(args); i++ {
@@ -99,7 +101,7 @@ func parseSet(args [][]byte) (setOptions, error) {
 			o.get = true
 		case opt == "KEEPTTL" && o.ttl.name == "":
 			o.keepTTL = true
-		case isTTLOption(opt) && o.ttl.name == "" && !o.keepTTL && i+1 < len(args):
+		case isTTLOption(opt) && (o.ttl.name == "" || o.ttl.name == opt) && !o.keepTTL && i+1 < len(args):
 			o.ttl = ttlOption{name: opt, arg: args[i+1]}
 			i++
 		default:
@@ -177,30 +179,30 @@ func evalSetEx(cmd, unit string) func(v *txView, a [][]byte) reply {
 	}
 }
 
-// evalGetEx is GETEX key [EX|PX|EXAT|PXAT time | PERSIST].
+// evalGetEx is GETEX key [EX|PX|EXAT|PXAT time | PERSIST]. As in Redis 7
+// an option may be repeated (the last time wins), and a missing key
+// answers nil before the time is checked.
 func evalGetEx(v *txView, a [][]byte) reply {
 	var o ttlOption
 	for i := 2; i < len(a); i++ {
 		opt := string(bytes.ToUpper(a[i]))
 		switch {
-		case o.name != "":
-			return errReply(errSyntax)
-		case opt == "PERSIST":
+		case opt == "PERSIST" && (o.name == "" || o.name == opt):
 			o.name = opt
-		case isTTLOption(opt) && i+1 < len(a):
+		case isTTLOption(opt) && (o.name == "" || o.name == opt) && i+1 < len(a):
 			o = ttlOption{name: opt, arg: a[i+1]}
 			i++
 		default:
 			return errReply(errSyntax)
 		}
 	}
-	at, err := o.deadline("getex", v.now)
-	if err != nil {
-		return errReply(err)
-	}
 	val, ok := v.get(a[1])
 	if !ok {
 		return nullReply
+	}
+	at, err := o.deadline("getex", v.now)
+	if err != nil {
+		return errReply(err)
 	}
 	cur, _ := v.ttl(a[1])
 	switch {
@@ -215,25 +217,10 @@ func evalGetEx(v *txView, a [][]byte) reply {
 }
 
 // evalExpire is EXPIRE, PEXPIRE, EXPIREAT or PEXPIREAT: seconds or ms,
-// relative to now or absolute, with NX, XX, GT or LT.
+// relative to now or absolute, with NX, XX, GT or LT. As in Redis, the
+// options are checked before the time, and the time before the key.
 func evalExpire(cmd string, seconds, relative bool) func(v *txView, a [][]byte) reply {
 	return func(v *txView, a [][]byte) reply {
-		when, ok := parseInteger(a[2])
-		if !ok {
-			return errReply(errNotInteger)
-		}
-		if seconds {
-			if when > math.MaxInt64/1000 || when < math.MinInt64/1000 {
-				return errReply(invalidExpire(cmd))
-			}
-			when *= 1000
-		}
-		if relative {
-			if (when > 0 && v.now > math.MaxInt64-when) || (when < 0 && v.now < math.MinInt64-when) {
-				return errReply(invalidExpire(cmd))
-			}
-			when += v.now
-		}
 		var nx, xx, gt, lt bool
 		for _, f := range a[3:] {
 			switch string(bytes.ToUpper(f)) {
@@ -254,6 +241,23 @@ func evalExpire(cmd string, seconds, relative bool) func(v *txView, a [][]byte) 
 		}
 		if gt && lt {
 			return errReply(errors.New("ERR GT and LT options at the same time are not compatible"))
+		}
+		when, ok := parseInteger(a[2])
+		if !ok {
+			return errReply(errNotInteger)
+		}
+		if seconds {
+			if when > math.MaxInt64/1000 || when < math.MinInt64/1000 {
+				return errReply(invalidExpire(cmd))
+			}
+			when *= 1000
+		}
+		if relative {
+			// A negative time cannot overflow: now is positive.
+			if when > math.MaxInt64-v.now {
+				return errReply(invalidExpire(cmd))
+			}
+			when += v.now
 		}
 		val, exists := v.get(a[1])
 		if !exists {
@@ -288,7 +292,7 @@ func evalTTL(ms, absolute bool) func(v *txView, a [][]byte) reply {
 		case absolute && ms:
 			return intReply(at)
 		case absolute:
-			return intReply(at / 1000)
+			return intReply(at/1000 + (at%1000+500)/1000) // rounded, as Redis does, without overflowing
 		}
 		left := max(at-v.now, 0)
 		if ms {
@@ -307,8 +311,17 @@ func evalPersist(v *txView, a [][]byte) reply {
 	return intReply(1)
 }
 
-// checkKeyValueAt validates the key at 1 and the value at i.
-func checkKeyValueAt(i int) func([][]byte) error { return checkKeys(firstKey, i) }
+// checkSetEx validates SETEX's and PSETEX's key and value: a value with a
+// TTL holds at most engine.MaxExpiringValueLen bytes.
+func checkSetEx(args [][]byte) error {
+	if err := checkKeys(firstKey, 3)(args); err != nil {
+		return err
+	}
+	if len(args[3]) > engine.MaxExpiringValueLen {
+		return errExpiringTooLarge
+	}
+	return nil
+}
 
 func expireCommands() []*command {
 	one := func(c *command) *command {
@@ -316,8 +329,8 @@ func expireCommands() []*command {
 		return c
 	}
 	return []*command{
-		one(&command{name: "setex", arity: 4, keys: writes(firstKey), check: checkKeyValueAt(3), flags: []string{"write", "denyoom"}, eval: evalSetEx("setex", "EX")}),
-		one(&command{name: "psetex", arity: 4, keys: writes(firstKey), check: checkKeyValueAt(3), flags: []string{"write", "denyoom"}, eval: evalSetEx("psetex", "PX")}),
+		one(&command{name: "setex", arity: 4, keys: writes(firstKey), check: checkSetEx, flags: []string{"write", "denyoom"}, eval: evalSetEx("setex", "EX")}),
+		one(&command{name: "psetex", arity: 4, keys: writes(firstKey), check: checkSetEx, flags: []string{"write", "denyoom"}, eval: evalSetEx("psetex", "PX")}),
 		one(&command{name: "getex", arity: -2, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "fast"}, eval: evalGetEx}),
 		one(&command{name: "expire", arity: -3, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "fast"}, eval: evalExpire("expire", true, true)}),
 		one(&command{name: "pexpire", arity: -3, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "fast"}, eval: evalExpire("pexpire", false, true)}),

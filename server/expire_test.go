@@ -105,3 +105,117 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("DBSIZE %d, want 4 (session, lock, long, m)", n)
 	}
 }
+
+// A TTL counts down, and a key set with PX 100 is gone 150 ms later: to
+// GET, EXISTS, TTL, GETEX and EXPIRE, while keys with no or a longer TTL
+// stay.
+func TestExpiryCountsDown(t *testing.T) {
+	ts := startServer(t, Config{}, false)
+	c := ts.conn(t)
+	ctx := testCtx(t, 10*time.Second)
+
+	if err := c.Do(ctx, "SET", "cd:stay", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(ctx, "SETEX", "cd:slow", "10", "v").Err(); err != nil {
+		t.Fatal(err)
+	}
+	set := time.Now()
+	if err := c.Do(ctx, "SET", "cd:k", "v", "PX", "100").Err(); err != nil {
+		t.Fatal(err)
+	}
+	first, err := c.Do(ctx, "PTTL", "cd:slow").Int64()
+	if err != nil || first <= 9000 || first > 10000 {
+		t.Fatalf("PTTL just after SETEX 10: %d %v", first, err)
+	}
+	v, err := c.Do(ctx, "GET", "cd:k").Text()
+	if time.Since(set) < 80*time.Millisecond && (err != nil || v != "v") {
+		t.Fatalf("GET before the deadline: %q %v", v, err)
+	}
+	time.Sleep(30 * time.Millisecond)
+	if second, err := c.Do(ctx, "PTTL", "cd:slow").Int64(); err != nil || second > first-30 {
+		t.Fatalf("PTTL 30 ms later: %d (was %d) %v", second, first, err)
+	}
+
+	time.Sleep(150*time.Millisecond - time.Since(set)) // 150 ms after the SET
+	if _, err := c.Do(ctx, "GET", "cd:k").Result(); !errors.Is(err, redis.Nil) {
+		t.Fatalf("GET of a key 50 ms past its deadline: %v", err)
+	}
+	if n, err := c.Do(ctx, "EXISTS", "cd:k", "cd:stay").Int64(); err != nil || n != 1 {
+		t.Fatalf("EXISTS of an expired key and a live one: %d %v", n, err)
+	}
+	for _, cmd := range []string{"TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"} {
+		if n, err := c.Do(ctx, cmd, "cd:k").Int64(); err != nil || n != -2 {
+			t.Fatalf("%s of an expired key: %d %v", cmd, n, err)
+		}
+	}
+	if _, err := c.Do(ctx, "GETEX", "cd:k", "PERSIST").Result(); !errors.Is(err, redis.Nil) {
+		t.Fatalf("GETEX of an expired key: %v", err)
+	}
+	if n, err := c.Do(ctx, "EXPIRE", "cd:k", "100").Int64(); err != nil || n != 0 {
+		t.Fatalf("EXPIRE of an expired key: %d %v", n, err)
+	}
+	if n, err := c.Do(ctx, "TTL", "cd:slow").Int64(); err != nil || n < 9 || n > 10 {
+		t.Fatalf("TTL of SETEX 10, 150 ms later: %d %v", n, err)
+	}
+	if n, err := c.Do(ctx, "TTL", "cd:stay").Int64(); err != nil || n != -1 {
+		t.Fatalf("TTL of a key without one: %d %v", n, err)
+	}
+	// SET NX takes an expired key's place.
+	if v, err := c.Do(ctx, "SET", "cd:k", "w", "NX", "PX", "100000").Text(); err != nil || v != "OK" {
+		t.Fatalf("SET NX of an expired key: %q %v", v, err)
+	}
+}
+
+// SET k v, SET k v EX n and SET k v PX n are single autocommit writes (no
+// read of the key, as a transaction makes); SET's other forms read it.
+func TestExpirySetFastPath(t *testing.T) {
+	ts := startServer(t, Config{}, false)
+	if ts.redis {
+		t.Skip("bpfdb's engine counters")
+	}
+	c := ts.conn(t)
+	ctx := testCtx(t, 10*time.Second)
+	gets := func() uint64 {
+		t.Helper()
+		st, err := ts.eng.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Gets
+	}
+	before := gets()
+	for i, args := range [][]any{
+		{"SET", "fp:a", "v"},
+		{"SET", "fp:a", "v", "EX", "100"},
+		{"SET", "fp:a", "v", "px", "100000"},
+		{"SET", "fp:b", "v", "Ex", "100"},
+	} {
+		if v, err := c.Do(ctx, args...).Text(); err != nil || v != "OK" {
+			t.Fatalf("%d: %v: %q %v", i, args, v, err)
+		}
+	}
+	if n := gets() - before; n != 0 {
+		t.Fatalf("plain SET and SET EX|PX read keys %d times: not single writes", n)
+	}
+	if n, err := c.Do(ctx, "TTL", "fp:a").Int64(); err != nil || n < 99 || n > 100 {
+		t.Fatalf("TTL after the fast SET PX 100000: %d %v", n, err)
+	}
+	before = gets()
+	if v, err := c.Do(ctx, "SET", "fp:c", "v", "NX", "PX", "100000").Text(); err != nil || v != "OK" {
+		t.Fatalf("SET NX PX: %q %v", v, err)
+	}
+	if gets() == before {
+		t.Fatal("SET NX PX read nothing: the counter does not tell the paths apart")
+	}
+	// A time the fast path cannot take goes the long way, to Redis's error.
+	if err := c.Do(ctx, "SET", "fp:a", "v", "EX", "0").Err(); err == nil || err.Error() != "ERR invalid expire time in 'set' command" {
+		t.Fatalf("SET EX 0: %v", err)
+	}
+	if err := c.Do(ctx, "SET", "fp:a", "v", "PX", "x").Err(); err == nil || err.Error() != "ERR value is not an integer or out of range" {
+		t.Fatalf("SET PX x: %v", err)
+	}
+	if n, err := c.Do(ctx, "TTL", "fp:a").Int64(); err != nil || n < 99 || n > 100 {
+		t.Fatalf("TTL after refused SETs: %d %v", n, err)
+	}
+}

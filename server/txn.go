@@ -106,11 +106,17 @@ func (v *txView) setTTL(k, val []byte, at int64) {
 }
 
 // update gives k the value val, keeping its deadline (INCR, APPEND...).
+// A value grown past engine.MaxExpiringValueLen that keeps a deadline
+// fails the transaction (the deadline is stored after the value).
 func (v *txView) update(k, val []byte) {
 	e := v.entry(k)
 	at := e.expireAt
 	if !e.exists {
 		at = 0
+	}
+	if at != 0 && len(val) > engine.MaxExpiringValueLen {
+		v.fail(errExpiringTooLarge)
+		return
 	}
 	v.setTTL(k, val, at)
 }
@@ -302,6 +308,10 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 		}
 	}
 	if err := tx.CommitWith(writes); err != nil {
+		// A write the engine refuses before running it (a limit) leaves
+		// the transaction open, its locks held: end it. Abort does
+		// nothing to one that has ended.
+		tx.Abort()
 		return nil, false, err
 	}
 	return replies, false, nil
