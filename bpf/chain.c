@@ -279,6 +279,8 @@ static __always_inline int auto_set_del(struct bpfdb_op *op, __u32 slot, struct 
 	op->detail = res.detail;
 	if (status == BPFDB_OK && res.ts > c->max_ts)
 		c->max_ts = res.ts;
+	if (status == BPFDB_OK)
+		op->ts = res.ts; /* its commit's LSN: the engine orders expiry by it */
 	if (status == BPFDB_ERR_NOT_FOUND)
 		op->ts = res.deadline; /* BPFDB_DEL_EXPIRED of a live value: when it expires */
 	return status;

@@ -120,36 +120,56 @@ func (h *expiryHeap) Pop() any {
 	return x
 }
 
+// queuedTry is a key's one queued try: when (0: at once), and the newest
+// commit (LSN) that asked for a try of the key.
+type queuedTry struct {
+	at  int64
+	lsn uint64
+}
+
 // expirer deletes expired keys (invariants 2 and 3). It queues one try
-// per key: a later deadline written meanwhile (a session's TTL refreshed
+// per key (queued; the heap's entries that disagree with it are stale and
+// skipped): a later deadline written meanwhile (a session's TTL refreshed
 // on every request) queues nothing, and the try, finding the value live,
 // learns its deadline from the chain and is queued again for it; an
-// earlier one queues an earlier try. So the heap holds about one entry per
-// key with a deadline, however often they are rewritten. Deadline 0 is a
-// key a reader found expired, tried at once.
+// earlier one queues an earlier try. A commit that leaves the key without
+// a deadline (a SET without one, a DEL) drops its try, unless a newer
+// commit queued it: so the heap holds about one entry per key with a
+// deadline, however often they are rewritten, and pending counts them.
 type expirer struct {
 	mu     sync.Mutex
 	due    expiryHeap
-	queued map[string]int64 // the deadline of each key's queued try
-	wake   chan struct{}
+	queued map[string]queuedTry
+	// some is len(queued) > 0, read without mu by commits that may drop a
+	// try, so that a store without deadlines never takes mu.
+	some atomic.Bool
+	wake chan struct{}
 	// deleted counts the expired keys deleted; scheduled the tries queued.
 	deleted, scheduled atomic.Uint64
 }
 
 func newExpirer() *expirer {
-	return &expirer{queued: map[string]int64{}, wake: make(chan struct{}, 1)}
+	return &expirer{queued: map[string]queuedTry{}, wake: make(chan struct{}, 1)}
 }
 
-// add queues a try of key at deadline unless one is queued no later.
-func (x *expirer) add(key []byte, deadline int64) {
+// add queues a try of key at deadline (0: at once), asked for by the
+// commit lsn (0: a reader's), unless one is queued no later.
+func (x *expirer) add(key []byte, deadline int64, lsn uint64) {
+	if deadline < 0 {
+		panic(fmt.Sprintf("bpfdb: expirer: deadline %d", deadline)) // checkDeadline refuses them
+	}
 	x.mu.Lock()
 	first := false
-	if q, ok := x.queued[string(key)]; !ok || deadline < q {
-		x.queued[string(key)] = deadline
+	q, ok := x.queued[string(key)]
+	q.lsn = max(q.lsn, lsn)
+	if !ok || deadline < q.at {
+		q.at = deadline
 		heap.Push(&x.due, expiryEntry{deadline: deadline, key: string(key)})
 		x.scheduled.Add(1)
 		first = x.due[0].deadline == deadline
 	}
+	x.queued[string(key)] = q
+	x.some.Store(true)
 	x.mu.Unlock()
 	if first {
 		x.kick()
@@ -157,11 +177,35 @@ func (x *expirer) add(key []byte, deadline int64) {
 }
 
 // expired queues key, found expired by a reader, to be deleted at once.
-func (x *expirer) expired(key []byte) {
+func (x *expirer) expired(key []byte) { x.add(key, 0, 0) }
+
+// drop forgets key's try: the commit lsn left it without a deadline. A
+// try queued by a newer commit (one whose expirer call came first) stays;
+// the commits of one transaction share an LSN and call in order.
+func (x *expirer) drop(key []byte, lsn uint64) {
+	if !x.some.Load() {
+		return
+	}
 	x.mu.Lock()
-	heap.Push(&x.due, expiryEntry{deadline: 0, key: string(key)})
-	x.mu.Unlock()
-	x.kick()
+	defer x.mu.Unlock()
+	if q, ok := x.queued[string(key)]; ok && lsn >= q.lsn {
+		delete(x.queued, string(key))
+		x.compact()
+	}
+}
+
+// compact rebuilds the heap from queued when most of its entries are
+// stale, so that dropped and replaced tries do not pile up in it.
+func (x *expirer) compact() {
+	x.some.Store(len(x.queued) > 0)
+	if len(x.due) <= 2*len(x.queued)+MaxBatch {
+		return
+	}
+	x.due = x.due[:0]
+	for k, q := range x.queued {
+		x.due = append(x.due, expiryEntry{deadline: q.at, key: k})
+	}
+	heap.Init(&x.due)
 }
 
 func (x *expirer) kick() {
@@ -171,32 +215,39 @@ func (x *expirer) kick() {
 	}
 }
 
-// takeDue removes and returns up to MaxBatch keys whose deadline is before
-// now, and the next deadline left (0: none).
-func (x *expirer) takeDue(now int64, keys [][]byte) ([][]byte, int64) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	for len(x.due) > 0 && len(keys) < MaxBatch {
-		top := x.due[0]
-		if top.deadline >= now {
-			return keys, top.deadline
-		}
-		heap.Pop(&x.due)
-		if top.deadline != 0 {
-			if x.queued[top.key] != top.deadline {
-				continue // an earlier try of the key replaced this one
-			}
-			delete(x.queued, top.key)
-		}
-		keys = append(keys, []byte(top.key))
-	}
-	if len(x.due) > 0 {
-		return keys, x.due[0].deadline
-	}
-	return keys, 0
+// takenTry is a try takeDue took from the queue, with the newest commit
+// that asked for it: queued again, it keeps it (drop).
+type takenTry struct {
+	key []byte
+	lsn uint64
 }
 
-// pending is the number of deadlines queued.
+// takeDue removes and returns up to MaxBatch tries due before now, and the
+// next try's time left (-1: none).
+func (x *expirer) takeDue(now int64, tries []takenTry) ([]takenTry, int64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	defer x.compact()
+	for len(x.due) > 0 && len(tries) < MaxBatch {
+		top := x.due[0]
+		if top.deadline >= now {
+			return tries, top.deadline
+		}
+		heap.Pop(&x.due)
+		q, ok := x.queued[top.key]
+		if !ok || q.at != top.deadline {
+			continue // stale: the key's try was replaced or dropped
+		}
+		delete(x.queued, top.key)
+		tries = append(tries, takenTry{key: []byte(top.key), lsn: q.lsn})
+	}
+	if len(x.due) > 0 {
+		return tries, x.due[0].deadline
+	}
+	return tries, -1
+}
+
+// pending is the number of keys with a try queued.
 func (x *expirer) pending() int {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -210,7 +261,7 @@ func (e *Engine) expireLoop(stop <-chan struct{}, done chan<- struct{}) {
 	x := e.expiry
 	timer := time.NewTimer(expiryTick)
 	defer timer.Stop()
-	keys := make([][]byte, 0, MaxBatch)
+	tries := make([]takenTry, 0, MaxBatch)
 	for {
 		select {
 		case <-stop:
@@ -220,8 +271,8 @@ func (e *Engine) expireLoop(stop <-chan struct{}, done chan<- struct{}) {
 		}
 		var next int64
 		for {
-			keys, next = x.takeDue(e.Now(), keys[:0])
-			if len(keys) == 0 || !e.deleteExpired(keys) {
+			tries, next = x.takeDue(e.Now(), tries[:0])
+			if len(tries) == 0 || !e.deleteExpired(tries) {
 				break
 			}
 			select {
@@ -231,36 +282,38 @@ func (e *Engine) expireLoop(stop <-chan struct{}, done chan<- struct{}) {
 			}
 		}
 		wait := expiryTick
-		if next > 0 {
+		if next >= 0 {
 			wait = min(wait, time.Duration(next-e.Now()+1)*time.Millisecond)
 		}
 		timer.Reset(max(wait, time.Millisecond))
 	}
 }
 
-// deleteExpired deletes those of keys whose value has expired, each a
+// deleteExpired deletes those of tries' keys whose value has expired, each a
 // logged deletion, in one chain run, and reports whether every one was
 // decided. A key it could not decide (a transaction holds it, the log
-// refuses writes) is queued again for the next pass.
-func (e *Engine) deleteExpired(keys [][]byte) bool {
-	ops := make([]Op, len(keys))
-	for i, k := range keys {
-		ops[i] = Op{Kind: OpDelete, Key: k, onlyExpired: true}
+// refuses writes) is tried again an expiryTick later, not at once: what
+// stopped it takes time to pass.
+func (e *Engine) deleteExpired(tries []takenTry) bool {
+	ops := make([]Op, len(tries))
+	for i, t := range tries {
+		ops[i] = Op{Kind: OpDelete, Key: t.key, onlyExpired: true}
 	}
 	_, err := e.Submit(ops)
 	decided := err == nil
+	later := e.Now() + expiryTick.Milliseconds()
 	for i := range ops {
 		switch {
 		case err != nil:
-			e.expiry.expired(ops[i].Key)
+			e.expiry.add(ops[i].Key, later, tries[i].lsn)
 		case ops[i].Err == nil:
 			e.expiry.deleted.Add(1)
 		case errors.Is(ops[i].Err, ErrNotFound):
 			if ops[i].ExpireAt > 0 { // live, with a later deadline
-				e.expiry.add(ops[i].Key, ops[i].ExpireAt)
+				e.expiry.add(ops[i].Key, ops[i].ExpireAt, tries[i].lsn)
 			}
 		default:
-			e.expiry.expired(ops[i].Key)
+			e.expiry.add(ops[i].Key, later, tries[i].lsn)
 			decided = false
 		}
 	}
@@ -275,19 +328,32 @@ func (e *Engine) noteExpired(o *chainBpfdbOp, key []byte) {
 	}
 }
 
-// noteDeadlines keeps the deadlines t's ops wrote and, once t has
-// committed, queues every one it wrote.
-func (t *Txn) noteDeadlines(ops []Op, committed bool) {
+// noteWrite tells the expirer of op, a SET or DEL that committed at lsn:
+// a deadline it wrote is queued, a key it left without one dropped.
+func (e *Engine) noteWrite(op *Op, lsn uint64) {
+	if op.Kind == OpSet && op.ExpireAt > 0 {
+		e.expiry.add(op.Key, op.ExpireAt, lsn)
+	} else if op.Kind == OpSet || (op.Kind == OpDelete && !op.onlyExpired) {
+		e.expiry.drop(op.Key, lsn)
+	}
+}
+
+// noteWrites keeps the writes t's ops made and, once t has committed,
+// tells the expirer of each, in order (noteWrite).
+func (t *Txn) noteWrites(ops []Op, committed bool, lsn uint64) {
 	for i := range ops {
-		if ops[i].Kind == OpSet && ops[i].ExpireAt > 0 && ops[i].Err == nil {
-			t.deadlines = append(t.deadlines, expiryEntry{deadline: ops[i].ExpireAt, key: string(ops[i].Key)})
+		// Without a deadline queued anywhere there is nothing to drop.
+		if (ops[i].Kind == OpSet || ops[i].Kind == OpDelete) && ops[i].Err == nil &&
+			(ops[i].ExpireAt > 0 || t.e.expiry.some.Load()) {
+			key := append([]byte(nil), ops[i].Key...) // the caller may reuse it before the commit
+			t.writes = append(t.writes, Op{Kind: ops[i].Kind, Key: key, ExpireAt: ops[i].ExpireAt})
 		}
 	}
 	if !committed {
 		return
 	}
-	for _, d := range t.deadlines {
-		t.e.expiry.add([]byte(d.key), d.deadline)
+	for i := range t.writes {
+		t.e.noteWrite(&t.writes[i], lsn)
 	}
-	t.deadlines = nil
+	t.writes = nil
 }

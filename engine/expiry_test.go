@@ -366,3 +366,109 @@ func TestExpiryRewrittenDeadlines(t *testing.T) {
 		t.Fatalf("%d deadlines still pending", st.ExpiryPending)
 	}
 }
+
+// A commit that leaves a key without a deadline (a SET without one, a
+// DEL), autocommit or in a transaction, drops its queued try, so pending
+// counts keys that will expire; a transaction that aborts drops nothing;
+// the heap is rebuilt when stale entries pile up.
+func TestExpiryDroppedTries(t *testing.T) {
+	e := openTest(t, Options{VacuumInterval: -1})
+	far := e.Now() + 3_600_000
+	const n = 5000
+	for i := 0; i < n; i++ {
+		k := fmt.Sprint("k", i)
+		if err := setEx(e, k, "v", far); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		switch i % 3 {
+		case 0:
+			err = e.Delete([]byte(k))
+		case 1:
+			err = e.Set([]byte(k), []byte("persisted"))
+		case 2:
+			tx, _ := e.Begin()
+			if err = tx.Set([]byte(k), []byte("persisted")); err == nil {
+				err = tx.Commit()
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p := e.expiry.pending(); p != 0 {
+		t.Fatalf("%d tries pending after every deadline was removed", p)
+	}
+	e.expiry.mu.Lock()
+	entries := len(e.expiry.due)
+	e.expiry.mu.Unlock()
+	if entries > 2*MaxBatch {
+		t.Fatalf("%d heap entries for no pending try", entries)
+	}
+	if err := setEx(e, "kept", "v", far); err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := e.Begin()
+	if err := tx.Delete([]byte("kept")); err != nil {
+		t.Fatal(err)
+	}
+	tx.Abort()
+	if p := e.expiry.pending(); p != 1 {
+		t.Fatalf("%d tries pending, want kept's", p)
+	}
+	// A drop by an older commit than the try's leaves the try queued.
+	e.expiry.add([]byte("newer"), far, 100)
+	e.expiry.drop([]byte("newer"), 99)
+	if p := e.expiry.pending(); p != 2 {
+		t.Fatalf("%d tries pending after a stale drop, want 2", p)
+	}
+}
+
+// A key the expirer cannot decide (a transaction holds its lock) is tried
+// again an expiryTick later, not in a loop, and deleted once released.
+func TestExpiryHeldKeyRetriedLater(t *testing.T) {
+	e := openTest(t, Options{VacuumInterval: -1})
+	if err := setEx(e, "held", "v", e.Now()+50); err != nil {
+		t.Fatal(err)
+	}
+	tx, _ := e.Begin()
+	if _, err := tx.Get([]byte("held")); err != nil { // a shared lock, before the deadline
+		t.Fatal(err)
+	}
+	before := e.expiry.scheduled.Load()
+	time.Sleep(600 * time.Millisecond)
+	tries := e.expiry.scheduled.Load() - before
+	if tries > 10 {
+		t.Fatalf("%d tries in 600 ms of a held key: the expirer spins", tries)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "held deleted once released", func() bool {
+		st, _ := e.Stats()
+		return st.ExpiredDeleted == 1
+	})
+}
+
+// A transaction's own write with a deadline already passed at its time
+// reads as absent to it, and deleting it is deleting nothing.
+func TestExpiryOwnWritePastDeadline(t *testing.T) {
+	e := openTest(t, Options{})
+	tx, _ := e.Begin()
+	ops := []Op{{Kind: OpSet, Key: []byte("gone"), Value: []byte("v"), ExpireAt: e.Now() - 1000}}
+	if err := tx.Run(ops); err != nil || ops[0].Err != nil {
+		t.Fatalf("set: %v %v", err, ops[0].Err)
+	}
+	if v, err := tx.Get([]byte("gone")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("own expired write read %q, %v", v, err)
+	}
+	if err := tx.Delete([]byte("gone")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("delete of an own expired write: %v, want ErrNotFound", err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Get([]byte("gone")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after commit: %v", err)
+	}
+}

@@ -51,7 +51,8 @@ type Op struct {
 	// Version is, after a Get, the commit timestamp (LSN) of the version
 	// read: of the value, or for a key found absent of its deletion (0 if
 	// none is kept, and for the Get of its own transaction's uncommitted
-	// write). A key written or deleted since has another Version.
+	// write). A key written or deleted since has another Version. After
+	// an autocommit Set or Delete it is the LSN of its commit.
 	Version uint64
 	// Delta is what an OpIncr adds.
 	Delta int64
@@ -410,8 +411,9 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 				copy(op.Value, o.Value[:l])
 				buf = buf[l:]
 			}
-			if op.Err == nil && op.Kind == OpSet && op.ExpireAt > 0 {
-				e.expiry.add(op.Key, op.ExpireAt)
+			if op.Err == nil && (op.Kind == OpSet || op.Kind == OpDelete) {
+				op.Version = o.Ts // its commit's LSN (bpf/chain.c)
+				e.noteWrite(op, o.Ts)
 			}
 		}
 		n = again

@@ -34,7 +34,9 @@ func (l *loader) add(key, value []byte, expireAt int64, del bool, ts uint64) err
 	kind := OpKind(chainBpfdbOpKindBPFDB_OP_LOAD)
 	l.ops = append(l.ops, Op{Kind: kind, Key: append([]byte(nil), key...), Value: append([]byte(nil), value...), ExpireAt: expireAt})
 	if expireAt > 0 {
-		l.e.expiry.add(key, expireAt)
+		l.e.expiry.add(key, expireAt, ts)
+	} else {
+		l.e.expiry.drop(key, ts)
 	}
 	if del {
 		l.ops[len(l.ops)-1].Value = nil

@@ -24,10 +24,10 @@ type Txn struct {
 	readOnly bool
 	begun    bool  // the kernel has seen BEGIN
 	ended    error // nil while open; why it ended otherwise
-	// deadlines are those its writes carry, queued for the expirer when
-	// it commits.
-	deadlines []expiryEntry
-	lastUsed  atomic.Int64
+	// writes are its SETs and DELs, told to the expirer when it commits
+	// (noteWrites).
+	writes   []Op
+	lastUsed atomic.Int64
 	// begunFlag mirrors begun for the checkpoint, which counts open writers
 	// without taking t.mu.
 	begunFlag atomic.Bool
@@ -324,7 +324,7 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 		e.waitVisible(s.hdr.CommitTs)
 		durable = s.hdr.CommitTs // waited for after the slot is released
 	}
-	t.noteDeadlines(ops, end == uint8(chainBpfdbOpKindBPFDB_OP_COMMIT))
+	t.noteWrites(ops, end == uint8(chainBpfdbOpKindBPFDB_OP_COMMIT), s.hdr.CommitTs)
 	return nil
 }
 

@@ -141,8 +141,9 @@ struct bpfdb_op {
 	__u32 val_len;     /* in for SET, out for GET */
 	__u32 _pad1;
 	__u64 ts;          /* LOAD: in, GET: out: the version's commit timestamp;
-			    * INCR: in, the delta; DEL with BPFDB_DEL_EXPIRED of a
-			    * live value: out, its deadline (0: none) */
+			    * INCR: in, the delta; SET, DEL: out, the commit's
+			    * LSN; DEL with BPFDB_DEL_EXPIRED of a live value:
+			    * out, its deadline (0: none) */
 	/* val_len and value of SET, LOAD and GET hold the stored form: with
 	 * BPFDB_LEN_EXPIRES, the value then its deadline (storage/expiry.h). */
 	struct bpfdb_key key;

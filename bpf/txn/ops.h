@@ -136,7 +136,7 @@ static __always_inline int txn_get(struct bpfdb_txn *t, __u32 tslot, const struc
 		if (t->e[i].write) { /* its own write: timestamp 0 */
 			vv.len = t->e[i].len;
 			vv.ref = t->e[i].ref;
-			if (vv.len == BPFDB_TOMBSTONE)
+			if (vv.len == BPFDB_TOMBSTONE || version_expired(&vv, txn_now(t)))
 				return BPFDB_ERR_NOT_FOUND;
 		} else {
 			status = read_latest(rec, txn_now(t), &vv);
@@ -179,7 +179,15 @@ static __always_inline int txn_write(struct bpfdb_txn *t, __u32 tslot, const str
 		return BPFDB_ERR_INTERNAL;
 	e = &t->e[i];
 	if (len == BPFDB_TOMBSTONE) {
-		int live = e->write ? e->len != BPFDB_TOMBSTONE : read_latest(rec, txn_now(t), &vv) == BPFDB_OK;
+		int live;
+
+		if (e->write) { /* its own write, live unless deleted or past its deadline */
+			vv.len = e->len;
+			vv.ref = e->ref;
+			live = vv.len != BPFDB_TOMBSTONE && !version_expired(&vv, txn_now(t));
+		} else {
+			live = read_latest(rec, txn_now(t), &vv) == BPFDB_OK;
+		}
 
 		if (!live)
 			return BPFDB_ERR_NOT_FOUND;
