@@ -36,15 +36,15 @@ func (t *embedded) Check() error {
 }
 
 // engineOptions sizes the index for the records and the accounts, and the
-// value's slab for three versions of every record.
+// value store for three versions of every record (slots round values up
+// to a power of two).
 func engineOptions(keys, valueSize int) engine.Options {
 	opts := engine.Options{MaxKeys: 2*keys + 4096}
-	for c := range engine.SlabClasses {
-		if engine.SlabSize(c) >= valueSize {
-			opts.SlabSlots[c] = max(3*keys, 2*opts.MaxKeys)
-			break
-		}
+	slot := 32
+	for slot < valueSize {
+		slot *= 2
 	}
+	opts.MaxMemory = int64(opts.MaxKeys)*1024 + int64(max(3*keys, 2*opts.MaxKeys))*int64(slot)
 	return opts
 }
 

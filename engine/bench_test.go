@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"unsafe"
-
-	"github.com/cilium/ebpf"
 )
 
 const (
@@ -258,46 +256,21 @@ type benchMemoryReport struct {
 	keys int
 
 	// From Memory (the kernel's memlock accounting).
-	perKey      float64 // Memory.PerKey(opts, 100): index + one 128-byte slab slot
+	perKey      float64 // Memory.PerKey(opts, 100): index + one 128-byte slot
 	indexPerKey float64 // records map bytes / MaxKeys
-	slabPerSlot float64 // slab_2 bytes / SlabSlots[2]
+	slotBytes   float64 // value store bytes per 128-byte slot
 	totalPerKey float64 // every map / MaxKeys (what Open reserves per key of capacity)
 
 	// Measured by loading keys distinct keys with 100-byte values.
 	records     int     // entries in the records map
-	slotsLoaded uint64  // slab_2 slots in use after one Set per key
+	slotsLoaded uint64  // 128-byte slots in use after one Set per key
 	slotsPerKey float64 // slotsLoaded / keys
-	// After a second and a third Set per key: slab_next[2], the length of
-	// slab_free_2, and the slots in use per key (next - free) / keys.
+	// After a second and a third Set per key: the pages carved, and the
+	// slots in use per key.
 	overwrite [2]struct {
-		next       uint64
-		free       int
+		pages      uint64
 		livePerKey float64
 	}
-}
-
-// benchQueueLen counts the entries of a queue map by popping them all and
-// pushing them back in the same order.
-func benchQueueLen(tb testing.TB, q *ebpf.Map) int {
-	tb.Helper()
-	var refs []uint32
-	var ref uint32
-	for {
-		err := q.LookupAndDelete(nil, &ref)
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			break
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		refs = append(refs, ref)
-	}
-	for _, ref := range refs {
-		if err := q.Update(nil, ref, ebpf.UpdateAny); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return len(refs)
 }
 
 // benchMeasureMemory opens a default-sized store (MaxKeys 65536), fills it to
@@ -316,13 +289,19 @@ func benchMeasureMemory(tb testing.TB) (benchMemoryReport, *Engine) {
 	}
 	r.perKey = r.mem.PerKey(r.opts, benchValueLen)
 	r.indexPerKey = float64(r.mem.IndexBytes) / float64(r.opts.MaxKeys)
-	r.slabPerSlot = float64(r.mem.SlabBytes[c]) / float64(r.opts.SlabSlots[c])
+	r.slotBytes = float64(r.mem.ValueBytes) / float64(e.valuePages()*int64(PageSize)) * float64(SlabSize(c))
 	r.totalPerKey = float64(r.mem.TotalBytes) / float64(r.opts.MaxKeys)
 
+	use := func() MemoryUse {
+		u, err := e.MemoryUse()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return u
+	}
 	keys := benchKeySet(r.keys)
-	before := atomic.LoadUint64(&e.ctl.SlabNext[c])
 	benchLoad(tb, e, keys)
-	r.slotsLoaded = atomic.LoadUint64(&e.ctl.SlabNext[c]) - before
+	r.slotsLoaded = use().SlotsUsed[c]
 	r.slotsPerKey = float64(r.slotsLoaded) / float64(r.keys)
 	var k chainBpfdbKey
 	var rec chainBpfdbRecord
@@ -336,24 +315,24 @@ func benchMeasureMemory(tb testing.TB) (benchMemoryReport, *Engine) {
 
 	for pass := range r.overwrite {
 		benchLoad(tb, e, keys)
+		u := use()
 		ow := &r.overwrite[pass]
-		ow.next = atomic.LoadUint64(&e.ctl.SlabNext[c]) - before
-		ow.free = benchQueueLen(tb, e.maps.SlabFree2)
-		ow.livePerKey = float64(ow.next-uint64(ow.free)) / float64(r.keys)
+		ow.pages = u.PagesUsed
+		ow.livePerKey = float64(u.SlotsUsed[c]) / float64(r.keys)
 	}
 	return r, e
 }
 
 func (r benchMemoryReport) log(tb testing.TB) {
-	tb.Logf("MaxKeys %d, SlabSlots %v, record %d B, key %d B",
-		r.opts.MaxKeys, r.opts.SlabSlots, unsafe.Sizeof(chainBpfdbRecord{}), unsafe.Sizeof(chainBpfdbKey{}))
-	tb.Logf("accounted: index %d B, slab_2 %d B, all maps %d B", r.mem.IndexBytes, r.mem.SlabBytes[2], r.mem.TotalBytes)
-	tb.Logf("PerKey(100 B) = %.1f B = index %.1f B/key + slab %.1f B/value; all maps / MaxKeys = %.1f B",
-		r.perKey, r.indexPerKey, r.slabPerSlot, r.totalPerKey)
-	tb.Logf("loaded %d keys: %d records, %d slab_2 slots (%.3f/key)", r.keys, r.records, r.slotsLoaded, r.slotsPerKey)
+	tb.Logf("MaxKeys %d, MaxMemory %d, record %d B, key %d B",
+		r.opts.MaxKeys, r.opts.MaxMemory, unsafe.Sizeof(chainBpfdbRecord{}), unsafe.Sizeof(chainBpfdbKey{}))
+	tb.Logf("accounted: index %d B, value store %d B, all maps %d B", r.mem.IndexBytes, r.mem.ValueBytes, r.mem.TotalBytes)
+	tb.Logf("PerKey(100 B) = %.1f B = index %.1f B/key + slot %.1f B/value; all maps / MaxKeys = %.1f B",
+		r.perKey, r.indexPerKey, r.slotBytes, r.totalPerKey)
+	tb.Logf("loaded %d keys: %d records, %d 128-byte slots (%.3f/key)", r.keys, r.records, r.slotsLoaded, r.slotsPerKey)
 	for i, ow := range r.overwrite {
-		tb.Logf("after Set #%d of every key: slab_next %d, free queue %d, slots in use %.3f/key",
-			i+2, ow.next, ow.free, ow.livePerKey)
+		tb.Logf("after Set #%d of every key: %d pages carved, slots in use %.3f/key",
+			i+2, ow.pages, ow.livePerKey)
 	}
 }
 
@@ -379,7 +358,7 @@ func BenchmarkMemoryPerKey100B(b *testing.B) {
 	}
 	b.ReportMetric(r.perKey, "B/key")
 	b.ReportMetric(r.indexPerKey, "index-B/key")
-	b.ReportMetric(r.slabPerSlot, "slab-B/value")
+	b.ReportMetric(r.slotBytes, "slot-B/value")
 	b.ReportMetric(r.totalPerKey, "reserved-B/key")
 	b.ReportMetric(r.slotsPerKey, "slots/key")
 	b.ReportMetric(r.overwrite[1].livePerKey, "slots/key-overwritten")

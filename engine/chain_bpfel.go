@@ -31,8 +31,12 @@ type chainBpfdbControl struct {
 	WalOn         uint64
 	Gate          uint64
 	TxnSeq        uint64
-	SlabNext      [6]uint64
-	SlabCap       [6]uint64
+	SlabFree      [6]uint64
+	SlabCursor    [6]uint64
+	SlabUsed      [6]uint64
+	PageNext      uint64
+	PageCap       uint64
+	PageFree      uint64
 	Done          [1024]uint64
 	SnapActive    uint64
 	LogRefused    uint64
@@ -62,7 +66,7 @@ type chainBpfdbKey struct {
 type chainBpfdbLayout uint32
 
 const (
-	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 1590465348
+	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 344653057
 )
 
 type chainBpfdbLenFlag uint32
@@ -87,6 +91,10 @@ const (
 	chainBpfdbLimitBPFDB_REQ_SLOTS        chainBpfdbLimit = 64
 	chainBpfdbLimitBPFDB_SLAB_CLASSES     chainBpfdbLimit = 6
 	chainBpfdbLimitBPFDB_MIN_SLAB_SHIFT   chainBpfdbLimit = 5
+	chainBpfdbLimitBPFDB_PAGE_SHIFT       chainBpfdbLimit = 12
+	chainBpfdbLimitBPFDB_PAGE_SIZE        chainBpfdbLimit = 4096
+	chainBpfdbLimitBPFDB_SLAB_CAS_TRIES   chainBpfdbLimit = 4
+	chainBpfdbLimitBPFDB_SLAB_PUSH_TRIES  chainBpfdbLimit = 64
 	chainBpfdbLimitBPFDB_DONE_RING        chainBpfdbLimit = 1024
 	chainBpfdbLimitBPFDB_SNAP_SLOTS       chainBpfdbLimit = 272
 	chainBpfdbLimitBPFDB_REMOVED_BUCKETS  chainBpfdbLimit = 4096
@@ -193,7 +201,8 @@ const (
 	chainBpfdbStatBPFDB_STAT_QUIESCED              chainBpfdbStat = 13
 	chainBpfdbStatBPFDB_STAT_ABORTS_LOG_REFUSED    chainBpfdbStat = 14
 	chainBpfdbStatBPFDB_STAT_RECORDS_FREED         chainBpfdbStat = 15
-	chainBpfdbStatBPFDB_STAT_COUNT                 chainBpfdbStat = 16
+	chainBpfdbStatBPFDB_STAT_SLOTS_LOST            chainBpfdbStat = 16
+	chainBpfdbStatBPFDB_STAT_COUNT                 chainBpfdbStat = 17
 )
 
 type chainBpfdbStatus uint32
@@ -289,21 +298,10 @@ const (
 	chainMapRemovedVersions  = "removed_versions"
 	chainMapReqHdr           = "req_hdr"
 	chainMapReqOps           = "req_ops"
-	chainMapSlab0            = "slab_0"
-	chainMapSlab1            = "slab_1"
-	chainMapSlab2            = "slab_2"
-	chainMapSlab3            = "slab_3"
-	chainMapSlab4            = "slab_4"
-	chainMapSlab5            = "slab_5"
-	chainMapSlabFree0        = "slab_free_0"
-	chainMapSlabFree1        = "slab_free_1"
-	chainMapSlabFree2        = "slab_free_2"
-	chainMapSlabFree3        = "slab_free_3"
-	chainMapSlabFree4        = "slab_free_4"
-	chainMapSlabFree5        = "slab_free_5"
 	chainMapSnapshots        = "snapshots"
 	chainMapStats            = "stats"
 	chainMapTxnTable         = "txn_table"
+	chainMapValuePages       = "value_pages"
 	chainMapWalRing          = "wal_ring"
 	chainMapWalScratch       = "wal_scratch"
 	chainProgBpfdbAuto       = "bpfdb_auto"
@@ -382,21 +380,10 @@ type chainMapSpecs struct {
 	RemovedVersions *ebpf.MapSpec `ebpf:"removed_versions"`
 	ReqHdr          *ebpf.MapSpec `ebpf:"req_hdr"`
 	ReqOps          *ebpf.MapSpec `ebpf:"req_ops"`
-	Slab0           *ebpf.MapSpec `ebpf:"slab_0"`
-	Slab1           *ebpf.MapSpec `ebpf:"slab_1"`
-	Slab2           *ebpf.MapSpec `ebpf:"slab_2"`
-	Slab3           *ebpf.MapSpec `ebpf:"slab_3"`
-	Slab4           *ebpf.MapSpec `ebpf:"slab_4"`
-	Slab5           *ebpf.MapSpec `ebpf:"slab_5"`
-	SlabFree0       *ebpf.MapSpec `ebpf:"slab_free_0"`
-	SlabFree1       *ebpf.MapSpec `ebpf:"slab_free_1"`
-	SlabFree2       *ebpf.MapSpec `ebpf:"slab_free_2"`
-	SlabFree3       *ebpf.MapSpec `ebpf:"slab_free_3"`
-	SlabFree4       *ebpf.MapSpec `ebpf:"slab_free_4"`
-	SlabFree5       *ebpf.MapSpec `ebpf:"slab_free_5"`
 	Snapshots       *ebpf.MapSpec `ebpf:"snapshots"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	TxnTable        *ebpf.MapSpec `ebpf:"txn_table"`
+	ValuePages      *ebpf.MapSpec `ebpf:"value_pages"`
 	WalRing         *ebpf.MapSpec `ebpf:"wal_ring"`
 	WalScratch      *ebpf.MapSpec `ebpf:"wal_scratch"`
 }
@@ -435,21 +422,10 @@ type chainMaps struct {
 	RemovedVersions *ebpf.Map `ebpf:"removed_versions"`
 	ReqHdr          *ebpf.Map `ebpf:"req_hdr"`
 	ReqOps          *ebpf.Map `ebpf:"req_ops"`
-	Slab0           *ebpf.Map `ebpf:"slab_0"`
-	Slab1           *ebpf.Map `ebpf:"slab_1"`
-	Slab2           *ebpf.Map `ebpf:"slab_2"`
-	Slab3           *ebpf.Map `ebpf:"slab_3"`
-	Slab4           *ebpf.Map `ebpf:"slab_4"`
-	Slab5           *ebpf.Map `ebpf:"slab_5"`
-	SlabFree0       *ebpf.Map `ebpf:"slab_free_0"`
-	SlabFree1       *ebpf.Map `ebpf:"slab_free_1"`
-	SlabFree2       *ebpf.Map `ebpf:"slab_free_2"`
-	SlabFree3       *ebpf.Map `ebpf:"slab_free_3"`
-	SlabFree4       *ebpf.Map `ebpf:"slab_free_4"`
-	SlabFree5       *ebpf.Map `ebpf:"slab_free_5"`
 	Snapshots       *ebpf.Map `ebpf:"snapshots"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	TxnTable        *ebpf.Map `ebpf:"txn_table"`
+	ValuePages      *ebpf.Map `ebpf:"value_pages"`
 	WalRing         *ebpf.Map `ebpf:"wal_ring"`
 	WalScratch      *ebpf.Map `ebpf:"wal_scratch"`
 }
@@ -463,21 +439,10 @@ func (m *chainMaps) Close() error {
 		m.RemovedVersions,
 		m.ReqHdr,
 		m.ReqOps,
-		m.Slab0,
-		m.Slab1,
-		m.Slab2,
-		m.Slab3,
-		m.Slab4,
-		m.Slab5,
-		m.SlabFree0,
-		m.SlabFree1,
-		m.SlabFree2,
-		m.SlabFree3,
-		m.SlabFree4,
-		m.SlabFree5,
 		m.Snapshots,
 		m.Stats,
 		m.TxnTable,
+		m.ValuePages,
 		m.WalRing,
 		m.WalScratch,
 	)

@@ -180,15 +180,12 @@ func (e *Engine) valueAt(rec *chainBpfdbRecord, snap uint64) ([]byte, int64, boo
 		if stored == 0 {
 			return []byte{}, 0, true
 		}
-		c := slabClass(stored)
-		size := SlabSize(c)
-		mem := e.slabMem[c]
-		off := int(v.Ref) * size
-		if off+stored > len(mem) {
+		b := e.storedValue(v.Ref, stored)
+		if b == nil {
 			return nil, 0, false
 		}
-		n, deadline := splitStored(mem[off:off+stored], v.Len)
-		return mem[off : off+n : off+n], deadline, true
+		n, deadline := splitStored(b, v.Len)
+		return b[:n:n], deadline, true
 	}
 	return nil, 0, false
 }

@@ -402,7 +402,7 @@ func BenchmarkRecoveryReplay(b *testing.B) {
 			)
 			opts := Options{
 				MaxKeys:            1 << 19,
-				SlabSlots:          [SlabClasses]int{1024, 1024, 600_000, 1024, 1024, 1024},
+				MaxMemory:          1<<19*indexBytesPerKey + 600_000*128 + 1<<20,
 				Durability:         Async,
 				CheckpointInterval: -1,
 				CheckpointLogBytes: -1,
@@ -486,11 +486,11 @@ func BenchmarkRecoveryReplay(b *testing.B) {
 const durCheckpointKeys = 1_000_000
 
 // durCheckpointOpts sizes a store for durCheckpointKeys 100-byte values
-// plus overwrites: 1.2M class-2 slots and few of the others.
+// plus overwrites: 1.2M 128-byte slots, and a few pages more.
 func durCheckpointOpts(dir string, d Durability) Options {
 	return Options{
 		MaxKeys:            1 << 20,
-		SlabSlots:          [SlabClasses]int{1024, 1024, 1_200_000, 1024, 1024, 1024},
+		MaxMemory:          1<<20*indexBytesPerKey + 1_200_000*128 + 1<<20,
 		Dir:                dir,
 		Durability:         d,
 		CheckpointInterval: -1,

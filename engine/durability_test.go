@@ -468,7 +468,7 @@ func TestFullDisk(t *testing.T) {
 	}
 	defer syscall.Unmount(dir, syscall.MNT_DETACH)
 	data := filepath.Join(dir, "data")
-	opts := Options{MaxKeys: 1 << 15, SlabSlots: [SlabClasses]int{5: 1 << 15}, Dir: data, CheckpointInterval: -1, CheckpointLogBytes: -1,
+	opts := Options{MaxKeys: 1 << 15, MaxMemory: 1<<15*(indexBytesPerKey+1024) + 1<<20, Dir: data, CheckpointInterval: -1, CheckpointLogBytes: -1,
 		LogRingBytes: 1 << 20}
 	e := openTest(t, opts)
 	value := specPattern(1000, 1)

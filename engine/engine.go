@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"math"
 	"math/bits"
 	"os"
 	"sync"
@@ -29,12 +30,16 @@ import (
 
 // Options sets the capacity of a store. Zero fields take defaults.
 type Options struct {
-	// MaxKeys is the capacity of the index (default 65536).
+	// MaxMemory is the kernel memory the data may take: the index
+	// (MaxKeys records, preallocated) and the value store, pages of
+	// PageSize bytes that values of every size share (default MaxKeys
+	// KiB, and at least the index and MinValuePages pages, which Open
+	// refuses less than). A write that finds no page left fails with
+	// ErrStoreFull naming it.
+	MaxMemory int64
+	// MaxKeys is the capacity of the index (default MaxMemory/1 KiB when
+	// MaxMemory is set, else 65536).
 	MaxKeys int
-	// SlabSlots is the number of values each size class can hold; class c
-	// holds values of up to SlabSize(c) bytes. Defaults: 2*MaxKeys for
-	// 32..128 bytes, MaxKeys/2 for 256, MaxKeys/4 for 512 and 1024.
-	SlabSlots [SlabClasses]int
 	// TxnTimeout aborts interactive transactions idle for longer, releasing
 	// their locks (default 30s; negative disables).
 	TxnTimeout time.Duration
@@ -99,14 +104,14 @@ const (
 )
 
 func (o *Options) setDefaults() {
+	if o.MaxKeys <= 0 && o.MaxMemory > 0 {
+		o.MaxKeys = int(min(o.MaxMemory/defaultBytesPerKey, math.MaxInt32))
+	}
 	if o.MaxKeys <= 0 {
 		o.MaxKeys = 1 << 16
 	}
-	defaults := [SlabClasses]int{2 * o.MaxKeys, 2 * o.MaxKeys, 2 * o.MaxKeys, o.MaxKeys / 2, o.MaxKeys / 4, o.MaxKeys / 4}
-	for c := range o.SlabSlots {
-		if o.SlabSlots[c] <= 0 {
-			o.SlabSlots[c] = max(defaults[c], 16)
-		}
+	if o.MaxMemory <= 0 {
+		o.MaxMemory = max(int64(o.MaxKeys)*defaultBytesPerKey, o.minMemory())
 	}
 	if o.TxnTimeout == 0 {
 		o.TxnTimeout = 30 * time.Second
@@ -149,7 +154,7 @@ type Engine struct {
 	progs  chainPrograms
 
 	hdrMem, opsMem, ctlMem []byte
-	slabMem                [SlabClasses][]byte
+	pageMem                []byte // value_pages (bpf/storage/slab.h)
 	ctl                    *chainBpfdbControl
 	slots                  [reqSlots]*reqSlot
 	freeSlots              atomic.Uint64 // bit i: slots[i] is free
@@ -237,6 +242,9 @@ type progRunAttr struct {
 // after it (see Recovery), and logs every commit from then on.
 func Open(opts Options) (*Engine, error) {
 	opts.setDefaults()
+	if err := opts.checkMemory(); err != nil {
+		return nil, err
+	}
 	e := &Engine{opts: opts}
 	spec, err := e.spec(opts.Build)
 	if err != nil {
@@ -322,11 +330,7 @@ func (e *Engine) spec(build uint32) (*ebpf.CollectionSpec, error) {
 	}
 	spec.Maps["records"].MaxEntries = uint32(e.opts.MaxKeys)
 	spec.Maps["wal_ring"].MaxEntries = uint32(e.opts.LogRingBytes)
-	for c := 0; c < SlabClasses; c++ {
-		n := uint32(e.opts.SlabSlots[c])
-		spec.Maps[fmt.Sprintf("slab_%d", c)].MaxEntries = n
-		spec.Maps[fmt.Sprintf("slab_free_%d", c)].MaxEntries = n
-	}
+	spec.Maps["value_pages"].MaxEntries = uint32(e.valuePages())
 	if err := spec.Variables["bpfdb_build"].Set(build); err != nil {
 		return nil, fmt.Errorf("bpfdb: setting the build id: %w", err)
 	}
@@ -377,19 +381,14 @@ func (e *Engine) init() error {
 	if e.ctlMem, err = mmapMap(e.maps.Control); err != nil {
 		return err
 	}
-	slabs := []*ebpf.Map{e.maps.Slab0, e.maps.Slab1, e.maps.Slab2, e.maps.Slab3, e.maps.Slab4, e.maps.Slab5}
-	for c, m := range slabs {
-		if e.slabMem[c], err = mmapMap(m); err != nil {
-			return err
-		}
+	if e.pageMem, err = mmapMap(e.maps.ValuePages); err != nil {
+		return err
 	}
 	e.ctl = (*chainBpfdbControl)(unsafe.Pointer(&e.ctlMem[0]))
 	// The first commit gets timestamp (and LSN) 1. A snapshot at 0 sees
 	// nothing, so registering 0 (which reads as "no snapshot") is harmless.
 	e.ctl.Clock, e.ctl.Visible = 0, 0
-	for c := 0; c < SlabClasses; c++ {
-		e.ctl.SlabCap[c] = uint64(e.opts.SlabSlots[c])
-	}
+	e.ctl.PageCap = uint64(e.valuePages())
 	e.initKernelAPI()
 	e.setClock()
 	e.expiry = newExpirer()
@@ -422,13 +421,13 @@ func (e *Engine) init() error {
 }
 
 func (e *Engine) unmap() {
-	for _, m := range append([][]byte{e.hdrMem, e.opsMem, e.ctlMem}, e.slabMem[:]...) {
+	for _, m := range [][]byte{e.hdrMem, e.opsMem, e.ctlMem, e.pageMem} {
 		if m != nil {
 			unix.Munmap(m)
 		}
 	}
 	e.hdrMem, e.opsMem, e.ctlMem, e.ctl = nil, nil, nil, nil
-	e.slabMem = [SlabClasses][]byte{}
+	e.pageMem = nil
 }
 
 // Close aborts open transactions, and with a data directory takes a last
@@ -658,11 +657,7 @@ func (e *Engine) MapReplacements() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
 		"chain_progs": m.ChainProgs, "req_hdr": m.ReqHdr, "req_ops": m.ReqOps,
 		"records": m.Records, "empty_record": m.EmptyRecord, "removed_versions": m.RemovedVersions, "txn_table": m.TxnTable,
-		"control": m.Control, "snapshots": m.Snapshots, "stats": m.Stats,
-		"slab_0": m.Slab0, "slab_1": m.Slab1, "slab_2": m.Slab2,
-		"slab_3": m.Slab3, "slab_4": m.Slab4, "slab_5": m.Slab5,
-		"slab_free_0": m.SlabFree0, "slab_free_1": m.SlabFree1, "slab_free_2": m.SlabFree2,
-		"slab_free_3": m.SlabFree3, "slab_free_4": m.SlabFree4, "slab_free_5": m.SlabFree5,
+		"control": m.Control, "snapshots": m.Snapshots, "stats": m.Stats, "value_pages": m.ValuePages,
 		"wal_ring": m.WalRing, "wal_scratch": m.WalScratch,
 	}
 }

@@ -19,8 +19,10 @@ var (
 	ErrValueTooLarge = errors.New("bpfdb: value too large")
 	// ErrBadDeadline: an Op.ExpireAt the store cannot hold (negative).
 	ErrBadDeadline = errors.New("bpfdb: bad deadline")
-	// ErrStoreFull: the index or the value slab of the value's size class is full.
+	// ErrStoreFull: the index (Options.MaxKeys) or the value store (Options.MaxMemory) is full.
 	ErrStoreFull = errors.New("bpfdb: store full")
+	// ErrBadOptions: Options that Open cannot honour.
+	ErrBadOptions = errors.New("bpfdb: bad options")
 	// ErrVersionsFull: every version of the key may still be read by an
 	// active snapshot, so none could be reclaimed for the write.
 	ErrVersionsFull = errors.New("bpfdb: versions full")
@@ -151,8 +153,8 @@ func (e *Engine) statusError(status int32, detail uint8) error {
 		if detail == uint8(chainBpfdbFullDetailBPFDB_FULL_INDEX) || int(detail) >= SlabClasses {
 			return fmt.Errorf("%w: the index holds at most %d keys (Options.MaxKeys)", ErrStoreFull, e.opts.MaxKeys)
 		}
-		return fmt.Errorf("%w: the slab of %d-byte values holds at most %d values (Options.SlabSlots[%d])",
-			ErrStoreFull, SlabSize(int(detail)), e.opts.SlabSlots[detail], detail)
+		return fmt.Errorf("%w: no memory left for a %d-byte value slot: the value store's %d pages of %d bytes are in use (Options.MaxMemory, %d bytes)",
+			ErrStoreFull, SlabSize(int(detail)), e.valuePages(), PageSize, e.opts.MaxMemory)
 	case chainBpfdbStatusBPFDB_ERR_VERSIONS_FULL:
 		return fmt.Errorf("%w: all %d versions of the key may still be read by active snapshots (BPFDB_MAX_VERSIONS)", ErrVersionsFull, MaxVersions)
 	case chainBpfdbStatusBPFDB_ERR_WRITE_SET_FULL:

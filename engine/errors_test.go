@@ -220,31 +220,35 @@ func TestErrStoreFull(t *testing.T) {
 		specWant(t, e, specKey("k", 3), specItoa(3))
 	})
 
-	t.Run("slab", func(t *testing.T) {
-		const slots = 16
-		var opts Options
-		opts.MaxKeys = 256
-		opts.SlabSlots[2] = slots // 65..128-byte values
-		e := openTest(t, opts)
+	t.Run("value store", func(t *testing.T) {
+		e := openTest(t, smallStore(1024, MinValuePages))
 		val := func(i int) []byte { return specPattern(100, byte(i)) }
+		// Values of other classes, taken first, keep their pages.
+		specSet(t, e, []byte("small"), specPattern(10, 1))
+		specSet(t, e, []byte("large"), specPattern(1000, 1))
+		specSet(t, e, []byte("empty"), nil)
 		n := 0
 		var err error
-		for i := 0; i < 4*slots; i++ {
+		for i := 0; i < int(MinValuePages)*PageSize/128+1; i++ {
 			if err = e.Set(specKey("s", i), val(i)); err != nil {
 				break
 			}
 			n++
 		}
-		specIs(t, "Set past SlabSlots[2]", err, ErrStoreFull)
-		specMentions(t, err, "128", fmt.Sprint(slots), "SlabSlots[2]")
-		if n != slots {
-			t.Fatalf("class 2 took %d values before ErrStoreFull, want SlabSlots[2] = %d", n, slots)
+		specIs(t, "Set past the value store", err, ErrStoreFull)
+		specMentions(t, err, "128", "MaxMemory", fmt.Sprint(MinValuePages))
+		u, uerr := e.MemoryUse()
+		if uerr != nil {
+			t.Fatal(uerr)
+		}
+		if u.PagesUsed != u.Pages || u.SlotsUsed[2] != uint64(n) || n != int(MinValuePages-2)*PageSize/128 {
+			t.Fatalf("128-byte values took %d slots (%+v) before ErrStoreFull, want every page but small's and large's", n, u)
 		}
 		specAbsent(t, e, specKey("s", n))
 		for i := 0; i < n; i++ {
 			specWant(t, e, specKey("s", i), val(i))
 		}
-		// Other classes, and empty values, are unaffected.
+		// Classes with free slots in their pages, and empty values, go on.
 		specSet(t, e, []byte("small"), specPattern(10, 1))
 		specSet(t, e, []byte("large"), specPattern(1000, 1))
 		specSet(t, e, []byte("empty"), nil)
@@ -886,5 +890,35 @@ func TestStatusError(t *testing.T) {
 		case tc.names != "" && (err == nil || !strings.Contains(err.Error(), tc.names)):
 			t.Errorf("status %d: %v, want it to name %q", tc.status, err, tc.names)
 		}
+	}
+}
+
+// The size classes share one budget: values of any mix of sizes fill the
+// value store until no page is left, whatever the class (a 1000-key store
+// took 250 values of 600 bytes when each class had a fixed share).
+func TestOneMemoryBudget(t *testing.T) {
+	for _, sizes := range [][]int{{600}, {20, 100, 600, 1000, 1000, 1000}} {
+		e := openTest(t, Options{MaxKeys: 1000})
+		n, stored := 0, 0
+		var err error
+		for ; n < 1000; n++ {
+			size := sizes[n%len(sizes)]
+			if err = e.Set(specKey("v", n), specPattern(size, byte(n))); err != nil {
+				break
+			}
+			stored += SlabSize(slabClass(size))
+		}
+		specIs(t, fmt.Sprintf("sizes %v: Set %d", sizes, n), err, ErrStoreFull)
+		specMentions(t, err, "MaxMemory")
+		u, uerr := e.MemoryUse()
+		if uerr != nil {
+			t.Fatal(uerr)
+		}
+		// Every page is carved, and what the values take is all of them
+		// but the unused slots of each class's last page.
+		if u.PagesUsed != u.Pages || stored < (int(u.Pages)-SlabClasses)*PageSize {
+			t.Fatalf("sizes %v: %d values (%d bytes of slots) filled %d of %d pages", sizes, n, stored, u.PagesUsed, u.Pages)
+		}
+		t.Logf("sizes %v: %d values, %d bytes of slots, in %d pages of %d bytes (MaxMemory %d)", sizes, n, stored, u.Pages, PageSize, e.Options().MaxMemory)
 	}
 }

@@ -7,12 +7,11 @@
 //     at different snapshots each keep their own version.
 //   - TestGCOverwritesWithoutReader: without readers, overwriting one key
 //     thousands of times (every size class, deletes, multi-write and aborted
-//     transactions) never fails, even with SlabSlots = MaxVersions: the
-//     cooperative GC reclaims every version it can and no slab slot leaks.
+//     transactions) never fails, even in the smallest value store: the
+//     cooperative GC reclaims every version it can and no slot leaks.
 //   - TestCapacityIsReclaimed: capacity freed by the data is usable again:
-//     deleted values free their slab slots, and a few hot keys never fill a
-//     slab that holds many more values than they have (Options.SlabSlots is
-//     "the number of values each size class can hold"). Two more subtests,
+//     deleted values free their slots, and a few hot keys never fill a
+//     store that holds many more values than they have. Two more subtests,
 //     deleted keys free their index entries and reads do not fill the index,
 //     skip: docs/DESIGN.md documents both as known limitations.
 package engine
@@ -132,12 +131,7 @@ func wantActive(t *testing.T, e *Engine, n uint64) {
 }
 
 func TestGCOverwritesWithoutReader(t *testing.T) {
-	var opts Options
-	opts.MaxKeys = 64
-	for c := range opts.SlabSlots {
-		opts.SlabSlots[c] = MaxVersions // one key may hold MaxVersions values
-	}
-	e := openTest(t, opts)
+	e := openTest(t, smallStore(64, MinValuePages))
 	k := []byte("hot")
 	sizes := []int{1, 40, 100, 200, 400, 1000, 0, 32, 64, 128, 256, 512, 1024}
 	st0, err := e.Stats()
@@ -189,7 +183,18 @@ func TestGCOverwritesWithoutReader(t *testing.T) {
 	for c := 0; c < SlabClasses; c++ {
 		specSet(t, e, specKey("other", c), specPattern(SlabSize(c), 9))
 	}
-	t.Logf("%d writes, %d versions reclaimed", n, st1.GCReclaimed-st0.GCReclaimed)
+	u, err := e.MemoryUse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used uint64
+	for _, s := range u.SlotsUsed {
+		used += s
+	}
+	if used > uint64(MaxVersions+SlabClasses) {
+		t.Fatalf("%d slots in use for one key's versions and %d others: slots leak", used, SlabClasses)
+	}
+	t.Logf("%d writes, %d versions reclaimed, %d of %d pages carved", n, st1.GCReclaimed-st0.GCReclaimed, u.PagesUsed, u.Pages)
 }
 
 // specEventually retries f on ErrStoreFull for up to a second (GC may be
@@ -208,12 +213,9 @@ func specEventually(tb testing.TB, what string, f func() error) {
 }
 
 func TestCapacityIsReclaimed(t *testing.T) {
-	t.Run("deleted values free their slab slots", func(t *testing.T) {
-		const slots = 16
-		var opts Options
-		opts.MaxKeys = 256
-		opts.SlabSlots[2] = slots
-		e := openTest(t, opts)
+	t.Run("deleted values free their slots", func(t *testing.T) {
+		const slots = int(MinValuePages) * 4096 / 128 // every page, carved by class 2
+		e := openTest(t, smallStore(slots+64, MinValuePages))
 		for i := 0; i < slots; i++ {
 			specSet(t, e, specKey("a", i), specPattern(100, byte(i)))
 		}
@@ -270,11 +272,8 @@ func TestCapacityIsReclaimed(t *testing.T) {
 	})
 
 	t.Run("a few hot keys fit a larger slab", func(t *testing.T) {
-		const slots, keys = 16, 4
-		var opts Options
-		opts.MaxKeys = 64
-		opts.SlabSlots[0] = slots
-		e := openTest(t, opts)
+		const slots, keys = int(MinValuePages) * 4096 / 32, 4
+		e := openTest(t, smallStore(64, MinValuePages))
 		budget := newSpecBudget(2000, 3*time.Second)
 		for i := 0; budget.ok(i); i++ {
 			specEventually(t, fmt.Sprintf("overwrite %d of %d keys (%d live values, class holds %d)", i, keys, keys, slots),

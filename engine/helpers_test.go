@@ -23,3 +23,9 @@ func openTest(tb testing.TB, opts Options) *Engine {
 	tb.Cleanup(func() { e.Close() })
 	return e
 }
+
+// smallStore is the options of a store of keys keys and a value store of
+// pages pages.
+func smallStore(keys int, pages int64) Options {
+	return Options{MaxKeys: keys, MaxMemory: int64(keys)*indexBytesPerKey + pages*int64(PageSize)}
+}

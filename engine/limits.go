@@ -1,5 +1,10 @@
 package engine
 
+import (
+	"fmt"
+	"unsafe"
+)
+
 // Limits compiled into the chain (bpf/include/bpfdb.h, enum bpfdb_limit).
 const (
 	// MaxKeyLen is the longest key, in bytes.
@@ -17,6 +22,22 @@ const (
 	// SlabClasses is the number of value size classes (32, 64, ..., 1024 bytes).
 	SlabClasses = int(chainBpfdbLimitBPFDB_SLAB_CLASSES)
 
+	// PageSize is the unit of the value store: the size classes carve
+	// pages of this size into slots as they need them.
+	PageSize = int(chainBpfdbLimitBPFDB_PAGE_SIZE)
+	// MinValuePages is the smallest value store: a page for every class,
+	// and some.
+	MinValuePages = int64(4 * SlabClasses)
+
+	// defaultBytesPerKey is the budget (Options.MaxMemory) per key of the
+	// index when only one of the two is set: a record costs about a third
+	// of it, which leaves the values about 700 bytes a key.
+	defaultBytesPerKey = 1024
+	// maxValuePages keeps every slot's ref, and ref + 1, within 32 bits:
+	// class 0 has PageSize/32 slots a page.
+	maxValuePages = 1<<(32-pageShift+minSlabShift) - 1
+
+	pageShift    = int(chainBpfdbLimitBPFDB_PAGE_SHIFT)
 	reqSlots     = int(chainBpfdbLimitBPFDB_REQ_SLOTS)
 	minSlabShift = int(chainBpfdbLimitBPFDB_MIN_SLAB_SHIFT)
 	runMagic     = uint32(chainBpfdbLimitBPFDB_RUN_MAGIC)
@@ -33,4 +54,48 @@ func slabClass(n int) int {
 		c++
 	}
 	return c
+}
+
+// indexBytesPerKey estimates what one record of the index costs the
+// kernel: its key and record, and the hash map's element header and
+// bucket. Memory reports what the kernel accounts.
+const indexBytesPerKey = int64(unsafe.Sizeof(chainBpfdbKey{})+unsafe.Sizeof(chainBpfdbRecord{})) + 64
+
+// valuePages is the number of pages of the value store: what the budget
+// leaves after the index.
+func (e *Engine) valuePages() int64 { return e.opts.valuePages() }
+
+func (o *Options) valuePages() int64 {
+	n := (o.MaxMemory - int64(o.MaxKeys)*indexBytesPerKey) / int64(PageSize)
+	return min(max(n, MinValuePages), maxValuePages)
+}
+
+// minMemory is the smallest budget for o.MaxKeys keys.
+func (o *Options) minMemory() int64 {
+	return int64(o.MaxKeys)*indexBytesPerKey + MinValuePages*int64(PageSize)
+}
+
+// checkMemory refuses a budget that does not hold the index and the
+// smallest value store.
+func (o *Options) checkMemory() error {
+	if need := o.minMemory(); o.MaxMemory < need {
+		return fmt.Errorf("%w: MaxMemory %d bytes does not hold an index of %d keys (about %d bytes a key) and %d value pages of %d bytes: at least %d",
+			ErrBadOptions, o.MaxMemory, o.MaxKeys, indexBytesPerKey, MinValuePages, PageSize, need)
+	}
+	return nil
+}
+
+// storedValue returns the stored bytes (a deadline included) of a value of
+// stored > 0 bytes in slot ref of its class, in the mmapped value store
+// (bpf/storage/slab.h: slot ref of class c is at byte ref << (5 + c)), or
+// nil if that is out of the store (a torn copy of a record).
+func (e *Engine) storedValue(ref uint32, stored int) []byte {
+	if stored <= 0 || stored > MaxValueLen {
+		return nil
+	}
+	off := int(ref) << (minSlabShift + slabClass(stored))
+	if off+stored > len(e.pageMem) {
+		return nil
+	}
+	return e.pageMem[off : off+stored : off+stored]
 }

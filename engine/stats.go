@@ -19,6 +19,10 @@ type Stats struct {
 	AbortsConflict, AbortsVersionsFull, AbortsStoreFull, AbortsWriteSetFull, AbortsUser, AbortsOther uint64
 	// GCReclaimed counts versions reclaimed by cooperative GC and vacuum.
 	GCReclaimed uint64
+	// SlotsLost counts value slots and pages a free list could not take
+	// back (its compare-and-swaps lost to other CPUs every time): memory
+	// the store no longer uses, until restart.
+	SlotsLost uint64
 	// RecordsFreed counts deleted keys whose index records were removed,
 	// giving their room back (at the delete, or by vacuum once no
 	// snapshot needed them).
@@ -115,6 +119,7 @@ func (e *Engine) Stats() (Stats, error) {
 		chainBpfdbStatBPFDB_STAT_GC_RECLAIMED:          &st.GCReclaimed,
 		chainBpfdbStatBPFDB_STAT_ABORTS_LOG_REFUSED:    &st.AbortsLogRefused,
 		chainBpfdbStatBPFDB_STAT_RECORDS_FREED:         &st.RecordsFreed,
+		chainBpfdbStatBPFDB_STAT_SLOTS_LOST:            &st.SlotsLost,
 	}
 	for stat, dst := range fields {
 		var perCPU []uint64
@@ -156,21 +161,57 @@ func (e *Engine) Stats() (Stats, error) {
 type Memory struct {
 	// IndexBytes is the index (records: keys, lock words, version arrays).
 	IndexBytes uint64
-	// SlabBytes is the memory of each value class.
-	SlabBytes [SlabClasses]uint64
+	// ValueBytes is the value store, its pages.
+	ValueBytes uint64
 	// TotalBytes is every map of the chain.
 	TotalBytes uint64
 }
 
 // PerKey returns the kernel bytes one key costs at full index capacity with
-// one live version of a value of n bytes.
+// one live version of a value of n bytes: its record's share of the index,
+// and its slot's share of the value store.
 func (m Memory) PerKey(opts Options, n int) float64 {
+	opts.setDefaults()
 	per := float64(m.IndexBytes) / float64(opts.MaxKeys)
 	if n > 0 {
-		c := slabClass(n)
-		per += float64(m.SlabBytes[c]) / float64(opts.SlabSlots[c])
+		perByte := float64(m.ValueBytes) / float64(opts.valuePages()*int64(PageSize))
+		per += perByte * float64(SlabSize(slabClass(n)))
 	}
 	return per
+}
+
+// MemoryUse is what the data takes of the budget (Options.MaxMemory).
+type MemoryUse struct {
+	// Budget is Options.MaxMemory.
+	Budget uint64
+	// Used is the index, preallocated for Options.MaxKeys records (at
+	// about indexBytesPerKey each), and the value slots in use.
+	Used uint64
+	// Pages is the value store's pages; PagesUsed those the size classes
+	// have carved (a carved page's free slots serve its class only).
+	Pages, PagesUsed uint64
+	// SlotsUsed is the slots in use of each size class.
+	SlotsUsed [SlabClasses]uint64
+}
+
+// MemoryUse reads what the data takes of the budget, from the control block.
+func (e *Engine) MemoryUse() (MemoryUse, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return MemoryUse{}, ErrClosed
+	}
+	u := MemoryUse{Budget: uint64(e.opts.MaxMemory), Pages: atomic.LoadUint64(&e.ctl.PageCap)}
+	u.PagesUsed = min(atomic.LoadUint64(&e.ctl.PageNext), u.Pages)
+	u.Used = uint64(e.opts.MaxKeys) * uint64(indexBytesPerKey)
+	for c := range u.SlotsUsed {
+		u.SlotsUsed[c] = atomic.LoadUint64(&e.ctl.SlabUsed[c])
+		if int64(u.SlotsUsed[c]) < 0 { // a free counted before its allocation, in flight
+			u.SlotsUsed[c] = 0
+		}
+		u.Used += u.SlotsUsed[c] * uint64(SlabSize(c))
+	}
+	return u, nil
 }
 
 // Options returns the options the engine was opened with, defaults filled in.
@@ -184,7 +225,6 @@ func (e *Engine) Memory() (Memory, error) {
 		return Memory{}, ErrClosed
 	}
 	var mem Memory
-	slabs := []*ebpf.Map{e.maps.Slab0, e.maps.Slab1, e.maps.Slab2, e.maps.Slab3, e.maps.Slab4, e.maps.Slab5}
 	for name, m := range e.MapReplacements() {
 		n, err := memlock(m)
 		if err != nil {
@@ -194,10 +234,8 @@ func (e *Engine) Memory() (Memory, error) {
 		if m == e.maps.Records {
 			mem.IndexBytes = n
 		}
-		for c, s := range slabs {
-			if m == s {
-				mem.SlabBytes[c] = n
-			}
+		if m == e.maps.ValuePages {
+			mem.ValueBytes = n
 		}
 	}
 	return mem, nil

@@ -90,12 +90,11 @@ func (e *Engine) expiredAt(rec *chainBpfdbRecord, now int64) bool {
 			continue
 		}
 		stored := int(v.Len & lenMask)
-		c := slabClass(stored)
-		off := int(v.Ref) * SlabSize(c)
-		if off+stored > len(e.slabMem[c]) {
+		b := e.storedValue(v.Ref, stored)
+		if b == nil {
 			return false
 		}
-		_, deadline := splitStored(e.slabMem[c][off:off+stored], v.Len)
+		_, deadline := splitStored(b, v.Len)
 		return deadline != 0 && now > deadline
 	}
 	return false

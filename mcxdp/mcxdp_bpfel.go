@@ -53,21 +53,10 @@ const (
 	mcxdpMapRemovedVersions = "removed_versions"
 	mcxdpMapReqHdr          = "req_hdr"
 	mcxdpMapReqOps          = "req_ops"
-	mcxdpMapSlab0           = "slab_0"
-	mcxdpMapSlab1           = "slab_1"
-	mcxdpMapSlab2           = "slab_2"
-	mcxdpMapSlab3           = "slab_3"
-	mcxdpMapSlab4           = "slab_4"
-	mcxdpMapSlab5           = "slab_5"
-	mcxdpMapSlabFree0       = "slab_free_0"
-	mcxdpMapSlabFree1       = "slab_free_1"
-	mcxdpMapSlabFree2       = "slab_free_2"
-	mcxdpMapSlabFree3       = "slab_free_3"
-	mcxdpMapSlabFree4       = "slab_free_4"
-	mcxdpMapSlabFree5       = "slab_free_5"
 	mcxdpMapSnapshots       = "snapshots"
 	mcxdpMapStats           = "stats"
 	mcxdpMapTxnTable        = "txn_table"
+	mcxdpMapValuePages      = "value_pages"
 	mcxdpMapWalRing         = "wal_ring"
 	mcxdpMapWalScratch      = "wal_scratch"
 	mcxdpProgMcxdpGet       = "mcxdp_get"
@@ -132,21 +121,10 @@ type mcxdpMapSpecs struct {
 	RemovedVersions *ebpf.MapSpec `ebpf:"removed_versions"`
 	ReqHdr          *ebpf.MapSpec `ebpf:"req_hdr"`
 	ReqOps          *ebpf.MapSpec `ebpf:"req_ops"`
-	Slab0           *ebpf.MapSpec `ebpf:"slab_0"`
-	Slab1           *ebpf.MapSpec `ebpf:"slab_1"`
-	Slab2           *ebpf.MapSpec `ebpf:"slab_2"`
-	Slab3           *ebpf.MapSpec `ebpf:"slab_3"`
-	Slab4           *ebpf.MapSpec `ebpf:"slab_4"`
-	Slab5           *ebpf.MapSpec `ebpf:"slab_5"`
-	SlabFree0       *ebpf.MapSpec `ebpf:"slab_free_0"`
-	SlabFree1       *ebpf.MapSpec `ebpf:"slab_free_1"`
-	SlabFree2       *ebpf.MapSpec `ebpf:"slab_free_2"`
-	SlabFree3       *ebpf.MapSpec `ebpf:"slab_free_3"`
-	SlabFree4       *ebpf.MapSpec `ebpf:"slab_free_4"`
-	SlabFree5       *ebpf.MapSpec `ebpf:"slab_free_5"`
 	Snapshots       *ebpf.MapSpec `ebpf:"snapshots"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	TxnTable        *ebpf.MapSpec `ebpf:"txn_table"`
+	ValuePages      *ebpf.MapSpec `ebpf:"value_pages"`
 	WalRing         *ebpf.MapSpec `ebpf:"wal_ring"`
 	WalScratch      *ebpf.MapSpec `ebpf:"wal_scratch"`
 }
@@ -187,21 +165,10 @@ type mcxdpMaps struct {
 	RemovedVersions *ebpf.Map `ebpf:"removed_versions"`
 	ReqHdr          *ebpf.Map `ebpf:"req_hdr"`
 	ReqOps          *ebpf.Map `ebpf:"req_ops"`
-	Slab0           *ebpf.Map `ebpf:"slab_0"`
-	Slab1           *ebpf.Map `ebpf:"slab_1"`
-	Slab2           *ebpf.Map `ebpf:"slab_2"`
-	Slab3           *ebpf.Map `ebpf:"slab_3"`
-	Slab4           *ebpf.Map `ebpf:"slab_4"`
-	Slab5           *ebpf.Map `ebpf:"slab_5"`
-	SlabFree0       *ebpf.Map `ebpf:"slab_free_0"`
-	SlabFree1       *ebpf.Map `ebpf:"slab_free_1"`
-	SlabFree2       *ebpf.Map `ebpf:"slab_free_2"`
-	SlabFree3       *ebpf.Map `ebpf:"slab_free_3"`
-	SlabFree4       *ebpf.Map `ebpf:"slab_free_4"`
-	SlabFree5       *ebpf.Map `ebpf:"slab_free_5"`
 	Snapshots       *ebpf.Map `ebpf:"snapshots"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	TxnTable        *ebpf.Map `ebpf:"txn_table"`
+	ValuePages      *ebpf.Map `ebpf:"value_pages"`
 	WalRing         *ebpf.Map `ebpf:"wal_ring"`
 	WalScratch      *ebpf.Map `ebpf:"wal_scratch"`
 }
@@ -217,21 +184,10 @@ func (m *mcxdpMaps) Close() error {
 		m.RemovedVersions,
 		m.ReqHdr,
 		m.ReqOps,
-		m.Slab0,
-		m.Slab1,
-		m.Slab2,
-		m.Slab3,
-		m.Slab4,
-		m.Slab5,
-		m.SlabFree0,
-		m.SlabFree1,
-		m.SlabFree2,
-		m.SlabFree3,
-		m.SlabFree4,
-		m.SlabFree5,
 		m.Snapshots,
 		m.Stats,
 		m.TxnTable,
+		m.ValuePages,
 		m.WalRing,
 		m.WalScratch,
 	)

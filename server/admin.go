@@ -475,7 +475,7 @@ func (s *Server) configValues() map[string]string {
 		"appendfsync":             map[bool]string{true: "always", false: "everysec"}[s.e.Options().Durability == engine.Sync],
 		"maxclients":              strconv.FormatInt(s.maxClients.Load(), 10),
 		"databases":               "1",
-		"maxmemory":               "0",
+		"maxmemory":               strconv.FormatInt(s.e.Options().MaxMemory, 10),
 		"maxmemory-policy":        "noeviction",
 		"proto-max-bulk-len":      strconv.Itoa(maxBulk),
 		"timeout":                 "0",

@@ -381,6 +381,10 @@ func errorText(err error) string {
 		// Redis's answer when it cannot persist: writes refused, reads served.
 		return "MISCONF " + msg
 	}
+	if errors.Is(err, engine.ErrStoreFull) {
+		// Redis's answer when maxmemory is reached and nothing is evicted.
+		return "OOM command not allowed when used memory > 'maxmemory': " + msg
+	}
 	return "ERR " + msg
 }
 

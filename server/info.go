@@ -68,20 +68,25 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 	case "memory":
 		// The store's memory is kernel memory (its maps, as the kernel
 		// accounts them); the process's own is Go's heap and buffers.
+		// used_memory and maxmemory are the data's budget (engine
+		// MemoryUse: the preallocated index and the value slots in use,
+		// of --maxmemory); writes past it get OOM, as in Redis.
 		m, _ := s.e.Memory()
+		u, _ := s.e.MemoryUse()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		used := m.TotalBytes + ms.HeapInuse
 		return []infoLine{
-			{"used_memory", used},
-			{"used_memory_human", humanBytes(used)},
+			{"used_memory", u.Used},
+			{"used_memory_human", humanBytes(u.Used)},
 			{"used_memory_kernel", m.TotalBytes},
 			{"used_memory_kernel_human", humanBytes(m.TotalBytes)},
 			{"used_memory_process", ms.HeapInuse},
-			{"used_memory_peak", used},
-			{"maxmemory", 0},
-			{"maxmemory_human", "0B"},
+			{"used_memory_peak", u.Used},
+			{"maxmemory", u.Budget},
+			{"maxmemory_human", humanBytes(u.Budget)},
 			{"maxmemory_policy", "noeviction"},
+			{"value_pages", u.Pages},
+			{"value_pages_used", u.PagesUsed},
 			{"mem_fragmentation_ratio", "1.00"},
 		}
 	case "replication":

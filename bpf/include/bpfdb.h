@@ -25,6 +25,10 @@ enum bpfdb_limit {
 	BPFDB_REQ_SLOTS = 64,        /* requests that may run at once */
 	BPFDB_SLAB_CLASSES = 6,      /* value size classes: 32, 64, ..., 1024 */
 	BPFDB_MIN_SLAB_SHIFT = 5,    /* the smallest class holds 1 << 5 bytes */
+	BPFDB_PAGE_SHIFT = 12,       /* value pages of 1 << 12 bytes, carved into slots (storage/slab.h) */
+	BPFDB_PAGE_SIZE = 4096,      /* 1 << BPFDB_PAGE_SHIFT */
+	BPFDB_SLAB_CAS_TRIES = 4,    /* compare-and-swaps an allocation may lose in a row (then: retry) */
+	BPFDB_SLAB_PUSH_TRIES = 64,  /* compare-and-swaps a free may lose in a row (then: lost) */
 	BPFDB_DONE_RING = 1024,      /* commit timestamps tracked while installing */
 	BPFDB_SNAP_SLOTS = 272,      /* one per transaction slot (BPFDB_TXN_SLOTS) */
 	BPFDB_REMOVED_BUCKETS = 4096, /* removed_versions: keys hash into this many */
@@ -248,8 +252,16 @@ struct bpfdb_control {
 	__u64 wal_on;   /* 1: commits are logged to wal_ring (set by Go) */
 	__u64 gate;     /* 1: closed for a checkpoint; new transactions are refused */
 	__u64 txn_seq;  /* transaction ids of logged multi-write commits */
-	__u64 slab_next[BPFDB_SLAB_CLASSES]; /* bump allocators */
-	__u64 slab_cap[BPFDB_SLAB_CLASSES];  /* set by Go at Open */
+	/* The value store (storage/slab.h): per class, its free list's head
+	 * (a tagged slot reference), the page it carves and the next slot
+	 * in it, and its slots in use; the pages handed out, of page_cap
+	 * (set by Go at Open), and the free list of pages given back. */
+	__u64 slab_free[BPFDB_SLAB_CLASSES];
+	__u64 slab_cursor[BPFDB_SLAB_CLASSES];
+	__u64 slab_used[BPFDB_SLAB_CLASSES];
+	__u64 page_next;
+	__u64 page_cap;
+	__u64 page_free;
 	__u64 done[BPFDB_DONE_RING];         /* commit ts fully installed, by ts % ring */
 	__u64 snap_active; /* snapshots registered or registering (txn/clock.h) */
 	__u64 log_refused; /* 1: the log cannot take writes; commits are refused (wal/wal.h) */
@@ -323,6 +335,7 @@ enum bpfdb_stat {
 	BPFDB_STAT_QUIESCED,
 	BPFDB_STAT_ABORTS_LOG_REFUSED,
 	BPFDB_STAT_RECORDS_FREED, /* deleted keys' records removed from the index */
+	BPFDB_STAT_SLOTS_LOST,    /* value slots or pages a contended free list could not take back */
 	BPFDB_STAT_COUNT,
 };
 
@@ -336,6 +349,9 @@ _Static_assert(BPFDB_SNAP_SLOTS == BPFDB_TXN_SLOTS, "a snapshot slot per transac
 _Static_assert((BPFDB_DONE_RING & (BPFDB_DONE_RING - 1)) == 0, "done ring indexed by a mask");
 _Static_assert(BPFDB_MAX_VALUE_LEN == 1 << (BPFDB_MIN_SLAB_SHIFT + BPFDB_SLAB_CLASSES - 1),
 	       "the largest slab class holds the largest value");
+_Static_assert(BPFDB_PAGE_SIZE == 1 << BPFDB_PAGE_SHIFT, "a page is 1 << BPFDB_PAGE_SHIFT bytes");
+_Static_assert(BPFDB_MAX_VALUE_LEN <= BPFDB_PAGE_SIZE, "a page holds a slot of every class");
+_Static_assert(BPFDB_PAGE_SHIFT - BPFDB_MIN_SLAB_SHIFT < 32, "a page's slot index fits a cursor's low word");
 _Static_assert(BPFDB_MAX_KEY_LEN % 8 == 0, "keys compare as 64-bit words (key_eq)");
 _Static_assert(sizeof(struct bpfdb_key) == 8 + BPFDB_MAX_KEY_LEN, "a key is its length and bytes");
 _Static_assert(sizeof(struct bpfdb_value) == BPFDB_MAX_VALUE_LEN, "a value buffer holds any value");
@@ -359,7 +375,7 @@ _Static_assert(BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS + BPFDB_REQ_SLOTS + 3 < (1ULL 
  * Bump BPFDB_LAYOUT_EPOCH when a meaning changes with no size (a lock word's
  * encoding, a field's unit).
  */
-#define BPFDB_LAYOUT_EPOCH 2
+#define BPFDB_LAYOUT_EPOCH 3
 #define BPFDB_LAYOUT_MIX(h, v) ((((h) ^ (unsigned long long)(v)) * 1099511628211ULL))
 #define BPFDB_LAYOUT_HASH                                                                          \
 	BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(         \

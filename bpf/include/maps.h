@@ -123,11 +123,11 @@ struct {
 } stats SEC(".maps");
 
 /*
- * Value slabs, one array per size class, each with a queue of freed slots.
- * Mmapped by Go, which reads values from them to write checkpoints.
- * A slot never handed out is taken from control.slab_next instead, so the
- * queues need no filling at Open.
+ * The value store (storage/slab.h): pages that the size classes carve into
+ * slots as they need them, so the classes share one budget (page_cap
+ * pages). Mmapped by Go, which reads values from it to write checkpoints.
  */
+/* The slot of each class, as a type: copies of a class are of its size. */
 struct bpfdb_slab_0 { __u8 b[32]; } __attribute__((aligned(8)));
 struct bpfdb_slab_1 { __u8 b[64]; } __attribute__((aligned(8)));
 struct bpfdb_slab_2 { __u8 b[128]; } __attribute__((aligned(8)));
@@ -138,26 +138,17 @@ struct bpfdb_slab_5 { __u8 b[1024]; } __attribute__((aligned(8)));
 _Static_assert(sizeof(struct bpfdb_slab_0) == 1 << BPFDB_MIN_SLAB_SHIFT, "class 0 size");
 _Static_assert(sizeof(struct bpfdb_slab_5) == sizeof(struct bpfdb_value), "class 5 holds any value");
 
-#define BPFDB_SLAB_MAPS(n)                                   \
-	struct {                                             \
-		__uint(type, BPF_MAP_TYPE_ARRAY);            \
-		__uint(map_flags, BPF_F_MMAPABLE);           \
-		__uint(max_entries, 1); /* set at Open */    \
-		__type(key, __u32);                          \
-		__type(value, struct bpfdb_slab_##n);        \
-	} slab_##n SEC(".maps");                             \
-	struct {                                             \
-		__uint(type, BPF_MAP_TYPE_QUEUE);            \
-		__uint(max_entries, 1); /* set at Open */    \
-		__type(value, __u32);                        \
-	} slab_free_##n SEC(".maps")
+struct bpfdb_page {
+	__u8 b[BPFDB_PAGE_SIZE];
+} __attribute__((aligned(8)));
 
-BPFDB_SLAB_MAPS(0);
-BPFDB_SLAB_MAPS(1);
-BPFDB_SLAB_MAPS(2);
-BPFDB_SLAB_MAPS(3);
-BPFDB_SLAB_MAPS(4);
-BPFDB_SLAB_MAPS(5);
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* set at Open */
+	__type(key, __u32);
+	__type(value, struct bpfdb_page);
+} value_pages SEC(".maps");
 
 static __always_inline void stat_add(__u32 which, __u64 n)
 {

@@ -74,7 +74,7 @@ __attribute__((noinline)) int wal_log_entry(__u32 tslot, __u32 i, __u64 txn_id)
 	w->hdr.lsn = 0;
 	w->hdr.val_len = e->len;
 	__builtin_memcpy(&w->key, &e->key, sizeof(w->key));
-	if (slab_copy_out(e->len, e->ref, w->value))
+	if (slab_load((struct bpfdb_value *)w->value, e->len, e->ref))
 		return -1;
 	vlen = stored_len(e->len);
 	if (vlen > BPFDB_MAX_VALUE_LEN)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -112,6 +113,7 @@ func serveCmd() *cobra.Command {
 		durability   string
 		syncInterval time.Duration
 		maxKeys      int
+		maxMemory    string
 		requirePass  string
 		maxClients   int
 		minFree      int64
@@ -129,7 +131,11 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e, err := openEngine(engine.Options{MaxKeys: maxKeys, Dir: dir, Durability: d, SyncInterval: syncInterval,
+			budget, err := parseMemory(maxMemory)
+			if err != nil {
+				return err
+			}
+			e, err := openEngine(engine.Options{MaxKeys: maxKeys, MaxMemory: budget, Dir: dir, Durability: d, SyncInterval: syncInterval,
 				MinFreeBytes: minFree, CloseTimeout: stopTimeout / 2, FS: engineFS, PinDir: pinDir})
 			if err != nil {
 				return err
@@ -208,7 +214,7 @@ func serveCmd() *cobra.Command {
 			if unixPath != "" {
 				where = strings.TrimPrefix(where+" and "+unixPath, " and ")
 			}
-			fmt.Fprintf(os.Stderr, "bpfdb %s: serving RESP on %s (max %d keys, %s durability)\n", version, where, e.Options().MaxKeys, durability)
+			fmt.Fprintf(os.Stderr, "bpfdb %s: serving RESP on %s (max %d keys, maxmemory %d bytes, %s durability)\n", version, where, e.Options().MaxKeys, e.Options().MaxMemory, durability)
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 			select {
@@ -243,6 +249,7 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().StringVar(&durability, "durability", "sync", "sync: acknowledge a commit once it is on disk; async: at once")
 	cmd.Flags().DurationVar(&syncInterval, "sync-interval", 10*time.Millisecond, "with async durability, the most a crash can lose")
 	cmd.Flags().IntVar(&maxKeys, "max-keys", 1<<18, "capacity of the index")
+	cmd.Flags().StringVar(&maxMemory, "maxmemory", "", "kernel memory for the index and the values, as Redis writes it (1gb, 512mb, 100000000; default: 1 KiB a key of --max-keys); writes past it get OOM")
 	cmd.Flags().StringVar(&requirePass, "requirepass", "", "password clients must AUTH with")
 	cmd.Flags().IntVar(&maxClients, "maxclients", 10000, "most client connections at once")
 	cmd.Flags().Int64Var(&minFree, "min-free-bytes", 0, "free space kept in --dir's volume: writes are refused (MISCONF) below twice this (default: a sixteenth of the volume, 1 to 64 MiB)")
@@ -276,4 +283,30 @@ func checkpointCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dir, "dir", "./data", "data directory")
 	return cmd
+}
+
+// parseMemory parses a size as Redis's maxmemory does: bytes, or a number
+// with k, kb, m, mb, g or gb (k is 1000, kb 1024). Empty is 0, the engine's
+// default.
+func parseMemory(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	units := []struct {
+		suffix string
+		mul    int64
+	}{{"gb", 1 << 30}, {"mb", 1 << 20}, {"kb", 1 << 10}, {"g", 1e9}, {"m", 1e6}, {"k", 1e3}, {"b", 1}, {"", 1}}
+	lower := strings.ToLower(strings.TrimSpace(s))
+	for _, u := range units {
+		num, ok := strings.CutSuffix(lower, u.suffix)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil || n <= 0 || n > math.MaxInt64/u.mul {
+			break
+		}
+		return n * u.mul, nil
+	}
+	return 0, fmt.Errorf("--maxmemory %q: want a positive size such as 1gb, 512mb or 100000000", s)
 }

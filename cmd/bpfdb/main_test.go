@@ -79,3 +79,20 @@ func TestRecoverAndWalDump(t *testing.T) {
 		}
 	}
 }
+
+func TestParseMemory(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"", 0, true}, {"100000000", 100000000, true}, {"1gb", 1 << 30, true}, {"512MB", 512 << 20, true},
+		{"64kb", 64 << 10, true}, {"2g", 2e9, true}, {"5m", 5e6, true}, {"7k", 7000, true}, {"10b", 10, true},
+		{"0", 0, false}, {"-1mb", 0, false}, {"1tb", 0, false}, {"mb", 0, false}, {"99999999999gb", 0, false},
+	} {
+		got, err := parseMemory(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("parseMemory(%q) = %d, %v; want %d (ok %v)", c.in, got, err, c.want, c.ok)
+		}
+	}
+}

@@ -464,3 +464,44 @@ func TestServeFlags(t *testing.T) {
 		t.Errorf("serve --durability sometimes: %v\n%s", err, out)
 	}
 }
+
+// --maxmemory bounds the store as Redis's maxmemory does: values of any
+// size fill it, a write past it gets OOM and changes nothing, and INFO
+// memory and CONFIG GET report it.
+func TestServeMaxMemory(t *testing.T) {
+	p := startServe(t, t.TempDir(), "--max-keys", "1000", "--maxmemory", "1mb")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := p.client(t)
+	if v, err := c.ConfigGet(ctx, "maxmemory").Result(); err != nil || v["maxmemory"] != "1048576" {
+		t.Fatalf("CONFIG GET maxmemory: %v, %v; want 1048576", v, err)
+	}
+	value := strings.Repeat("v", 600)
+	n := 0
+	var err error
+	for ; n < 1000; n++ {
+		if err = c.Set(ctx, fmt.Sprint("k", n), value, 0).Err(); err != nil {
+			break
+		}
+	}
+	if err == nil || !strings.HasPrefix(err.Error(), "OOM ") || !strings.Contains(err.Error(), "MaxMemory") {
+		t.Fatalf("SET %d of 600-byte values: %v, want OOM naming MaxMemory", n, err)
+	}
+	if n < 500 { // each class had a fixed share: 250 values of 600 bytes
+		t.Fatalf("only %d values of 600 bytes fit 1mb", n)
+	}
+	if _, err := c.Get(ctx, fmt.Sprint("k", n)).Result(); err != redis.Nil {
+		t.Fatalf("the refused SET left a value: %v", err)
+	}
+	info, err := c.Info(ctx, "memory").Result()
+	if err != nil || !strings.Contains(info, "maxmemory:1048576\r\n") || !strings.Contains(info, "used_memory:") {
+		t.Fatalf("INFO memory: %v\n%s", err, info)
+	}
+	if err := c.Del(ctx, "k0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(ctx, "again", value, 0).Err(); err != nil {
+		t.Fatalf("SET after a DEL freed a slot: %v", err)
+	}
+	t.Logf("%d values of 600 bytes in --maxmemory 1mb with --max-keys 1000", n)
+}

@@ -26,21 +26,10 @@ const (
 	flowcountMapRemovedVersions = "removed_versions"
 	flowcountMapReqHdr          = "req_hdr"
 	flowcountMapReqOps          = "req_ops"
-	flowcountMapSlab0           = "slab_0"
-	flowcountMapSlab1           = "slab_1"
-	flowcountMapSlab2           = "slab_2"
-	flowcountMapSlab3           = "slab_3"
-	flowcountMapSlab4           = "slab_4"
-	flowcountMapSlab5           = "slab_5"
-	flowcountMapSlabFree0       = "slab_free_0"
-	flowcountMapSlabFree1       = "slab_free_1"
-	flowcountMapSlabFree2       = "slab_free_2"
-	flowcountMapSlabFree3       = "slab_free_3"
-	flowcountMapSlabFree4       = "slab_free_4"
-	flowcountMapSlabFree5       = "slab_free_5"
 	flowcountMapSnapshots       = "snapshots"
 	flowcountMapStats           = "stats"
 	flowcountMapTxnTable        = "txn_table"
+	flowcountMapValuePages      = "value_pages"
 	flowcountMapWalRing         = "wal_ring"
 	flowcountMapWalScratch      = "wal_scratch"
 	flowcountProgFlowCountXdp   = "flow_count_xdp"
@@ -105,21 +94,10 @@ type flowcountMapSpecs struct {
 	RemovedVersions *ebpf.MapSpec `ebpf:"removed_versions"`
 	ReqHdr          *ebpf.MapSpec `ebpf:"req_hdr"`
 	ReqOps          *ebpf.MapSpec `ebpf:"req_ops"`
-	Slab0           *ebpf.MapSpec `ebpf:"slab_0"`
-	Slab1           *ebpf.MapSpec `ebpf:"slab_1"`
-	Slab2           *ebpf.MapSpec `ebpf:"slab_2"`
-	Slab3           *ebpf.MapSpec `ebpf:"slab_3"`
-	Slab4           *ebpf.MapSpec `ebpf:"slab_4"`
-	Slab5           *ebpf.MapSpec `ebpf:"slab_5"`
-	SlabFree0       *ebpf.MapSpec `ebpf:"slab_free_0"`
-	SlabFree1       *ebpf.MapSpec `ebpf:"slab_free_1"`
-	SlabFree2       *ebpf.MapSpec `ebpf:"slab_free_2"`
-	SlabFree3       *ebpf.MapSpec `ebpf:"slab_free_3"`
-	SlabFree4       *ebpf.MapSpec `ebpf:"slab_free_4"`
-	SlabFree5       *ebpf.MapSpec `ebpf:"slab_free_5"`
 	Snapshots       *ebpf.MapSpec `ebpf:"snapshots"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	TxnTable        *ebpf.MapSpec `ebpf:"txn_table"`
+	ValuePages      *ebpf.MapSpec `ebpf:"value_pages"`
 	WalRing         *ebpf.MapSpec `ebpf:"wal_ring"`
 	WalScratch      *ebpf.MapSpec `ebpf:"wal_scratch"`
 }
@@ -160,21 +138,10 @@ type flowcountMaps struct {
 	RemovedVersions *ebpf.Map `ebpf:"removed_versions"`
 	ReqHdr          *ebpf.Map `ebpf:"req_hdr"`
 	ReqOps          *ebpf.Map `ebpf:"req_ops"`
-	Slab0           *ebpf.Map `ebpf:"slab_0"`
-	Slab1           *ebpf.Map `ebpf:"slab_1"`
-	Slab2           *ebpf.Map `ebpf:"slab_2"`
-	Slab3           *ebpf.Map `ebpf:"slab_3"`
-	Slab4           *ebpf.Map `ebpf:"slab_4"`
-	Slab5           *ebpf.Map `ebpf:"slab_5"`
-	SlabFree0       *ebpf.Map `ebpf:"slab_free_0"`
-	SlabFree1       *ebpf.Map `ebpf:"slab_free_1"`
-	SlabFree2       *ebpf.Map `ebpf:"slab_free_2"`
-	SlabFree3       *ebpf.Map `ebpf:"slab_free_3"`
-	SlabFree4       *ebpf.Map `ebpf:"slab_free_4"`
-	SlabFree5       *ebpf.Map `ebpf:"slab_free_5"`
 	Snapshots       *ebpf.Map `ebpf:"snapshots"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	TxnTable        *ebpf.Map `ebpf:"txn_table"`
+	ValuePages      *ebpf.Map `ebpf:"value_pages"`
 	WalRing         *ebpf.Map `ebpf:"wal_ring"`
 	WalScratch      *ebpf.Map `ebpf:"wal_scratch"`
 }
@@ -191,21 +158,10 @@ func (m *flowcountMaps) Close() error {
 		m.RemovedVersions,
 		m.ReqHdr,
 		m.ReqOps,
-		m.Slab0,
-		m.Slab1,
-		m.Slab2,
-		m.Slab3,
-		m.Slab4,
-		m.Slab5,
-		m.SlabFree0,
-		m.SlabFree1,
-		m.SlabFree2,
-		m.SlabFree3,
-		m.SlabFree4,
-		m.SlabFree5,
 		m.Snapshots,
 		m.Stats,
 		m.TxnTable,
+		m.ValuePages,
 		m.WalRing,
 		m.WalScratch,
 	)

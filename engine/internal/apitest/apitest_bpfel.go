@@ -69,8 +69,12 @@ type ApitestBpfdbControl struct {
 	WalOn         uint64
 	Gate          uint64
 	TxnSeq        uint64
-	SlabNext      [6]uint64
-	SlabCap       [6]uint64
+	SlabFree      [6]uint64
+	SlabCursor    [6]uint64
+	SlabUsed      [6]uint64
+	PageNext      uint64
+	PageCap       uint64
+	PageFree      uint64
 	Done          [1024]uint64
 	SnapActive    uint64
 	LogRefused    uint64
@@ -103,6 +107,11 @@ type ApitestBpfdbOp struct {
 	Value  [1024]uint8
 }
 
+type ApitestBpfdbPage struct {
+	_ structs.HostLayout
+	B [4096]uint8
+}
+
 type ApitestBpfdbRecord struct {
 	_    structs.HostLayout
 	Lock uint64
@@ -128,36 +137,6 @@ type ApitestBpfdbReq struct {
 	Visible  uint64
 	EndKind  uint32
 	Pad      uint32
-}
-
-type ApitestBpfdbSlab0 struct {
-	_ structs.HostLayout
-	B [32]uint8
-}
-
-type ApitestBpfdbSlab1 struct {
-	_ structs.HostLayout
-	B [64]uint8
-}
-
-type ApitestBpfdbSlab2 struct {
-	_ structs.HostLayout
-	B [128]uint8
-}
-
-type ApitestBpfdbSlab3 struct {
-	_ structs.HostLayout
-	B [256]uint8
-}
-
-type ApitestBpfdbSlab4 struct {
-	_ structs.HostLayout
-	B [512]uint8
-}
-
-type ApitestBpfdbSlab5 struct {
-	_ structs.HostLayout
-	B [1024]uint8
 }
 
 type ApitestBpfdbSnapshots struct {
@@ -214,21 +193,10 @@ const (
 	ApitestMapRemovedVersions    = "removed_versions"
 	ApitestMapReqHdr             = "req_hdr"
 	ApitestMapReqOps             = "req_ops"
-	ApitestMapSlab0              = "slab_0"
-	ApitestMapSlab1              = "slab_1"
-	ApitestMapSlab2              = "slab_2"
-	ApitestMapSlab3              = "slab_3"
-	ApitestMapSlab4              = "slab_4"
-	ApitestMapSlab5              = "slab_5"
-	ApitestMapSlabFree0          = "slab_free_0"
-	ApitestMapSlabFree1          = "slab_free_1"
-	ApitestMapSlabFree2          = "slab_free_2"
-	ApitestMapSlabFree3          = "slab_free_3"
-	ApitestMapSlabFree4          = "slab_free_4"
-	ApitestMapSlabFree5          = "slab_free_5"
 	ApitestMapSnapshots          = "snapshots"
 	ApitestMapStats              = "stats"
 	ApitestMapTxnTable           = "txn_table"
+	ApitestMapValuePages         = "value_pages"
 	ApitestMapWalRing            = "wal_ring"
 	ApitestMapWalScratch         = "wal_scratch"
 	ApitestProgApiDelete         = "api_delete"
@@ -322,21 +290,10 @@ type ApitestMapSpecs struct {
 	RemovedVersions *ebpf.MapSpec `ebpf:"removed_versions"`
 	ReqHdr          *ebpf.MapSpec `ebpf:"req_hdr"`
 	ReqOps          *ebpf.MapSpec `ebpf:"req_ops"`
-	Slab0           *ebpf.MapSpec `ebpf:"slab_0"`
-	Slab1           *ebpf.MapSpec `ebpf:"slab_1"`
-	Slab2           *ebpf.MapSpec `ebpf:"slab_2"`
-	Slab3           *ebpf.MapSpec `ebpf:"slab_3"`
-	Slab4           *ebpf.MapSpec `ebpf:"slab_4"`
-	Slab5           *ebpf.MapSpec `ebpf:"slab_5"`
-	SlabFree0       *ebpf.MapSpec `ebpf:"slab_free_0"`
-	SlabFree1       *ebpf.MapSpec `ebpf:"slab_free_1"`
-	SlabFree2       *ebpf.MapSpec `ebpf:"slab_free_2"`
-	SlabFree3       *ebpf.MapSpec `ebpf:"slab_free_3"`
-	SlabFree4       *ebpf.MapSpec `ebpf:"slab_free_4"`
-	SlabFree5       *ebpf.MapSpec `ebpf:"slab_free_5"`
 	Snapshots       *ebpf.MapSpec `ebpf:"snapshots"`
 	Stats           *ebpf.MapSpec `ebpf:"stats"`
 	TxnTable        *ebpf.MapSpec `ebpf:"txn_table"`
+	ValuePages      *ebpf.MapSpec `ebpf:"value_pages"`
 	WalRing         *ebpf.MapSpec `ebpf:"wal_ring"`
 	WalScratch      *ebpf.MapSpec `ebpf:"wal_scratch"`
 }
@@ -376,21 +333,10 @@ type ApitestMaps struct {
 	RemovedVersions *ebpf.Map `ebpf:"removed_versions"`
 	ReqHdr          *ebpf.Map `ebpf:"req_hdr"`
 	ReqOps          *ebpf.Map `ebpf:"req_ops"`
-	Slab0           *ebpf.Map `ebpf:"slab_0"`
-	Slab1           *ebpf.Map `ebpf:"slab_1"`
-	Slab2           *ebpf.Map `ebpf:"slab_2"`
-	Slab3           *ebpf.Map `ebpf:"slab_3"`
-	Slab4           *ebpf.Map `ebpf:"slab_4"`
-	Slab5           *ebpf.Map `ebpf:"slab_5"`
-	SlabFree0       *ebpf.Map `ebpf:"slab_free_0"`
-	SlabFree1       *ebpf.Map `ebpf:"slab_free_1"`
-	SlabFree2       *ebpf.Map `ebpf:"slab_free_2"`
-	SlabFree3       *ebpf.Map `ebpf:"slab_free_3"`
-	SlabFree4       *ebpf.Map `ebpf:"slab_free_4"`
-	SlabFree5       *ebpf.Map `ebpf:"slab_free_5"`
 	Snapshots       *ebpf.Map `ebpf:"snapshots"`
 	Stats           *ebpf.Map `ebpf:"stats"`
 	TxnTable        *ebpf.Map `ebpf:"txn_table"`
+	ValuePages      *ebpf.Map `ebpf:"value_pages"`
 	WalRing         *ebpf.Map `ebpf:"wal_ring"`
 	WalScratch      *ebpf.Map `ebpf:"wal_scratch"`
 }
@@ -406,21 +352,10 @@ func (m *ApitestMaps) Close() error {
 		m.RemovedVersions,
 		m.ReqHdr,
 		m.ReqOps,
-		m.Slab0,
-		m.Slab1,
-		m.Slab2,
-		m.Slab3,
-		m.Slab4,
-		m.Slab5,
-		m.SlabFree0,
-		m.SlabFree1,
-		m.SlabFree2,
-		m.SlabFree3,
-		m.SlabFree4,
-		m.SlabFree5,
 		m.Snapshots,
 		m.Stats,
 		m.TxnTable,
+		m.ValuePages,
 		m.WalRing,
 		m.WalScratch,
 	)
