@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bpfdb/bpfdb/engine/internal/apitest"
+	"github.com/bpfdb/bpfdb/logd"
 )
 
 // advanceClock moves the store's clock (the kernel's and Engine.Now) d ahead.
@@ -470,5 +473,36 @@ func TestExpiryOwnWritePastDeadline(t *testing.T) {
 	}
 	if _, err := e.Get([]byte("gone")); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after commit: %v", err)
+	}
+}
+
+// Recovery refuses, as corrupt, a log write of a value with a deadline
+// longer than MaxExpiringValueLen (the engine never logs one), rather than
+// loading part of it.
+func TestExpiryRecoverRefusesOverlongValue(t *testing.T) {
+	dir := t.TempDir()
+	l, err := logd.Open(dir, logd.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Start(0)
+	w := l.NewWriter()
+	w.Add(&logd.Txn{LSN: 1, ID: 1, Writes: []logd.Write{{Key: []byte("long"), Value: make([]byte, MaxExpiringValueLen+1),
+		ExpireAt: time.Now().Add(time.Hour).UnixMilli()}}})
+	w.Close(time.Time{})
+	if err := l.WaitDurable(1); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	e, err := Open(Options{MaxKeys: 4096, Dir: dir})
+	if errors.Is(err, ErrNotPermitted) && os.Getenv("BPFDB_REQUIRE_BPF") != "1" {
+		t.Skipf("skipping: %v", err)
+	}
+	if err == nil {
+		e.Close()
+		t.Fatal("Open recovered a 1017-byte value with a deadline")
+	}
+	if !errors.Is(err, logd.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprint(MaxExpiringValueLen)) {
+		t.Fatalf("Open: %v, want logd.ErrCorrupt naming %d", err, MaxExpiringValueLen)
 	}
 }

@@ -31,6 +31,12 @@ type loader struct {
 // told of; key and value are copied (they alias pebble's iterator, which
 // reuses them).
 func (l *loader) add(key, value []byte, expireAt int64, del bool, ts uint64) error {
+	if limit := loadLimit(expireAt); !del && len(value) > limit {
+		// The engine never logs such a value: the log is not this
+		// store's, or damaged past its checksums.
+		return fmt.Errorf("%w: LSN %d writes a %d-byte value to key %q, above the store's limit of %d bytes (MaxValueLen, MaxExpiringValueLen with a deadline)",
+			logd.ErrCorrupt, ts, len(value), key, limit)
+	}
 	kind := OpKind(chainBpfdbOpKindBPFDB_OP_LOAD)
 	l.ops = append(l.ops, Op{Kind: kind, Key: append([]byte(nil), key...), Value: append([]byte(nil), value...), ExpireAt: expireAt})
 	if expireAt > 0 {
@@ -48,6 +54,15 @@ func (l *loader) add(key, value []byte, expireAt int64, del bool, ts uint64) err
 		return l.flush()
 	}
 	return nil
+}
+
+// loadLimit is the longest value recovery can load: MaxExpiringValueLen
+// for one with a deadline (stored after it), else MaxValueLen.
+func loadLimit(expireAt int64) int {
+	if expireAt > 0 {
+		return MaxExpiringValueLen
+	}
+	return MaxValueLen
 }
 
 // deleteBit marks a tombstone in loader.ts (timestamps stay far below it).

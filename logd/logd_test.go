@@ -263,16 +263,50 @@ func TestRebuild(t *testing.T) {
 	if err := cw.Finish(); err != nil {
 		t.Fatal(err)
 	}
-	state, rep, err := Rebuild(l, 0, nil)
+	state, rep, err := Rebuild(l, 0, 0, nil)
 	if err != nil || rep.Checkpoint.LSN != 4 || rep.LastLSN != 11 || rep.Keys != 9 || rep.Replay.Damage != nil {
 		t.Fatalf("rebuild: %+v, %v", rep, err)
 	}
 	if _, ok := state["k3"]; ok {
 		t.Fatal("k3 was deleted at LSN 11 but is present")
 	}
-	state, rep, _ = Rebuild(l, 7, nil)
-	if rep.LastLSN != 7 || len(state) != 7 || string(state["k7"]) != "v7" {
+	state, rep, _ = Rebuild(l, 7, 0, nil)
+	if rep.LastLSN != 7 || len(state) != 7 || string(state["k7"].Value) != "v7" {
 		t.Fatalf("rebuild until 7: %+v, %d keys", rep, len(state))
+	}
+}
+
+// Rebuild keeps deadlines, from the checkpoint and from the log, and
+// leaves out the keys whose deadline is before its instant.
+func TestRebuildDeadlines(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir)
+	defer l.Close()
+	l.Start(0)
+	w := func(k string, at int64) Write { return Write{Key: []byte(k), Value: []byte("v"), ExpireAt: at} }
+	appendAll(l, Txn{LSN: 1, Writes: []Write{w("cp-live", 2000), w("cp-gone", 1000)}})
+	l.WaitDurable(1)
+	cw := l.NewCheckpoint(1)
+	cw.Add([]byte("cp-live"), []byte("v"), 2000)
+	cw.Add([]byte("cp-gone"), []byte("v"), 1000)
+	if err := cw.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	appendAll(l, Txn{LSN: 2, Writes: []Write{w("log-live", 3000), w("log-gone", 1500), w("plain", 0)}})
+	l.WaitDurable(2)
+	state, rep, err := Rebuild(l, 0, 1501, nil)
+	if err != nil || rep.Keys != 3 || rep.Expired != 2 {
+		t.Fatalf("rebuild at 1501: %+v, %v", rep, err)
+	}
+	want := map[string]int64{"cp-live": 2000, "log-live": 3000, "plain": 0}
+	for k, at := range want {
+		if e, ok := state[k]; !ok || e.ExpireAt != at || string(e.Value) != "v" {
+			t.Errorf("%s: %+v, %v; want deadline %d", k, e, ok, at)
+		}
+	}
+	// At its deadline a key still reads; after it, it does not.
+	if state, _, _ = Rebuild(l, 0, 1500, nil); len(state) != 4 {
+		t.Fatalf("rebuild at 1500: %d keys, want 4 (all but cp-gone)", len(state))
 	}
 }
 

@@ -10,24 +10,36 @@ type Report struct {
 	LastLSN uint64
 	// Keys is the number of live keys.
 	Keys int
+	// Expired is the number of keys whose value's deadline had passed at
+	// the instant of the rebuild: absent, as to every reader of a store.
+	Expired int
+}
+
+// Entry is a key's value in a rebuilt state, and its deadline (Unix ms;
+// 0: none).
+type Entry struct {
+	Value    []byte
+	ExpireAt int64
 }
 
 // Rebuild reconstructs, in memory, the state a store recovering from l
-// would hold: the newest checkpoint, then the log after it up to until
-// (0: all of it), checking every checksum and the continuity of LSNs. It
+// would hold, as its readers would see it at now (Unix ms): the newest
+// checkpoint, then the log after it up to until (0: all of it), checking
+// every checksum and the continuity of LSNs, less the keys whose deadline
+// is before now (a store's expired keys, which its expirer deletes). It
 // stops at the first damage, which the report describes. progress, if not
 // nil, is called with the LSNs replayed so far and the last LSN in the log.
-func Rebuild(l *Log, until uint64, progress func(done, total uint64)) (map[string][]byte, Report, error) {
+func Rebuild(l *Log, until uint64, now int64, progress func(done, total uint64)) (map[string]Entry, Report, error) {
 	var rep Report
-	state := map[string][]byte{}
+	state := map[string]Entry{}
 	cp, ok, err := l.LatestCheckpoint()
 	if err != nil {
 		return nil, rep, err
 	}
 	if ok && (until == 0 || cp.LSN <= until) {
 		rep.Checkpoint = cp
-		err := l.LoadCheckpoint(cp, func(k, v []byte, _ int64) error {
-			state[string(k)] = append([]byte{}, v...)
+		err := l.LoadCheckpoint(cp, func(k, v []byte, expireAt int64) error {
+			state[string(k)] = Entry{Value: append([]byte{}, v...), ExpireAt: expireAt}
 			return nil
 		})
 		if err != nil {
@@ -46,7 +58,7 @@ func Rebuild(l *Log, until uint64, progress func(done, total uint64)) (map[strin
 			if w.Delete {
 				delete(state, string(w.Key))
 			} else {
-				state[string(w.Key)] = append([]byte{}, w.Value...)
+				state[string(w.Key)] = Entry{Value: append([]byte{}, w.Value...), ExpireAt: w.ExpireAt}
 			}
 		}
 		if progress != nil && t.LSN%4096 == 0 {
@@ -58,6 +70,12 @@ func Rebuild(l *Log, until uint64, progress func(done, total uint64)) (map[strin
 		return nil, rep, err
 	}
 	rep.LastLSN = max(rep.Replay.Last, rep.Checkpoint.LSN)
+	for k, e := range state {
+		if e.ExpireAt != 0 && now > e.ExpireAt { // as the store compares (bpf/storage/expiry.h)
+			delete(state, k)
+			rep.Expired++
+		}
+	}
 	rep.Keys = len(state)
 	if progress != nil {
 		progress(rep.LastLSN-rep.Checkpoint.LSN, max(last, rep.LastLSN)-rep.Checkpoint.LSN)

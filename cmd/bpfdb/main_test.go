@@ -40,40 +40,46 @@ func TestRecoverAndWalDump(t *testing.T) {
 	}
 	l.Start(0)
 	w := l.NewWriter()
+	later := time.Now().Add(time.Hour).UnixMilli()
 	for _, tx := range []logd.Txn{
 		{LSN: 1, ID: 1, Writes: []logd.Write{{Key: []byte("a"), Value: []byte("1")}, {Key: []byte{0xff}, Value: []byte{0xfe, 0}}}},
 		{LSN: 2, ID: 2, Writes: []logd.Write{{Key: []byte("a"), Delete: true}}},
 		{LSN: 3, ID: 3, Writes: []logd.Write{{Key: []byte("b"), Value: []byte("2")}}},
+		{LSN: 4, ID: 4, Writes: []logd.Write{{Key: []byte("c"), Value: []byte("3"), ExpireAt: later},
+			{Key: []byte("d"), Value: []byte("4"), ExpireAt: 1000}}}, // long expired
 	} {
 		w.Add(&tx)
 	}
 	w.Close(time.Time{})
-	if err := l.WaitDurable(3); err != nil {
+	if err := l.WaitDurable(4); err != nil {
 		t.Fatal(err)
 	}
 	l.Close()
 
 	dump := filepath.Join(t.TempDir(), "dump.jsonl")
 	out := run(t, "recover", "--dir", dir, "--dump", dump)
-	for _, want := range []string{"3 transactions", "2 keys at LSN 3", "damage:       none"} {
+	for _, want := range []string{"4 transactions", "3 keys at LSN 4 (1 more expired)", "damage:       none"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("recover output lacks %q:\n%s", want, out)
 		}
 	}
 	data, _ := os.ReadFile(dump)
 	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	var first dumpRecord
-	if len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &first) != nil || first.Key != "b" || first.Value != "2" {
+	var first, second dumpRecord
+	if len(lines) != 3 || json.Unmarshal([]byte(lines[0]), &first) != nil || first.Key != "b" || first.Value != "2" || first.ExpireAtMs != 0 {
 		t.Fatalf("dump:\n%s", data)
 	}
-	if !strings.Contains(lines[1], `"key_base64":"/w=="`) || !strings.Contains(lines[1], `"value_base64":"/gA="`) {
-		t.Errorf("binary key and value are not base64 in the dump: %s", lines[1])
+	if json.Unmarshal([]byte(lines[1]), &second) != nil || second.Key != "c" || second.ExpireAtMs != later {
+		t.Fatalf("dump of an expiring key: %s, want expire_at_ms %d", lines[1], later)
+	}
+	if !strings.Contains(lines[2], `"key_base64":"/w=="`) || !strings.Contains(lines[2], `"value_base64":"/gA="`) {
+		t.Errorf("binary key and value are not base64 in the dump: %s", lines[2])
 	}
 	if out := run(t, "recover", "--dir", dir, "--until-lsn", "1"); !strings.Contains(out, "2 keys at LSN 1") {
 		t.Errorf("recover --until-lsn 1:\n%s", out)
 	}
 	out = run(t, "wal", "dump", "--dir", dir)
-	for _, want := range []string{`LSN 2 txn 2: 1 writes`, `DEL "a"`, `SET "b" = "2" (1 bytes)`, "# 3 transactions, 4 writes"} {
+	for _, want := range []string{`LSN 2 txn 2: 1 writes`, `DEL "a"`, `SET "b" = "2" (1 bytes)`, "# 4 transactions, 6 writes"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("wal dump lacks %q:\n%s", want, out)
 		}

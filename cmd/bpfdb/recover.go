@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"time"
 	"unicode/utf8"
 
 	"github.com/bpfdb/bpfdb/logd"
@@ -68,14 +69,16 @@ privileges: the state is rebuilt in memory, not in the kernel.`,
 			}
 			defer l.Close()
 			bar := newProgress("replaying")
-			state, rep, err := logd.Rebuild(l, until, func(done, total uint64) { bar.update("log", done, total) })
+			// Keys are judged expired by the wall clock, as a server
+			// opened now would (its clock is the Unix time).
+			state, rep, err := logd.Rebuild(l, until, time.Now().UnixMilli(), func(done, total uint64) { bar.update("log", done, total) })
 			bar.finish()
 			if err != nil {
 				return err
 			}
 			fmt.Printf("checkpoint:   LSN %d, %d keys\n", rep.Checkpoint.LSN, rep.Checkpoint.Entries)
 			fmt.Printf("log replayed: %d transactions, %d writes, LSN %d to %d\n", rep.Replay.Txns, rep.Replay.Writes, rep.Replay.First, rep.Replay.Last)
-			fmt.Printf("recovered:    %d keys at LSN %d\n", rep.Keys, rep.LastLSN)
+			fmt.Printf("recovered:    %d keys at LSN %d (%d more expired)\n", rep.Keys, rep.LastLSN, rep.Expired)
 			if rep.Replay.Damage != nil {
 				fmt.Printf("damage:       %v\n", rep.Replay.Damage)
 			} else {
@@ -103,9 +106,11 @@ type dumpRecord struct {
 	KeyBase64   string `json:"key_base64,omitempty"`
 	Value       string `json:"value,omitempty"`
 	ValueBase64 string `json:"value_base64,omitempty"`
+	// ExpireAtMs is the key's deadline, Unix ms (PXAT), if it has one.
+	ExpireAtMs int64 `json:"expire_at_ms,omitempty"`
 }
 
-func dumpState(path string, state map[string][]byte) error {
+func dumpState(path string, state map[string]logd.Entry) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -124,11 +129,13 @@ func dumpState(path string, state map[string][]byte) error {
 		} else {
 			r.KeyBase64 = base64.StdEncoding.EncodeToString([]byte(k))
 		}
-		if v := state[k]; utf8.Valid(v) {
-			r.Value = string(v)
+		e := state[k]
+		if utf8.Valid(e.Value) {
+			r.Value = string(e.Value)
 		} else {
-			r.ValueBase64 = base64.StdEncoding.EncodeToString(v)
+			r.ValueBase64 = base64.StdEncoding.EncodeToString(e.Value)
 		}
+		r.ExpireAtMs = e.ExpireAt
 		if err := enc.Encode(r); err != nil {
 			f.Close()
 			return err
