@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bpfdb/bpfdb/engine"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -217,5 +218,33 @@ func TestExpirySetFastPath(t *testing.T) {
 	}
 	if n, err := c.Do(ctx, "TTL", "fp:a").Int64(); err != nil || n < 99 || n > 100 {
 		t.Fatalf("TTL after refused SETs: %d %v", n, err)
+	}
+}
+
+// A value read in a transaction whose deadline passed between the kernel's
+// BEGIN and the transaction's clock read is absent to its commands, with
+// no deadline (INCR starts from 0, TTL is -2), but a write still replaces
+// it in the store.
+func TestTxnViewExpiredBetweenBeginAndNow(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		read            engine.Op
+		now             int64
+		exists, existed bool
+		expireAt        int64
+	}{
+		{"live", engine.Op{Value: []byte("v"), ExpireAt: 2000}, 1999, true, true, 2000},
+		{"at its deadline", engine.Op{Value: []byte("v"), ExpireAt: 2000}, 2000, true, true, 2000},
+		{"past its deadline", engine.Op{Value: []byte("v"), ExpireAt: 2000}, 2001, false, true, 0},
+		{"no deadline", engine.Op{Value: []byte("v")}, 5000, true, true, 0},
+		{"absent", engine.Op{Err: engine.ErrNotFound, Version: 7}, 5000, false, false, 0},
+	} {
+		e := viewEntry(&c.read, c.now)
+		if e.exists != c.exists || e.existed != c.existed || e.expireAt != c.expireAt || e.version != c.read.Version {
+			t.Errorf("%s: %+v", c.name, e)
+		}
+		if !e.exists && e.val != nil {
+			t.Errorf("%s: an absent entry holds %q", c.name, e.val)
+		}
 	}
 }

@@ -239,6 +239,24 @@ func planTxn(cmds []queuedCmd, watched map[string]uint64) txnPlan {
 	return p
 }
 
+// viewEntry is the view's entry of a key read in step 1 (r: a Get that
+// found it or ErrNotFound). The kernel judged expiry at the transaction's
+// BEGIN, before now was read: a value whose deadline falls between is
+// absent to the commands, as it is to every reader from now on (existed
+// still says the store holds it, so that a write replaces or deletes it).
+func viewEntry(r *engine.Op, now int64) *entry {
+	e := &entry{version: r.Version} // a deletion's, when absent
+	if r.Err != nil {
+		return e
+	}
+	e.existed = true
+	if r.ExpireAt != 0 && now > r.ExpireAt {
+		return e
+	}
+	e.val, e.exists, e.expireAt = r.Value, true, r.ExpireAt
+	return e
+}
+
 func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) ([]reply, bool, error) {
 	reads := make([]engine.Op, len(p.keys))
 	for i, k := range p.keys {
@@ -262,17 +280,13 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 	v := &txView{vals: make(map[string]*entry, len(reads)), now: s.e.Now()}
 	for i := range reads {
 		r := &reads[i]
-		e := &entry{}
-		e.version = r.Version // a deletion's, when absent
-		if r.Err == nil {
-			e.val, e.exists, e.existed, e.expireAt = r.Value, true, true, r.ExpireAt
-		} else if !errors.Is(r.Err, engine.ErrNotFound) {
+		if r.Err != nil && !errors.Is(r.Err, engine.ErrNotFound) {
 			if tx != nil {
 				tx.Abort()
 			}
 			return nil, false, r.Err
 		}
-		v.vals[p.keys[i]] = e
+		v.vals[p.keys[i]] = viewEntry(r, v.now)
 		v.order = append(v.order, p.keys[i])
 	}
 	for k, version := range watched {
