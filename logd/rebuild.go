@@ -26,7 +26,9 @@ type Entry struct {
 // would hold, as its readers would see it at now (Unix ms): the newest
 // checkpoint, then the log after it up to until (0: all of it), checking
 // every checksum and the continuity of LSNs, less the keys whose deadline
-// is before now (a store's expired keys, which its expirer deletes). It
+// is before now (a store's expired keys, which its expirer deletes). now
+// is independent of until: a point-in-time rebuild is judged at now, not
+// at the time of its last commit (which the log does not record). It
 // stops at the first damage, which the report describes. progress, if not
 // nil, is called with the LSNs replayed so far and the last LSN in the log.
 func Rebuild(l *Log, until uint64, now int64, progress func(done, total uint64)) (map[string]Entry, Report, error) {

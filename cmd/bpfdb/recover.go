@@ -70,7 +70,8 @@ privileges: the state is rebuilt in memory, not in the kernel.`,
 			defer l.Close()
 			bar := newProgress("replaying")
 			// Keys are judged expired by the wall clock, as a server
-			// opened now would (its clock is the Unix time).
+			// opened now would (its clock is the Unix time), with
+			// --until-lsn too: the log records no commit times.
 			state, rep, err := logd.Rebuild(l, until, time.Now().UnixMilli(), func(done, total uint64) { bar.update("log", done, total) })
 			bar.finish()
 			if err != nil {
