@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bpfdb/bpfdb/engine/internal/apitest"
 )
 
 // Deleted keys give their index records back: 100 times the index's
@@ -358,4 +360,63 @@ func BenchmarkVacuum1M(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1e3/float64(b.N), "ms/pass")
 	b.ReportMetric(float64(e.longestCollect.Load())/1e3, "longest-run-us")
+}
+
+// A record can be removed between the insert that creates it and the
+// lookup that finds it: it is empty and unlocked until its creator locks
+// it, so a DEL of the key (or the vacuum) may remove it first. The
+// creator retries (BPFDB_ERR_RETRY); it reported BPFDB_ERR_INTERNAL, which
+// a `SET k v GET` racing DELs of k met in TestHistoryLinearizable. The
+// window is made wide here (api_create_stall); an autocommit write
+// (auto_lock) and a transaction's lock (txn_lock) both create records.
+func TestRecordRemovedAfterCreate(t *testing.T) {
+	db := openTest(t, Options{MaxKeys: 32})
+	a := loadAPI(t, db)
+	if err := a.coll.Maps["api_create_stall"].Update(uint32(0), uint32(1<<16), 0); err != nil {
+		t.Fatal(err)
+	}
+	victim := []byte("victim")
+	for _, path := range []string{"api_set", "txn get for update"} {
+		deadline := time.Now().Add(1500 * time.Millisecond)
+		done := make(chan error, 1)
+		go func() {
+			for time.Now().Before(deadline) {
+				if err := db.Delete(victim); err != nil && !Retryable(err) && !errors.Is(err, ErrNotFound) {
+					done <- err
+					return
+				}
+			}
+			done <- nil
+		}()
+		var calls, retried int
+		for time.Now().Before(deadline) {
+			var out *apiSlot
+			if path == "api_set" {
+				out = a.mustCall(t, "api_set", 0, setIn("victim", "v"))
+			} else {
+				tx := a.mustCall(t, "api_step", 0, stepIn(apitest.ApitestApiStepKindAPI_BEGIN, nil, "", ""))
+				wantStatus(t, "begin", tx.Status, chainBpfdbStatusBPFDB_OK)
+				out = a.mustCall(t, "api_step", 0, stepIn(apitest.ApitestApiStepKindAPI_GET_FOR_UPDATE, tx, "victim", ""))
+				if apiStatus(out.Status) == chainBpfdbStatusBPFDB_OK || apiStatus(out.Status) == chainBpfdbStatusBPFDB_ERR_NOT_FOUND {
+					ab := a.mustCall(t, "api_step", 0, stepIn(apitest.ApitestApiStepKindAPI_ABORT, tx, "", ""))
+					wantStatus(t, "abort", ab.Status, chainBpfdbStatusBPFDB_OK)
+				}
+			}
+			calls++
+			switch apiStatus(out.Status) {
+			case chainBpfdbStatusBPFDB_OK, chainBpfdbStatusBPFDB_ERR_NOT_FOUND, chainBpfdbStatusBPFDB_ERR_CONFLICT:
+			case chainBpfdbStatusBPFDB_ERR_RETRY:
+				retried++
+			default:
+				t.Fatalf("%s of a key being deleted: status %d", path, out.Status)
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d calls, %d retried", path, calls, retried)
+		if retried == 0 {
+			t.Errorf("%s: no call saw its record removed after creating it: the race was not run", path)
+		}
+	}
 }

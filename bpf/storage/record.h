@@ -59,9 +59,23 @@ static __always_inline struct bpfdb_record *record_lookup(const struct bpfdb_key
 }
 
 /*
+ * BPFDB_TEST_AFTER_CREATE runs in record_get_or_create between the insert
+ * and the lookup that finds what it inserted: tests define it to stall
+ * there, where the record can be removed (record_get_or_create).
+ */
+#ifndef BPFDB_TEST_AFTER_CREATE
+#define BPFDB_TEST_AFTER_CREATE() do {} while (0)
+#endif
+
+/*
  * record_get_or_create returns the record of key, creating an empty one (no
  * versions, unlocked) when absent; NULL with *status set when the index is
- * full (BPFDB_ERR_STORE_FULL) or a lookup that cannot fail did.
+ * full (BPFDB_ERR_STORE_FULL), when the record was removed between the
+ * insert and the lookup after it (BPFDB_ERR_RETRY: the caller retries from
+ * the lookup, as after LOCK_DEAD), or when a lookup that cannot fail did.
+ * That removal is no bug: the record, ours or one another CPU inserted
+ * first, is empty and unlocked until its caller locks it, so a DEL of the
+ * key (record_collect) or the vacuum may take it out of the index first.
  */
 static __always_inline struct bpfdb_record *record_get_or_create(const struct bpfdb_key *key,
 								 int *status)
@@ -83,9 +97,10 @@ static __always_inline struct bpfdb_record *record_get_or_create(const struct bp
 		*status = BPFDB_ERR_STORE_FULL;
 		return NULL;
 	}
+	BPFDB_TEST_AFTER_CREATE();
 	rec = bpf_map_lookup_elem(&records, key);
 	if (!rec)
-		*status = BPFDB_ERR_INTERNAL;
+		*status = BPFDB_ERR_RETRY;
 	return rec;
 }
 

@@ -40,6 +40,31 @@ static __always_inline void api_stall(void)
 
 #define BPFDB_TEST_AFTER_LOOKUP() api_stall()
 
+/*
+ * api_create_stall[0] iterations stall every record_get_or_create between
+ * its insert and its lookup (BPFDB_TEST_AFTER_CREATE): the window in which
+ * a DEL can remove the new record, still empty and unlocked, made wide. A
+ * global function: verified once, not at every call site.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} api_create_stall SEC(".maps");
+
+__attribute__((noinline)) int api_create_wait(void)
+{
+	__u32 zero = 0, *n = bpf_map_lookup_elem(&api_create_stall, &zero);
+	int unused = 0;
+
+	if (n && *n)
+		bpf_loop(*n, api_stall_cb, &unused, 0);
+	return 0;
+}
+
+#define BPFDB_TEST_AFTER_CREATE() api_create_wait()
+
 #include "bpfdb_api.h"
 
 char _license[] SEC("license") = "GPL";

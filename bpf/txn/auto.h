@@ -85,7 +85,8 @@ static __always_inline int auto_lock(const struct bpfdb_key *key, int create, __
 	if (create) {
 		rec = record_get_or_create(key, &status);
 		if (!rec) {
-			*detail = BPFDB_FULL_INDEX;
+			if (status == BPFDB_ERR_STORE_FULL)
+				*detail = BPFDB_FULL_INDEX;
 			return status;
 		}
 	} else {

@@ -62,7 +62,8 @@ static __always_inline int txn_lock(struct bpfdb_txn *t, __u32 tslot, const stru
 		return BPFDB_ERR_WRITE_SET_FULL;
 	rec = record_get_or_create(key, &status);
 	if (!rec) {
-		*detail = BPFDB_FULL_INDEX;
+		if (status == BPFDB_ERR_STORE_FULL)
+			*detail = BPFDB_FULL_INDEX;
 		return status;
 	}
 	if (mode == BPFDB_LOCK_EXCLUSIVE)

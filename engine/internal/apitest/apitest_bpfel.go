@@ -184,6 +184,7 @@ type ApitestBpfdbWalWrite struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	ApitestMapApiCreateStall     = "api_create_stall"
 	ApitestMapApiReadStall       = "api_read_stall"
 	ApitestMapApiSlots           = "api_slots"
 	ApitestMapChainProgs         = "chain_progs"
@@ -281,6 +282,7 @@ type ApitestProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type ApitestMapSpecs struct {
+	ApiCreateStall  *ebpf.MapSpec `ebpf:"api_create_stall"`
 	ApiReadStall    *ebpf.MapSpec `ebpf:"api_read_stall"`
 	ApiSlots        *ebpf.MapSpec `ebpf:"api_slots"`
 	ChainProgs      *ebpf.MapSpec `ebpf:"chain_progs"`
@@ -324,6 +326,7 @@ func (o *ApitestObjects) Close() error {
 //
 // It can be passed to LoadApitestObjects or ebpf.CollectionSpec.LoadAndAssign.
 type ApitestMaps struct {
+	ApiCreateStall  *ebpf.Map `ebpf:"api_create_stall"`
 	ApiReadStall    *ebpf.Map `ebpf:"api_read_stall"`
 	ApiSlots        *ebpf.Map `ebpf:"api_slots"`
 	ChainProgs      *ebpf.Map `ebpf:"chain_progs"`
@@ -343,6 +346,7 @@ type ApitestMaps struct {
 
 func (m *ApitestMaps) Close() error {
 	return _ApitestClose(
+		m.ApiCreateStall,
 		m.ApiReadStall,
 		m.ApiSlots,
 		m.ChainProgs,
