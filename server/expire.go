@@ -135,7 +135,15 @@ func evalSet(v *txView, a [][]byte) reply {
 		return nullReply
 	}
 	if o.keepTTL {
+		// The deadline is kept as it is, as Redis does (and update): one
+		// at v.now has not passed (viewEntry), so it is not a time
+		// already past that deletes the key, as a new one would be.
 		at, _ = v.ttl(a[1])
+		if at != 0 && len(a[2]) > engine.MaxExpiringValueLen {
+			return v.fail(errExpiringTooLarge)
+		}
+		v.setTTL(a[1], a[2], at)
+		return r
 	}
 	if w := v.setExpiring(a[1], a[2], at); w.kind == kindError {
 		return w

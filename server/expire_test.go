@@ -2,6 +2,9 @@ package server
 
 import (
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -247,4 +250,214 @@ func TestTxnViewExpiredBetweenBeginAndNow(t *testing.T) {
 			t.Errorf("%s: an absent entry holds %q", c.name, e.val)
 		}
 	}
+}
+
+// The commands of a transaction over a value the kernel read as live at
+// BEGIN whose deadline passed by the transaction's clock (now): each sees
+// it absent, with no deadline, and the writes committed replace or delete
+// the value the store still holds. A value at its deadline is still live.
+func TestTxnViewCommandsPastDeadline(t *testing.T) {
+	const deadline = 2000
+	read := func() []engine.Op {
+		return []engine.Op{
+			{Kind: engine.OpGet, Key: []byte("k"), Value: []byte("10"), ExpireAt: deadline, Version: 5},
+			{Kind: engine.OpGet, Key: []byte("other"), Err: engine.ErrNotFound, Version: 3},
+		}
+	}
+	type step struct {
+		args  []string
+		reply string
+	}
+	s := func(reply string, args ...string) step { return step{args, reply} }
+	for _, c := range []struct {
+		name   string
+		now    int64
+		steps  []step
+		writes string // the ops committed
+	}{
+		{"GET TTL EXISTS", deadline + 1, []step{
+			s("nil", "GET", "k"), s("-2", "TTL", "k"), s("-2", "PTTL", "k"), s("-2", "PEXPIRETIME", "k"),
+			s("0", "EXISTS", "k"), s("0", "STRLEN", "k"), s("[nil nil]", "MGET", "k", "other"),
+		}, ""},
+		{"INCR starts from 0 without a deadline", deadline + 1, []step{
+			s("1", "INCR", "k"), s("-1", "PTTL", "k"), s("1", "GET", "k"),
+		}, "SET k 1 0"},
+		{"INCRBY DECR", deadline + 1, []step{s("5", "INCRBY", "k", "5"), s("4", "DECR", "k")}, "SET k 4 0"},
+		{"APPEND", deadline + 1, []step{s("1", "APPEND", "k", "x"), s("-1", "TTL", "k")}, "SET k x 0"},
+		{"SET KEEPTTL keeps no deadline", deadline + 1, []step{
+			s("OK", "SET", "k", "v", "KEEPTTL"), s("-1", "PTTL", "k"),
+		}, "SET k v 0"},
+		{"SET XX", deadline + 1, []step{s("nil", "SET", "k", "v", "XX")}, ""},
+		{"SET NX GET", deadline + 1, []step{s("nil", "SET", "k", "v", "NX", "GET"), s("v", "GET", "k")}, "SET k v 0"},
+		{"SETNX", deadline + 1, []step{s("1", "SETNX", "k", "v")}, "SET k v 0"},
+		{"MSETNX", deadline + 1, []step{s("1", "MSETNX", "k", "v", "other", "w")}, "SET k v 0, SET other w 0"},
+		{"GETSET", deadline + 1, []step{s("nil", "GETSET", "k", "v")}, "SET k v 0"},
+		{"EXPIRE", deadline + 1, []step{
+			s("0", "EXPIRE", "k", "100"), s("0", "PEXPIRE", "k", "100", "XX"), s("0", "PEXPIRE", "k", "100", "NX"),
+			s("0", "PEXPIRE", "k", "100", "GT"), s("0", "PEXPIREAT", "k", "1", "LT"), s("0", "PERSIST", "k"),
+		}, ""},
+		{"GETEX", deadline + 1, []step{s("nil", "GETEX", "k", "PX", "100"), s("nil", "GETEX", "k", "PERSIST")}, ""},
+		{"DEL deletes what the store holds", deadline + 1, []step{
+			s("0", "DEL", "k", "other"), s("nil", "GETDEL", "k"),
+		}, "DEL k"},
+		{"SET then DEL", deadline + 1, []step{s("OK", "SET", "k", "v", "PX", "100"), s("1", "DEL", "k")}, "DEL k"},
+		// At its deadline the value is live, as to the kernel (now > deadline).
+		{"at its deadline", deadline, []step{
+			s("10", "GET", "k"), s("0", "PTTL", "k"), s("1", "EXISTS", "k"), s("11", "INCR", "k"), s("0", "PTTL", "k"),
+		}, "SET k 11 2000"},
+		{"SET KEEPTTL at its deadline", deadline, []step{
+			s("OK", "SET", "k", "v", "KEEPTTL"), s("v", "GET", "k"), s("2000", "PEXPIRETIME", "k"),
+		}, "SET k v 2000"},
+		{"live", deadline - 500, []step{
+			s("500", "PTTL", "k"), s("1", "TTL", "k"), s("1", "PEXPIRE", "k", "100", "LT"), s("100", "PTTL", "k"),
+		}, "SET k 10 1600"},
+	} {
+		reads := read()
+		v, err := newView([]string{"k", "other"}, reads, c.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, st := range c.steps {
+			args := make([][]byte, len(st.args))
+			for i, a := range st.args {
+				args[i] = []byte(a)
+			}
+			cmd := lookup(args[0])
+			if cmd.check != nil {
+				if err := cmd.check(args); err != nil {
+					t.Fatalf("%s: %v: %v", c.name, st.args, err)
+				}
+			}
+			if got := replyText(cmd.eval(v, args)); got != st.reply {
+				t.Errorf("%s: %v = %s, want %s", c.name, st.args, got, st.reply)
+			}
+		}
+		if v.failed != nil {
+			t.Errorf("%s: failed: %v", c.name, v.failed)
+		}
+		var writes []string
+		for _, w := range v.writes() {
+			if w.Kind == engine.OpDelete {
+				writes = append(writes, "DEL "+string(w.Key))
+			} else {
+				writes = append(writes, fmt.Sprintf("SET %s %s %d", w.Key, w.Value, w.ExpireAt))
+			}
+		}
+		if got := strings.Join(writes, ", "); got != c.writes {
+			t.Errorf("%s: writes %q, want %q", c.name, got, c.writes)
+		}
+	}
+	// A read that failed otherwise than absent fails the attempt.
+	if _, err := newView([]string{"k"}, []engine.Op{{Err: engine.ErrConflict}}, 1); !errors.Is(err, engine.ErrConflict) {
+		t.Fatalf("newView of a failed read: %v", err)
+	}
+}
+
+// replyText is a reply as TestTxnViewCommandsPastDeadline writes it.
+func replyText(r reply) string {
+	switch r.kind {
+	case kindSimple:
+		return r.str
+	case kindError:
+		return "error " + r.str
+	case kindInt:
+		return strconv.FormatInt(r.n, 10)
+	case kindBulk:
+		return string(r.bulk)
+	case kindNull:
+		return "nil"
+	}
+	elems := make([]string, len(r.elems))
+	for i, e := range r.elems {
+		elems[i] = replyText(e)
+	}
+	return "[" + strings.Join(elems, " ") + "]"
+}
+
+// Keys of 1 to 5 ms read and written in MULTI/EXEC as they expire: the
+// replies of one EXEC agree on whether the key is there (one instant, as
+// Redis's), an INCR of a key gone starts from 0 and leaves it without a
+// deadline, and an INCR of a live one keeps its deadline. Also against
+// redis-server with BPFDB_TEST_REDIS=1.
+func TestExpiryShortKeysInMulti(t *testing.T) {
+	ts := startServer(t, Config{}, false)
+	c := ts.conn(t)
+	ctx := testCtx(t, 30*time.Second)
+	start := time.Now()
+	gone, live := 0, 0
+	for i := 0; i < 400 && time.Since(start) < 8*time.Second; i++ {
+		k := "short:" + strconv.Itoa(i)
+		px := 1 + i%5
+		if err := c.Do(ctx, "SET", k, "10", "PX", px).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Duration(i%7) * time.Millisecond / 2; d > 0 {
+			time.Sleep(d)
+		}
+		var get1, pttl1, incr, pttl2, get2, exists *redis.Cmd
+		cmds, err := c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			get1 = p.Do(ctx, "GET", k)
+			pttl1 = p.Do(ctx, "PTTL", k)
+			exists = p.Do(ctx, "EXISTS", k)
+			incr = p.Do(ctx, "INCR", k)
+			pttl2 = p.Do(ctx, "PTTL", k)
+			get2 = p.Do(ctx, "GET", k)
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			t.Fatalf("%s: EXEC: %v", k, err)
+		}
+		text := func(cmd *redis.Cmd) string {
+			v, err := cmd.Text()
+			if errors.Is(err, redis.Nil) {
+				return "nil"
+			}
+			if err != nil {
+				t.Fatalf("%s: %v: %v", k, cmd.Args(), err)
+			}
+			return v
+		}
+		integer := func(cmd *redis.Cmd) int64 {
+			n, err := cmd.Int64()
+			if err != nil {
+				t.Fatalf("%s: %v: %v", k, cmd.Args(), err)
+			}
+			return n
+		}
+		g1, p1, ex, n, p2, g2 := text(get1), integer(pttl1), integer(exists), integer(incr), integer(pttl2), text(get2)
+		got := fmt.Sprintf("GET %s, PTTL %d, EXISTS %d, INCR %d, PTTL %d, GET %s (%d replies)", g1, p1, ex, n, p2, g2, len(cmds))
+		switch g1 {
+		case "nil": // gone: every reply says so, and INCR starts anew without a deadline
+			gone++
+			if p1 != -2 || ex != 0 || n != 1 || p2 != -1 || g2 != "1" {
+				t.Fatalf("%s (PX %d), gone: %s", k, px, got)
+			}
+			if d, err := c.Do(ctx, "PTTL", k).Int64(); err != nil || d != -1 {
+				t.Fatalf("%s: PTTL after an INCR that started anew: %d %v, want -1", k, d, err)
+			}
+		case "10": // live: INCR continues it and keeps its deadline
+			live++
+			if p1 < 0 || p1 > int64(px) || ex != 1 || n != 11 || p2 < 0 || p2 > p1 || g2 != "11" {
+				t.Fatalf("%s (PX %d), live: %s", k, px, got)
+			}
+		default:
+			t.Fatalf("%s (PX %d): %s", k, px, got)
+		}
+		// A read-only EXEC (a snapshot here) agrees with itself too.
+		var g, p, e *redis.Cmd
+		if _, err := c.TxPipelined(ctx, func(pp redis.Pipeliner) error {
+			g, p, e = pp.Do(ctx, "GET", k), pp.Do(ctx, "PTTL", k), pp.Do(ctx, "EXISTS", k)
+			return nil
+		}); err != nil && !errors.Is(err, redis.Nil) {
+			t.Fatalf("%s: read-only EXEC: %v", k, err)
+		}
+		switch gv, pv, ev := text(g), integer(p), integer(e); {
+		case gv == "nil" && pv == -2 && ev == 0:
+		case gv == "1" && pv == -1 && ev == 1:
+		case gv == "11" && pv >= 0 && pv <= int64(px) && ev == 1:
+		default:
+			t.Fatalf("%s (PX %d): read-only EXEC: GET %s, PTTL %d, EXISTS %d", k, px, gv, pv, ev)
+		}
+	}
+	t.Logf("%d EXECs found the key gone, %d live", gone, live)
 }

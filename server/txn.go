@@ -64,8 +64,9 @@ type entry struct {
 type txView struct {
 	vals  map[string]*entry
 	order []string // keys in the order they were read
-	// now is the store's clock (engine.Now) when the attempt began: the
-	// time every command of the transaction computes deadlines from.
+	// now is the store's clock (engine.Now) read just after step 1's
+	// reads (tryTxn says why after them): the time every command of the
+	// transaction judges expiry by and computes deadlines from.
 	now int64
 	// failed, set by a command that hit an engine limit at run time (an
 	// APPEND past MaxValueLen), aborts the whole transaction.
@@ -244,6 +245,8 @@ func planTxn(cmds []queuedCmd, watched map[string]uint64) txnPlan {
 // BEGIN, before now was read: a value whose deadline falls between is
 // absent to the commands, as it is to every reader from now on (existed
 // still says the store holds it, so that a write replaces or deletes it).
+// Expired is the kernel's test (deadline_passed, bpf/storage/expiry.h):
+// now > deadline, as Redis; at its deadline a value is still live.
 func viewEntry(r *engine.Op, now int64) *entry {
 	e := &entry{version: r.Version} // a deletion's, when absent
 	if r.Err != nil {
@@ -255,6 +258,43 @@ func viewEntry(r *engine.Op, now int64) *entry {
 	}
 	e.val, e.exists, e.expireAt = r.Value, true, r.ExpireAt
 	return e
+}
+
+// newView is the view of the values read in step 1 (reads, of keys) at
+// the transaction's time now. A read that failed otherwise than
+// ErrNotFound fails the attempt.
+func newView(keys []string, reads []engine.Op, now int64) (*txView, error) {
+	v := &txView{vals: make(map[string]*entry, len(reads)), order: make([]string, 0, len(reads)), now: now}
+	for i := range reads {
+		r := &reads[i]
+		if r.Err != nil && !errors.Is(r.Err, engine.ErrNotFound) {
+			return nil, r.Err
+		}
+		v.vals[keys[i]] = viewEntry(r, now)
+		v.order = append(v.order, keys[i])
+	}
+	return v, nil
+}
+
+// writes is step 3: the final value of every key a command wrote. A key
+// deleted is deleted in the store only if the store holds a value for it
+// (existed): one the kernel found absent needs no deletion, one that
+// expired between the kernel's BEGIN and now is deleted (it is a live
+// version to the kernel until then; deleting it is what the expirer would
+// do). A key set replaces whatever the store holds, an expired value too.
+func (v *txView) writes() []engine.Op {
+	var writes []engine.Op
+	for _, k := range v.order {
+		e := v.vals[k]
+		switch {
+		case !e.dirty:
+		case e.exists:
+			writes = append(writes, engine.Op{Kind: engine.OpSet, Key: []byte(k), Value: e.val, ExpireAt: e.expireAt})
+		case e.existed:
+			writes = append(writes, engine.Op{Kind: engine.OpDelete, Key: []byte(k)})
+		}
+	}
+	return writes
 }
 
 func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) ([]reply, bool, error) {
@@ -277,17 +317,19 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 			return nil, false, err
 		}
 	}
-	v := &txView{vals: make(map[string]*entry, len(reads)), now: s.e.Now()}
-	for i := range reads {
-		r := &reads[i]
-		if r.Err != nil && !errors.Is(r.Err, engine.ErrNotFound) {
-			if tx != nil {
-				tx.Abort()
-			}
-			return nil, false, r.Err
+	// The clock is read after the reads, not before: the kernel took the
+	// transaction's time at its BEGIN (the first chain run above), and
+	// no earlier reading is that instant, since Go cannot see the
+	// kernel's. Read after it, now is at or past the kernel's time (one
+	// clock, engine.Now), so a value the kernel found absent is absent at
+	// now too, and newView drops the values found present whose deadline
+	// passed since: every command then sees one instant, now.
+	v, err := newView(p.keys, reads, s.e.Now())
+	if err != nil {
+		if tx != nil {
+			tx.Abort()
 		}
-		v.vals[p.keys[i]] = viewEntry(r, v.now)
-		v.order = append(v.order, p.keys[i])
+		return nil, false, err
 	}
 	for k, version := range watched {
 		if v.vals[k].version != version {
@@ -310,18 +352,7 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 	if tx == nil {
 		return replies, false, nil
 	}
-	var writes []engine.Op
-	for _, k := range v.order {
-		e := v.vals[k]
-		switch {
-		case !e.dirty:
-		case e.exists:
-			writes = append(writes, engine.Op{Kind: engine.OpSet, Key: []byte(k), Value: e.val, ExpireAt: e.expireAt})
-		case e.existed:
-			writes = append(writes, engine.Op{Kind: engine.OpDelete, Key: []byte(k)})
-		}
-	}
-	if err := tx.CommitWith(writes); err != nil {
+	if err := tx.CommitWith(v.writes()); err != nil {
 		// A write the engine refuses before running it (a limit) leaves
 		// the transaction open, its locks held: end it. Abort does
 		// nothing to one that has ended.
