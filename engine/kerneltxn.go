@@ -121,7 +121,7 @@ func (e *Engine) FitSpec(spec *ebpf.CollectionSpec) (map[string]*ebpf.Map, error
 // program can report its BPF half's failures as the engine's own.
 func (e *Engine) StatusError(status int32) error {
 	if chainBpfdbStatus(status) == chainBpfdbStatusBPFDB_ERR_STORE_FULL { // no detail from the API: say both
-		return fmt.Errorf("%w: the index (Options.MaxKeys, %d keys) or a value slab (Options.SlabSlots) is full",
+		return fmt.Errorf("%w: the index (Options.MaxKeys, %d keys) or the value store (Options.MaxMemory) is full",
 			ErrStoreFull, e.opts.MaxKeys)
 	}
 	return e.statusError(status, 0)
