@@ -29,8 +29,8 @@ func (t *embedded) Check() error {
 	if os.Geteuid() != 0 {
 		return skipf("not root: loading bpfdb's BPF programs needs root")
 	}
-	if t.env.ValueSize > engine.MaxValueLen {
-		return skipf("values of %d bytes exceed bpfdb's limit of %d", t.env.ValueSize, engine.MaxValueLen)
+	if t.env.ValueSize > engine.DefaultMaxValueLen {
+		return skipf("values of %d bytes exceed bpfdb's limit of %d", t.env.ValueSize, engine.DefaultMaxValueLen)
 	}
 	return nil
 }

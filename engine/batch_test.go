@@ -26,7 +26,7 @@ func (m specModel) apply(op Op) ([]byte, error) {
 	if len(op.Key) > MaxKeyLen {
 		return nil, ErrKeyTooLong
 	}
-	if op.Kind == OpSet && len(op.Value) > MaxValueLen {
+	if op.Kind == OpSet && len(op.Value) > DefaultMaxValueLen {
 		return nil, ErrValueTooLarge
 	}
 	v, ok := m[string(op.Key)]
@@ -82,6 +82,18 @@ func specCheckStore(tb testing.TB, e *Engine, m specModel, keys [][]byte) {
 	}
 }
 
+// specValueLen is a random value length: mostly within a slot, one in
+// eight a blob of up to a few pages (blob.go), now and then the largest.
+func specValueLen(rng *rand.Rand) int {
+	switch r := rng.IntN(64); {
+	case r == 0:
+		return DefaultMaxValueLen
+	case r < 8:
+		return SlotValueLen + 1 + rng.IntN(4*PageSize)
+	}
+	return rng.IntN(SlotValueLen + 1)
+}
+
 func specRandomOps(rng *rand.Rand, keys [][]byte, n int, invalid bool) []Op {
 	ops := make([]Op, n)
 	for i := range ops {
@@ -90,11 +102,11 @@ func specRandomOps(rng *rand.Rand, keys [][]byte, n int, invalid bool) []Op {
 		case invalid && r == 0:
 			ops[i] = Op{Kind: OpSet, Key: bytes.Repeat([]byte("x"), MaxKeyLen+1), Value: []byte("v")}
 		case invalid && r == 1:
-			ops[i] = Op{Kind: OpSet, Key: k, Value: make([]byte, MaxValueLen+1)}
+			ops[i] = Op{Kind: OpSet, Key: k, Value: make([]byte, DefaultMaxValueLen+1)}
 		case r < 9:
 			ops[i] = Op{Kind: OpGet, Key: k}
 		case r < 16:
-			ops[i] = Op{Kind: OpSet, Key: k, Value: specPattern(rng.IntN(MaxValueLen+1), byte(i))}
+			ops[i] = Op{Kind: OpSet, Key: k, Value: specPattern(specValueLen(rng), byte(i))}
 		default:
 			ops[i] = Op{Kind: OpDelete, Key: k}
 		}
@@ -103,7 +115,7 @@ func specRandomOps(rng *rand.Rand, keys [][]byte, n int, invalid bool) []Op {
 }
 
 func TestBatch(t *testing.T) {
-	e := openTest(t, Options{MaxKeys: 256})
+	e := openTest(t, Options{MaxKeys: 256, MaxMemory: 64 << 20})
 
 	t.Run("scripted", func(t *testing.T) {
 		m := specModel{}
@@ -182,7 +194,7 @@ func TestBatch(t *testing.T) {
 func TestExecPipeline(t *testing.T) {
 	// Random values are up to 1024 bytes: size the large classes for 40
 	// keys with several versions each.
-	e := openTest(t, Options{MaxKeys: 1024, TxnTimeout: -1})
+	e := openTest(t, Options{MaxKeys: 1024, MaxMemory: 64 << 20, TxnTimeout: -1})
 	m := specModel{}
 	keys := make([][]byte, 40)
 	for i := range keys {
@@ -219,7 +231,7 @@ func TestExecPipeline(t *testing.T) {
 // after a Set of the same key that ends up succeeding sees the Set's value,
 // never the value from before it.
 func TestBatchRetryKeepsOrder(t *testing.T) {
-	e := openTest(t, Options{MaxKeys: 64, TxnTimeout: -1})
+	e := openTest(t, Options{MaxKeys: 64, MaxMemory: 64 << 20, TxnTimeout: -1})
 	k := []byte("k")
 	conclusive := 0
 	for attempt := 0; attempt < 10 && conclusive < 3; attempt++ {

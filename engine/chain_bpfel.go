@@ -37,6 +37,7 @@ type chainBpfdbControl struct {
 	PageNext      uint64
 	PageCap       uint64
 	PageFree      uint64
+	BlobPages     uint64
 	Done          [1024]uint64
 	SnapActive    uint64
 	LogRefused    uint64
@@ -66,7 +67,7 @@ type chainBpfdbKey struct {
 type chainBpfdbLayout uint32
 
 const (
-	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 344653057
+	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 838427314
 )
 
 type chainBpfdbLenFlag uint32
@@ -101,6 +102,9 @@ const (
 	chainBpfdbLimitBPFDB_RUN_MAGIC        chainBpfdbLimit = 1651533412
 	chainBpfdbLimitBPFDB_DEADLINE_LEN     chainBpfdbLimit = 8
 	chainBpfdbLimitBPFDB_MAX_EXPIRING_LEN chainBpfdbLimit = 1016
+	chainBpfdbLimitBPFDB_BLOB_HEAD        chainBpfdbLimit = 32
+	chainBpfdbLimitBPFDB_BLOB_MAX_PAGES   chainBpfdbLimit = 1016
+	chainBpfdbLimitBPFDB_MAX_BLOB_LEN     chainBpfdbLimit = 4161536
 )
 
 type chainBpfdbMode uint32

@@ -180,7 +180,7 @@ func (e *Engine) valueAt(rec *chainBpfdbRecord, snap uint64) ([]byte, int64, boo
 		if stored == 0 {
 			return []byte{}, 0, true
 		}
-		b := e.storedValue(v.Ref, stored)
+		b := e.storedAt(v.Ref, v.Len)
 		if b == nil {
 			return nil, 0, false
 		}

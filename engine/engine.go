@@ -40,6 +40,11 @@ type Options struct {
 	// MaxKeys is the capacity of the index (default MaxMemory/1 KiB when
 	// MaxMemory is set, else 65536).
 	MaxKeys int
+	// MaxValueLen is the longest value a write may carry, in bytes
+	// (default DefaultMaxValueLen, 1 MiB; at most MaxValueLenLimit). A
+	// value of more than SlotValueLen bytes (its deadline included) is
+	// stored in whole pages of the value store (blob.go).
+	MaxValueLen int
 	// TxnTimeout aborts interactive transactions idle for longer, releasing
 	// their locks (default 30s; negative disables).
 	TxnTimeout time.Duration
@@ -113,6 +118,9 @@ func (o *Options) setDefaults() {
 	if o.MaxMemory <= 0 {
 		o.MaxMemory = max(int64(o.MaxKeys)*defaultBytesPerKey, o.minMemory())
 	}
+	if o.MaxValueLen <= 0 {
+		o.MaxValueLen = DefaultMaxValueLen
+	}
 	if o.TxnTimeout == 0 {
 		o.TxnTimeout = 30 * time.Second
 	}
@@ -156,6 +164,8 @@ type Engine struct {
 	hdrMem, opsMem, ctlMem []byte
 	pageMem                []byte // value_pages (bpf/storage/slab.h)
 	ctl                    *chainBpfdbControl
+	blobIDs                atomic.Uint64 // the last blob id handed out (blob.go)
+	blobLog                blobLog       // logged blobs' values, for the drain (blob.go)
 	slots                  [reqSlots]*reqSlot
 	freeSlots              atomic.Uint64 // bit i: slots[i] is free
 
@@ -242,6 +252,9 @@ type progRunAttr struct {
 // after it (see Recovery), and logs every commit from then on.
 func Open(opts Options) (*Engine, error) {
 	opts.setDefaults()
+	if err := opts.checkLimits(); err != nil {
+		return nil, err
+	}
 	if err := opts.checkMemory(); err != nil {
 		return nil, err
 	}
@@ -283,7 +296,8 @@ func Open(opts Options) (*Engine, error) {
 		}
 		e.log.Start(e.recovery.LSN)
 		e.drain = &logDrain{rd: e.ring, w: e.log.NewWriter(), pending: map[uint64]*pendingTxn{},
-			records: &e.logRecords, bad: &e.logBadRecords, closing: &e.closingLog}
+			blobs: &e.blobLog, durable: e.log.DurableLSN, records: &e.logRecords,
+			clock: func() uint64 { return atomic.LoadUint64(&e.ctl.Clock) }, bad: &e.logBadRecords, closing: &e.closingLog}
 		e.drainDone = make(chan struct{})
 		e.logKick = make(chan struct{}, 1)
 		go e.drainLog()

@@ -104,16 +104,16 @@ func keyTooLong(n int) error {
 	return fmt.Errorf("%w: key is %d bytes, the limit is %d (BPFDB_MAX_KEY_LEN)", ErrKeyTooLong, n, MaxKeyLen)
 }
 
-func valueTooLarge(n int) error {
-	return fmt.Errorf("%w: value is %d bytes, the limit is %d (BPFDB_MAX_VALUE_LEN)", ErrValueTooLarge, n, MaxValueLen)
+func (e *Engine) valueTooLarge(n int) error {
+	return fmt.Errorf("%w: value is %d bytes, the limit is %d (Options.MaxValueLen)", ErrValueTooLarge, n, e.opts.MaxValueLen)
 }
 
-func checkKeyValue(key, value []byte, write bool) error {
+func (e *Engine) checkKeyValue(key, value []byte, write bool) error {
 	if err := CheckKey(key); err != nil {
 		return err
 	}
 	if write {
-		return CheckValue(value)
+		return e.CheckValue(value)
 	}
 	return nil
 }
@@ -129,12 +129,15 @@ func CheckKey(key []byte) error {
 
 // CheckValue returns ErrValueTooLarge, naming the limit, for a value longer
 // than MaxValueLen.
-func CheckValue(value []byte) error {
-	if len(value) > MaxValueLen {
-		return valueTooLarge(len(value))
+func (e *Engine) CheckValue(value []byte) error {
+	if len(value) > e.opts.MaxValueLen {
+		return e.valueTooLarge(len(value))
 	}
 	return nil
 }
+
+// MaxValueLen is the longest value the store takes (Options.MaxValueLen).
+func (e *Engine) MaxValueLen() int { return e.opts.MaxValueLen }
 
 // statusError turns an op status from the chain into an error (nil for OK).
 func (e *Engine) statusError(status int32, detail uint8) error {
@@ -148,7 +151,7 @@ func (e *Engine) statusError(status int32, detail uint8) error {
 	case chainBpfdbStatusBPFDB_ERR_KEY_TOO_LONG:
 		return fmt.Errorf("%w: the limit is %d bytes (BPFDB_MAX_KEY_LEN)", ErrKeyTooLong, MaxKeyLen)
 	case chainBpfdbStatusBPFDB_ERR_VALUE_TOO_LARGE:
-		return fmt.Errorf("%w: the limit is %d bytes (BPFDB_MAX_VALUE_LEN)", ErrValueTooLarge, MaxValueLen)
+		return fmt.Errorf("%w: the limit is %d bytes (Options.MaxValueLen)", ErrValueTooLarge, e.opts.MaxValueLen)
 	case chainBpfdbStatusBPFDB_ERR_STORE_FULL:
 		if detail == uint8(chainBpfdbFullDetailBPFDB_FULL_INDEX) || int(detail) >= SlabClasses {
 			return fmt.Errorf("%w: the index holds at most %d keys (Options.MaxKeys)", ErrStoreFull, e.opts.MaxKeys)

@@ -135,15 +135,16 @@ func TestErrKeyTooLong(t *testing.T) {
 }
 
 func TestErrValueTooLarge(t *testing.T) {
-	e := openTest(t, Options{MaxKeys: 64})
+	e := openTest(t, Options{MaxKeys: 64, MaxMemory: 8 << 20})
 	k := []byte("k")
 	specSet(t, e, k, []byte("small"))
 	before := specSnapshot(t, e, k, []byte("new"))
-	big := bytes.Repeat([]byte("V"), MaxValueLen+1)
+	big := bytes.Repeat([]byte("V"), DefaultMaxValueLen+1)
 	check := func(what string, err error) {
 		t.Helper()
 		specIs(t, what, err, ErrValueTooLarge)
-		specMentions(t, err, "1024")
+		specMentions(t, err, "1048576")
+		specMentions(t, err, "MaxValueLen")
 	}
 	check("Set", e.Set(k, big))
 	check("Set of a new key", e.Set([]byte("new"), big))
@@ -161,14 +162,14 @@ func TestErrValueTooLarge(t *testing.T) {
 	}
 	defer tx.Abort()
 	check("txn Set", tx.Set(k, big))
-	if err := tx.Set(k, bytes.Repeat([]byte("V"), MaxValueLen)); err != nil {
+	if err := tx.Set(k, bytes.Repeat([]byte("V"), DefaultMaxValueLen)); err != nil {
 		t.Fatalf("a value of exactly MaxValueLen: %v", err)
 	}
 	specUnchanged(t, e, before)
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	specWant(t, e, k, bytes.Repeat([]byte("V"), MaxValueLen))
+	specWant(t, e, k, bytes.Repeat([]byte("V"), DefaultMaxValueLen))
 }
 
 func TestErrStoreFull(t *testing.T) {

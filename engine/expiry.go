@@ -32,10 +32,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxExpiringValueLen is the longest value that can carry a deadline: its
-// deadline is stored after it, within MaxValueLen.
-const MaxExpiringValueLen = int(chainBpfdbLimitBPFDB_MAX_EXPIRING_LEN)
-
 const (
 	deadlineLen = int(chainBpfdbLimitBPFDB_DEADLINE_LEN)
 	lenExpires  = uint32(chainBpfdbLenFlagBPFDB_LEN_EXPIRES)
@@ -70,10 +66,6 @@ func (e *Engine) Now() int64 {
 func checkDeadline(op *Op) error {
 	if op.ExpireAt < 0 {
 		return fmt.Errorf("%w: deadline %d is negative", ErrBadDeadline, op.ExpireAt)
-	}
-	if op.ExpireAt > 0 && len(op.Value) > MaxExpiringValueLen {
-		return fmt.Errorf("%w: %d bytes with a deadline, above %d (MaxExpiringValueLen: the deadline is stored after the value)",
-			ErrValueTooLarge, len(op.Value), MaxExpiringValueLen)
 	}
 	return nil
 }

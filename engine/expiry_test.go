@@ -52,7 +52,7 @@ func getEx(e *Engine, key string) ([]byte, int64, error) {
 func TestExpiryReadsAndDeletes(t *testing.T) {
 	e := openTest(t, Options{})
 	now := e.Now()
-	for _, size := range []int{0, 1, 24, 100, MaxExpiringValueLen} {
+	for _, size := range []int{0, 1, 24, 100, SlotValueLen - deadlineLen, SlotValueLen - deadlineLen + 1, 3 * PageSize, DefaultMaxValueLen} {
 		k := fmt.Sprint("size", size)
 		v := bytes.Repeat([]byte{'v'}, size)
 		if err := setEx(e, k, string(v), now+60_000); err != nil {
@@ -63,8 +63,8 @@ func TestExpiryReadsAndDeletes(t *testing.T) {
 			t.Fatalf("%d bytes: got %d bytes, deadline %d, %v", size, len(got), deadline, err)
 		}
 	}
-	if err := setEx(e, "big", string(make([]byte, MaxExpiringValueLen+1)), now+1); !errors.Is(err, ErrValueTooLarge) {
-		t.Fatalf("a value of MaxExpiringValueLen+1 bytes with a deadline: %v", err)
+	if err := setEx(e, "big", string(make([]byte, DefaultMaxValueLen+1)), now+1); !errors.Is(err, ErrValueTooLarge) {
+		t.Fatalf("a value of MaxValueLen+1 bytes with a deadline: %v", err)
 	}
 	if err := setEx(e, "neg", "v", -5); !errors.Is(err, ErrBadDeadline) {
 		t.Fatalf("a negative deadline: %v", err)
@@ -313,7 +313,7 @@ func TestExpiryKernelAPI(t *testing.T) {
 	if v, d, err := getEx(e, "kernel"); err != nil || string(v) != "42" || d != near {
 		t.Fatalf("engine read of a kernel-written expiring key: %q %d %v", v, d, err)
 	}
-	big := setIn("big", string(make([]byte, MaxExpiringValueLen+1)))
+	big := setIn("big", string(make([]byte, SlotValueLen-deadlineLen+1)))
 	big.Delta = far
 	wantStatus(t, "api_set_deadline of a long value", a.mustCall(t, "api_set_deadline", 0, big).Status, chainBpfdbStatusBPFDB_ERR_VALUE_TOO_LARGE)
 	time.Sleep(time.Until(time.UnixMilli(near)) + 20*time.Millisecond)
@@ -477,8 +477,8 @@ func TestExpiryOwnWritePastDeadline(t *testing.T) {
 }
 
 // Recovery refuses, as corrupt, a log write of a value with a deadline
-// longer than MaxExpiringValueLen (the engine never logs one), rather than
-// loading part of it.
+// longer than MaxValueLenLimit (no engine logs one), rather than loading
+// part of it.
 func TestExpiryRecoverRefusesOverlongValue(t *testing.T) {
 	dir := t.TempDir()
 	l, err := logd.Open(dir, logd.Options{})
@@ -487,7 +487,7 @@ func TestExpiryRecoverRefusesOverlongValue(t *testing.T) {
 	}
 	l.Start(0)
 	w := l.NewWriter()
-	w.Add(&logd.Txn{LSN: 1, ID: 1, Writes: []logd.Write{{Key: []byte("long"), Value: make([]byte, MaxExpiringValueLen+1),
+	w.Add(&logd.Txn{LSN: 1, ID: 1, Writes: []logd.Write{{Key: []byte("long"), Value: make([]byte, MaxValueLenLimit+1),
 		ExpireAt: time.Now().Add(time.Hour).UnixMilli()}}})
 	w.Close(time.Time{})
 	if err := l.WaitDurable(1); err != nil {
@@ -500,9 +500,9 @@ func TestExpiryRecoverRefusesOverlongValue(t *testing.T) {
 	}
 	if err == nil {
 		e.Close()
-		t.Fatal("Open recovered a 1017-byte value with a deadline")
+		t.Fatal("Open recovered a value above MaxValueLenLimit")
 	}
-	if !errors.Is(err, logd.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprint(MaxExpiringValueLen)) {
-		t.Fatalf("Open: %v, want logd.ErrCorrupt naming %d", err, MaxExpiringValueLen)
+	if !errors.Is(err, logd.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprint(MaxValueLenLimit)) {
+		t.Fatalf("Open: %v, want logd.ErrCorrupt naming %d", err, MaxValueLenLimit)
 	}
 }

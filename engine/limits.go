@@ -9,8 +9,6 @@ import (
 const (
 	// MaxKeyLen is the longest key, in bytes.
 	MaxKeyLen = int(chainBpfdbLimitBPFDB_MAX_KEY_LEN)
-	// MaxValueLen is the longest value, in bytes.
-	MaxValueLen = int(chainBpfdbLimitBPFDB_MAX_VALUE_LEN)
 	// MaxVersions is how many versions of one key the store keeps.
 	MaxVersions = int(chainBpfdbLimitBPFDB_MAX_VERSIONS)
 	// MaxBatch is the most operations one chain run carries.
@@ -75,6 +73,15 @@ func (o *Options) minMemory() int64 {
 	return int64(o.MaxKeys)*indexBytesPerKey + MinValuePages*int64(PageSize)
 }
 
+// checkLimits refuses a value limit above what a blob holds.
+func (o *Options) checkLimits() error {
+	if o.MaxValueLen > MaxValueLenLimit {
+		return fmt.Errorf("%w: MaxValueLen %d bytes is above %d (MaxValueLenLimit: a blob's head page lists at most %d pages)",
+			ErrBadOptions, o.MaxValueLen, MaxValueLenLimit, blobMaxPages)
+	}
+	return nil
+}
+
 // checkMemory refuses a budget that does not hold the index and the
 // smallest value store.
 func (o *Options) checkMemory() error {
@@ -90,7 +97,7 @@ func (o *Options) checkMemory() error {
 // (bpf/storage/slab.h: slot ref of class c is at byte ref << (5 + c)), or
 // nil if that is out of the store (a torn copy of a record).
 func (e *Engine) storedValue(ref uint32, stored int) []byte {
-	if stored <= 0 || stored > MaxValueLen {
+	if stored <= 0 || stored > SlotValueLen {
 		return nil
 	}
 	off := int(ref) << (minSlabShift + slabClass(stored))

@@ -58,7 +58,7 @@ type Op struct {
 	Delta int64
 	// ExpireAt is a deadline, the Unix time in milliseconds on the store's
 	// clock (Engine.Now): for an OpSet, when the value it writes expires
-	// (0: never; the value is then at most MaxExpiringValueLen bytes); after
+	// (0: never); after
 	// an OpGet, the value's. Past its deadline a value reads as absent, and
 	// the engine deletes it (a logged deletion). An OpIncr keeps the
 	// deadline of the value it adds to.
@@ -114,8 +114,8 @@ func (o *chainBpfdbOp) value() ([]byte, int64) {
 }
 
 // checkOp refuses an op whose key, value or deadline the store cannot hold.
-func checkOp(op *Op) error {
-	if err := checkKeyValue(op.Key, op.Value, op.Kind == OpSet); err != nil {
+func (e *Engine) checkOp(op *Op) error {
+	if err := e.checkKeyValue(op.Key, op.Value, op.Kind == OpSet); err != nil {
 		return err
 	}
 	if op.Kind == OpSet {
@@ -207,14 +207,48 @@ func (e *Engine) TrySubmit(ops []Op) (lsn uint64, err error) {
 func (e *Engine) submit(ops []Op, retries int) (lsn uint64, err error) {
 	for len(ops) > 0 {
 		n := min(len(ops), MaxBatch)
-		last, err := e.runAuto(ops[:n], retries)
-		lsn = max(lsn, last)
-		if err != nil {
-			return lsn, err
+		for chunk := ops[:n]; len(chunk) > 0; {
+			k := readThenWrite(chunk)
+			last, err := e.runAuto(chunk[:k], retries)
+			lsn = max(lsn, last)
+			if err != nil {
+				return lsn, err
+			}
+			if slices.ContainsFunc(chunk[:k], func(op Op) bool { return Retryable(op.Err) }) {
+				// Nothing after a refused op runs: its failures stay a
+				// suffix of the chunk, as in one run.
+				for i := k; i < len(chunk); i++ {
+					chunk[i].Err = fmt.Errorf("%w: not run, after a refused op", ErrConflict)
+				}
+				break
+			}
+			chunk = chunk[k:]
 		}
 		ops = ops[n:]
 	}
 	return lsn, nil
+}
+
+// readThenWrite returns how many of ops may share a chain run: up to the
+// first write of a key an earlier Get of ops reads. Such a write runs
+// after the Get's run has returned, so that it cannot free the blob the
+// Get is answered with before the engine copied it (blob.go).
+func readThenWrite(ops []Op) int {
+	var gets [MaxBatch]int
+	n := 0
+	for i := range ops {
+		if ops[i].Kind == OpGet {
+			gets[n] = i
+			n++
+			continue
+		}
+		for _, j := range gets[:n] {
+			if bytes.Equal(ops[j].Key, ops[i].Key) {
+				return i
+			}
+		}
+	}
+	return len(ops)
 }
 
 // WaitDurable returns once the commit at lsn (and every commit before it)
@@ -320,10 +354,21 @@ func (e *Engine) runAuto(ops []Op, retries int) (uint64, error) {
 func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 	var lsn uint64
 	var pending [MaxBatch]int // request op index -> ops index
+	// held[i]: the blob built for ops[i] and not yet adopted (blob.go),
+	// kept for its retries; given back when the op is over.
+	var held []blobHeader
+	defer func() {
+		for i := range held {
+			if held[i].ID != 0 {
+				e.blobFree(&held[i])
+				e.blobLog.drop(held[i].ID)
+			}
+		}
+	}()
 	n := 0
 	for i := range ops {
 		op := &ops[i]
-		op.Err = checkOp(op)
+		op.Err = e.checkOp(op)
 		if op.Err == nil && op.Kind != OpGet && op.Kind != OpSet && op.Kind != OpDelete && op.Kind != OpIncr {
 			op.Err = fmt.Errorf("bpfdb: unknown operation %v", op.Kind)
 		}
@@ -340,6 +385,9 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 		if try > 0 {
 			backoff(try)
 		}
+		if held, n = e.buildBlobs(ops, pending[:n], held); n == 0 {
+			break
+		}
 		wrote := false // an op before this one writes (a run of GETs skips wroteEarlier's scan)
 		for j := 0; j < n; j++ {
 			op := &ops[pending[j]]
@@ -348,6 +396,8 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			switch {
 			case op.Kind == OpIncr:
 				o.ValLen, o.Ts = 0, uint64(op.Delta)
+			case op.Kind == OpSet && held != nil && held[pending[j]].ID != 0:
+				o.encodeBlob(uint8(op.Kind), op.Key, held[pending[j]])
 			case op.Kind == OpSet:
 				o.setDeadline(len(op.Value), op.ExpireAt)
 			case op.onlyExpired:
@@ -376,7 +426,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 		// pipeline's order. One allocation holds every value returned.
 		total := 0
 		for j := 0; j < n; j++ {
-			if o := &s.ops[j]; o.Status == 0 && (o.Kind == uint8(OpGet) || o.Kind == uint8(OpIncr)) {
+			if o := &s.ops[j]; o.Status == 0 && (o.Kind == uint8(OpGet) || o.Kind == uint8(OpIncr)) && !isBlob(o.ValLen) {
 				n, _ := splitStored(o.Value[:], o.ValLen)
 				total += n
 			}
@@ -387,6 +437,19 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			op := &ops[pending[j]]
 			o := &s.ops[j]
 			op.Err = e.statusError(o.Status, o.Detail)
+			if held != nil && held[pending[j]].ID != 0 && headerAt(o.Value[:]).Adopted != 0 {
+				if op.Err != nil { // the chain freed it: never logged
+					e.blobLog.drop(held[pending[j]].ID)
+				}
+				held[pending[j]] = blobHeader{}
+			}
+			if op.Kind == OpGet && op.Err == nil && isBlob(o.ValLen) {
+				if v, d, ok := e.getValue(o, op.Key, false); ok {
+					op.Value, op.ExpireAt, op.Version = v, d, o.Ts
+					continue
+				}
+				op.Err = errRetry // freed under the copy: read again
+			}
 			if op.Kind == OpGet && op.Err == ErrNotFound { // statusError's own value
 				op.Version = o.Ts
 				e.noteExpired(o, op.Key)
@@ -419,6 +482,31 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 		n = again
 	}
 	return lsn, nil
+}
+
+// buildBlobs builds a blob for each op at the indexes pending that needs
+// one and holds none (held, allocated on first need, holds them by op
+// index), and returns held and how many of pending remain: an op whose
+// blob cannot be built (ErrStoreFull) fails and leaves pending.
+func (e *Engine) buildBlobs(ops []Op, pending []int, held []blobHeader) ([]blobHeader, int) {
+	n := 0
+	for _, i := range pending {
+		op := &ops[i]
+		if needsBlob(op) && (held == nil || held[i].ID == 0) {
+			if held == nil {
+				held = make([]blobHeader, len(ops))
+			}
+			h, err := e.newBlob(op.Value, op.ExpireAt, true)
+			if err != nil {
+				op.Err = err
+				continue
+			}
+			held[i] = h
+		}
+		pending[n] = i
+		n++
+	}
+	return held, n
 }
 
 // wroteEarlier reports whether one of the ops at indexes earlier writes key.
@@ -455,7 +543,7 @@ func (e *Engine) Exec(ops []Op) error {
 		if ops[i].Kind != OpGet {
 			readOnly = false
 		}
-		ops[i].Err = checkOp(&ops[i])
+		ops[i].Err = e.checkOp(&ops[i])
 		if ops[i].Err == nil && ops[i].Kind == OpIncr {
 			ops[i].Err = errIncrInTxn
 		}
@@ -463,6 +551,17 @@ func (e *Engine) Exec(ops []Op) error {
 			return ops[i].Err
 		}
 	}
+	for try := 0; ; try++ {
+		err := e.exec(ops, readOnly)
+		// A read-only run whose blob moved is run again (blob.go).
+		if !readOnly || try >= autocommitRetries || !slices.ContainsFunc(ops, func(op Op) bool { return op.Err == errBlobMoved }) {
+			return err
+		}
+		backoff(try)
+	}
+}
+
+func (e *Engine) exec(ops []Op, readOnly bool) error {
 	t, err := e.begin(readOnly)
 	if err != nil {
 		return err

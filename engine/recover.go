@@ -31,11 +31,12 @@ type loader struct {
 // told of; key and value are copied (they alias pebble's iterator, which
 // reuses them).
 func (l *loader) add(key, value []byte, expireAt int64, del bool, ts uint64) error {
-	if limit := loadLimit(expireAt); !del && len(value) > limit {
-		// The engine never logs such a value: the log is not this
-		// store's, or damaged past its checksums.
-		return fmt.Errorf("%w: LSN %d writes a %d-byte value to key %q, above the store's limit of %d bytes (MaxValueLen, MaxExpiringValueLen with a deadline)",
-			logd.ErrCorrupt, ts, len(value), key, limit)
+	if !del && len(value) > MaxValueLenLimit {
+		// No engine logs such a value: the log is not a store's, or
+		// damaged past its checksums. (A value above this store's
+		// MaxValueLen, written under a larger one, is loaded.)
+		return fmt.Errorf("%w: LSN %d writes a %d-byte value to key %q, above the limit of any store, %d bytes (MaxValueLenLimit)",
+			logd.ErrCorrupt, ts, len(value), key, MaxValueLenLimit)
 	}
 	kind := OpKind(chainBpfdbOpKindBPFDB_OP_LOAD)
 	l.ops = append(l.ops, Op{Kind: kind, Key: append([]byte(nil), key...), Value: append([]byte(nil), value...), ExpireAt: expireAt})
@@ -56,15 +57,6 @@ func (l *loader) add(key, value []byte, expireAt int64, del bool, ts uint64) err
 	return nil
 }
 
-// loadLimit is the longest value recovery can load: MaxExpiringValueLen
-// for one with a deadline (stored after it), else MaxValueLen.
-func loadLimit(expireAt int64) int {
-	if expireAt > 0 {
-		return MaxExpiringValueLen
-	}
-	return MaxValueLen
-}
-
 // deleteBit marks a tombstone in loader.ts (timestamps stay far below it).
 const deleteBit = 1 << 63
 
@@ -77,10 +69,18 @@ func (l *loader) flush() error {
 		return err
 	}
 	defer l.e.release(s)
+	n := 0
+	defer func() { // the blobs of a run that failed
+		for i := range n {
+			l.e.settleBlob(&s.ops[i])
+		}
+	}()
 	for i := range l.ops {
 		o := &s.ops[i]
-		o.encode(uint8(l.ops[i].Kind), l.ops[i].Key, l.ops[i].Value)
-		o.setDeadline(len(l.ops[i].Value), l.ops[i].ExpireAt)
+		if err := l.e.encodeSet(o, uint8(l.ops[i].Kind), l.ops[i].Key, l.ops[i].Value, l.ops[i].ExpireAt, false); err != nil {
+			return fmt.Errorf("bpfdb: recovery: loading %q: %w", l.ops[i].Key, err)
+		}
+		n++
 		o.Ts = l.ts[i] &^ deleteBit
 		if l.ts[i]&deleteBit != 0 {
 			o.Flags = uint8(chainBpfdbBeginFlagBPFDB_LOAD_DELETE)

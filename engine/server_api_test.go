@@ -78,7 +78,7 @@ func TestCommitWithAppliesAtomically(t *testing.T) {
 	tx, _ = e.Begin()
 	err := tx.CommitWith([]Op{
 		{Kind: OpSet, Key: []byte("a"), Value: []byte("0")},
-		{Kind: OpSet, Key: []byte("c"), Value: make([]byte, MaxValueLen+1)},
+		{Kind: OpSet, Key: []byte("c"), Value: make([]byte, DefaultMaxValueLen+1)},
 	})
 	if !errors.Is(err, ErrValueTooLarge) {
 		t.Fatalf("CommitWith with an oversized value = %v", err)

@@ -185,11 +185,15 @@ type MemoryUse struct {
 	// Budget is Options.MaxMemory.
 	Budget uint64
 	// Used is the index, preallocated for Options.MaxKeys records (at
-	// about indexBytesPerKey each), and the value slots in use.
+	// about indexBytesPerKey each), the value slots in use and the pages
+	// of blobs (values of more than SlotValueLen bytes).
 	Used uint64
-	// Pages is the value store's pages; PagesUsed those the size classes
-	// have carved (a carved page's free slots serve its class only).
+	// Pages is the value store's pages; PagesUsed those handed out: carved
+	// by the size classes (a carved page's free slots serve its class
+	// only), held by blobs, or given back by blobs and free for either.
 	Pages, PagesUsed uint64
+	// BlobPages is the pages blobs hold.
+	BlobPages uint64
 	// SlotsUsed is the slots in use of each size class.
 	SlotsUsed [SlabClasses]uint64
 }
@@ -204,6 +208,10 @@ func (e *Engine) MemoryUse() (MemoryUse, error) {
 	u := MemoryUse{Budget: uint64(e.opts.MaxMemory), Pages: atomic.LoadUint64(&e.ctl.PageCap)}
 	u.PagesUsed = min(atomic.LoadUint64(&e.ctl.PageNext), u.Pages)
 	u.Used = uint64(e.opts.MaxKeys) * uint64(indexBytesPerKey)
+	if b := int64(atomic.LoadUint64(&e.ctl.BlobPages)); b > 0 { // a free counted first, in flight: below 0
+		u.BlobPages = uint64(b)
+		u.Used += u.BlobPages * uint64(PageSize)
+	}
 	for c := range u.SlotsUsed {
 		u.SlotsUsed[c] = atomic.LoadUint64(&e.ctl.SlabUsed[c])
 		if int64(u.SlotsUsed[c]) < 0 { // a free counted before its allocation, in flight

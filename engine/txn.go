@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,7 +27,9 @@ type Txn struct {
 	ended    error // nil while open; why it ended otherwise
 	// writes are its SETs and DELs, told to the expirer when it commits
 	// (noteWrites).
-	writes   []Op
+	writes []Op
+	// blobIDs are the blobs of its writes the chain adopted (blob.go).
+	blobIDs  []uint64
 	lastUsed atomic.Int64
 	// begunFlag mirrors begun for the checkpoint, which counts open writers
 	// without taking t.mu.
@@ -107,7 +110,7 @@ func (t *Txn) CommitWith(ops []Op) error { return t.runOps(ops, true) }
 func (t *Txn) runOps(ops []Op, commit bool) error {
 	for i := range ops {
 		op := &ops[i]
-		if err := checkOp(op); err != nil {
+		if err := t.e.checkOp(op); err != nil {
 			return err // a bad argument leaves the transaction as it was
 		}
 		if op.Kind != OpGet && t.readOnly {
@@ -145,7 +148,7 @@ func (t *Txn) runOps(ops []Op, commit bool) error {
 
 func (t *Txn) single(ops []Op) error {
 	op := &ops[0]
-	if err := checkOp(op); err != nil {
+	if err := t.e.checkOp(op); err != nil {
 		return err // a bad argument leaves the transaction as it was
 	}
 	if op.Kind != OpGet && t.readOnly {
@@ -191,6 +194,10 @@ func (t *Txn) abortIfOpen() {
 
 // finish marks t ended and gives its slot back. t.mu is held.
 func (t *Txn) finish(why error) {
+	// Its blobs' values are logged, or never will be, once what is
+	// committed now is durable.
+	t.e.blobLog.done(t.blobIDs)
+	t.blobIDs = nil
 	t.ended = why
 	t.e.txns[t.slot].Store(nil)
 	t.e.txnSlots <- t.slot
@@ -209,6 +216,22 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 		return ErrTxnDone
 	}
 	t.lastUsed.Store(time.Now().UnixNano())
+	// A blob a Get is answered with is copied after the run: no later op
+	// of the run may free it, as a write of the same key does (its
+	// buffered blob) and a COMMIT does (it releases the lock; a
+	// read-only transaction's snapshot is checked instead, readValue).
+	if k := readThenWrite(ops); k < len(ops) {
+		if err := t.do(ops[:k], 0); err != nil {
+			return err
+		}
+		return t.do(ops[k:], end)
+	}
+	if end == uint8(chainBpfdbOpKindBPFDB_OP_COMMIT) && !t.readOnly && slices.ContainsFunc(ops, func(op Op) bool { return op.Kind == OpGet }) {
+		if err := t.do(ops, 0); err != nil {
+			return err
+		}
+		return t.do(nil, end)
+	}
 	if !t.begun && len(ops) == 0 && end != 0 {
 		// Nothing reached the kernel: there is nothing to commit or undo.
 		t.finish(errEnded)
@@ -238,10 +261,23 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 		n++
 	}
 	first := n
+	// Blobs the chain did not adopt, and those of a request that did not
+	// run, go back (blob.go); those it did are the transaction's.
+	defer func() {
+		for j := first; j < n; j++ {
+			if id := e.settleBlob(&s.ops[j]); id != 0 {
+				t.blobIDs = append(t.blobIDs, id)
+			}
+		}
+	}()
 	for i := range ops {
-		s.ops[n].encode(uint8(ops[i].Kind), ops[i].Key, ops[i].Value)
 		if ops[i].Kind == OpSet {
-			s.ops[n].setDeadline(len(ops[i].Value), ops[i].ExpireAt)
+			if err := e.encodeSet(&s.ops[n], uint8(OpSet), ops[i].Key, ops[i].Value, ops[i].ExpireAt, true); err != nil {
+				ops[i].Err = err
+				return err // nothing ran: the transaction is as it was
+			}
+		} else {
+			s.ops[n].encode(uint8(ops[i].Kind), ops[i].Key, ops[i].Value)
 		}
 		if ops[i].ForUpdate && ops[i].Kind == OpGet {
 			s.ops[n].Flags = uint8(chainBpfdbBeginFlagBPFDB_GET_FOR_UPDATE)
@@ -295,7 +331,16 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 			ops[i].Version = o.Ts // the deletion's
 		}
 		if ops[i].Err == nil && ops[i].Kind == OpGet {
-			ops[i].Value, ops[i].ExpireAt = o.value()
+			// Under a lock or at a registered snapshot a blob read is
+			// whole (blob.go); a read-only transaction that ended in
+			// this run checks it, and Exec runs again if it moved.
+			var ok bool
+			locked := !t.readOnly || end == 0
+			if ops[i].Value, ops[i].ExpireAt, ok = e.getValue(o, ops[i].Key, locked); !ok && locked {
+				ops[i].Err = fmt.Errorf("%w: key %q: a blob that does not match its head page", ErrInternal, ops[i].Key)
+			} else if !ok {
+				ops[i].Err = errBlobMoved
+			}
 			ops[i].Version = o.Ts
 		}
 		if failed == nil && ops[i].Err != nil && !errors.Is(ops[i].Err, ErrNotFound) {

@@ -321,7 +321,7 @@ func TestValueSizes(t *testing.T) {
 			key := specKey("size", n)
 
 			// Overwrite a maximal value, so a stale tail would show.
-			specSet(t, e, key, bytes.Repeat([]byte{0xff}, MaxValueLen))
+			specSet(t, e, key, bytes.Repeat([]byte{0xff}, SlotValueLen))
 			specSet(t, e, key, want)
 			specWant(t, e, key, want)
 
@@ -331,7 +331,7 @@ func TestValueSizes(t *testing.T) {
 			}
 			defer tx.Abort()
 			txWant := specPattern(n, 0xa5)
-			if err := tx.Set(key, bytes.Repeat([]byte{0xee}, MaxValueLen)); err != nil {
+			if err := tx.Set(key, bytes.Repeat([]byte{0xee}, SlotValueLen)); err != nil {
 				t.Fatal(err)
 			}
 			if err := tx.Set(key, txWant); err != nil {

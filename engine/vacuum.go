@@ -89,12 +89,7 @@ func (e *Engine) expiredAt(rec *chainBpfdbRecord, now int64) bool {
 		if v.BeginTs == 0 || v.EndTs != ^uint64(0) || v.Len == tombstone || v.Len&lenExpires == 0 {
 			continue
 		}
-		stored := int(v.Len & lenMask)
-		b := e.storedValue(v.Ref, stored)
-		if b == nil {
-			return false
-		}
-		_, deadline := splitStored(b, v.Len)
+		deadline := e.deadlineAt(v.Ref, v.Len)
 		return deadline != 0 && now > deadline
 	}
 	return false

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -31,7 +32,8 @@ type ringRecord struct {
 	key    []byte
 	value  []byte
 	delete bool
-	expire int64 // the value's deadline (expiry.go), 0: none
+	expire int64  // the value's deadline (expiry.go), 0: none
+	blobID uint64 // a blob's id (blob.go): its value is in blobLog, not here
 }
 
 var errBadRingRecord = errors.New("bpfdb: malformed WAL ring record")
@@ -67,13 +69,32 @@ func decodeRingRecord(b []byte) (ringRecord, error) {
 		r.delete = true
 		return r, nil
 	}
+	if isBlob(valLen) {
+		return decodeBlobRecord(r, b, valLen)
+	}
 	stored := int(valLen & lenMask)
-	if valLen&^(lenMask|lenExpires) != 0 || stored > MaxValueLen || walValOffset+stored > len(b) ||
+	if valLen&^(lenMask|lenExpires) != 0 || stored > SlotValueLen || walValOffset+stored > len(b) ||
 		(valLen&lenExpires != 0 && stored < deadlineLen) {
 		return r, fmt.Errorf("%w: value length %#x in a record of %d bytes", errBadRingRecord, valLen, len(b))
 	}
 	n, deadline := splitStored(b[walValOffset:walValOffset+stored], valLen)
 	r.value, r.expire = b[walValOffset:walValOffset+n], deadline
+	return r, nil
+}
+
+// decodeBlobRecord finishes decoding r, a write of a blob: b holds its
+// header where a value's bytes would be (bpf/include/bpfdb.h).
+func decodeBlobRecord(r ringRecord, b []byte, valLen uint32) (ringRecord, error) {
+	if valLen&^(lenMask|lenExpires) != 0 || int(valLen&lenMask) > MaxValueLenLimit+deadlineLen || walValOffset+blobHead > len(b) {
+		return r, fmt.Errorf("%w: blob length %#x in a record of %d bytes", errBadRingRecord, valLen, len(b))
+	}
+	var h blobHeader
+	h.ID = binary.LittleEndian.Uint64(b[walValOffset+8:])
+	h.Len = binary.LittleEndian.Uint32(b[walValOffset+24:])
+	if h.Len != valLen || h.ID == 0 {
+		return r, fmt.Errorf("%w: blob header of length %#x, id %d in a write of length %#x", errBadRingRecord, h.Len, h.ID, valLen)
+	}
+	r.blobID = h.ID
 	return r, nil
 }
 
@@ -88,6 +109,9 @@ type logDrain struct {
 	rec     ringbuf.Record
 	w       *logd.Writer
 	pending map[uint64]*pendingTxn
+	blobs   *blobLog       // the values of blobs, which the records name by id
+	durable func() uint64  // the durable LSN, for blobs.sweep
+	clock   func() uint64  // the store's last commit timestamp, for blobs.sweep
 	records *atomic.Uint64 // read from the ring (Stats.LogRecords)
 	bad     *atomic.Uint64 // malformed or inconsistent records, never expected (Stats.LogBadRecords)
 	handled uint64
@@ -128,6 +152,7 @@ func (d *logDrain) commitRing() (wrote bool, err error) {
 		d.handle(&r)
 		d.records.Add(1)
 	}
+	d.blobs.sweep(d.durable(), d.clock())
 	if d.w.Pending() == 0 {
 		return false, nil
 	}
@@ -144,8 +169,12 @@ type pendingTxn struct {
 // failed to fit in the ring are dropped: no commit stays in flight that long.
 const orphanAge = 30 * time.Second
 
-// write copies r's key and value (one allocation) out of the ring sample.
+// write copies r's key and value (one allocation) out of the ring sample;
+// a blob's value is not in the sample, and is not copied.
 func write(r *ringRecord) logd.Write {
+	if r.blobID != 0 {
+		return logd.Write{Key: bytes.Clone(r.key), Value: r.value, ExpireAt: r.expire}
+	}
 	buf := make([]byte, len(r.key)+len(r.value))
 	n := copy(buf, r.key)
 	copy(buf[n:], r.value)
@@ -156,7 +185,25 @@ func write(r *ringRecord) logd.Write {
 	return w
 }
 
+// blobValue puts the value of blob write r, kept in blobLog, into it:
+// false (a bad record, never expected) when blobLog does not have it.
+func (d *logDrain) blobValue(r *ringRecord) bool {
+	if r.blobID == 0 {
+		return true
+	}
+	v, ok := d.blobs.take(r.blobID)
+	if !ok {
+		d.bad.Add(1)
+		return false
+	}
+	r.value, r.expire = v.value, v.deadline
+	return true
+}
+
 func (d *logDrain) handle(r *ringRecord) {
+	if !d.blobValue(r) {
+		return
+	}
 	if d.handled++; d.handled%4096 == 0 {
 		for id, p := range d.pending {
 			if time.Since(p.since) > orphanAge {

@@ -57,6 +57,11 @@ func FuzzDecodeRingRecord(f *testing.F) {
 	expiring := ringWrite(chainBpfdbWalKindBPFDB_WAL_WRITE_COMMIT, []byte("k"), []byte("value\x00\x01\x02\x03\x04\x05\x06\x07"), false)
 	binary.LittleEndian.PutUint32(expiring[24:], uint32(13)|lenExpires)
 	f.Add(expiring)
+	blob := ringWrite(chainBpfdbWalKindBPFDB_WAL_WRITE_COMMIT, []byte("k"), make([]byte, blobHead), false)
+	binary.LittleEndian.PutUint32(blob[24:], uint32(5000))
+	binary.LittleEndian.PutUint64(blob[walValOffset+8:], 7)
+	binary.LittleEndian.PutUint32(blob[walValOffset+24:], 5000)
+	f.Add(blob)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRingRecord(b)
 		if err != nil {
@@ -65,11 +70,11 @@ func FuzzDecodeRingRecord(f *testing.F) {
 			}
 			return
 		}
-		if len(r.key) > MaxKeyLen || len(r.value) > MaxValueLen {
+		if len(r.key) > MaxKeyLen || len(r.value) > SlotValueLen {
 			t.Fatalf("decoded a key of %d or value of %d bytes", len(r.key), len(r.value))
 		}
-		if r.expire != 0 && len(r.value) > MaxExpiringValueLen {
-			t.Fatalf("decoded an expiring value of %d bytes", len(r.value))
+		if r.blobID != 0 && (r.value != nil || r.expire != 0) {
+			t.Fatalf("a blob's record carried %d value bytes, deadline %d", len(r.value), r.expire)
 		}
 	})
 }
@@ -79,8 +84,9 @@ func FuzzDecodeRingRecord(f *testing.F) {
 // (bpf/wal/wal.h, wal_reserve_auto), so each class boundary is written,
 // as are an empty value and a tombstone.
 func TestAutocommitLogRecordSizes(t *testing.T) {
-	e := openTest(t, Options{MaxKeys: 1024, Dir: t.TempDir()})
-	sizes := []int{0, 1, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1023, MaxValueLen}
+	e := openTest(t, Options{MaxKeys: 1024, MaxMemory: 16 << 20, Dir: t.TempDir()})
+	sizes := []int{0, 1, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1023, SlotValueLen,
+		SlotValueLen + 1, blobHeadRoom, blobHeadRoom + 1, PageSize, 10 << 10, DefaultMaxValueLen}
 	want := map[string][]byte{}
 	var ops []Op
 	for i, n := range sizes {

@@ -26,14 +26,18 @@ type Txn struct {
 	Writes []Write
 }
 
-// Bounds the decoder enforces before allocating; they are far above the
-// kernel's own limits (keys of 64 bytes, values of 1 KiB, 64 writes), so a
-// record within them is not necessarily valid for a store, only safe to read.
+// Bounds the decoder enforces before allocating; they are above the
+// store's own limits, so a record within them is not necessarily valid
+// for a store, only safe to read.
 const (
 	maxRecordKey    = 1 << 10
-	maxRecordValue  = 1 << 20
+	maxRecordValue  = MaxValueLen
 	maxRecordWrites = 1 << 16
 )
+
+// MaxValueLen is the longest value a log record may carry: above any
+// store's (engine.MaxValueLenLimit, which the engine checks against it).
+const MaxValueLen = 4 << 20
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 

@@ -190,8 +190,8 @@ func (s *Server) store(r Request) []byte {
 		return []byte("SERVER_ERROR bpfdb keys do not expire: only an exptime of 0 is accepted\r\n")
 	case engine.CheckKey(r.Keys[0]) != nil:
 		return []byte(fmt.Sprintf("CLIENT_ERROR key longer than bpfdb's %d bytes\r\n", engine.MaxKeyLen))
-	case engine.CheckValue(r.Data) != nil:
-		return []byte(fmt.Sprintf("SERVER_ERROR object too large for cache: bpfdb's limit is %d bytes\r\n", engine.MaxValueLen))
+	case s.e.CheckValue(r.Data) != nil:
+		return []byte(fmt.Sprintf("SERVER_ERROR object too large for cache: bpfdb's limit is %d bytes\r\n", s.e.MaxValueLen()))
 	}
 	if r.Cmd == "set" {
 		if err := retry(func() error { return s.e.Set(r.Keys[0], r.Data) }); err != nil {

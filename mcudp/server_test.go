@@ -93,7 +93,7 @@ func TestServer(t *testing.T) {
 	if err := e.Set([]byte("a"), []byte("alpha")); err != nil {
 		t.Fatal(err)
 	}
-	big := bytes.Repeat([]byte("v"), engine.MaxValueLen)
+	big := bytes.Repeat([]byte("v"), engine.SlotValueLen)
 	var many []string
 	for i := 0; i < 12; i++ {
 		k := fmt.Sprintf("big%d", i)

@@ -341,7 +341,7 @@ func (e *env) tryRaw(t *testing.T, addr *net.UDPAddr, d []byte) (string, bool) {
 func TestReplyGrowth(t *testing.T) {
 	e := open(t)
 	largest := 0
-	for size := 0; size <= engine.MaxValueLen; size += 64 {
+	for size := 0; size <= engine.SlotValueLen; size += 64 {
 		v := strings.Repeat("g", size)
 		if err := e.db.Set([]byte("grow"), []byte(v)); err != nil {
 			t.Fatal(err)

@@ -129,7 +129,7 @@ func (c *conn) checkPassword(user, pass []byte) bool {
 		subtle.ConstantTimeCompare(pass, []byte(want)) == 1
 	if ok {
 		c.authed = true
-		c.rd.SetLimits(connLimits)
+		c.rd.SetLimits(c.s.limits)
 	}
 	return ok
 }
@@ -477,7 +477,7 @@ func (s *Server) configValues() map[string]string {
 		"databases":               "1",
 		"maxmemory":               strconv.FormatInt(s.e.Options().MaxMemory, 10),
 		"maxmemory-policy":        "noeviction",
-		"proto-max-bulk-len":      strconv.Itoa(maxBulk),
+		"proto-max-bulk-len":      strconv.Itoa(s.limits.MaxBulk), // the longest argument kept
 		"timeout":                 "0",
 		"dir":                     s.e.Options().Dir,
 		"port":                    portOf(s.tcpAddr),

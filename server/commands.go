@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math"
 
 	"github.com/bpfdb/bpfdb/engine"
@@ -20,8 +21,10 @@ type command struct {
 	fast func(c *conn, args [][]byte) bool
 	// eval runs a data command against a transaction's view (txn.go).
 	eval func(v *txView, args [][]byte) reply
-	// check validates a data command's arguments before it is queued.
-	check func(args [][]byte) error
+	// check validates a data command's arguments before it runs or is
+	// queued; maxValue is the longest value the engine takes
+	// (engine.Engine.MaxValueLen).
+	check func(args [][]byte, maxValue int) error
 	// run executes a command that is not a data command.
 	run func(c *conn, args [][]byte)
 	// noAuth: allowed before AUTH. multiControl: runs at once inside MULTI
@@ -95,8 +98,8 @@ func writes(f func([][]byte) [][]byte) func([][]byte) ([][]byte, bool) {
 }
 
 // checkKeys validates the keys of a command (and its values, for writes).
-func checkKeys(keys func([][]byte) [][]byte, valueArgs ...int) func([][]byte) error {
-	return func(args [][]byte) error {
+func checkKeys(keys func([][]byte) [][]byte, valueArgs ...int) func([][]byte, int) error {
+	return func(args [][]byte, maxValue int) error {
 		for _, k := range keys(args) {
 			if err := engine.CheckKey(k); err != nil {
 				return err
@@ -104,13 +107,24 @@ func checkKeys(keys func([][]byte) [][]byte, valueArgs ...int) func([][]byte) er
 		}
 		for _, i := range valueArgs {
 			if i < len(args) {
-				if err := engine.CheckValue(args[i]); err != nil {
+				if err := checkValueLen(len(args[i]), maxValue); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	}
+}
+
+// checkValueLen refuses a value of n bytes when the engine takes at most
+// maxValue (its MaxValueLen), as the engine would (engine.ErrValueTooLarge,
+// naming the limit), without a value of that length to show it: an
+// APPEND or SETRANGE is refused before it builds its result.
+func checkValueLen(n, maxValue int) error {
+	if n <= maxValue {
+		return nil
+	}
+	return fmt.Errorf("%w: value is %d bytes, the limit is %d (Options.MaxValueLen, --max-value-len)", engine.ErrValueTooLarge, n, maxValue)
 }
 
 var errSyntax = errors.New("ERR syntax error")
@@ -216,8 +230,8 @@ func dataCommands() []*command {
 		{name: "append", arity: 3, keys: writes(firstKey), check: checkKeys(firstKey, 2), flags: []string{"write", "denyoom"},
 			eval: func(v *txView, a [][]byte) reply {
 				old, _ := v.get(a[1])
-				if len(old)+len(a[2]) > engine.MaxValueLen {
-					return v.fail(engine.CheckValue(make([]byte, len(old)+len(a[2]))))
+				if err := v.checkLen(len(old) + len(a[2])); err != nil {
+					return v.fail(err)
 				}
 				val := append(append(make([]byte, 0, len(old)+len(a[2])), old...), a[2]...)
 				v.update(a[1], val)
@@ -226,21 +240,13 @@ func dataCommands() []*command {
 	}
 }
 
-// checkSet checks SET's key and value against the engine's limits, and a
-// value with a TTL against engine.MaxExpiringValueLen. A syntax error is
-// not refused here: as in Redis, SET is queued in MULTI and answers it at
-// EXEC, in its place.
-func checkSet(args [][]byte) error {
-	if err := checkKeys(firstKey, 2)(args); err != nil {
-		return err
-	}
-	if o, err := parseSet(args); err == nil && o.ttl.name != "" && len(args[2]) > engine.MaxExpiringValueLen {
-		return errExpiringTooLarge
-	}
-	return nil
-}
+// checkSet checks SET's key and value against the engine's limits (a
+// value with a TTL may be as long as any). A syntax error is not refused
+// here: as in Redis, SET is queued in MULTI and answers it at EXEC, in its
+// place.
+var checkSet = checkKeys(firstKey, 2)
 
-func checkPairs(args [][]byte) error {
+func checkPairs(args [][]byte, maxValue int) error {
 	if len(args)%2 != 1 {
 		return errors.New("ERR wrong number of arguments for '" + string(bytes.ToLower(args[0])) + "' command")
 	}
@@ -248,7 +254,7 @@ func checkPairs(args [][]byte) error {
 		if err := engine.CheckKey(args[i]); err != nil {
 			return err
 		}
-		if err := engine.CheckValue(args[i+1]); err != nil {
+		if err := checkValueLen(len(args[i+1]), maxValue); err != nil {
 			return err
 		}
 	}
@@ -268,7 +274,7 @@ func fastIncrBy(c *conn, a [][]byte, negate bool) bool {
 	return c.gatherIncr(a[1], by)
 }
 
-func checkIncr(args [][]byte) error {
+func checkIncr(args [][]byte, _ int) error {
 	if err := engine.CheckKey(args[1]); err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func newConn(s *Server, fd int, addr string) *conn {
 // serves pipelines until no input is left, and hands the connection back.
 func (c *conn) serveHandedOver() {
 	if c.rd == nil {
-		lim := connLimits
+		lim := c.s.limits
 		if !c.authed {
 			lim = unauthLimits
 		}
@@ -229,7 +229,8 @@ func (c *conn) dispatch(args [][]byte) {
 }
 
 // refuseTooLong answers a command one of whose arguments was too long to
-// keep: no key or value can be that long.
+// keep (longer than the engine's MaxValueLen and than minBulk): no key or
+// value can be that long.
 func (c *conn) refuseTooLong(args [][]byte, n int) {
 	c.s.commands.Add(1)
 	if cmd := lookup(args[0]); cmd != nil {
@@ -240,8 +241,8 @@ func (c *conn) refuseTooLong(args [][]byte, n int) {
 	if c.inMulti {
 		c.multiErr = true
 	}
-	c.wr.Error(fmt.Sprintf("ERR '%s' has an argument of %d bytes: values are at most %d bytes (BPFDB_MAX_VALUE_LEN), keys %d (BPFDB_MAX_KEY_LEN)",
-		printable(args[0]), n, engine.MaxValueLen, engine.MaxKeyLen))
+	c.wr.Error(fmt.Sprintf("ERR '%s' has an argument of %d bytes: values are at most %d bytes (Options.MaxValueLen, --max-value-len), keys %d (BPFDB_MAX_KEY_LEN)",
+		printable(args[0]), n, c.s.e.MaxValueLen(), engine.MaxKeyLen))
 }
 
 // queue adds a command to the open MULTI after checking what can be
@@ -253,7 +254,7 @@ func (c *conn) queue(cmd *command, args [][]byte) {
 		return
 	}
 	if cmd.check != nil {
-		if err := cmd.check(args); err != nil {
+		if err := cmd.check(args, c.s.e.MaxValueLen()); err != nil {
 			c.multiErr = true
 			c.wr.Error(errorText(err))
 			return

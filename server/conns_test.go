@@ -213,7 +213,8 @@ func TestMalformedRESP(t *testing.T) {
 // an error and the connection stays usable; nothing is written.
 func TestOversized(t *testing.T) {
 	ts := startServer(t, Config{}, false)
-	for _, n := range []int{engine.MaxValueLen + 1, 100_000, 1 << 20} {
+	limit := ts.maxValue()
+	for _, n := range []int{limit + 1, limit + 100_000, 3 << 20} {
 		t.Run(fmt.Sprintf("value of %d bytes", n), func(t *testing.T) {
 			c := ts.raw(t)
 			v := strings.Repeat("x", n)
@@ -223,8 +224,8 @@ func TestOversized(t *testing.T) {
 				if r != respStatus("OK") {
 					t.Errorf("Redis SET of %d bytes: %#v", n, r)
 				}
-			} else if e, ok := r.(respError); !ok || !strings.HasPrefix(string(e), "ERR") || !strings.Contains(string(e), strconv.Itoa(engine.MaxValueLen)) {
-				t.Errorf("SET of a %d-byte value: %#.200v, want an -ERR naming %d", n, r, engine.MaxValueLen)
+			} else if e, ok := r.(respError); !ok || !strings.HasPrefix(string(e), "ERR") || !strings.Contains(string(e), strconv.Itoa(limit)) {
+				t.Errorf("SET of a %d-byte value: %#.200v, want an -ERR naming %d", n, r, limit)
 			}
 			if r := c.do(t, "PING"); r != respStatus("PONG") {
 				t.Fatalf("PING after a %d-byte value: %#v", n, r)

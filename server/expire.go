@@ -59,17 +59,10 @@ func (o ttlOption) deadline(cmd string, now int64) (int64, error) {
 	return n, nil
 }
 
-// errExpiringTooLarge is refused before anything is applied: the deadline
-// is stored after the value, within engine.MaxValueLen.
-var errExpiringTooLarge = fmt.Errorf("ERR value too large: a value with a TTL holds at most %d bytes (engine.MaxExpiringValueLen)",
-	engine.MaxExpiringValueLen)
-
 // setExpiring writes val under k with deadline at (0: none) at v.now: a
-// deadline already past deletes k, as Redis does.
+// deadline already past deletes k, as Redis does. Any value may have a
+// deadline (the engine stores it with the value).
 func (v *txView) setExpiring(k, val []byte, at int64) reply {
-	if at != 0 && len(val) > engine.MaxExpiringValueLen {
-		return v.fail(errExpiringTooLarge)
-	}
 	if at != 0 && at <= v.now {
 		v.del(k)
 		return okReply
@@ -120,7 +113,7 @@ func evalSet(v *txView, a [][]byte) reply {
 	if err != nil {
 		return errReply(err)
 	}
-	if err := engine.CheckValue(a[2]); err != nil {
+	if err := v.checkLen(len(a[2])); err != nil {
 		return v.fail(err)
 	}
 	old, exists := v.get(a[1])
@@ -139,9 +132,6 @@ func evalSet(v *txView, a [][]byte) reply {
 		// at v.now has not passed (viewEntry), so it is not a time
 		// already past that deletes the key, as a new one would be.
 		at, _ = v.ttl(a[1])
-		if at != 0 && len(a[2]) > engine.MaxExpiringValueLen {
-			return v.fail(errExpiringTooLarge)
-		}
 		v.setTTL(a[1], a[2], at)
 		return r
 	}
@@ -163,7 +153,7 @@ func fastSet(c *conn, a [][]byte) bool {
 			return false
 		}
 		at, err := opt.deadline("set", c.s.e.Now())
-		if err != nil || len(a[2]) > engine.MaxExpiringValueLen {
+		if err != nil {
 			return false
 		}
 		op.ExpireAt = at
@@ -180,7 +170,7 @@ func evalSetEx(cmd, unit string) func(v *txView, a [][]byte) reply {
 		if err != nil {
 			return errReply(err)
 		}
-		if err := engine.CheckValue(a[3]); err != nil {
+		if err := v.checkLen(len(a[3])); err != nil {
 			return v.fail(err)
 		}
 		return v.setExpiring(a[1], a[3], at)
@@ -279,9 +269,6 @@ func evalExpire(cmd string, seconds, relative bool) func(v *txView, a [][]byte) 
 			v.del(a[1])
 			return intReply(1)
 		}
-		if len(val) > engine.MaxExpiringValueLen {
-			return v.fail(errExpiringTooLarge)
-		}
 		v.setTTL(a[1], val, when)
 		return intReply(1)
 	}
@@ -319,17 +306,8 @@ func evalPersist(v *txView, a [][]byte) reply {
 	return intReply(1)
 }
 
-// checkSetEx validates SETEX's and PSETEX's key and value: a value with a
-// TTL holds at most engine.MaxExpiringValueLen bytes.
-func checkSetEx(args [][]byte) error {
-	if err := checkKeys(firstKey, 3)(args); err != nil {
-		return err
-	}
-	if len(args[3]) > engine.MaxExpiringValueLen {
-		return errExpiringTooLarge
-	}
-	return nil
-}
+// checkSetEx validates SETEX's and PSETEX's key and value.
+var checkSetEx = checkKeys(firstKey, 3)
 
 func expireCommands() []*command {
 	one := func(c *command) *command {

@@ -313,7 +313,7 @@ func TestTxnViewCommandsPastDeadline(t *testing.T) {
 		}, "SET k 10 1600"},
 	} {
 		reads := read()
-		v, err := newView([]string{"k", "other"}, reads, c.now)
+		v, err := newView([]string{"k", "other"}, reads, c.now, engine.DefaultMaxValueLen)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -324,7 +324,7 @@ func TestTxnViewCommandsPastDeadline(t *testing.T) {
 			}
 			cmd := lookup(args[0])
 			if cmd.check != nil {
-				if err := cmd.check(args); err != nil {
+				if err := cmd.check(args, engine.DefaultMaxValueLen); err != nil {
 					t.Fatalf("%s: %v: %v", c.name, st.args, err)
 				}
 			}
@@ -348,7 +348,7 @@ func TestTxnViewCommandsPastDeadline(t *testing.T) {
 		}
 	}
 	// A read that failed otherwise than absent fails the attempt.
-	if _, err := newView([]string{"k"}, []engine.Op{{Err: engine.ErrConflict}}, 1); !errors.Is(err, engine.ErrConflict) {
+	if _, err := newView([]string{"k"}, []engine.Op{{Err: engine.ErrConflict}}, 1, engine.DefaultMaxValueLen); !errors.Is(err, engine.ErrConflict) {
 		t.Fatalf("newView of a failed read: %v", err)
 	}
 }

@@ -69,6 +69,13 @@ func againstRedis() string {
 // t.Cleanup. Without root it skips, unless BPFDB_REQUIRE_BPF=1.
 func startServer(t testing.TB, cfg Config, durable bool) *testServer {
 	t.Helper()
+	return startServerWith(t, cfg, durable, engine.Options{})
+}
+
+// startServerWith is startServer on an engine opened with opts (its Dir
+// is set by durable).
+func startServerWith(t testing.TB, cfg Config, durable bool, opts engine.Options) *testServer {
+	t.Helper()
 	if cfg.Addr == "" && cfg.Unix == "" {
 		cfg.Addr = "127.0.0.1:0"
 	}
@@ -85,7 +92,8 @@ func startServer(t testing.TB, cfg Config, durable bool) *testServer {
 	if durable {
 		ts.dir = t.TempDir()
 	}
-	e, err := engine.Open(engine.Options{Dir: ts.dir})
+	opts.Dir = ts.dir
+	e, err := engine.Open(opts)
 	if errors.Is(err, engine.ErrNotPermitted) && !requireBPF() {
 		t.Skipf("skipping: %v", err)
 	}
@@ -116,6 +124,15 @@ func startServer(t testing.TB, cfg Config, durable bool) *testServer {
 		}
 	})
 	return ts
+}
+
+// maxValue is the longest value the server takes: its engine's
+// MaxValueLen (for Redis, bpfdb's default, as the tests' values go).
+func (ts *testServer) maxValue() int {
+	if ts.eng == nil {
+		return engine.DefaultMaxValueLen
+	}
+	return ts.eng.MaxValueLen()
 }
 
 // stop shuts the bpfdb server down (once; later calls return the first

@@ -62,7 +62,7 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 			{"tcp_port", portOf(s.tcpAddr)},
 			{"uptime_in_seconds", int64(time.Since(s.started).Seconds())},
 			{"max_key_bytes", engine.MaxKeyLen},
-			{"max_value_bytes", engine.MaxValueLen},
+			{"max_value_bytes", s.e.MaxValueLen()},
 			{"max_keys", opts.MaxKeys},
 		}
 	case "memory":

@@ -188,8 +188,8 @@ func rename(v *txView, src, dst []byte, nx bool) reply {
 
 // checkCopy takes COPY src dst [DB 0] [REPLACE]: one keyspace (issue 18's
 // databases are not built yet).
-func checkCopy(a [][]byte) error {
-	if err := checkKeys(func(a [][]byte) [][]byte { return a[1:3] })(a); err != nil {
+func checkCopy(a [][]byte, maxValue int) error {
+	if err := checkKeys(func(a [][]byte) [][]byte { return a[1:3] })(a, maxValue); err != nil {
 		return err
 	}
 	for i := 3; i < len(a); i++ {
@@ -227,7 +227,7 @@ func evalCopy(v *txView, a [][]byte) reply {
 	return intReply(1)
 }
 
-func checkRange(a [][]byte) error {
+func checkRange(a [][]byte, _ int) error {
 	if err := engine.CheckKey(a[1]); err != nil {
 		return err
 	}
@@ -263,7 +263,7 @@ func evalGetRange(v *txView, a [][]byte) reply {
 	return reply{kind: kindBulk, bulk: val[start : end+1]}
 }
 
-func checkSetRange(a [][]byte) error {
+func checkSetRange(a [][]byte, _ int) error {
 	if err := engine.CheckKey(a[1]); err != nil {
 		return err
 	}
@@ -278,7 +278,7 @@ func checkSetRange(a [][]byte) error {
 }
 
 // evalSetRange overwrites from offset, padding with zero bytes; a result
-// past engine.MaxValueLen aborts with the limit named.
+// past the engine's MaxValueLen aborts with the limit named.
 func evalSetRange(v *txView, a [][]byte) reply {
 	old, _ := v.get(a[1])
 	off, _ := parseInteger(a[2])
@@ -286,8 +286,8 @@ func evalSetRange(v *txView, a [][]byte) reply {
 		return intReply(int64(len(old)))
 	}
 	size := max(int64(len(old)), off+int64(len(a[3])))
-	if size > int64(engine.MaxValueLen) {
-		return v.fail(engine.CheckValue(make([]byte, size)))
+	if err := v.checkLen(int(size)); err != nil { // at most 512 MiB and a kept argument: an int
+		return v.fail(err)
 	}
 	val := make([]byte, size)
 	copy(val, old)
@@ -307,7 +307,7 @@ func parseFloat(b []byte) (float64, bool) {
 	return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
-func checkIncrFloat(a [][]byte) error {
+func checkIncrFloat(a [][]byte, _ int) error {
 	if err := engine.CheckKey(a[1]); err != nil {
 		return err
 	}

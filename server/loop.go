@@ -63,9 +63,15 @@ const (
 	// to this much.
 	loopReadBuffer = 16 << 10
 	// maxLoopReplies bounds the reads gathered from one connection in a
-	// round, so that their replies (values of up to engine.MaxValueLen)
-	// stay within about maxReplyBuffer.
-	maxLoopReplies = maxReplyBuffer / engine.MaxValueLen
+	// round, so that their replies stay within about maxReplyBuffer when
+	// the values fit a slot (engine.SlotValueLen). Values can be far
+	// longer (engine.Engine.MaxValueLen, 1 MiB by default): once a round
+	// has answered a connection with such a value, its next rounds gather
+	// fewer reads (readsPerRound), down to one, so that a client pipelining
+	// GETs of large values holds about one round of them, not
+	// maxLoopReplies, in its reply buffer. (A reply is rendered whole and
+	// written as the socket takes it: EPOLLOUT resumes a blocked write.)
+	maxLoopReplies = maxReplyBuffer / engine.SlotValueLen
 	// loopEvents is how many events one epoll_wait returns at most.
 	loopEvents = 256
 )
@@ -76,6 +82,9 @@ type loopState struct {
 	in    []byte   // input read, not yet executed from inPos on
 	inPos int      // start of the first command not yet executed
 	args  [][]byte // Scan's arguments, reused
+	// lastRead is the longest value the reads of the connection's last
+	// round with reads answered (readsPerRound).
+	lastRead int
 
 	sockReadable bool // the socket may hold unread input
 	more         bool // c.in holds complete commands not parsed yet (maxPipeline)
@@ -341,13 +350,13 @@ func (l *loop) process(c *conn) bool {
 		c.handover = c.inPos < len(c.in)
 		return true
 	}
-	reads := 0
+	reads, maxReads := 0, c.readsPerRound()
 	for c.inPos < len(c.in) {
-		if len(c.ops) == maxPipeline || reads == maxLoopReplies {
+		if len(c.ops) == maxPipeline || reads == maxReads {
 			c.more = true
 			break
 		}
-		args, n, st := resp.Scan(c.in[c.inPos:], c.args[:0], connLimits)
+		args, n, st := resp.Scan(c.in[c.inPos:], c.args[:0], c.s.limits)
 		c.args = args[:0]
 		if st == resp.ScanIncomplete {
 			if c.inPos == 0 && len(c.in) == cap(c.in) {
@@ -523,8 +532,34 @@ func (l *loop) settle(c *conn) {
 
 // answer renders the replies of a connection's ops.
 func (l *loop) answer(c *conn, durableErr error) {
+	c.noteReads()
 	c.renderOps(nil, durableErr)
 	c.roundLSN = 0
+}
+
+// readsPerRound is how many reads the loop gathers from the connection in
+// a round: maxLoopReplies, or fewer while its reads answer values longer
+// than a slot, so that a round's replies stay within about
+// maxReplyBuffer, or one value.
+func (c *conn) readsPerRound() int {
+	if c.lastRead <= engine.SlotValueLen {
+		return maxLoopReplies
+	}
+	return max(1, maxReplyBuffer/c.lastRead)
+}
+
+// noteReads records the longest value the reads of this round's ops
+// answered, for readsPerRound; a round without reads changes nothing.
+func (c *conn) noteReads() {
+	longest, reads := 0, false
+	for i := range c.ops {
+		if op := &c.ops[i]; op.Kind == engine.OpGet {
+			longest, reads = max(longest, len(op.Value)), true
+		}
+	}
+	if reads {
+		c.lastRead = longest
+	}
 }
 
 // checkDurable answers the waiting connections whose writes are durable.

@@ -228,8 +228,14 @@ func TestCommands(t *testing.T) {
 	ts := startServer(t, Config{}, false)
 	k64 := strings.Repeat("k", engine.MaxKeyLen)
 	k65 := strings.Repeat("k", engine.MaxKeyLen+1)
-	v1024 := strings.Repeat("v", engine.MaxValueLen)
-	v1025 := strings.Repeat("w", engine.MaxValueLen+1)
+	maxVal := ts.maxValue()                // the engine's MaxValueLen (1 MiB by default)
+	vMax := strings.Repeat("v", maxVal)    // the longest value
+	vOver := strings.Repeat("w", maxVal+1) // one byte too long
+	limit := strconv.Itoa(maxVal)          // what a refusal names
+	v1016 := strings.Repeat("t", 1016)     // with its 8-byte deadline, a slot's 1024 bytes
+	v1017 := strings.Repeat("u", 1017)     // with its deadline, more than a slot: stored in pages
+	v2000 := strings.Repeat("s", 2000)     // more than a slot, with a deadline or not
+	v100k := strings.Repeat("h", 100<<10)  // many pages
 	future := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
 	futureMs := strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)
 	const notInt = "ERR value is not an integer or out of range"
@@ -242,10 +248,8 @@ func TestCommands(t *testing.T) {
 	between := func(lo, hi int64) func(any) error {
 		return isInt(fmt.Sprintf("in [%d, %d]", lo, hi), func(n int64) bool { return lo <= n && n <= hi })
 	}
-	futureMsUp := strconv.FormatInt(futureInt*1000+500, 10)    // EXPIRETIME rounds it up
-	futureMsDown := strconv.FormatInt(futureInt*1000+499, 10)  // and this down
-	v1016 := strings.Repeat("t", engine.MaxExpiringValueLen)   // the longest value with a TTL
-	v1017 := strings.Repeat("u", engine.MaxExpiringValueLen+1) // one byte too long
+	futureMsUp := strconv.FormatInt(futureInt*1000+500, 10)   // EXPIRETIME rounds it up
+	futureMsDown := strconv.FormatInt(futureInt*1000+499, 10) // and this down
 
 	groups := []struct {
 		name  string
@@ -341,7 +345,9 @@ func TestCommands(t *testing.T) {
 			{a("EXISTS", "ttl:g"), 0, nil},
 			{a("SET", "ttl:g", "v", "EXAT", "1"), "OK", nil}, // in the past: gone at once
 			{a("EXISTS", "ttl:g"), 0, nil},
-			{a("SET", "ttl:big", strings.Repeat("b", engine.MaxExpiringValueLen+1), "EX", "100"), errHas("value"), "OK"},
+			{a("SET", "ttl:big", v1017, "EX", "100"), "OK", nil},
+			{a("TTL", "ttl:big"), between(99, 100), nil},
+			{a("GET", "ttl:big"), v1017, nil},
 			// An option may be repeated, the last time winning; NX and XX,
 			// KEEPTTL and a time, or two kinds of time exclude each other.
 			{a("SET", "ttl:h", "v", "EX", "10", "EX", "200"), "OK", nil},
@@ -366,14 +372,35 @@ func TestCommands(t *testing.T) {
 			{a("SET", "ttl:lock", "token2", "NX", "PX", "30000"), isNil{}, nil},
 			{a("GET", "ttl:lock"), "token1", nil},
 			{a("PTTL", "ttl:lock"), between(29000, 30000), nil},
-			// The longest value with a TTL, and one byte more.
+			// Any value may have a TTL: one that fills a slot with its
+			// deadline, one byte more, 2000 bytes and 100 KiB (stored
+			// in pages), whichever command gives it the deadline.
 			{a("SET", "ttl:len", v1016, "PX", "100000"), "OK", nil},
-			{a("STRLEN", "ttl:len"), engine.MaxExpiringValueLen, nil},
-			{a("SET", "ttl:len", v1017, "KEEPTTL"), errHas(strconv.Itoa(engine.MaxExpiringValueLen)), "OK"},
-			{a("SET", "ttl:len", v1017, "PX", "100000"), errHas(strconv.Itoa(engine.MaxExpiringValueLen)), "OK"},
+			{a("STRLEN", "ttl:len"), 1016, nil},
+			{a("SET", "ttl:len", v1017, "KEEPTTL"), "OK", nil},
+			{a("PTTL", "ttl:len"), between(98000, 100000), nil},
+			{a("GET", "ttl:len"), v1017, nil},
+			{a("SET", "ttl:len", v2000, "PX", "100000"), "OK", nil},
+			{a("GET", "ttl:len"), v2000, nil},
+			{a("SET", "ttl:len", v1016, "KEEPTTL", "GET"), v2000, nil},
+			{a("GET", "ttl:len"), v1016, nil},
+			{a("PTTL", "ttl:len"), between(98000, 100000), nil},
 			{a("SET", "ttl:len2", v1017), "OK", nil},
-			{a("EXPIRE", "ttl:len2", "100"), errHas(strconv.Itoa(engine.MaxExpiringValueLen)), 1},
-			{a("TTL", "ttl:len2"), -1, between(99, 100)},
+			{a("EXPIRE", "ttl:len2", "100"), 1, nil},
+			{a("TTL", "ttl:len2"), between(99, 100), nil},
+			{a("GET", "ttl:len2"), v1017, nil},
+			{a("SET", "ttl:len3", v100k, "EX", "100"), "OK", nil},
+			{a("TTL", "ttl:len3"), between(99, 100), nil},
+			{a("GET", "ttl:len3"), v100k, nil},
+			{a("GETEX", "ttl:len3", "PERSIST"), v100k, nil},
+			{a("TTL", "ttl:len3"), -1, nil},
+			{a("PEXPIRE", "ttl:len3", "100000"), 1, nil},
+			{a("GETDEL", "ttl:len3"), v100k, nil},
+			{a("EXISTS", "ttl:len3"), 0, nil},
+			// A value over the limit is refused, with a TTL as without,
+			// naming the limit (Redis takes it).
+			{a("SET", "ttl:len", vOver, "EX", "100"), errHas(limit), "OK"},
+			{a("GET", "ttl:len"), v1016, vOver},
 			{a("PING"), "PONG", nil},
 		}},
 		{"setex_getex", []step{
@@ -436,8 +463,15 @@ func TestCommands(t *testing.T) {
 			{a("SETEX", "sx:d", "200", "w"), "OK", nil},
 			{a("TTL", "sx:d"), between(199, 200), nil},
 			{a("GET", "sx:d"), "w", nil},
-			{a("SETEX", "sx:e", "100", v1017), errHas(strconv.Itoa(engine.MaxExpiringValueLen)), "OK"},
+			{a("SETEX", "sx:e", "100", v1017), "OK", nil},
+			{a("GET", "sx:e"), v1017, nil},
 			{a("PSETEX", "sx:e", "100000", v1016), "OK", nil},
+			{a("GET", "sx:e"), v1016, nil},
+			{a("SETEX", "sx:f", "100", v100k), "OK", nil},
+			{a("TTL", "sx:f"), between(99, 100), nil},
+			{a("GET", "sx:f"), v100k, nil},
+			{a("PSETEX", "sx:f", "100000", vOver), errHas(limit), "OK"},
+			{a("STRLEN", "sx:f"), len(v100k), len(vOver)},
 		}},
 		{"expire_ttl_persist", []step{
 			{a("SET", "ex:a", "v"), "OK", nil},
@@ -537,11 +571,21 @@ func TestCommands(t *testing.T) {
 			{a("TTL", "tk:n"), between(99, 100), nil},
 			{a("SET", "tk:n", "abc", "XX", "KEEPTTL"), "OK", nil},
 			{a("TTL", "tk:n"), between(99, 100), nil},
-			// ...an APPEND past the longest value with a TTL is refused...
+			// ...APPEND and SETRANGE too, growing it past a slot and
+			// into several pages...
 			{a("SET", "tk:a", v1016[1:], "EX", "100"), "OK", nil},
-			{a("APPEND", "tk:a", "x"), engine.MaxExpiringValueLen, nil},
-			{a("APPEND", "tk:a", "y"), errHas(strconv.Itoa(engine.MaxExpiringValueLen)), engine.MaxExpiringValueLen + 1},
-			{a("STRLEN", "tk:a"), engine.MaxExpiringValueLen, engine.MaxExpiringValueLen + 1},
+			{a("APPEND", "tk:a", "x"), 1016, nil},
+			{a("APPEND", "tk:a", "y"), 1017, nil},
+			{a("TTL", "tk:a"), between(99, 100), nil},
+			{a("APPEND", "tk:a", v2000), 3017, nil},
+			{a("SETRANGE", "tk:a", "9999", "z"), 10000, nil},
+			{a("TTL", "tk:a"), between(99, 100), nil},
+			{a("GETRANGE", "tk:a", "1014", "1017"), "txys", nil},
+			{a("GETRANGE", "tk:a", "9998", "9999"), "\x00z", nil},
+			// ...up to the longest value: one past it is refused, naming
+			// the limit (Redis takes it)...
+			{a("SETRANGE", "tk:a", limit, "z"), errHas(limit), maxVal + 1},
+			{a("STRLEN", "tk:a"), 10000, maxVal + 1},
 			{a("SET", "tk:a", "z"), "OK", nil}, // and leaves nothing locked
 			{a("TTL", "tk:a"), -1, nil},
 			// ...and those that replace it drop its TTL.
@@ -620,20 +664,32 @@ func TestCommands(t *testing.T) {
 			{a("TTL", "tm:d"), "QUEUED", nil},
 			{a("EXEC"), []any{"OK", 100000, "OK", futureMsInt, "w", futureMsInt, 1, isNil{}, -2}, nil},
 			{a("PTTL", "tm:c"), between(98000, 100000), nil},
-			// A value too long for a TTL is refused as it is queued.
+			// Values longer than a slot take a TTL in a transaction too.
 			{a("MULTI"), "OK", nil},
 			{a("SET", "tm:e", "v"), "QUEUED", nil},
-			{a("SET", "tm:e", v1017, "EX", "100"), errHas(strconv.Itoa(engine.MaxExpiringValueLen)), "QUEUED"},
-			{a("EXEC"), errPrefix("EXECABORT"), []any{"OK", "OK"}},
-			{a("EXISTS", "tm:e"), 0, 1},
-			// Found too long only at EXEC: nothing of it is applied.
-			{a("SET", "tm:f", v1017), "OK", nil},
+			{a("SET", "tm:e", v1017, "EX", "100"), "QUEUED", nil},
+			{a("EXEC"), []any{"OK", "OK"}, nil},
+			{a("GET", "tm:e"), v1017, nil},
+			{a("TTL", "tm:e"), between(99, 100), nil},
+			{a("SET", "tm:f", v2000), "OK", nil},
 			{a("MULTI"), "OK", nil},
 			{a("SET", "tm:g", "v"), "QUEUED", nil},
 			{a("EXPIRE", "tm:f", "100"), "QUEUED", nil},
-			{a("EXEC"), errHas(strconv.Itoa(engine.MaxExpiringValueLen)), []any{"OK", 1}},
-			{a("EXISTS", "tm:g"), 0, 1},
-			{a("TTL", "tm:f"), -1, between(99, 100)},
+			{a("APPEND", "tm:f", v1017), "QUEUED", nil},
+			{a("SETEX", "tm:h", "100", v100k), "QUEUED", nil},
+			{a("EXEC"), []any{"OK", 1, 3017, "OK"}, nil},
+			{a("EXISTS", "tm:g"), 1, nil},
+			{a("TTL", "tm:f"), between(99, 100), nil},
+			{a("STRLEN", "tm:f"), 3017, nil},
+			{a("TTL", "tm:h"), between(99, 100), nil},
+			{a("GET", "tm:h"), v100k, nil},
+			// A value over the limit is refused as it is queued (Redis
+			// takes it).
+			{a("MULTI"), "OK", nil},
+			{a("SET", "tm:i", "v"), "QUEUED", nil},
+			{a("SET", "tm:i", vOver, "EX", "100"), errHas(limit), "QUEUED"},
+			{a("EXEC"), errPrefix("EXECABORT"), []any{"OK", "OK"}},
+			{a("EXISTS", "tm:i"), 0, 1},
 		}},
 		{"setnx_getset_getdel", []step{
 			{a("SETNX", "sn:a", "1"), 1, nil},
@@ -763,27 +819,27 @@ func TestCommands(t *testing.T) {
 			{a("GET", k65), errHas("64"), "v"},
 			{a("SETNX", k65+"x", "v"), errHas("64"), 1},
 			{a("INCR", k65+"y"), errHas("64"), 1},
-			{a("SET", "lim:v1024", v1024), "OK", nil},
-			{a("GET", "lim:v1024"), v1024, nil},
-			{a("STRLEN", "lim:v1024"), 1024, nil},
-			{a("SET", "lim:v1025", v1025), errHas("1024"), "OK"},
-			{a("GET", "lim:v1025"), isNil{}, v1025},
-			{a("SET", "lim:v1024", v1025), errHas("1024"), "OK"},
-			{a("GET", "lim:v1024"), v1024, v1025},
-			{a("SET", "lim:v1024", v1024), "OK", nil},
-			{a("APPEND", "lim:v1024", "x"), errHas("1024"), 1025},
-			{a("STRLEN", "lim:v1024"), 1024, 1025},
-			{a("SET", "lim:v1024", v1024), "OK", nil},
-			{a("GETSET", "lim:v1024", v1025), errHas("1024"), v1024},
-			{a("GET", "lim:v1024"), v1024, v1025},
-			{a("SETNX", "lim:nx", v1025), errHas("1024"), 1},
+			{a("SET", "lim:vmax", vMax), "OK", nil},
+			{a("GET", "lim:vmax"), vMax, nil},
+			{a("STRLEN", "lim:vmax"), maxVal, nil},
+			{a("SET", "lim:vover", vOver), errHas(limit), "OK"},
+			{a("GET", "lim:vover"), isNil{}, vOver},
+			{a("SET", "lim:vmax", vOver), errHas(limit), "OK"},
+			{a("GET", "lim:vmax"), vMax, vOver},
+			{a("SET", "lim:vmax", vMax), "OK", nil},
+			{a("APPEND", "lim:vmax", "x"), errHas(limit), maxVal + 1},
+			{a("STRLEN", "lim:vmax"), maxVal, maxVal + 1},
+			{a("SET", "lim:vmax", vMax), "OK", nil},
+			{a("GETSET", "lim:vmax", vOver), errHas(limit), vMax},
+			{a("GET", "lim:vmax"), vMax, vOver},
+			{a("SETNX", "lim:nx", vOver), errHas(limit), 1},
 			{a("EXISTS", "lim:nx"), 0, 1},
 			// MSET is one transaction: nothing of it is written.
 			{a("MSET", "lim:m1", "a", k65, "b"), errHas("64"), "OK"},
 			{a("GET", "lim:m1"), isNil{}, "a"},
-			{a("MSET", "lim:m2", "a", "lim:m3", v1025), errHas("1024"), "OK"},
-			{a("MGET", "lim:m2", "lim:m3"), []any{isNil{}, isNil{}}, []any{"a", v1025}},
-			{a("MSETNX", "lim:m4", "a", "lim:m5", v1025), errHas("1024"), 1},
+			{a("MSET", "lim:m2", "a", "lim:m3", vOver), errHas(limit), "OK"},
+			{a("MGET", "lim:m2", "lim:m3"), []any{isNil{}, isNil{}}, []any{"a", vOver}},
+			{a("MSETNX", "lim:m4", "a", "lim:m5", vOver), errHas(limit), 1},
 			{a("EXISTS", "lim:m4", "lim:m5"), 0, 2},
 			{a("PING"), "PONG", nil},
 		}},
@@ -974,7 +1030,10 @@ func TestCommands(t *testing.T) {
 			{a("SETRANGE", "ks:pad", "3", "x"), int64(4), nil},
 			{a("GET", "ks:pad"), "\x00\x00\x00x", nil},
 			{a("SETRANGE", "ks:a", "-1", "x"), errPrefix("ERR offset is out of range"), nil},
-			{a("SETRANGE", "ks:big", "2000", "x"), errHas("1024"), int64(2001)},
+			{a("SETRANGE", "ks:big", "2000", "x"), int64(2001), nil},
+			{a("STRLEN", "ks:big"), int64(2001), nil},
+			{a("SETRANGE", "ks:big", limit, "x"), errHas(limit), int64(maxVal + 1)},
+			{a("STRLEN", "ks:big"), int64(2001), int64(maxVal + 1)},
 			{a("INCRBYFLOAT", "ks:f", "10.5"), "10.5", nil},
 			{a("INCRBYFLOAT", "ks:f", "0.1"), "10.6", nil},
 			{a("INCRBYFLOAT", "ks:f", "-5"), "5.6", nil},
@@ -1070,19 +1129,19 @@ func multiLimits(t *testing.T, ts *testServer) {
 	ctx := testCtx(t, 30*time.Second)
 	c := ts.conn(t)
 	k65 := strings.Repeat("q", engine.MaxKeyLen+1)
-	v1024 := strings.Repeat("v", engine.MaxValueLen)
-	v1025 := strings.Repeat("w", engine.MaxValueLen+1)
+	vMax := strings.Repeat("v", ts.maxValue())
+	vOver := strings.Repeat("w", ts.maxValue()+1)
 	cases := []struct {
 		name  string
-		bad   []any // nil: SET tl:d to 1024 bytes, then APPEND one more
+		bad   []any // nil: SET tl:d to the longest value, then APPEND one more byte
 		limit int
 	}{
-		{"SET value", a("SET", "tl:b", v1025), engine.MaxValueLen},
+		{"SET value", a("SET", "tl:b", vOver), ts.maxValue()},
 		{"SET key", a("SET", k65, "1"), engine.MaxKeyLen},
 		{"GET key", a("GET", k65), engine.MaxKeyLen},
 		{"INCR key", a("INCR", k65), engine.MaxKeyLen},
-		{"MSET value", a("MSET", "tl:e", "1", "tl:b", v1025), engine.MaxValueLen},
-		{"APPEND past the limit", nil, engine.MaxValueLen},
+		{"MSET value", a("MSET", "tl:e", "1", "tl:b", vOver), ts.maxValue()},
+		{"APPEND past the limit", nil, ts.maxValue()},
 	}
 	all := []string{"tl:a", "tl:b", "tl:c", "tl:d", "tl:e"}
 	for _, tc := range cases {
@@ -1090,7 +1149,7 @@ func multiLimits(t *testing.T, ts *testServer) {
 		mustDo(t, c, "QUEUED", "SET", "tl:a", "1")
 		bad := tc.bad
 		if bad == nil {
-			mustDo(t, c, "QUEUED", "SET", "tl:d", v1024)
+			mustDo(t, c, "QUEUED", "SET", "tl:d", vMax)
 			bad = a("APPEND", "tl:d", "x")
 		}
 		queued := c.Do(ctx, bad...)

@@ -67,16 +67,20 @@ type Config struct {
 }
 
 // Limits of the protocol: an argument may be longer than a value (so an
-// oversized SET gets an error naming engine.MaxValueLen, not a closed
-// connection), but not without bound.
+// oversized SET gets an error naming the engine's MaxValueLen, not a
+// closed connection), but not without bound.
 const (
 	// maxArgs is the most arguments one command may have.
 	maxArgs = 4096
-	// maxBulk is the longest argument kept, in bytes.
-	maxBulk = 64 << 10
+	// minBulk is the longest argument kept, in bytes, whatever the
+	// engine's MaxValueLen: one kept and longer than a value is refused by
+	// the command, naming the limit (Server.limits keeps the engine's
+	// longest value when it is longer).
+	minBulk = 64 << 10
 	// maxSkip is the longest argument read at all (Redis's default
-	// proto-max-bulk-len): a longer one than maxBulk is read, dropped and
-	// answered with an error naming the limits, the connection kept.
+	// proto-max-bulk-len): a longer one than the kept limit is read,
+	// dropped and answered with an error naming the limits, the
+	// connection kept.
 	maxSkip = 512 << 20
 	// readBuffer is a connection's read buffer, and the longest inline command.
 	readBuffer = 16 << 10
@@ -98,6 +102,10 @@ type Server struct {
 	loop      *loop
 	metrics   *metrics
 	started   time.Time
+	// limits bound what a connection's command may declare once
+	// authenticated: an argument up to the engine's MaxValueLen (at least
+	// minBulk) is kept, a longer one up to maxSkip read and dropped.
+	limits resp.Limits
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
@@ -132,6 +140,7 @@ func New(e *engine.Engine, cfg Config) (*Server, error) {
 		conns:       map[*conn]struct{}{},
 		started:     time.Now(),
 		shutdownReq: make(chan struct{}),
+		limits:      connLimits(e.MaxValueLen()),
 	}
 	s.maxClients.Store(int64(cfg.MaxClients))
 	s.batch = newBatcher(e)
@@ -284,9 +293,15 @@ func (s *Server) requestShutdown() {
 	s.shutdownOnce.Do(func() { close(s.shutdownReq) })
 }
 
-// Limits of a connection's reader: before AUTH (with RequirePass) a client
-// may send only small commands, as Redis allows unauthenticated clients.
-var (
-	connLimits   = resp.Limits{MaxArgs: maxArgs, MaxBulk: maxBulk, MaxSkip: maxSkip}
-	unauthLimits = resp.Limits{MaxArgs: 10, MaxBulk: 16 << 10}
-)
+// connLimits are the limits of a connection's reader for an engine whose
+// longest value is maxValue bytes: an argument that long is kept (at
+// least minBulk), a longer one is read and dropped up to maxSkip.
+func connLimits(maxValue int) resp.Limits {
+	bulk := max(minBulk, maxValue)
+	return resp.Limits{MaxArgs: maxArgs, MaxBulk: bulk, MaxSkip: max(maxSkip, bulk)}
+}
+
+// unauthLimits are the limits of a connection's reader before AUTH (with
+// RequirePass): a client may send only small commands, as Redis allows
+// unauthenticated clients.
+var unauthLimits = resp.Limits{MaxArgs: 10, MaxBulk: 16 << 10}

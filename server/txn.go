@@ -71,7 +71,14 @@ type txView struct {
 	// failed, set by a command that hit an engine limit at run time (an
 	// APPEND past MaxValueLen), aborts the whole transaction.
 	failed error
+	// maxValue is the longest value the engine takes (its MaxValueLen).
+	maxValue int
 }
+
+// checkLen refuses a value of n bytes, which a command is about to make,
+// if the engine does not take one that long (the command then fails the
+// transaction with it).
+func (v *txView) checkLen(n int) error { return checkValueLen(n, v.maxValue) }
 
 // fail aborts the transaction with err (a limit); the command's reply is
 // never sent.
@@ -107,17 +114,11 @@ func (v *txView) setTTL(k, val []byte, at int64) {
 }
 
 // update gives k the value val, keeping its deadline (INCR, APPEND...).
-// A value grown past engine.MaxExpiringValueLen that keeps a deadline
-// fails the transaction (the deadline is stored after the value).
 func (v *txView) update(k, val []byte) {
 	e := v.entry(k)
 	at := e.expireAt
 	if !e.exists {
 		at = 0
-	}
-	if at != 0 && len(val) > engine.MaxExpiringValueLen {
-		v.fail(errExpiringTooLarge)
-		return
 	}
 	v.setTTL(k, val, at)
 }
@@ -261,10 +262,11 @@ func viewEntry(r *engine.Op, now int64) *entry {
 }
 
 // newView is the view of the values read in step 1 (reads, of keys) at
-// the transaction's time now. A read that failed otherwise than
-// ErrNotFound fails the attempt.
-func newView(keys []string, reads []engine.Op, now int64) (*txView, error) {
-	v := &txView{vals: make(map[string]*entry, len(reads)), order: make([]string, 0, len(reads)), now: now}
+// the transaction's time now, for an engine whose longest value is
+// maxValue bytes. A read that failed otherwise than ErrNotFound fails the
+// attempt.
+func newView(keys []string, reads []engine.Op, now int64, maxValue int) (*txView, error) {
+	v := &txView{vals: make(map[string]*entry, len(reads)), order: make([]string, 0, len(reads)), now: now, maxValue: maxValue}
 	for i := range reads {
 		r := &reads[i]
 		if r.Err != nil && !errors.Is(r.Err, engine.ErrNotFound) {
@@ -324,7 +326,7 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 	// clock, engine.Now), so a value the kernel found absent is absent at
 	// now too, and newView drops the values found present whose deadline
 	// passed since: every command then sees one instant, now.
-	v, err := newView(p.keys, reads, s.e.Now())
+	v, err := newView(p.keys, reads, s.e.Now(), s.e.MaxValueLen())
 	if err != nil {
 		if tx != nil {
 			tx.Abort()
@@ -378,7 +380,7 @@ func jitter(attempt int) time.Duration {
 // runAutocommit runs one data command as its own transaction.
 func (c *conn) runAutocommit(cmd *command, args [][]byte) {
 	if cmd.check != nil {
-		if err := cmd.check(args); err != nil {
+		if err := cmd.check(args, c.s.e.MaxValueLen()); err != nil {
 			c.wr.Error(errorText(err))
 			return
 		}

@@ -34,14 +34,20 @@ enum bpfdb_limit {
 	BPFDB_REMOVED_BUCKETS = 4096, /* removed_versions: keys hash into this many */
 	BPFDB_RUN_MAGIC = 0x62706664, /* "bpfd": first word of every run's packet */
 	BPFDB_DEADLINE_LEN = 8,       /* bytes of an expiring value's deadline (storage/expiry.h) */
-	BPFDB_MAX_EXPIRING_LEN = 1016, /* the longest value with a deadline */
+	BPFDB_MAX_EXPIRING_LEN = 1016, /* the longest value with a deadline in a slot */
+	BPFDB_BLOB_HEAD = 32,          /* bytes of a blob's header (struct bpfdb_blob) */
+	BPFDB_BLOB_MAX_PAGES = 1016,   /* data pages a blob's head page lists */
+	BPFDB_MAX_BLOB_LEN = 4161536,  /* stored bytes of the largest blob: BPFDB_BLOB_MAX_PAGES pages */
 };
 
 /*
  * A value length (bpfdb_op.val_len, bpfdb_version.len, a WAL record's
  * val_len) is BPFDB_TOMBSTONE or the stored bytes, flagged with
  * BPFDB_LEN_EXPIRES when the last BPFDB_DEADLINE_LEN of them are the key's
- * deadline (storage/expiry.h).
+ * deadline (storage/expiry.h). A value of more than BPFDB_MAX_VALUE_LEN
+ * stored bytes is a blob (storage/blob.h): where the bytes of a value go
+ * (an op's value, a WRITE record's, a GET's answer), a blob's are its
+ * struct bpfdb_blob.
  */
 enum bpfdb_len_flag {
 	BPFDB_LEN_EXPIRES = 0x40000000,
@@ -262,6 +268,7 @@ struct bpfdb_control {
 	__u64 page_next;
 	__u64 page_cap;
 	__u64 page_free;
+	__u64 blob_pages; /* pages blobs hold (storage/blob.h): Go adds, the chain and Go subtract */
 	__u64 done[BPFDB_DONE_RING];         /* commit ts fully installed, by ts % ring */
 	__u64 snap_active; /* snapshots registered or registering (txn/clock.h) */
 	__u64 log_refused; /* 1: the log cannot take writes; commits are refused (wal/wal.h) */
@@ -283,6 +290,23 @@ struct bpfdb_control {
 struct bpfdb_value {
 	__u8 b[BPFDB_MAX_VALUE_LEN];
 } __attribute__((aligned(8)));
+
+/*
+ * A blob: a value too large for a slot, in pages of value_pages that Go
+ * takes and fills through the mmapped array (storage/blob.h). Its head
+ * page starts with this header, then the npages data pages' numbers, then
+ * the first of the value's bytes; the data pages hold the rest in order.
+ * The header is also what stands for the blob's bytes in an op, a WAL
+ * record and a GET's answer.
+ */
+struct bpfdb_blob {
+	__u32 page;     /* the head page */
+	__u32 npages;   /* data pages after the head page */
+	__u64 id;       /* unique among blobs (Go's counter): the WAL's handle on the bytes */
+	__u64 deadline; /* a copy of the value's deadline, Unix ms (0: none) */
+	__u32 len;      /* the value's stored length, flags included */
+	__u32 adopted;  /* in an op's value: set by the chain when it takes the blob */
+};
 
 /* Kinds of WAL ring records. */
 enum bpfdb_wal_kind {
@@ -360,6 +384,13 @@ _Static_assert(sizeof(struct bpfdb_record) == 16 + BPFDB_MAX_VERSIONS * sizeof(s
 _Static_assert(BPFDB_MAX_VERSIONS <= 256, "txn_entry.vslot is a byte");
 _Static_assert(BPFDB_MAX_EXPIRING_LEN + BPFDB_DEADLINE_LEN == BPFDB_MAX_VALUE_LEN,
 	       "an expiring value and its deadline fit where any value does");
+_Static_assert(sizeof(struct bpfdb_blob) == BPFDB_BLOB_HEAD, "a blob's header");
+_Static_assert(BPFDB_BLOB_HEAD <= 1 << BPFDB_MIN_SLAB_SHIFT, "a blob's header fits the smallest slot");
+_Static_assert(BPFDB_BLOB_HEAD + 4 * BPFDB_BLOB_MAX_PAGES <= BPFDB_PAGE_SIZE, "the head page lists every data page");
+_Static_assert(BPFDB_MAX_BLOB_LEN ==
+	       BPFDB_PAGE_SIZE - BPFDB_BLOB_HEAD + BPFDB_BLOB_MAX_PAGES * (BPFDB_PAGE_SIZE - 4),
+	       "the largest blob: its head page's room after the header and a full page list, and the data pages");
+_Static_assert(BPFDB_MAX_BLOB_LEN <= BPFDB_LEN_MASK, "a blob's length fits below the flags");
 _Static_assert(BPFDB_MAX_VALUE_LEN <= BPFDB_LEN_MASK && (BPFDB_TOMBSTONE & BPFDB_LEN_EXPIRES) != 0,
 	       "lengths fit below the flag; a tombstone is told apart first");
 _Static_assert((BPFDB_REMOVED_BUCKETS & (BPFDB_REMOVED_BUCKETS - 1)) == 0, "buckets are masked");
@@ -375,7 +406,7 @@ _Static_assert(BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS + BPFDB_REQ_SLOTS + 3 < (1ULL 
  * Bump BPFDB_LAYOUT_EPOCH when a meaning changes with no size (a lock word's
  * encoding, a field's unit).
  */
-#define BPFDB_LAYOUT_EPOCH 3
+#define BPFDB_LAYOUT_EPOCH 4
 #define BPFDB_LAYOUT_MIX(h, v) ((((h) ^ (unsigned long long)(v)) * 1099511628211ULL))
 #define BPFDB_LAYOUT_HASH                                                                          \
 	BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(         \

@@ -46,12 +46,18 @@
  *
  * Values. Calls that carry a value take a struct bpfdb_value (bpfdb.h):
  * BPFDB_MAX_VALUE_LEN bytes, because values are copied by whole size
- * class. It is larger than the 512-byte BPF stack: it must be map memory
- * of the caller's (an array or per-CPU array element; a per-CPU buffer is
- * only safe where the program cannot be preempted by another user of the
- * same buffer on that CPU). Keys are struct bpfdb_key, len bytes of data
- * followed by zeros up to BPFDB_MAX_KEY_LEN (the key is hashed whole); a
- * key fits on the stack.
+ * class. A value the engine stored as a blob (storage/blob.h: more than
+ * BPFDB_MAX_VALUE_LEN bytes, deadline included) does not fit one: a read
+ * of it is BPFDB_ERR_VALUE_TOO_LARGE with *len set to its length, and a
+ * BPF program cannot write one. A struct bpfdb_value is larger than the
+ * 512-byte BPF stack: it must be map memory of the caller's (an array or
+ * per-CPU array element; a per-CPU buffer is only safe where the program
+ * cannot be preempted by another user of the same buffer on that CPU).
+ * Keys are struct bpfdb_key, len bytes of data followed by zeros up to
+ * BPFDB_MAX_KEY_LEN (the key is hashed whole). A key fits on the stack,
+ * but the deepest path of a write (its GC freeing a value) takes about
+ * 200 bytes of the 512 across its calls: a program with large frames of
+ * its own keeps keys in map memory too (examples/flowcount does).
  *
  * Program types. The functions use map lookups and updates (a
  * preallocated hash map), queue push and pop, the ring buffer, bpf_loop,
@@ -236,6 +242,10 @@ static __always_inline int bpfdb_get_deadline(const struct bpfdb_key *key, struc
 		status = read_stable(rec, EXPIRY_NOW, buf, &found);
 	if (reader_lost_record(ctl, removals, key, rec, &found)) /* reused under the read */
 		return BPFDB_ERR_RETRY;
+	if (status == BPFDB_OK && value_is_blob(found.len)) { /* too large for buf */
+		*len = user_len(found.len);
+		return BPFDB_ERR_VALUE_TOO_LARGE;
+	}
 	if (status == BPFDB_OK) {
 		*len = user_len(found.len);
 		*deadline = bpfdb_value_deadline(buf, found.len);
@@ -400,7 +410,8 @@ static __always_inline int bpfdb_txn_begin(struct bpfdb_txn_handle *tx, int read
 static __always_inline int bpfdb_txn_done(struct bpfdb_control *ctl, struct bpfdb_txn *t,
 					  __u32 slot, int status)
 {
-	if (status == BPFDB_OK || status == BPFDB_ERR_NOT_FOUND)
+	/* A value too large to read leaves the transaction as it was. */
+	if (status == BPFDB_OK || status == BPFDB_ERR_NOT_FOUND || status == BPFDB_ERR_VALUE_TOO_LARGE)
 		ktxn_idle(t);
 	else
 		ktxn_finish(ctl, t, slot, 1, status);
@@ -425,6 +436,10 @@ static __always_inline int bpfdb_txn_read(struct bpfdb_txn_handle *tx, const str
 	if (!t)
 		return BPFDB_ERR_TXN_INVALID;
 	status = txn_get(t, tx->slot, key, for_update, BPFDB_KERNEL_TXN_KEYS, buf, &found, &detail);
+	if (status == BPFDB_OK && value_is_blob(found.len)) { /* too large for buf */
+		*len = user_len(found.len);
+		status = BPFDB_ERR_VALUE_TOO_LARGE;
+	}
 	if (status == BPFDB_OK) {
 		*len = user_len(found.len);
 		if (version)

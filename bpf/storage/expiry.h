@@ -54,7 +54,8 @@ static __always_inline __u32 user_len(__u32 len)
 
 /*
  * value_len_ok: len is a length a write may carry: a value of at most
- * BPFDB_MAX_VALUE_LEN stored bytes, a flagged one at least its deadline.
+ * BPFDB_MAX_BLOB_LEN stored bytes (more than BPFDB_MAX_VALUE_LEN: a blob,
+ * storage/blob.h), a flagged one at least its deadline.
  */
 static __always_inline int value_len_ok(__u32 len)
 {
@@ -63,8 +64,8 @@ static __always_inline int value_len_ok(__u32 len)
 	if (len & ~(__u32)(BPFDB_LEN_MASK | BPFDB_LEN_EXPIRES))
 		return 0;
 	if (len & BPFDB_LEN_EXPIRES)
-		return n >= BPFDB_DEADLINE_LEN && n <= BPFDB_MAX_VALUE_LEN;
-	return n <= BPFDB_MAX_VALUE_LEN;
+		return n >= BPFDB_DEADLINE_LEN && n <= BPFDB_MAX_BLOB_LEN;
+	return n <= BPFDB_MAX_BLOB_LEN;
 }
 
 /* store_now_ms is the store's clock (invariant 1). */

@@ -28,7 +28,7 @@
  *     in the high half, the next slot in the low half; a compare-and-swap
  *     takes a slot or installs a fresh page. A page taken for a cursor
  *     another CPU replaced first is given back (the page free list).
- *  4. A slot is freed when GC reclaims its version or when the transaction
+ *  4. A slot (or a blob, storage/blob.h) is freed when GC reclaims its version or when the transaction
  *     that buffered it aborts; nothing else may free it. Pages are not
  *     given back by classes: a class keeps what it carved (its free slots
  *     are reused by its values only).
@@ -45,10 +45,13 @@ enum slab_miss {
 	SLAB_CONTENDED = -2, /* BPFDB_SLAB_CAS_TRIES compare-and-swaps lost in a row */
 };
 
-/* Lengths here are stored lengths (storage/expiry.h): a deadline is stored bytes too. */
+/* Lengths here are stored lengths (storage/expiry.h): a deadline is stored bytes too.
+ * Empty values and tombstones have no slot, nor have blobs (storage/blob.h). */
 static __always_inline int value_has_slot(__u32 len)
 {
-	return stored_len(len) != 0;
+	__u32 n = stored_len(len);
+
+	return n != 0 && n <= BPFDB_MAX_VALUE_LEN;
 }
 
 /* slab_class returns the class of a value of 1..BPFDB_MAX_VALUE_LEN stored bytes. */
@@ -82,6 +85,7 @@ static __always_inline __u32 *slab_word(__u32 class, __u32 ref)
 	p = bpf_map_lookup_elem(&value_pages, &page);
 	if (!p)
 		return NULL;
+	barrier_var(p); /* keeps the add after the null check, as the verifier needs */
 	return (__u32 *)(p + (off & (BPFDB_PAGE_SIZE - 8)));
 }
 
@@ -97,11 +101,13 @@ static __always_inline __u64 stack_tagged(__u64 h, __u32 top)
 	return (((h >> 32) + 1) << 32) | top;
 }
 
+/* The context of stack_push_cb, and of blob_link_cb before it (slab_free
+ * uses one for both: the stack of its deepest callers has little room). */
 struct stack_push_ctx {
 	__u64 *head;
 	__u32 *word;
 	__u32 ref;
-	int pushed;
+	__u32 pushed; /* blob_link_cb: the chain's tail so far (storage/blob.h) */
 };
 
 static long stack_push_cb(__u32 i, void *data)
@@ -122,12 +128,18 @@ static long stack_push_cb(__u32 i, void *data)
  * not pushed is lost, so it tries many times, and the verifier walks the
  * body once.
  */
+static __always_inline int stack_push_with(struct stack_push_ctx *c)
+{
+	c->pushed = 0;
+	bpf_loop(BPFDB_SLAB_PUSH_TRIES, stack_push_cb, c, 0);
+	return c->pushed ? 0 : SLAB_CONTENDED;
+}
+
 static __always_inline int stack_push(__u64 *head, __u32 *word, __u32 ref)
 {
 	struct stack_push_ctx c = { .head = head, .word = word, .ref = ref };
 
-	bpf_loop(BPFDB_SLAB_PUSH_TRIES, stack_push_cb, &c, 0);
-	return c.pushed ? 0 : SLAB_CONTENDED;
+	return stack_push_with(&c);
 }
 
 /* slab_pop pops a free slot of class: its ref, SLAB_EMPTY or
@@ -194,6 +206,8 @@ static __always_inline void page_give(struct bpfdb_control *ctl, __u32 page)
 		stat_add(BPFDB_STAT_SLOTS_LOST, 1);
 }
 
+#include "blob.h"
+
 /* slab_carve carves a slot of class from its page, taking a page when
  * that is used up (invariant 3): its ref, SLAB_EMPTY or SLAB_CONTENDED.
  * Global: verified once. */
@@ -249,19 +263,33 @@ __attribute__((noinline)) long long slab_alloc(__u32 len)
 	return ref;
 }
 
+/*
+ * slab_free puts slot ref of len's class back on its free list, or the
+ * pages of the blob whose head page is ref on the page free list
+ * (storage/blob.h), in one push either way.
+ */
 __attribute__((noinline)) int slab_free(__u32 len, __u32 ref)
 {
 	struct bpfdb_control *ctl = control_block();
-	__u32 class, *w;
+	struct stack_push_ctx c = { .ref = ref };
+	__u32 class;
 
-	if (!value_has_slot(len))
+	if (!ctl)
 		return 0;
-	class = slab_class(len);
-	if (!ctl || class >= BPFDB_SLAB_CLASSES)
-		return 0;
-	__sync_fetch_and_add(&ctl->slab_used[class], -1);
-	w = slab_word(class, ref);
-	if (!w || stack_push(&ctl->slab_free[class], w, ref))
+	if (value_is_blob(len)) {
+		c.word = blob_chain(ctl, &c);
+		c.head = &ctl->page_free;
+	} else {
+		if (!value_has_slot(len))
+			return 0;
+		class = slab_class(len);
+		if (class >= BPFDB_SLAB_CLASSES)
+			return 0;
+		__sync_fetch_and_add(&ctl->slab_used[class], -1);
+		c.word = slab_word(class, ref);
+		c.head = &ctl->slab_free[class];
+	}
+	if (!c.word || stack_push_with(&c))
 		stat_add(BPFDB_STAT_SLOTS_LOST, 1);
 	return 0;
 }
@@ -350,6 +378,8 @@ __attribute__((noinline)) int slab_load(struct bpfdb_value *dst, __u32 len, __u3
 {
 	if (!dst)
 		return -1;
+	if (len != BPFDB_TOMBSTONE && value_is_blob(len))
+		return blob_load(dst, ref);
 	return slab_copy_out(len, ref, dst->b);
 }
 
@@ -364,6 +394,8 @@ __attribute__((noinline)) __u64 slab_deadline(__u32 len, __u32 ref)
 	__u8 *p = NULL;
 	__u64 d = 0;
 
+	if (len_expires(len) && n > BPFDB_MAX_VALUE_LEN)
+		return blob_deadline(ref);
 	if (!len_expires(len) || n < BPFDB_DEADLINE_LEN || n > BPFDB_MAX_VALUE_LEN)
 		return 0;
 	switch (slab_class(len)) {
@@ -383,7 +415,7 @@ __attribute__((noinline)) __u64 slab_deadline(__u32 len, __u32 ref)
 
 /*
  * slab_put allocates a slot for a value of len bytes and copies src into
- * it: 0 with *ref set (nothing to do for an empty value or a tombstone),
+ * it, or adopts the blob whose header src holds (storage/blob.h): 0 with *ref set (nothing to do for an empty value or a tombstone),
  * BPFDB_ERR_STORE_FULL with *detail set to the class (no page is left),
  * BPFDB_ERR_RETRY (other CPUs kept winning the free list), or
  * BPFDB_ERR_INTERNAL.
@@ -394,6 +426,13 @@ static __always_inline int slab_put(const struct bpfdb_value *src, __u32 len, __
 	long long slot;
 
 	*ref = 0;
+	if (len != BPFDB_TOMBSTONE && value_is_blob(len)) {
+		slot = blob_adopt((struct bpfdb_value *)src, len);
+		if (slot < 0)
+			return -slot;
+		*ref = slot;
+		return BPFDB_OK;
+	}
 	if (!value_has_slot(len))
 		return BPFDB_OK;
 	slot = slab_alloc(len);

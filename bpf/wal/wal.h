@@ -77,6 +77,8 @@ __attribute__((noinline)) int wal_log_entry(__u32 tslot, __u32 i, __u64 txn_id)
 	if (slab_load((struct bpfdb_value *)w->value, e->len, e->ref))
 		return -1;
 	vlen = stored_len(e->len);
+	if (value_is_blob(e->len))
+		vlen = BPFDB_BLOB_HEAD; /* the header stands for the bytes (storage/blob.h) */
 	if (vlen > BPFDB_MAX_VALUE_LEN)
 		return -1;
 	if (bpf_ringbuf_output(&wal_ring, w, sizeof(w->hdr) + sizeof(w->key) + vlen, BPF_RB_NO_WAKEUP))
@@ -103,9 +105,10 @@ static __always_inline struct bpfdb_wal_write *wal_reserve_auto(__u32 len,
 {
 	struct bpfdb_wal_write *w;
 
-	if (!value_has_slot(len) || !value) /* a tombstone or "": no value bytes */
+	if (!value || (!value_has_slot(len) && !value_is_blob(len))) /* a tombstone or "" */
 		return bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(sizeof(struct bpfdb_slab_0)), 0);
-	switch (slab_class(len)) {
+	/* A blob's header stands for its bytes (storage/blob.h): class 0's size. */
+	switch (value_is_blob(len) ? 0 : slab_class(len)) {
 	case 0:
 		w = bpf_ringbuf_reserve(&wal_ring, WAL_WRITE_SIZE(sizeof(struct bpfdb_slab_0)), 0);
 		if (w)

@@ -61,8 +61,8 @@ func versionCmd() *cobra.Command {
 		Use:   "version",
 		Short: "Print the version and the compiled-in limits",
 		Run: func(cmd *cobra.Command, args []string) {
-			fmt.Printf("bpfdb %s (keys up to %d bytes, values up to %d bytes, %d versions per key, %d ops per run)\n",
-				version, engine.MaxKeyLen, engine.MaxValueLen, engine.MaxVersions, engine.MaxBatch)
+			fmt.Printf("bpfdb %s (keys up to %d bytes, values up to %d bytes by default, %d versions per key, %d ops per run)\n",
+				version, engine.MaxKeyLen, engine.DefaultMaxValueLen, engine.MaxVersions, engine.MaxBatch)
 		},
 	}
 }
@@ -114,6 +114,7 @@ func serveCmd() *cobra.Command {
 		syncInterval time.Duration
 		maxKeys      int
 		maxMemory    string
+		maxValueLen  string
 		requirePass  string
 		maxClients   int
 		minFree      int64
@@ -135,8 +136,12 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e, err := openEngine(engine.Options{MaxKeys: maxKeys, MaxMemory: budget, Dir: dir, Durability: d, SyncInterval: syncInterval,
-				MinFreeBytes: minFree, CloseTimeout: stopTimeout / 2, FS: engineFS, PinDir: pinDir})
+			valueLen, err := parseMaxValueLen(maxValueLen)
+			if err != nil {
+				return err
+			}
+			e, err := openEngine(engine.Options{MaxKeys: maxKeys, MaxMemory: budget, MaxValueLen: valueLen, Dir: dir, Durability: d,
+				SyncInterval: syncInterval, MinFreeBytes: minFree, CloseTimeout: stopTimeout / 2, FS: engineFS, PinDir: pinDir})
 			if err != nil {
 				return err
 			}
@@ -214,7 +219,8 @@ func serveCmd() *cobra.Command {
 			if unixPath != "" {
 				where = strings.TrimPrefix(where+" and "+unixPath, " and ")
 			}
-			fmt.Fprintf(os.Stderr, "bpfdb %s: serving RESP on %s (max %d keys, maxmemory %d bytes, %s durability)\n", version, where, e.Options().MaxKeys, e.Options().MaxMemory, durability)
+			fmt.Fprintf(os.Stderr, "bpfdb %s: serving RESP on %s (max %d keys, maxmemory %d bytes, values up to %d bytes, %s durability)\n",
+				version, where, e.Options().MaxKeys, e.Options().MaxMemory, e.MaxValueLen(), durability)
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 			select {
@@ -250,6 +256,8 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&syncInterval, "sync-interval", 10*time.Millisecond, "with async durability, the most a crash can lose")
 	cmd.Flags().IntVar(&maxKeys, "max-keys", 1<<18, "capacity of the index")
 	cmd.Flags().StringVar(&maxMemory, "maxmemory", "", "kernel memory for the index and the values, as Redis writes it (1gb, 512mb, 100000000; default: 1 KiB a key of --max-keys); writes past it get OOM")
+	cmd.Flags().StringVar(&maxValueLen, "max-value-len", "", fmt.Sprintf("longest value a write may carry, written as --maxmemory is (1mb, 512kb, bytes; default: %d bytes, 1mb; at most %d, engine.MaxValueLenLimit); a longer value is refused with an error naming the limit; one of more than %d bytes takes whole pages of %d bytes of --maxmemory",
+		engine.DefaultMaxValueLen, engine.MaxValueLenLimit, engine.SlotValueLen, engine.PageSize))
 	cmd.Flags().StringVar(&requirePass, "requirepass", "", "password clients must AUTH with")
 	cmd.Flags().IntVar(&maxClients, "maxclients", 10000, "most client connections at once")
 	cmd.Flags().Int64Var(&minFree, "min-free-bytes", 0, "free space kept in --dir's volume: writes are refused (MISCONF) below twice this (default: a sixteenth of the volume, 1 to 64 MiB)")
@@ -285,10 +293,27 @@ func checkpointCmd() *cobra.Command {
 	return cmd
 }
 
+// parseMaxValueLen parses --max-value-len as parseMemory does, and refuses
+// a length above engine.MaxValueLenLimit. Empty is 0, the engine's default
+// (engine.DefaultMaxValueLen).
+func parseMaxValueLen(s string) (int, error) {
+	n, err := parseSize("--max-value-len", s)
+	if err != nil {
+		return 0, err
+	}
+	if n > int64(engine.MaxValueLenLimit) {
+		return 0, fmt.Errorf("--max-value-len %q is %d bytes: at most %d (engine.MaxValueLenLimit)", s, n, engine.MaxValueLenLimit)
+	}
+	return int(n), nil
+}
+
 // parseMemory parses a size as Redis's maxmemory does: bytes, or a number
 // with k, kb, m, mb, g or gb (k is 1000, kb 1024). Empty is 0, the engine's
 // default.
-func parseMemory(s string) (int64, error) {
+func parseMemory(s string) (int64, error) { return parseSize("--maxmemory", s) }
+
+// parseSize parses the size s of flag as parseMemory says.
+func parseSize(flag, s string) (int64, error) {
 	if s == "" {
 		return 0, nil
 	}
@@ -308,5 +333,5 @@ func parseMemory(s string) (int64, error) {
 		}
 		return n * u.mul, nil
 	}
-	return 0, fmt.Errorf("--maxmemory %q: want a positive size such as 1gb, 512mb or 100000000", s)
+	return 0, fmt.Errorf("%s %q: want a positive size such as 1gb, 512mb or 100000000", flag, s)
 }

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bpfdb/bpfdb/engine"
 	"github.com/bpfdb/bpfdb/logd"
 )
 
@@ -99,6 +101,26 @@ func TestParseMemory(t *testing.T) {
 		got, err := parseMemory(c.in)
 		if (err == nil) != c.ok || got != c.want {
 			t.Errorf("parseMemory(%q) = %d, %v; want %d (ok %v)", c.in, got, err, c.want, c.ok)
+		}
+	}
+}
+
+func TestParseMaxValueLen(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int
+		ok   bool
+	}{
+		{"", 0, true}, {"1mb", 1 << 20, true}, {"512kb", 512 << 10, true}, {"100", 100, true},
+		{fmt.Sprint(engine.MaxValueLenLimit), engine.MaxValueLenLimit, true},
+		{fmt.Sprint(engine.MaxValueLenLimit + 1), 0, false}, {"8mb", 0, false}, {"0", 0, false}, {"big", 0, false},
+	} {
+		got, err := parseMaxValueLen(c.in)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("parseMaxValueLen(%q) = %d, %v; want %d (ok %v)", c.in, got, err, c.want, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--max-value-len") {
+			t.Errorf("parseMaxValueLen(%q): %v does not name the flag", c.in, err)
 		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bpfdb/bpfdb/engine"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -504,4 +505,61 @@ func TestServeMaxMemory(t *testing.T) {
 		t.Fatalf("SET after a DEL freed a slot: %v", err)
 	}
 	t.Logf("%d values of 600 bytes in --maxmemory 1mb with --max-keys 1000", n)
+}
+
+// --max-value-len sets the longest value: 64kb takes a value of 64 KiB
+// (with a TTL too) and refuses one of 65 KiB, naming the limit, on a
+// connection that goes on; CONFIG GET and INFO report it. A length above
+// engine.MaxValueLenLimit fails at once, naming the bound.
+func TestServeMaxValueLen(t *testing.T) {
+	p := startServe(t, t.TempDir(), "--max-value-len", "64kb")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := p.client(t)
+	v := strings.Repeat("v", 64<<10)
+	if err := c.Set(ctx, "v64", v, 0).Err(); err != nil {
+		t.Fatalf("SET of 64 KiB with --max-value-len 64kb: %v", err)
+	}
+	if got, err := c.Get(ctx, "v64").Result(); err != nil || got != v {
+		t.Fatalf("GET of 64 KiB: %d bytes, %v", len(got), err)
+	}
+	if err := c.Set(ctx, "v64ttl", v, time.Minute).Err(); err != nil {
+		t.Fatalf("SET EX of 64 KiB: %v", err)
+	}
+	for _, cmd := range []*redis.StatusCmd{
+		c.Set(ctx, "v65", strings.Repeat("w", 65<<10), 0),
+		c.Set(ctx, "v65", strings.Repeat("w", 65<<10), time.Minute),
+	} {
+		if err := cmd.Err(); err == nil || !strings.HasPrefix(err.Error(), "ERR") || !strings.Contains(err.Error(), "65536") {
+			t.Errorf("%v of 65 KiB with --max-value-len 64kb: %v, want an -ERR naming 65536", cmd.Args()[:2], err)
+		}
+	}
+	if err := c.Append(ctx, "v64", "x").Err(); err == nil || !strings.Contains(err.Error(), "65536") {
+		t.Errorf("APPEND past 64 KiB: %v, want an error naming 65536", err)
+	}
+	if n, err := c.Exists(ctx, "v65").Result(); err != nil || n != 0 {
+		t.Errorf("EXISTS v65 after the refused SETs: %d, %v", n, err)
+	}
+	if got, err := c.StrLen(ctx, "v64").Result(); err != nil || got != 64<<10 {
+		t.Errorf("STRLEN v64 after the refused APPEND: %d, %v", got, err)
+	}
+	if cfg, err := c.ConfigGet(ctx, "proto-max-bulk-len").Result(); err != nil || cfg["proto-max-bulk-len"] != "65536" {
+		t.Errorf("CONFIG GET proto-max-bulk-len: %v, %v; want 65536", cfg, err)
+	}
+	if info, err := c.Info(ctx, "server").Result(); err != nil || !strings.Contains(info, "max_value_bytes:65536\r\n") {
+		t.Errorf("INFO server: %v; want max_value_bytes:65536\n%s", err, info)
+	}
+	if !strings.Contains(p.stderr.String(), "values up to 65536 bytes") {
+		t.Errorf("the startup line does not give the value limit:\n%s", p.stderr.String())
+	}
+	if code := p.stop(t, syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Errorf("exit code %d on SIGTERM", code)
+	}
+
+	cmd := exec.Command(os.Args[0], "serve", "--dir", t.TempDir(), "--listen", freePort(t), "--metrics", "", "--max-value-len", "8mb")
+	cmd.Env = append(os.Environ(), "BPFDB_SERVE_TEST_MAIN=1")
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--max-value-len") || !strings.Contains(string(out), fmt.Sprint(engine.MaxValueLenLimit)) {
+		t.Errorf("serve --max-value-len 8mb: %v, want a failure naming the bound %d\n%s", err, engine.MaxValueLenLimit, out)
+	}
 }

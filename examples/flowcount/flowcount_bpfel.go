@@ -20,6 +20,7 @@ const (
 	flowcountMapControl         = "control"
 	flowcountMapEmptyRecord     = "empty_record"
 	flowcountMapFlowFailed      = "flow_failed"
+	flowcountMapFlowKeyScratch  = "flow_key_scratch"
 	flowcountMapFlowScratch     = "flow_scratch"
 	flowcountMapFlowStats       = "flow_stats"
 	flowcountMapRecords         = "records"
@@ -88,6 +89,7 @@ type flowcountMapSpecs struct {
 	Control         *ebpf.MapSpec `ebpf:"control"`
 	EmptyRecord     *ebpf.MapSpec `ebpf:"empty_record"`
 	FlowFailed      *ebpf.MapSpec `ebpf:"flow_failed"`
+	FlowKeyScratch  *ebpf.MapSpec `ebpf:"flow_key_scratch"`
 	FlowScratch     *ebpf.MapSpec `ebpf:"flow_scratch"`
 	FlowStats       *ebpf.MapSpec `ebpf:"flow_stats"`
 	Records         *ebpf.MapSpec `ebpf:"records"`
@@ -132,6 +134,7 @@ type flowcountMaps struct {
 	Control         *ebpf.Map `ebpf:"control"`
 	EmptyRecord     *ebpf.Map `ebpf:"empty_record"`
 	FlowFailed      *ebpf.Map `ebpf:"flow_failed"`
+	FlowKeyScratch  *ebpf.Map `ebpf:"flow_key_scratch"`
 	FlowScratch     *ebpf.Map `ebpf:"flow_scratch"`
 	FlowStats       *ebpf.Map `ebpf:"flow_stats"`
 	Records         *ebpf.Map `ebpf:"records"`
@@ -152,6 +155,7 @@ func (m *flowcountMaps) Close() error {
 		m.Control,
 		m.EmptyRecord,
 		m.FlowFailed,
+		m.FlowKeyScratch,
 		m.FlowScratch,
 		m.FlowStats,
 		m.Records,

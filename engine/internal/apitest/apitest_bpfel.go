@@ -75,6 +75,7 @@ type ApitestBpfdbControl struct {
 	PageNext      uint64
 	PageCap       uint64
 	PageFree      uint64
+	BlobPages     uint64
 	Done          [1024]uint64
 	SnapActive    uint64
 	LogRefused    uint64

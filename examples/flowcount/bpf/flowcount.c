@@ -80,6 +80,18 @@ struct {
 	__type(value, struct bpfdb_value);
 } flow_scratch SEC(".maps");
 
+/*
+ * flow_key_scratch holds the key being counted, per CPU as flow_scratch:
+ * off the stack, since the library's deepest path (a write whose GC
+ * frees a value) leaves a program little of the 512 bytes.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bpfdb_key);
+} flow_key_scratch SEC(".maps");
+
 static __always_inline void flow_count(void *map, __u32 index)
 {
 	__u64 *n = bpf_map_lookup_elem(map, &index);
@@ -182,7 +194,8 @@ int flow_count_xdp(struct xdp_md *ctx)
 	void *data_end = (void *)(long)ctx->data_end;
 	struct ethhdr *eth = data;
 	struct iphdr *ip = (void *)(eth + 1);
-	struct bpfdb_key key = {};
+	struct bpfdb_key *key;
+	__u32 zero = 0;
 	__be32 saddr;
 	int status;
 
@@ -190,14 +203,18 @@ int flow_count_xdp(struct xdp_md *ctx)
 		flow_count(&flow_stats, FLOW_OTHER);
 		return XDP_PASS;
 	}
+	key = bpf_map_lookup_elem(&flow_key_scratch, &zero);
+	if (!key)
+		return XDP_PASS;
 	saddr = ip->saddr;
-	__builtin_memcpy(key.data, "pkts:", 5);
-	flow_key(&key, 5, saddr);
-	status = flow_incr(&key, 1);
-	__builtin_memset(&key, 0, sizeof(key));
-	__builtin_memcpy(key.data, "bytes:", 6);
-	flow_key(&key, 6, saddr);
-	status |= flow_incr(&key, (__s64)(data_end - data));
+	__builtin_memset(key, 0, sizeof(*key));
+	__builtin_memcpy(key->data, "pkts:", 5);
+	flow_key(key, 5, saddr);
+	status = flow_incr(key, 1);
+	__builtin_memset(key, 0, sizeof(*key));
+	__builtin_memcpy(key->data, "bytes:", 6);
+	flow_key(key, 6, saddr);
+	status |= flow_incr(key, (__s64)(data_end - data));
 	if (status == BPFDB_OK)
 		flow_count(&flow_stats, FLOW_PACKETS);
 	return XDP_PASS;
