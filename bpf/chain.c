@@ -132,7 +132,7 @@ static __always_inline int validate_op(struct bpfdb_op *op, __u32 i, struct vali
 	default:
 		return BPFDB_ERR_BAD_REQUEST;
 	}
-	if (op->key.len > BPFDB_MAX_KEY_LEN)
+	if (op->key.len > BPFDB_MAX_LONG_KEY_LEN)
 		return BPFDB_ERR_KEY_TOO_LONG;
 	return BPFDB_OK;
 }
@@ -624,7 +624,7 @@ static long collect_cb(__u32 i, void *data)
 
 	if (!op)
 		return 1;
-	if (op->key.len > BPFDB_MAX_KEY_LEN)
+	if (op->key.len > BPFDB_MAX_LONG_KEY_LEN)
 		op->status = BPFDB_ERR_KEY_TOO_LONG;
 	else
 		op->status = collect_key(&op->key, c->low);

@@ -23,7 +23,7 @@ type specModel map[string][]byte
 // apply runs op against the model and returns the value and error the
 // engine must give for it.
 func (m specModel) apply(op Op) ([]byte, error) {
-	if len(op.Key) > MaxKeyLen {
+	if len(op.Key) > DefaultMaxKeyLen {
 		return nil, ErrKeyTooLong
 	}
 	if op.Kind == OpSet && len(op.Value) > DefaultMaxValueLen {
@@ -100,7 +100,7 @@ func specRandomOps(rng *rand.Rand, keys [][]byte, n int, invalid bool) []Op {
 		k := keys[rng.IntN(len(keys))]
 		switch r := rng.IntN(20); {
 		case invalid && r == 0:
-			ops[i] = Op{Kind: OpSet, Key: bytes.Repeat([]byte("x"), MaxKeyLen+1), Value: []byte("v")}
+			ops[i] = Op{Kind: OpSet, Key: bytes.Repeat([]byte("x"), DefaultMaxKeyLen+1), Value: []byte("v")}
 		case invalid && r == 1:
 			ops[i] = Op{Kind: OpSet, Key: k, Value: make([]byte, DefaultMaxValueLen+1)}
 		case r < 9:

@@ -264,8 +264,7 @@ func (e *Engine) blobFree(h *blobHeader) {
 // then the copy is whole (blob.h invariant 2).
 func (e *Engine) versionStill(key []byte, ts uint64, page, valLen uint32) bool {
 	var k chainBpfdbKey
-	k.Len = uint32(len(key))
-	copy(k.Data[:], key)
+	indexKey(&k, key)
 	var rec chainBpfdbRecord
 	if err := e.maps.Records.Lookup(&k, &rec); err != nil {
 		return false // removed: ebpf.ErrKeyNotExist
@@ -370,21 +369,20 @@ func (l *blobLog) pending() int {
 // into o: its bytes when they fit a slot, else the header of a new blob,
 // whose value the drain will find in blobLog when logged. ErrStoreFull,
 // with nothing taken, when there are not the pages for the blob.
-func (e *Engine) encodeSet(o *chainBpfdbOp, kind uint8, key, value []byte, d int64, logged bool) error {
+func (e *Engine) encodeSet(s *reqSlot, j int, kind uint8, key, value []byte, d int64, logged bool) error {
 	stored := len(value)
 	if d > 0 {
 		stored += deadlineLen
 	}
 	if stored <= SlotValueLen {
-		o.encode(kind, key, value)
-		o.setDeadline(len(value), d)
+		s.encode(j, kind, key, value).setDeadline(len(value), d)
 		return nil
 	}
 	h, err := e.newBlob(value, d, logged)
 	if err != nil {
 		return err
 	}
-	o.encodeBlob(kind, key, h)
+	s.encode(j, kind, key, nil).setBlob(h)
 	return nil
 }
 
@@ -411,9 +409,8 @@ func needsBlob(op *Op) bool {
 	return n > SlotValueLen
 }
 
-// encodeBlob writes a SET or LOAD of the blob whose header is h into o.
-func (o *chainBpfdbOp) encodeBlob(kind uint8, key []byte, h blobHeader) {
-	o.encode(kind, key, nil)
+// setBlob makes o, a SET or LOAD, carry the blob whose header is h.
+func (o *chainBpfdbOp) setBlob(h blobHeader) {
 	h.Adopted = 0
 	*headerAt(o.Value[:]) = h
 	o.ValLen = h.Len

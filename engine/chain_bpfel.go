@@ -81,6 +81,8 @@ type chainBpfdbLimit uint32
 
 const (
 	chainBpfdbLimitBPFDB_MAX_KEY_LEN      chainBpfdbLimit = 64
+	chainBpfdbLimitBPFDB_KEY_DIGEST_LEN   chainBpfdbLimit = 32
+	chainBpfdbLimitBPFDB_MAX_LONG_KEY_LEN chainBpfdbLimit = 65536
 	chainBpfdbLimitBPFDB_MAX_VALUE_LEN    chainBpfdbLimit = 1024
 	chainBpfdbLimitBPFDB_MAX_VERSIONS     chainBpfdbLimit = 8
 	chainBpfdbLimitBPFDB_MAX_BATCH        chainBpfdbLimit = 64

@@ -147,7 +147,11 @@ func (e *Engine) copyImage(snap uint64, add func(k, v []byte, expireAt int64) er
 			if !ok {
 				continue
 			}
-			if err := add(keys[i].Data[:keys[i].Len], v, expireAt); err != nil {
+			key, ok := e.longKeys.key(&keys[i])
+			if !ok {
+				return fmt.Errorf("bpfdb: a record of a %d-byte key the engine does not hold (longkey.go, invariant 2)", keys[i].Len)
+			}
+			if err := add(key, v, expireAt); err != nil {
 				return err
 			}
 			*n++

@@ -40,6 +40,11 @@ type Options struct {
 	// MaxKeys is the capacity of the index (default MaxMemory/1 KiB when
 	// MaxMemory is set, else 65536).
 	MaxKeys int
+	// MaxKeyLen is the longest key, in bytes (default DefaultMaxKeyLen,
+	// 512; at most MaxKeyLenLimit). A key of more than InlineKeyLen bytes
+	// is held in the index by its SHA-256, and whole in the engine's
+	// memory (longkey.go).
+	MaxKeyLen int
 	// MaxValueLen is the longest value a write may carry, in bytes
 	// (default DefaultMaxValueLen, 1 MiB; at most MaxValueLenLimit). A
 	// value of more than SlotValueLen bytes (its deadline included) is
@@ -117,6 +122,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.MaxMemory <= 0 {
 		o.MaxMemory = max(int64(o.MaxKeys)*defaultBytesPerKey, o.minMemory())
+	}
+	if o.MaxKeyLen <= 0 {
+		o.MaxKeyLen = DefaultMaxKeyLen
 	}
 	if o.MaxValueLen <= 0 {
 		o.MaxValueLen = DefaultMaxValueLen
@@ -220,6 +228,7 @@ type Engine struct {
 	closeErr       error
 
 	kernelReaped atomic.Uint64 // kernel transactions reaped (kerneltxn.go)
+	longKeys     longKeys      // keys longer than InlineKeyLen (longkey.go)
 }
 
 // reqSlot is one request slot of the request area: a header (struct
@@ -230,6 +239,10 @@ type reqSlot struct {
 	ops    []chainBpfdbOp
 	packet []byte // struct bpfdb_run naming this slot
 	attr   progRunAttr
+	// long holds the long keys of the ops encoded since the slot was
+	// taken (longkey.go, invariant 2), given back by release.
+	long     []*longKey
+	longKeys *longKeys
 	// runs counts this slot's runs by the kernel's own measure of their
 	// duration (RunLatencyBounds); only the slot's holder adds to it.
 	runs runHistogram
@@ -296,7 +309,7 @@ func Open(opts Options) (*Engine, error) {
 		}
 		e.log.Start(e.recovery.LSN)
 		e.drain = &logDrain{rd: e.ring, w: e.log.NewWriter(), pending: map[uint64]*pendingTxn{},
-			blobs: &e.blobLog, durable: e.log.DurableLSN, records: &e.logRecords,
+			blobs: &e.blobLog, keys: &e.longKeys, durable: e.log.DurableLSN, records: &e.logRecords,
 			clock: func() uint64 { return atomic.LoadUint64(&e.ctl.Clock) }, bad: &e.logBadRecords, closing: &e.closingLog}
 		e.drainDone = make(chan struct{})
 		e.logKick = make(chan struct{}, 1)
@@ -414,10 +427,11 @@ func (e *Engine) init() error {
 	opSize := int(unsafe.Sizeof(chainBpfdbOp{}))
 	for i := 0; i < reqSlots; i++ {
 		s := &reqSlot{
-			id:     uint32(i),
-			hdr:    (*chainBpfdbReq)(unsafe.Pointer(&e.hdrMem[i*hdrSize])),
-			ops:    unsafe.Slice((*chainBpfdbOp)(unsafe.Pointer(&e.opsMem[i*MaxBatch*opSize])), MaxBatch),
-			packet: make([]byte, unsafe.Sizeof(chainBpfdbRun{})),
+			id:       uint32(i),
+			hdr:      (*chainBpfdbReq)(unsafe.Pointer(&e.hdrMem[i*hdrSize])),
+			ops:      unsafe.Slice((*chainBpfdbOp)(unsafe.Pointer(&e.opsMem[i*MaxBatch*opSize])), MaxBatch),
+			packet:   make([]byte, unsafe.Sizeof(chainBpfdbRun{})),
+			longKeys: &e.longKeys,
 		}
 		run := (*chainBpfdbRun)(unsafe.Pointer(&s.packet[0]))
 		run.Magic, run.Slot = runMagic, uint32(i)
@@ -553,6 +567,11 @@ func (e *Engine) acquire() (*reqSlot, error) {
 }
 
 func (e *Engine) release(s *reqSlot) {
+	if len(s.long) > 0 {
+		e.longKeys.release(s.long)
+		clear(s.long)
+		s.long = s.long[:0]
+	}
 	e.freeSlots.Or(1 << s.id)
 	e.mu.RUnlock()
 }

@@ -13,7 +13,7 @@ var (
 	// ErrConflict: a lock could not be taken at once (no-wait 2PL); the
 	// transaction was aborted and may be retried.
 	ErrConflict = errors.New("bpfdb: conflict with a concurrent transaction; transaction aborted")
-	// ErrKeyTooLong: the key is longer than MaxKeyLen.
+	// ErrKeyTooLong: the key is longer than Options.MaxKeyLen.
 	ErrKeyTooLong = errors.New("bpfdb: key too long")
 	// ErrValueTooLarge: the value is longer than MaxValueLen.
 	ErrValueTooLarge = errors.New("bpfdb: value too large")
@@ -100,8 +100,8 @@ func Retryable(err error) bool {
 	return false
 }
 
-func keyTooLong(n int) error {
-	return fmt.Errorf("%w: key is %d bytes, the limit is %d (BPFDB_MAX_KEY_LEN)", ErrKeyTooLong, n, MaxKeyLen)
+func (e *Engine) keyTooLong(n int) error {
+	return fmt.Errorf("%w: key is %d bytes, the limit is %d (Options.MaxKeyLen)", ErrKeyTooLong, n, e.opts.MaxKeyLen)
 }
 
 func (e *Engine) valueTooLarge(n int) error {
@@ -109,7 +109,7 @@ func (e *Engine) valueTooLarge(n int) error {
 }
 
 func (e *Engine) checkKeyValue(key, value []byte, write bool) error {
-	if err := CheckKey(key); err != nil {
+	if err := e.CheckKey(key); err != nil {
 		return err
 	}
 	if write {
@@ -120,12 +120,15 @@ func (e *Engine) checkKeyValue(key, value []byte, write bool) error {
 
 // CheckKey returns ErrKeyTooLong, naming the limit, for a key longer than
 // MaxKeyLen: what any call with key would fail with.
-func CheckKey(key []byte) error {
-	if len(key) > MaxKeyLen {
-		return keyTooLong(len(key))
+func (e *Engine) CheckKey(key []byte) error {
+	if len(key) > e.opts.MaxKeyLen {
+		return e.keyTooLong(len(key))
 	}
 	return nil
 }
+
+// MaxKeyLen is the longest key the store takes (Options.MaxKeyLen).
+func (e *Engine) MaxKeyLen() int { return e.opts.MaxKeyLen }
 
 // CheckValue returns ErrValueTooLarge, naming the limit, for a value longer
 // than MaxValueLen.
@@ -149,7 +152,7 @@ func (e *Engine) statusError(status int32, detail uint8) error {
 	case chainBpfdbStatusBPFDB_ERR_CONFLICT:
 		return ErrConflict
 	case chainBpfdbStatusBPFDB_ERR_KEY_TOO_LONG:
-		return fmt.Errorf("%w: the limit is %d bytes (BPFDB_MAX_KEY_LEN)", ErrKeyTooLong, MaxKeyLen)
+		return fmt.Errorf("%w: the limit is %d bytes (Options.MaxKeyLen)", ErrKeyTooLong, e.opts.MaxKeyLen)
 	case chainBpfdbStatusBPFDB_ERR_VALUE_TOO_LARGE:
 		return fmt.Errorf("%w: the limit is %d bytes (Options.MaxValueLen)", ErrValueTooLarge, e.opts.MaxValueLen)
 	case chainBpfdbStatusBPFDB_ERR_STORE_FULL:

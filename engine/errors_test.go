@@ -82,15 +82,15 @@ func specFree(tb testing.TB, e *Engine, key []byte) {
 
 func TestErrKeyTooLong(t *testing.T) {
 	e := openTest(t, Options{MaxKeys: 64})
-	long := bytes.Repeat([]byte("L"), MaxKeyLen+1)
-	ok := bytes.Repeat([]byte("L"), MaxKeyLen)
+	long := bytes.Repeat([]byte("L"), DefaultMaxKeyLen+1)
+	ok := bytes.Repeat([]byte("L"), DefaultMaxKeyLen)
 	specSet(t, e, ok, []byte("v"))
 	before := specSnapshot(t, e, ok, []byte("other"))
 
 	check := func(what string, err error) {
 		t.Helper()
 		specIs(t, what, err, ErrKeyTooLong)
-		specMentions(t, err, "64")
+		specMentions(t, err, "512")
 	}
 	check("Set", e.Set(long, []byte("v")))
 	_, err := e.Get(long)

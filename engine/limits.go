@@ -7,8 +7,6 @@ import (
 
 // Limits compiled into the chain (bpf/include/bpfdb.h, enum bpfdb_limit).
 const (
-	// MaxKeyLen is the longest key, in bytes.
-	MaxKeyLen = int(chainBpfdbLimitBPFDB_MAX_KEY_LEN)
 	// MaxVersions is how many versions of one key the store keeps.
 	MaxVersions = int(chainBpfdbLimitBPFDB_MAX_VERSIONS)
 	// MaxBatch is the most operations one chain run carries.
@@ -73,8 +71,12 @@ func (o *Options) minMemory() int64 {
 	return int64(o.MaxKeys)*indexBytesPerKey + MinValuePages*int64(PageSize)
 }
 
-// checkLimits refuses a value limit above what a blob holds.
+// checkLimits refuses a key limit above what the log takes and a value
+// limit above what a blob holds.
 func (o *Options) checkLimits() error {
+	if o.MaxKeyLen > MaxKeyLenLimit {
+		return fmt.Errorf("%w: MaxKeyLen %d bytes is above %d (MaxKeyLenLimit)", ErrBadOptions, o.MaxKeyLen, MaxKeyLenLimit)
+	}
 	if o.MaxValueLen > MaxValueLenLimit {
 		return fmt.Errorf("%w: MaxValueLen %d bytes is above %d (MaxValueLenLimit: a blob's head page lists at most %d pages)",
 			ErrBadOptions, o.MaxValueLen, MaxValueLenLimit, blobMaxPages)

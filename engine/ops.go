@@ -94,15 +94,20 @@ func backoff(try int) {
 	time.Sleep(min(time.Microsecond<<(try-2), maxBackoff))
 }
 
-// encode writes op into a request op slot.
-func (o *chainBpfdbOp) encode(kind uint8, key, value []byte) {
+// encode writes op j of slot s, and returns it. The long key of an op
+// that may write is held (longkey.go, invariant 2) until s is released;
+// a GET makes no version and logs nothing.
+func (s *reqSlot) encode(j int, kind uint8, key, value []byte) *chainBpfdbOp {
+	o := &s.ops[j]
 	o.Kind = kind
 	o.Flags, o.Detail, o.Status = 0, 0, 0
-	o.Key.Len = uint32(len(key))
-	o.Key.Data = [MaxKeyLen]byte{}
-	copy(o.Key.Data[:], key)
+	indexKey(&o.Key, key)
+	if o.Key.isLong() && kind != uint8(OpGet) {
+		s.long = append(s.long, s.longKeys.hold(&o.Key, key))
+	}
 	o.ValLen = uint32(len(value))
 	copy(o.Value[:], value)
+	return o
 }
 
 // value copies a GET's answer out of the request area, with its deadline.
@@ -391,13 +396,12 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 		wrote := false // an op before this one writes (a run of GETs skips wroteEarlier's scan)
 		for j := 0; j < n; j++ {
 			op := &ops[pending[j]]
-			o := &s.ops[j]
-			o.encode(uint8(op.Kind), op.Key, op.Value)
+			o := s.encode(j, uint8(op.Kind), op.Key, op.Value)
 			switch {
 			case op.Kind == OpIncr:
 				o.ValLen, o.Ts = 0, uint64(op.Delta)
 			case op.Kind == OpSet && held != nil && held[pending[j]].ID != 0:
-				o.encodeBlob(uint8(op.Kind), op.Key, held[pending[j]])
+				o.setBlob(held[pending[j]])
 			case op.Kind == OpSet:
 				o.setDeadline(len(op.Value), op.ExpireAt)
 			case op.onlyExpired:

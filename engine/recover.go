@@ -77,7 +77,7 @@ func (l *loader) flush() error {
 	}()
 	for i := range l.ops {
 		o := &s.ops[i]
-		if err := l.e.encodeSet(o, uint8(l.ops[i].Kind), l.ops[i].Key, l.ops[i].Value, l.ops[i].ExpireAt, false); err != nil {
+		if err := l.e.encodeSet(s, i, uint8(l.ops[i].Kind), l.ops[i].Key, l.ops[i].Value, l.ops[i].ExpireAt, false); err != nil {
 			return fmt.Errorf("bpfdb: recovery: loading %q: %w", l.ops[i].Key, err)
 		}
 		n++

@@ -30,6 +30,9 @@ type Stats struct {
 	// ExpiredDeleted counts expired keys the expirer deleted (each a logged
 	// deletion); ExpiryPending, the keys with a deadline it waits for.
 	ExpiredDeleted, ExpiryPending uint64
+	// LongKeys is how many keys over InlineKeyLen bytes the engine holds
+	// whole in its memory (longkey.go).
+	LongKeys uint64
 	// AbortsLogFull counts commits refused because the log ring was full;
 	// Quiesced, writers refused while a checkpoint's gate was closed.
 	AbortsLogFull, Quiesced uint64
@@ -138,6 +141,7 @@ func (e *Engine) Stats() (Stats, error) {
 	}
 	st.CommitLSN = atomic.LoadUint64(&e.ctl.Clock)
 	st.ExpiredDeleted, st.ExpiryPending = e.expiry.deleted.Load(), uint64(e.expiry.pending())
+	st.LongKeys = uint64(e.longKeys.count())
 	if e.log != nil {
 		ls := e.log.Stats()
 		st.LogRecords, st.LogBadRecords = e.logRecords.Load(), e.logBadRecords.Load()

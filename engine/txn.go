@@ -254,7 +254,7 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 
 	n := 0
 	if !t.begun {
-		s.ops[0].encode(uint8(chainBpfdbOpKindBPFDB_OP_BEGIN), nil, nil)
+		s.encode(0, uint8(chainBpfdbOpKindBPFDB_OP_BEGIN), nil, nil)
 		if t.readOnly {
 			s.ops[0].Flags = uint8(chainBpfdbBeginFlagBPFDB_BEGIN_READ_ONLY)
 		}
@@ -272,12 +272,12 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 	}()
 	for i := range ops {
 		if ops[i].Kind == OpSet {
-			if err := e.encodeSet(&s.ops[n], uint8(OpSet), ops[i].Key, ops[i].Value, ops[i].ExpireAt, true); err != nil {
+			if err := e.encodeSet(s, n, uint8(OpSet), ops[i].Key, ops[i].Value, ops[i].ExpireAt, true); err != nil {
 				ops[i].Err = err
 				return err // nothing ran: the transaction is as it was
 			}
 		} else {
-			s.ops[n].encode(uint8(ops[i].Kind), ops[i].Key, ops[i].Value)
+			s.encode(n, uint8(ops[i].Kind), ops[i].Key, ops[i].Value)
 		}
 		if ops[i].ForUpdate && ops[i].Kind == OpGet {
 			s.ops[n].Flags = uint8(chainBpfdbBeginFlagBPFDB_GET_FOR_UPDATE)
@@ -285,7 +285,7 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 		n++
 	}
 	if end != 0 {
-		s.ops[n].encode(end, nil, nil)
+		s.encode(n, end, nil, nil)
 		n++
 	}
 	s.hdr.Mode = uint32(chainBpfdbModeBPFDB_MODE_TXN)

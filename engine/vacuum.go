@@ -21,7 +21,8 @@ const vacuumBatch = 4096
 // MaxBatch per chain run, which decides again under each key's lock: no
 // run holds more than a batch's keys, one lock at a time. The engine runs
 // it every Options.VacuumInterval while there are writes, and when a slab
-// is full.
+// is full. A walk through the whole index lets the engine forget the long
+// keys it met no record of (longkey.go, invariant 2).
 func (e *Engine) Vacuum() error {
 	e.vacuumMu.Lock()
 	defer e.vacuumMu.Unlock()
@@ -30,21 +31,19 @@ func (e *Engine) Vacuum() error {
 	}
 	low := atomic.LoadUint64(&e.ctl.LowHint)
 	now := e.Now()
+	epoch := e.longKeys.beginWalk()
 	keys := make([]chainBpfdbKey, vacuumBatch)
 	recs := make([]chainBpfdbRecord, vacuumBatch)
-	pending := make([][]byte, 0, MaxBatch)
+	pending := make([]chainBpfdbKey, 0, MaxBatch)
 	var cursor ebpf.MapBatchCursor
 	for {
 		got, err := e.maps.Records.BatchLookup(&cursor, keys, recs, nil)
 		for i := 0; i < got; i++ {
-			key := keys[i].Data[:min(int(keys[i].Len), MaxKeyLen)]
-			if e.expiredAt(&recs[i], now) {
-				e.expiry.expired(key)
-			}
+			e.walked(&keys[i], &recs[i], epoch, now)
 			if !collectable(&recs[i], low) {
 				continue
 			}
-			if pending = append(pending, append([]byte(nil), key...)); len(pending) == MaxBatch {
+			if pending = append(pending, keys[i]); len(pending) == MaxBatch {
 				if err := e.collect(pending); err != nil {
 					return err
 				}
@@ -58,10 +57,36 @@ func (e *Engine) Vacuum() error {
 			return err
 		}
 	}
+	e.forgetLongKeys(epoch)
 	if len(pending) == 0 {
 		return nil
 	}
 	return e.collect(pending)
+}
+
+// walked handles the record rec of index key k met by the walk of epoch:
+// it notes a long key's record (longkey.go) and hands an expired value's
+// key to the expirer.
+func (e *Engine) walked(k *chainBpfdbKey, rec *chainBpfdbRecord, epoch uint64, now int64) {
+	key, ok := k.Data[:min(int(k.Len), InlineKeyLen)], true
+	if k.isLong() {
+		key, ok = e.longKeys.met(k, epoch)
+	}
+	if ok && e.expiredAt(rec, now) {
+		e.expiry.expired(key)
+	}
+}
+
+// forgetLongKeys ends the walk of epoch through the whole index: the long
+// keys it met no record of go once the log is durable past the store's
+// clock (longkey.go, invariant 2).
+func (e *Engine) forgetLongKeys(epoch uint64) {
+	clock := atomic.LoadUint64(&e.ctl.Clock)
+	if e.log == nil {
+		e.longKeys.endWalk(epoch, clock, 0, false)
+		return
+	}
+	e.longKeys.endWalk(epoch, clock, e.log.DurableLSN(), true)
 }
 
 // collectable: rec, as copied (perhaps torn by a writer), has a version
@@ -95,15 +120,17 @@ func (e *Engine) expiredAt(rec *chainBpfdbRecord, now int64) bool {
 	return false
 }
 
-// collect runs bpfdb_collect on keys (none: it only refreshes the hint).
-func (e *Engine) collect(keys [][]byte) error {
+// collect runs bpfdb_collect on the index keys keys (none: it only
+// refreshes the hint). It writes nothing to log, so it holds no long key.
+func (e *Engine) collect(keys []chainBpfdbKey) error {
 	s, err := e.acquire()
 	if err != nil {
 		return err
 	}
 	defer e.release(s)
-	for i, k := range keys {
-		s.ops[i].encode(uint8(OpDelete), k, nil)
+	for i := range keys {
+		o := s.encode(i, uint8(OpDelete), nil, nil)
+		o.Key = keys[i]
 	}
 	s.hdr.Nops = uint32(len(keys))
 	if err := e.runProg(s, e.progs.BpfdbCollect); err != nil {

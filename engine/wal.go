@@ -34,6 +34,10 @@ type ringRecord struct {
 	delete bool
 	expire int64  // the value's deadline (expiry.go), 0: none
 	blobID uint64 // a blob's id (blob.go): its value is in blobLog, not here
+	// long: key is the index key's data, of a key of longLen bytes
+	// (longkey.go), which the drain looks up.
+	long    bool
+	longLen uint32
 }
 
 var errBadRingRecord = errors.New("bpfdb: malformed WAL ring record")
@@ -61,8 +65,11 @@ func decodeRingRecord(b []byte) (ringRecord, error) {
 		return r, fmt.Errorf("%w: write of %d bytes, shorter than its key", errBadRingRecord, len(b))
 	}
 	keyLen := int(binary.LittleEndian.Uint32(b[walKeyOffset:]))
-	if keyLen > MaxKeyLen {
-		return r, fmt.Errorf("%w: key length %d above %d", errBadRingRecord, keyLen, MaxKeyLen)
+	if keyLen > MaxKeyLenLimit {
+		return r, fmt.Errorf("%w: key length %d above %d", errBadRingRecord, keyLen, MaxKeyLenLimit)
+	}
+	if keyLen > InlineKeyLen {
+		r.long, r.longLen, keyLen = true, uint32(keyLen), InlineKeyLen
 	}
 	r.key = b[walKeyOffset+8 : walKeyOffset+8+keyLen]
 	if valLen == tombstone {
@@ -110,6 +117,7 @@ type logDrain struct {
 	w       *logd.Writer
 	pending map[uint64]*pendingTxn
 	blobs   *blobLog       // the values of blobs, which the records name by id
+	keys    *longKeys      // the long keys, which the records name by index key
 	durable func() uint64  // the durable LSN, for blobs.sweep
 	clock   func() uint64  // the store's last commit timestamp, for blobs.sweep
 	records *atomic.Uint64 // read from the ring (Stats.LogRecords)
@@ -200,8 +208,27 @@ func (d *logDrain) blobValue(r *ringRecord) bool {
 	return true
 }
 
+// longKey puts the whole key of r, a write of a long key, into it: false
+// (a bad record, never expected: longkey.go, invariant 2) when the engine
+// does not hold it.
+func (d *logDrain) longKey(r *ringRecord) bool {
+	if !r.long {
+		return true
+	}
+	var k chainBpfdbKey
+	k.Len = r.longLen
+	copy(k.Data[:], r.key)
+	key, ok := d.keys.key(&k)
+	if !ok {
+		d.bad.Add(1)
+		return false
+	}
+	r.key, r.long = key, false
+	return true
+}
+
 func (d *logDrain) handle(r *ringRecord) {
-	if !d.blobValue(r) {
+	if !d.blobValue(r) || !d.longKey(r) {
 		return
 	}
 	if d.handled++; d.handled%4096 == 0 {

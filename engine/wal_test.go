@@ -39,7 +39,7 @@ func TestDecodeRingRecord(t *testing.T) {
 		"unknown kind": ringWrite(99, nil, nil, false),
 		"long key": func() []byte {
 			b := ringWrite(chainBpfdbWalKindBPFDB_WAL_WRITE, nil, nil, false)
-			binary.LittleEndian.PutUint32(b[walKeyOffset:], uint32(MaxKeyLen+1))
+			binary.LittleEndian.PutUint32(b[walKeyOffset:], uint32(MaxKeyLenLimit+1))
 			return b
 		}(),
 		"value past the end": ringWrite(chainBpfdbWalKindBPFDB_WAL_WRITE, []byte("k"), []byte("v"), false)[:walValOffset],
@@ -70,7 +70,7 @@ func FuzzDecodeRingRecord(f *testing.F) {
 			}
 			return
 		}
-		if len(r.key) > MaxKeyLen || len(r.value) > SlotValueLen {
+		if len(r.key) > InlineKeyLen || len(r.value) > SlotValueLen {
 			t.Fatalf("decoded a key of %d or value of %d bytes", len(r.key), len(r.value))
 		}
 		if r.blobID != 0 && (r.value != nil || r.expire != 0) {

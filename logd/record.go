@@ -30,7 +30,7 @@ type Txn struct {
 // store's own limits, so a record within them is not necessarily valid
 // for a store, only safe to read.
 const (
-	maxRecordKey    = 1 << 10
+	maxRecordKey    = MaxKeyLen
 	maxRecordValue  = MaxValueLen
 	maxRecordWrites = 1 << 16
 )
@@ -38,6 +38,10 @@ const (
 // MaxValueLen is the longest value a log record may carry: above any
 // store's (engine.MaxValueLenLimit, which the engine checks against it).
 const MaxValueLen = 4 << 20
+
+// MaxKeyLen is the longest key a log record may carry: any store's
+// (engine.MaxKeyLenLimit, which the engine checks against it).
+const MaxKeyLen = 64 << 10
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 

@@ -27,8 +27,8 @@ const (
 	// MaxDatagram is the largest reply datagram, header included
 	// (memcached's UDP_MAX_PAYLOAD_SIZE).
 	MaxDatagram = 1400
-	// MaxKeyLen is memcached's longest key (KEY_MAX_LENGTH); bpfdb's own
-	// limit is engine.MaxKeyLen, and a longer key cannot exist in it.
+	// MaxKeyLen is memcached's longest key (KEY_MAX_LENGTH); the store's
+	// own limit (engine.Options.MaxKeyLen) is checked when a key is used.
 	MaxKeyLen = 250
 	// MaxKeys is the most keys one get may ask for (memcached bounds a
 	// request by its datagram; so does this, explicitly).

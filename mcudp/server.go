@@ -157,7 +157,7 @@ func (s *Server) get(r Request) []byte {
 	s.stats.Gets.Add(1)
 	ops := make([]engine.Op, 0, len(r.Keys))
 	for _, k := range r.Keys {
-		if engine.CheckKey(k) == nil { // a longer key cannot be in the store
+		if s.e.CheckKey(k) == nil { // a longer key cannot be in the store
 			ops = append(ops, engine.Op{Kind: engine.OpGet, Key: k})
 		}
 	}
@@ -188,8 +188,8 @@ func (s *Server) store(r Request) []byte {
 		return []byte("SERVER_ERROR bpfdb stores no flags: only 0 is accepted\r\n")
 	case r.Exptime != 0:
 		return []byte("SERVER_ERROR bpfdb keys do not expire: only an exptime of 0 is accepted\r\n")
-	case engine.CheckKey(r.Keys[0]) != nil:
-		return []byte(fmt.Sprintf("CLIENT_ERROR key longer than bpfdb's %d bytes\r\n", engine.MaxKeyLen))
+	case s.e.CheckKey(r.Keys[0]) != nil:
+		return []byte(fmt.Sprintf("CLIENT_ERROR key longer than bpfdb's %d bytes\r\n", s.e.MaxKeyLen()))
 	case s.e.CheckValue(r.Data) != nil:
 		return []byte(fmt.Sprintf("SERVER_ERROR object too large for cache: bpfdb's limit is %d bytes\r\n", s.e.MaxValueLen()))
 	}
@@ -215,7 +215,7 @@ func (s *Server) store(r Request) []byte {
 
 func (s *Server) delete(r Request) []byte {
 	s.stats.Writes.Add(1)
-	if engine.CheckKey(r.Keys[0]) != nil {
+	if s.e.CheckKey(r.Keys[0]) != nil {
 		return []byte("NOT_FOUND\r\n")
 	}
 	err := retry(func() error { return s.e.Delete(r.Keys[0]) })
@@ -232,7 +232,7 @@ func (s *Server) delete(r Request) []byte {
 // value, incr wrapping around, decr stopping at 0.
 func (s *Server) incr(r Request) []byte {
 	s.stats.Writes.Add(1)
-	if engine.CheckKey(r.Keys[0]) != nil {
+	if s.e.CheckKey(r.Keys[0]) != nil {
 		return []byte("NOT_FOUND\r\n")
 	}
 	var result uint64

@@ -190,13 +190,16 @@ func TestPassedUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	longKey := strings.Repeat("k", engine.MaxKeyLen+1)
+	longKey := strings.Repeat("k", engine.InlineKeyLen+1) // over XDP's limit, within the engine's
+	if err := e.db.Set([]byte(longKey), []byte("lv")); err != nil {
+		t.Fatal(err)
+	}
 	many := "get" + strings.Repeat(" a", MaxKeys+1) + "\r\n"
 	for _, tc := range []struct {
 		req, want, counter string
 	}{
 		{"get big1 big2\r\n", item("big1", big, 0, false) + item("big2", big, 0, false) + "END\r\n", "passed_too_big"},
-		{"get " + longKey + "\r\n", "END\r\n", "passed_long_key"},
+		{"get " + longKey + "\r\n", item(longKey, "lv", 0, false) + "END\r\n", "passed_long_key"},
 		{many, "END\r\n", "passed_many_keys"},
 		{"set k 0 0 1\r\nv\r\n", "STORED\r\n", "passed_command"},
 		{"version\r\n", "VERSION bpfdb-test\r\n", "passed_command"},
@@ -246,7 +249,7 @@ func TestDifferential(t *testing.T) {
 	}
 	go plain.Serve()
 	defer plain.Close()
-	keys := []string{"a", "bb", "key-3", strings.Repeat("L", engine.MaxKeyLen), "missing"}
+	keys := []string{"a", "bb", "key-3", strings.Repeat("L", engine.InlineKeyLen), "missing"}
 	for i, k := range keys[:4] {
 		if err := e.db.Set([]byte(k), bytes.Repeat([]byte{'0' + byte(i)}, i*40)); err != nil {
 			t.Fatal(err)

@@ -21,10 +21,9 @@ type command struct {
 	fast func(c *conn, args [][]byte) bool
 	// eval runs a data command against a transaction's view (txn.go).
 	eval func(v *txView, args [][]byte) reply
-	// check validates a data command's arguments before it runs or is
-	// queued; maxValue is the longest value the engine takes
-	// (engine.Engine.MaxValueLen).
-	check func(args [][]byte, maxValue int) error
+	// check validates a data command's arguments against the engine's
+	// limits before it runs or is queued.
+	check func(args [][]byte, lim limits) error
 	// run executes a command that is not a data command.
 	run func(c *conn, args [][]byte)
 	// noAuth: allowed before AUTH. multiControl: runs at once inside MULTI
@@ -97,17 +96,23 @@ func writes(f func([][]byte) [][]byte) func([][]byte) ([][]byte, bool) {
 	return func(args [][]byte) ([][]byte, bool) { return f(args), true }
 }
 
+// limits is what a command's check needs of the engine.
+type limits interface {
+	CheckKey(key []byte) error
+	MaxValueLen() int
+}
+
 // checkKeys validates the keys of a command (and its values, for writes).
-func checkKeys(keys func([][]byte) [][]byte, valueArgs ...int) func([][]byte, int) error {
-	return func(args [][]byte, maxValue int) error {
+func checkKeys(keys func([][]byte) [][]byte, valueArgs ...int) func([][]byte, limits) error {
+	return func(args [][]byte, lim limits) error {
 		for _, k := range keys(args) {
-			if err := engine.CheckKey(k); err != nil {
+			if err := lim.CheckKey(k); err != nil {
 				return err
 			}
 		}
 		for _, i := range valueArgs {
 			if i < len(args) {
-				if err := checkValueLen(len(args[i]), maxValue); err != nil {
+				if err := checkValueLen(len(args[i]), lim.MaxValueLen()); err != nil {
 					return err
 				}
 			}
@@ -246,15 +251,15 @@ func dataCommands() []*command {
 // place.
 var checkSet = checkKeys(firstKey, 2)
 
-func checkPairs(args [][]byte, maxValue int) error {
+func checkPairs(args [][]byte, lim limits) error {
 	if len(args)%2 != 1 {
 		return errors.New("ERR wrong number of arguments for '" + string(bytes.ToLower(args[0])) + "' command")
 	}
 	for i := 1; i+1 < len(args); i += 2 {
-		if err := engine.CheckKey(args[i]); err != nil {
+		if err := lim.CheckKey(args[i]); err != nil {
 			return err
 		}
-		if err := checkValueLen(len(args[i+1]), maxValue); err != nil {
+		if err := checkValueLen(len(args[i+1]), lim.MaxValueLen()); err != nil {
 			return err
 		}
 	}
@@ -274,8 +279,8 @@ func fastIncrBy(c *conn, a [][]byte, negate bool) bool {
 	return c.gatherIncr(a[1], by)
 }
 
-func checkIncr(args [][]byte, _ int) error {
-	if err := engine.CheckKey(args[1]); err != nil {
+func checkIncr(args [][]byte, lim limits) error {
+	if err := lim.CheckKey(args[1]); err != nil {
 		return err
 	}
 	if _, ok := parseInteger(args[2]); !ok {

@@ -241,8 +241,8 @@ func (c *conn) refuseTooLong(args [][]byte, n int) {
 	if c.inMulti {
 		c.multiErr = true
 	}
-	c.wr.Error(fmt.Sprintf("ERR '%s' has an argument of %d bytes: values are at most %d bytes (Options.MaxValueLen, --max-value-len), keys %d (BPFDB_MAX_KEY_LEN)",
-		printable(args[0]), n, c.s.e.MaxValueLen(), engine.MaxKeyLen))
+	c.wr.Error(fmt.Sprintf("ERR '%s' has an argument of %d bytes: values are at most %d bytes (Options.MaxValueLen, --max-value-len), keys %d (Options.MaxKeyLen, --max-key-len)",
+		printable(args[0]), n, c.s.e.MaxValueLen(), c.s.e.MaxKeyLen()))
 }
 
 // queue adds a command to the open MULTI after checking what can be
@@ -254,7 +254,7 @@ func (c *conn) queue(cmd *command, args [][]byte) {
 		return
 	}
 	if cmd.check != nil {
-		if err := cmd.check(args, c.s.e.MaxValueLen()); err != nil {
+		if err := cmd.check(args, c.s.e); err != nil {
 			c.multiErr = true
 			c.wr.Error(errorText(err))
 			return
@@ -274,7 +274,7 @@ func (c *conn) queue(cmd *command, args [][]byte) {
 // trip (a kernel-side bpfdb_incr racing it is not refused). A bad key
 // takes the slower path, which words the error as Redis does.
 func (c *conn) gatherIncr(key []byte, by int64) bool {
-	if engine.CheckKey(key) != nil {
+	if c.s.e.CheckKey(key) != nil {
 		return false
 	}
 	return c.gather(replyInteger, engine.Op{Kind: engine.OpIncr, Key: key, Delta: by})

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/bpfdb/bpfdb/engine"
 )
 
 // TestManyConnections: 1,000 connections open at once, each doing a few
@@ -255,13 +253,13 @@ func TestOversized(t *testing.T) {
 			c.do(t, "DEL", "before", k)
 		})
 	}
-	t.Run("key of 1000 bytes", func(t *testing.T) {
+	t.Run("key over the limit", func(t *testing.T) {
 		c := ts.raw(t)
-		k := strings.Repeat("K", 1000)
+		k := strings.Repeat("K", ts.maxKey()+1)
 		r := c.do(t, "SET", k, "v")
 		if !ts.redis {
-			if e, ok := r.(respError); !ok || !strings.Contains(string(e), strconv.Itoa(engine.MaxKeyLen)) {
-				t.Errorf("SET with a 1000-byte key: %#v, want an -ERR naming %d", r, engine.MaxKeyLen)
+			if e, ok := r.(respError); !ok || !strings.Contains(string(e), strconv.Itoa(ts.maxKey())) {
+				t.Errorf("SET with a %d-byte key: %#v, want an -ERR naming %d", len(k), r, ts.maxKey())
 			}
 		}
 		if r := c.do(t, "PING"); r != respStatus("PONG") {

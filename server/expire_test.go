@@ -324,7 +324,7 @@ func TestTxnViewCommandsPastDeadline(t *testing.T) {
 			}
 			cmd := lookup(args[0])
 			if cmd.check != nil {
-				if err := cmd.check(args, engine.DefaultMaxValueLen); err != nil {
+				if err := cmd.check(args, defaultLimits{}); err != nil {
 					t.Fatalf("%s: %v: %v", c.name, st.args, err)
 				}
 			}

@@ -126,6 +126,28 @@ func startServerWith(t testing.TB, cfg Config, durable bool, opts engine.Options
 	return ts
 }
 
+// defaultLimits is an engine's default limits, for commands' checks
+// (command.check) in tests that open no engine.
+type defaultLimits struct{}
+
+func (defaultLimits) CheckKey(key []byte) error {
+	if len(key) > engine.DefaultMaxKeyLen {
+		return engine.ErrKeyTooLong
+	}
+	return nil
+}
+
+func (defaultLimits) MaxValueLen() int { return engine.DefaultMaxValueLen }
+
+// maxKey is the longest key the server takes: its engine's MaxKeyLen (for
+// Redis, bpfdb's default, as the tests' keys go).
+func (ts *testServer) maxKey() int {
+	if ts.eng == nil {
+		return engine.DefaultMaxKeyLen
+	}
+	return ts.eng.MaxKeyLen()
+}
+
 // maxValue is the longest value the server takes: its engine's
 // MaxValueLen (for Redis, bpfdb's default, as the tests' values go).
 func (ts *testServer) maxValue() int {

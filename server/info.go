@@ -61,7 +61,7 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 			{"process_id", os.Getpid()},
 			{"tcp_port", portOf(s.tcpAddr)},
 			{"uptime_in_seconds", int64(time.Since(s.started).Seconds())},
-			{"max_key_bytes", engine.MaxKeyLen},
+			{"max_key_bytes", s.e.MaxKeyLen()},
 			{"max_value_bytes", s.e.MaxValueLen()},
 			{"max_keys", opts.MaxKeys},
 		}
@@ -87,6 +87,7 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 			{"maxmemory_policy", "noeviction"},
 			{"value_pages", u.Pages},
 			{"value_pages_used", u.PagesUsed},
+			{"long_keys", st.LongKeys}, // keys over 64 bytes, held whole in the process's memory
 			{"mem_fragmentation_ratio", "1.00"},
 		}
 	case "replication":

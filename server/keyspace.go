@@ -188,8 +188,8 @@ func rename(v *txView, src, dst []byte, nx bool) reply {
 
 // checkCopy takes COPY src dst [DB 0] [REPLACE]: one keyspace (issue 18's
 // databases are not built yet).
-func checkCopy(a [][]byte, maxValue int) error {
-	if err := checkKeys(func(a [][]byte) [][]byte { return a[1:3] })(a, maxValue); err != nil {
+func checkCopy(a [][]byte, lim limits) error {
+	if err := checkKeys(func(a [][]byte) [][]byte { return a[1:3] })(a, lim); err != nil {
 		return err
 	}
 	for i := 3; i < len(a); i++ {
@@ -227,8 +227,8 @@ func evalCopy(v *txView, a [][]byte) reply {
 	return intReply(1)
 }
 
-func checkRange(a [][]byte, _ int) error {
-	if err := engine.CheckKey(a[1]); err != nil {
+func checkRange(a [][]byte, lim limits) error {
+	if err := lim.CheckKey(a[1]); err != nil {
 		return err
 	}
 	if _, ok := parseInteger(a[2]); !ok {
@@ -263,8 +263,8 @@ func evalGetRange(v *txView, a [][]byte) reply {
 	return reply{kind: kindBulk, bulk: val[start : end+1]}
 }
 
-func checkSetRange(a [][]byte, _ int) error {
-	if err := engine.CheckKey(a[1]); err != nil {
+func checkSetRange(a [][]byte, lim limits) error {
+	if err := lim.CheckKey(a[1]); err != nil {
 		return err
 	}
 	off, ok := parseInteger(a[2])
@@ -307,8 +307,8 @@ func parseFloat(b []byte) (float64, bool) {
 	return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
-func checkIncrFloat(a [][]byte, _ int) error {
-	if err := engine.CheckKey(a[1]); err != nil {
+func checkIncrFloat(a [][]byte, lim limits) error {
+	if err := lim.CheckKey(a[1]); err != nil {
 		return err
 	}
 	if _, ok := parseFloat(a[2]); !ok {

@@ -226,16 +226,19 @@ func pairs(v any) (map[string]any, error) {
 
 func TestCommands(t *testing.T) {
 	ts := startServer(t, Config{}, false)
-	k64 := strings.Repeat("k", engine.MaxKeyLen)
-	k65 := strings.Repeat("k", engine.MaxKeyLen+1)
-	maxVal := ts.maxValue()                // the engine's MaxValueLen (1 MiB by default)
-	vMax := strings.Repeat("v", maxVal)    // the longest value
-	vOver := strings.Repeat("w", maxVal+1) // one byte too long
-	limit := strconv.Itoa(maxVal)          // what a refusal names
-	v1016 := strings.Repeat("t", 1016)     // with its 8-byte deadline, a slot's 1024 bytes
-	v1017 := strings.Repeat("u", 1017)     // with its deadline, more than a slot: stored in pages
-	v2000 := strings.Repeat("s", 2000)     // more than a slot, with a deadline or not
-	v100k := strings.Repeat("h", 100<<10)  // many pages
+	k64 := strings.Repeat("k", engine.InlineKeyLen)   // the longest key the index holds as itself
+	k65 := strings.Repeat("k", engine.InlineKeyLen+1) // held by its digest
+	kMax := strings.Repeat("k", ts.maxKey())          // the longest key
+	kOver := strings.Repeat("k", ts.maxKey()+1)       // one byte too long
+	keyLimit := strconv.Itoa(ts.maxKey())             // what a refusal names
+	maxVal := ts.maxValue()                           // the engine's MaxValueLen (1 MiB by default)
+	vMax := strings.Repeat("v", maxVal)               // the longest value
+	vOver := strings.Repeat("w", maxVal+1)            // one byte too long
+	limit := strconv.Itoa(maxVal)                     // what a refusal names
+	v1016 := strings.Repeat("t", 1016)                // with its 8-byte deadline, a slot's 1024 bytes
+	v1017 := strings.Repeat("u", 1017)                // with its deadline, more than a slot: stored in pages
+	v2000 := strings.Repeat("s", 2000)                // more than a slot, with a deadline or not
+	v100k := strings.Repeat("h", 100<<10)             // many pages
 	future := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
 	futureMs := strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10)
 	const notInt = "ERR value is not an integer or out of range"
@@ -815,10 +818,18 @@ func TestCommands(t *testing.T) {
 		{"limits", []step{
 			{a("SET", k64, "v"), "OK", nil},
 			{a("GET", k64), "v", nil},
-			{a("SET", k65, "v"), errHas("64"), "OK"},
-			{a("GET", k65), errHas("64"), "v"},
-			{a("SETNX", k65+"x", "v"), errHas("64"), 1},
-			{a("INCR", k65+"y"), errHas("64"), 1},
+			{a("SET", k65, "v65"), "OK", nil},
+			{a("GET", k65), "v65", nil},
+			{a("APPEND", k65, "x"), 4, nil},
+			{a("SET", kMax, "vmax"), "OK", nil},
+			{a("MGET", k64, k65, kMax), []any{"v", "v65x", "vmax"}, nil},
+			{a("DEL", k65), 1, nil},
+			{a("EXISTS", k65, kMax), 1, nil},
+			{a("INCR", kMax[1:]), 1, nil},
+			{a("SET", kOver, "v"), errHas(keyLimit), "OK"},
+			{a("GET", kOver), errHas(keyLimit), "v"},
+			{a("SETNX", kOver+"x", "v"), errHas(keyLimit), 1},
+			{a("INCR", kOver+"y"), errHas(keyLimit), 1},
 			{a("SET", "lim:vmax", vMax), "OK", nil},
 			{a("GET", "lim:vmax"), vMax, nil},
 			{a("STRLEN", "lim:vmax"), maxVal, nil},
@@ -835,7 +846,7 @@ func TestCommands(t *testing.T) {
 			{a("SETNX", "lim:nx", vOver), errHas(limit), 1},
 			{a("EXISTS", "lim:nx"), 0, 1},
 			// MSET is one transaction: nothing of it is written.
-			{a("MSET", "lim:m1", "a", k65, "b"), errHas("64"), "OK"},
+			{a("MSET", "lim:m1", "a", kOver, "b"), errHas(keyLimit), "OK"},
 			{a("GET", "lim:m1"), isNil{}, "a"},
 			{a("MSET", "lim:m2", "a", "lim:m3", vOver), errHas(limit), "OK"},
 			{a("MGET", "lim:m2", "lim:m3"), []any{isNil{}, isNil{}}, []any{"a", vOver}},
@@ -1128,7 +1139,7 @@ func TestCommands(t *testing.T) {
 func multiLimits(t *testing.T, ts *testServer) {
 	ctx := testCtx(t, 30*time.Second)
 	c := ts.conn(t)
-	k65 := strings.Repeat("q", engine.MaxKeyLen+1)
+	kOver := strings.Repeat("q", ts.maxKey()+1)
 	vMax := strings.Repeat("v", ts.maxValue())
 	vOver := strings.Repeat("w", ts.maxValue()+1)
 	cases := []struct {
@@ -1137,9 +1148,9 @@ func multiLimits(t *testing.T, ts *testServer) {
 		limit int
 	}{
 		{"SET value", a("SET", "tl:b", vOver), ts.maxValue()},
-		{"SET key", a("SET", k65, "1"), engine.MaxKeyLen},
-		{"GET key", a("GET", k65), engine.MaxKeyLen},
-		{"INCR key", a("INCR", k65), engine.MaxKeyLen},
+		{"SET key", a("SET", kOver, "1"), ts.maxKey()},
+		{"GET key", a("GET", kOver), ts.maxKey()},
+		{"INCR key", a("INCR", kOver), ts.maxKey()},
 		{"MSET value", a("MSET", "tl:e", "1", "tl:b", vOver), ts.maxValue()},
 		{"APPEND past the limit", nil, ts.maxValue()},
 	}

@@ -380,7 +380,7 @@ func jitter(attempt int) time.Duration {
 // runAutocommit runs one data command as its own transaction.
 func (c *conn) runAutocommit(cmd *command, args [][]byte) {
 	if cmd.check != nil {
-		if err := cmd.check(args, c.s.e.MaxValueLen()); err != nil {
+		if err := cmd.check(args, c.s.e); err != nil {
 			c.wr.Error(errorText(err))
 			return
 		}
@@ -473,7 +473,7 @@ func cmdWatch(c *conn, args [][]byte) {
 	}
 	ops := make([]engine.Op, len(args)-1)
 	for i, k := range args[1:] {
-		if err := engine.CheckKey(k); err != nil {
+		if err := c.s.e.CheckKey(k); err != nil {
 			c.wr.Error(errorText(err))
 			return
 		}

@@ -13,7 +13,9 @@
 #include <linux/types.h>
 
 enum bpfdb_limit {
-	BPFDB_MAX_KEY_LEN = 64,      /* bytes in a key */
+	BPFDB_MAX_KEY_LEN = 64,      /* bytes of a key the index holds as itself; BPF programs' longest */
+	BPFDB_KEY_DIGEST_LEN = 32,   /* bytes of a longer key's SHA-256 in its index key (struct bpfdb_key) */
+	BPFDB_MAX_LONG_KEY_LEN = 65536, /* the longest key the Go engine stores by its digest */
 	BPFDB_MAX_VALUE_LEN = 1024,  /* bytes in a value */
 	BPFDB_MAX_VERSIONS = 8,      /* versions kept per key */
 	BPFDB_MAX_BATCH = 64,        /* operations in one request (one chain run) */
@@ -131,7 +133,15 @@ enum bpfdb_full_detail {
 /* Lock word: 0 free; low 32 bits count shared holders; or exclusive. */
 #define BPFDB_LOCK_EXCL (1ULL << 63)
 
-/* A key, zero-padded to its full size so it can be a hash-map key. */
+/*
+ * A key, zero-padded to its full size so it can be a hash-map key. A key of
+ * up to BPFDB_MAX_KEY_LEN bytes is held as itself. A longer one (only the
+ * Go engine writes those: engine/longkey.go) is held by its index key: len
+ * is its real length, data its SHA-256 then its first BPFDB_KEY_DIGEST_LEN
+ * bytes; the engine keeps the whole key for the log, scans and
+ * checkpoints. The chain treats both alike: it hashes and compares the
+ * whole struct.
+ */
 struct bpfdb_key {
 	__u32 len;
 	__u32 _pad;
@@ -378,6 +388,8 @@ _Static_assert(BPFDB_MAX_VALUE_LEN <= BPFDB_PAGE_SIZE, "a page holds a slot of e
 _Static_assert(BPFDB_PAGE_SHIFT - BPFDB_MIN_SLAB_SHIFT < 32, "a page's slot index fits a cursor's low word");
 _Static_assert(BPFDB_MAX_KEY_LEN % 8 == 0, "keys compare as 64-bit words (key_eq)");
 _Static_assert(sizeof(struct bpfdb_key) == 8 + BPFDB_MAX_KEY_LEN, "a key is its length and bytes");
+_Static_assert(2 * BPFDB_KEY_DIGEST_LEN == BPFDB_MAX_KEY_LEN, "a long key's index key is its digest and a prefix");
+_Static_assert(BPFDB_MAX_LONG_KEY_LEN > BPFDB_MAX_KEY_LEN, "long keys are the longer ones");
 _Static_assert(sizeof(struct bpfdb_value) == BPFDB_MAX_VALUE_LEN, "a value buffer holds any value");
 _Static_assert(sizeof(struct bpfdb_record) == 16 + BPFDB_MAX_VERSIONS * sizeof(struct bpfdb_version),
 	       "a record is its lock, seq and versions");

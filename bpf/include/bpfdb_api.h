@@ -54,7 +54,11 @@
  * per-CPU array element; a per-CPU buffer is only safe where the program
  * cannot be preempted by another user of the same buffer on that CPU).
  * Keys are struct bpfdb_key, len bytes of data followed by zeros up to
- * BPFDB_MAX_KEY_LEN (the key is hashed whole). A key fits on the stack,
+ * BPFDB_MAX_KEY_LEN (the key is hashed whole). A key of the Go engine's
+ * longer than BPFDB_MAX_KEY_LEN is held by its SHA-256 (bpfdb.h), which a
+ * BPF program cannot compute: such keys are out of its reach, and a
+ * program's key of more than BPFDB_MAX_KEY_LEN bytes is
+ * BPFDB_ERR_KEY_TOO_LONG. A key fits on the stack,
  * but the deepest path of a write (its GC freeing a value) takes about
  * 200 bytes of the 512 across its calls: a program with large frames of
  * its own keeps keys in map memory too (examples/flowcount does).

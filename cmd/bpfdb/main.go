@@ -61,8 +61,8 @@ func versionCmd() *cobra.Command {
 		Use:   "version",
 		Short: "Print the version and the compiled-in limits",
 		Run: func(cmd *cobra.Command, args []string) {
-			fmt.Printf("bpfdb %s (keys up to %d bytes, values up to %d bytes by default, %d versions per key, %d ops per run)\n",
-				version, engine.MaxKeyLen, engine.DefaultMaxValueLen, engine.MaxVersions, engine.MaxBatch)
+			fmt.Printf("bpfdb %s (keys up to %d bytes and values up to %d bytes by default, %d versions per key, %d ops per run)\n",
+				version, engine.DefaultMaxKeyLen, engine.DefaultMaxValueLen, engine.MaxVersions, engine.MaxBatch)
 		},
 	}
 }
@@ -115,6 +115,7 @@ func serveCmd() *cobra.Command {
 		maxKeys      int
 		maxMemory    string
 		maxValueLen  string
+		maxKeyLen    string
 		requirePass  string
 		maxClients   int
 		minFree      int64
@@ -140,7 +141,11 @@ func serveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e, err := openEngine(engine.Options{MaxKeys: maxKeys, MaxMemory: budget, MaxValueLen: valueLen, Dir: dir, Durability: d,
+			keyLen, err := parseMaxKeyLen(maxKeyLen)
+			if err != nil {
+				return err
+			}
+			e, err := openEngine(engine.Options{MaxKeys: maxKeys, MaxMemory: budget, MaxKeyLen: keyLen, MaxValueLen: valueLen, Dir: dir, Durability: d,
 				SyncInterval: syncInterval, MinFreeBytes: minFree, CloseTimeout: stopTimeout / 2, FS: engineFS, PinDir: pinDir})
 			if err != nil {
 				return err
@@ -219,8 +224,8 @@ func serveCmd() *cobra.Command {
 			if unixPath != "" {
 				where = strings.TrimPrefix(where+" and "+unixPath, " and ")
 			}
-			fmt.Fprintf(os.Stderr, "bpfdb %s: serving RESP on %s (max %d keys, maxmemory %d bytes, values up to %d bytes, %s durability)\n",
-				version, where, e.Options().MaxKeys, e.Options().MaxMemory, e.MaxValueLen(), durability)
+			fmt.Fprintf(os.Stderr, "bpfdb %s: serving RESP on %s (max %d keys, maxmemory %d bytes, keys up to %d bytes, values up to %d bytes, %s durability)\n",
+				version, where, e.Options().MaxKeys, e.Options().MaxMemory, e.MaxKeyLen(), e.MaxValueLen(), durability)
 			sig := make(chan os.Signal, 1)
 			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 			select {
@@ -256,6 +261,8 @@ func serveCmd() *cobra.Command {
 	cmd.Flags().DurationVar(&syncInterval, "sync-interval", 10*time.Millisecond, "with async durability, the most a crash can lose")
 	cmd.Flags().IntVar(&maxKeys, "max-keys", 1<<18, "capacity of the index")
 	cmd.Flags().StringVar(&maxMemory, "maxmemory", "", "kernel memory for the index and the values, as Redis writes it (1gb, 512mb, 100000000; default: 1 KiB a key of --max-keys); writes past it get OOM")
+	cmd.Flags().StringVar(&maxKeyLen, "max-key-len", "", fmt.Sprintf("longest key, written as --maxmemory is (default: %d bytes; at most %d, engine.MaxKeyLenLimit); a longer key is refused with an error naming the limit; one of more than %d bytes is held in the kernel by its SHA-256 and whole in the server's memory",
+		engine.DefaultMaxKeyLen, engine.MaxKeyLenLimit, engine.InlineKeyLen))
 	cmd.Flags().StringVar(&maxValueLen, "max-value-len", "", fmt.Sprintf("longest value a write may carry, written as --maxmemory is (1mb, 512kb, bytes; default: %d bytes, 1mb; at most %d, engine.MaxValueLenLimit); a longer value is refused with an error naming the limit; one of more than %d bytes takes whole pages of %d bytes of --maxmemory",
 		engine.DefaultMaxValueLen, engine.MaxValueLenLimit, engine.SlotValueLen, engine.PageSize))
 	cmd.Flags().StringVar(&requirePass, "requirepass", "", "password clients must AUTH with")
@@ -297,12 +304,24 @@ func checkpointCmd() *cobra.Command {
 // a length above engine.MaxValueLenLimit. Empty is 0, the engine's default
 // (engine.DefaultMaxValueLen).
 func parseMaxValueLen(s string) (int, error) {
-	n, err := parseSize("--max-value-len", s)
+	return parseLimit("--max-value-len", s, engine.MaxValueLenLimit, "engine.MaxValueLenLimit")
+}
+
+// parseMaxKeyLen parses --max-key-len as parseMaxValueLen does, up to
+// engine.MaxKeyLenLimit.
+func parseMaxKeyLen(s string) (int, error) {
+	return parseLimit("--max-key-len", s, engine.MaxKeyLenLimit, "engine.MaxKeyLenLimit")
+}
+
+// parseLimit parses a length flag's value s as parseMemory does, and
+// refuses one above limit (named limitName).
+func parseLimit(flag, s string, limit int, limitName string) (int, error) {
+	n, err := parseSize(flag, s)
 	if err != nil {
 		return 0, err
 	}
-	if n > int64(engine.MaxValueLenLimit) {
-		return 0, fmt.Errorf("--max-value-len %q is %d bytes: at most %d (engine.MaxValueLenLimit)", s, n, engine.MaxValueLenLimit)
+	if n > int64(limit) {
+		return 0, fmt.Errorf("%s %q is %d bytes: at most %d (%s)", flag, s, n, limit, limitName)
 	}
 	return int(n), nil
 }

@@ -105,6 +105,15 @@ func TestParseMemory(t *testing.T) {
 	}
 }
 
+func TestParseMaxKeyLen(t *testing.T) {
+	if n, err := parseMaxKeyLen("1kb"); err != nil || n != 1024 {
+		t.Errorf("parseMaxKeyLen(1kb) = %d, %v", n, err)
+	}
+	if _, err := parseMaxKeyLen(fmt.Sprint(engine.MaxKeyLenLimit + 1)); err == nil || !strings.Contains(err.Error(), "--max-key-len") {
+		t.Errorf("parseMaxKeyLen above the limit: %v", err)
+	}
+}
+
 func TestParseMaxValueLen(t *testing.T) {
 	for _, c := range []struct {
 		in   string

@@ -563,3 +563,42 @@ func TestServeMaxValueLen(t *testing.T) {
 		t.Errorf("serve --max-value-len 8mb: %v, want a failure naming the bound %d\n%s", err, engine.MaxValueLenLimit, out)
 	}
 }
+
+// --max-key-len sets the longest key; keys over 64 bytes (held in the
+// kernel by digest) are real keys in the log: wal dump and recover --dump
+// show them whole. (Checkpoints hold them whole too: TestLongKeys.)
+func TestServeMaxKeyLen(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, dir, "--max-key-len", "1000")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := p.client(t)
+	k600, k1000 := strings.Repeat("s", 599)+"6", strings.Repeat("s", 999)+"1"
+	for k, v := range map[string]string{k600: "six hundred", k1000: "a thousand"} {
+		if err := c.Set(ctx, k, v, 0).Err(); err != nil {
+			t.Fatalf("SET of a %d-byte key with --max-key-len 1000: %v", len(k), err)
+		}
+		if got, err := c.Get(ctx, k).Result(); err != nil || got != v {
+			t.Fatalf("GET of a %d-byte key: %q, %v", len(k), got, err)
+		}
+	}
+	if err := c.Set(ctx, k1000+"x", "v", 0).Err(); err == nil || !strings.Contains(err.Error(), "1000") {
+		t.Errorf("SET of a 1001-byte key: %v, want an error naming 1000", err)
+	}
+	if keys, err := c.Keys(ctx, "ss*").Result(); err != nil || len(keys) != 2 {
+		t.Errorf("KEYS ss*: %d keys, %v; want the 2 long ones", len(keys), err)
+	}
+	if info, err := c.Info(ctx, "server").Result(); err != nil || !strings.Contains(info, "max_key_bytes:1000\r\n") {
+		t.Errorf("INFO server: %v; want max_key_bytes:1000\n%s", err, info)
+	}
+	p.stop(t, syscall.SIGKILL, 30*time.Second) // no checkpoint at exit: the log holds the writes
+	if out := run(t, "wal", "dump", "--dir", dir); !strings.Contains(out, fmt.Sprintf("SET %q = %q", k600, "six hundred")) {
+		t.Errorf("wal dump lacks the 600-byte key:\n%s", out)
+	}
+	dump := filepath.Join(t.TempDir(), "dump.jsonl")
+	run(t, "recover", "--dir", dir, "--dump", dump)
+	data, err := os.ReadFile(dump)
+	if err != nil || !bytes.Contains(data, []byte(k1000)) || !bytes.Contains(data, []byte(k600)) {
+		t.Errorf("recover --dump lacks the long keys (%v):\n%.300s", err, data)
+	}
+}

@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# size-compare.sh: GET and SET of 100 B, 4 KiB, 64 KiB and 1 MiB values
+# against bpfdb serve and redis-server in the same run, on loopback ports,
+# and the memory each server spends per key at each size (issue 17's
+# measurement).
+#
+#   scripts/size-compare.sh [rounds]      (as root; needs go, redis-server, redis-cli, redis-benchmark)
+#
+# Builds bpfdb once (or takes BPFDB=path). Each round, for each size, one
+# after the other: a fresh bpfdb serve --durability async and a fresh
+# redis-server without persistence (--save '' --appendonly no), each driven
+# by `redis-benchmark -c 50 -d SIZE -r KEYS`, `-t set` then `-t get` (one
+# test per run, so that the CPU is per cell). Requests and keyspace (-r,
+# the same for both servers) shrink with the size:
+#
+#   size      requests  keys (-r)
+#   100       200,000   10,000
+#   4096      100,000   10,000
+#   65536      20,000    1,000
+#   1048576     2,000      100
+#
+# (SCALE=n divides the requests, for a quick try.) ../shared/tools/cpu-per-op
+# (CPU_PER_OP=path) is wrapped around every redis-benchmark run: proc_us is
+# the server process's utime+stime per request (the client shares the two
+# cores, so compare servers by this, not by requests per second alone);
+# softirq_us is the whole machine's softirq time per request (loopback's
+# network stack, both ends). bash's time gives redis-benchmark's own CPU.
+#
+# Then, per size, memory: a fresh server of each kind is loaded with KEYS
+# keys (the table above) of 16 bytes (key:%012d, redis-benchmark's names)
+# through `redis-cli --pipe`, and INFO memory's used_memory is read before
+# and after. redis-server's used_memory is its allocator's total. bpfdb's
+# (engine.MemoryUse) is the index preallocated for --max-keys (a constant,
+# --max-keys x the estimated bytes of a record) plus the value slots in use
+# (a whole slot of the value's class, 32 to 1,024 bytes) plus the 4 KiB
+# pages of blobs (values over 1,024 bytes): so its delta is the value store
+# alone, and the script adds the index's share per key (used_memory before
+# the load / --max-keys). bpfdb's used_memory_kernel, the memlock of every
+# map reserved at start-up, does not move with the load.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}
+sizes=${SIZES:-100 4096 65536 1048576}
+scale=${SCALE:-1}
+cpu=${CPU_PER_OP:-../shared/tools/cpu-per-op}
+bpfdb_port=16390 redis_port=16391
+max_keys=65536 maxmemory=1gb max_value_len=1mb
+for tool in redis-server redis-cli redis-benchmark; do
+	command -v $tool >/dev/null || { echo "$tool is missing: apt-get install -y redis-server redis-tools" >&2; exit 1; }
+done
+[ -x "$cpu" ] || { echo "no $cpu (set CPU_PER_OP)" >&2; exit 1; }
+work=$(mktemp -d)
+bpfdb_pid=
+cleanup() {
+	redis-cli -p $bpfdb_port shutdown >/dev/null 2>&1 || true
+	redis-cli -p $redis_port shutdown nosave >/dev/null 2>&1 || true
+	if [ -n "$bpfdb_pid" ]; then
+		for _ in $(seq 100); do kill -0 "$bpfdb_pid" 2>/dev/null || break; sleep 0.1; done
+		kill "$bpfdb_pid" 2>/dev/null || true
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+results="$work/results"
+
+requests_for() { case $1 in 100) echo 200000;; 4096) echo 100000;; 65536) echo 20000;; 1048576) echo 2000;; *) echo 20000;; esac; }
+keys_for() { case $1 in 100|4096) echo 10000;; 65536) echo 1000;; 1048576) echo 100;; *) echo 1000;; esac; }
+
+if [ -n "${BPFDB:-}" ]; then
+	bpfdb=$BPFDB
+else
+	bpfdb=$work/bpfdb
+	go build -ldflags "-X main.version=$(git describe --always --dirty)" -o "$bpfdb" ./cmd/bpfdb
+fi
+
+wait_port() {
+	for _ in $(seq 200); do
+		redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	echo "port $1 did not answer" >&2
+	exit 1
+}
+
+info() { redis-cli -p "$1" info "$2" | tr -d '\r' | awk -F: -v f="$3" '$1 == f {print $2}'; }
+
+start_bpfdb() {
+	rm -rf "$work/bpfdb-data"
+	"$bpfdb" serve --dir "$work/bpfdb-data" --durability async --listen 127.0.0.1:$bpfdb_port --metrics "" \
+		--max-keys $max_keys --maxmemory $maxmemory --max-value-len $max_value_len >>"$work/bpfdb.log" 2>&1 &
+	bpfdb_pid=$!
+	wait_port $bpfdb_port
+	pid=$bpfdb_pid port=$bpfdb_port
+}
+
+stop_bpfdb() {
+	redis-cli -p $bpfdb_port shutdown >/dev/null 2>&1 || true
+	wait "$bpfdb_pid" 2>/dev/null || true
+	bpfdb_pid=
+}
+
+start_redis() {
+	rm -rf "$work/redis" && mkdir -p "$work/redis"
+	(cd "$work/redis" && redis-server --port $redis_port --bind 127.0.0.1 --daemonize yes --save '' --appendonly no >/dev/null)
+	wait_port $redis_port
+	pid=$(info $redis_port server process_id) port=$redis_port
+}
+
+stop_redis() {
+	redis-cli -p $redis_port shutdown nosave >/dev/null 2>&1 || true
+	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+}
+
+# errors_seen: the error replies a server counted (redis-server: INFO
+# total_error_replies; bpfdb has no such counter, so its SETs are checked
+# by the commits they made: master_repl_offset is its commit LSN).
+commits() { info "$1" replication master_repl_offset; }
+
+bench() { # label size
+	local label=$1 size=$2 n r t out rps c0 c1 note
+	n=$(($(requests_for "$size") / scale)) r=$(keys_for "$size")
+	for t in set get; do
+		c0=$(commits "$port")
+		out=$("$cpu" "$pid" "$n" -- bash -c 'TIMEFORMAT=%P; { time redis-benchmark -p "$1" -t "$2" -n "$3" -c 50 -d "$4" -r "$5" -q >"$6" 2>&1; } 2>"$7"' \
+			_ "$port" "$t" "$n" "$size" "$r" "$work/out" "$work/client" | tr '\n' ' ')
+		c1=$(commits "$port")
+		rps=$(tr '\r' '\n' <"$work/out" | awk '/requests per second/ {print $2; exit}')
+		note=
+		if grep -qi 'error' "$work/out"; then
+			note="errors:$(grep -i -m 3 'error' "$work/out" | tr '\n' '|' | tr ' ' '_')"
+		fi
+		if [ "$label" = bpfdb ] && [ "$t" = set ] && [ $((c1 - c0)) -ne "$n" ]; then
+			note="${note}commits:$((c1 - c0))_of_$n"
+		fi
+		echo "$label $size ${t^^} n=$n r=$r rps=${rps:-0} $(echo "$out" | awk '{printf "proc_us=%s softirq_us=%s wall_s=%s", $2, $4, $6}') client_cpu=$(cat "$work/client") ${note:+note=$note}" | tee -a "$results"
+	done
+}
+
+# gen writes n RESP SETs of size-byte values under key:%012d to a file.
+gen() { # size n file
+	awk -v size="$1" -v n="$2" 'BEGIN {
+		v = "x"; while (length(v) < size) v = v v; v = substr(v, 1, size)
+		for (i = 0; i < n; i++) printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$%d\r\n%s\r\n", i, size, v
+	}' >"$3"
+}
+
+memory() { # label size
+	local label=$1 size=$2 n before after pipe dbsize index extra=
+	n=$(keys_for "$size")
+	before=$(info "$port" memory used_memory)
+	pipe=$(redis-cli -p "$port" --pipe <"$work/load-$size" 2>&1 | tr '\r\n' '  ')
+	sleep 1
+	after=$(info "$port" memory used_memory)
+	dbsize=$(redis-cli -p "$port" dbsize)
+	if [ "$label" = bpfdb ]; then
+		index=$(awk -v b="$before" -v k=$max_keys 'BEGIN {print b / k}')
+		extra="index_per_key=$index value_pages_used=$(info "$port" memory value_pages_used) used_memory_kernel=$(info "$port" memory used_memory_kernel)"
+	else
+		index=0
+	fi
+	echo "mem $label $size keys=$n dbsize=$dbsize before=$before after=$after delta_per_key=$(awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN {printf "%.1f", (a - b) / n}') per_key=$(awk -v a="$after" -v b="$before" -v n="$n" -v i="$index" 'BEGIN {printf "%.1f", (a - b) / n + i}') $extra pipe=[$pipe]" | tee -a "$results"
+}
+
+echo "== $(nproc) CPUs, $(uname -r), redis-server $(redis-server --version | awk '{print $3}'), bpfdb $(git describe --always --dirty), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "== bpfdb serve --durability async --max-keys $max_keys --maxmemory $maxmemory --max-value-len $max_value_len; redis-server --save '' --appendonly no"
+for r in $(seq "$rounds"); do
+	echo "== round $r of $rounds"
+	for size in $sizes; do
+		start_bpfdb; bench bpfdb "$size"; stop_bpfdb
+		start_redis; bench redis "$size"; stop_redis
+	done
+done
+echo "== memory per key"
+for size in $sizes; do
+	gen "$size" "$(keys_for "$size")" "$work/load-$size"
+	start_bpfdb; memory bpfdb "$size"; stop_bpfdb
+	start_redis; memory redis "$size"; stop_redis
+	rm -f "$work/load-$size"
+done
+if grep -qiE 'error|panic|refus' "$work/bpfdb.log"; then
+	echo "== bpfdb's log has errors:"
+	grep -iE 'error|panic|refus' "$work/bpfdb.log" | sort | uniq -c | head -20
+fi
+
+median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print 0; else print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+# m label size test field: the median over the rounds
+m() { grep "^$1 $2 $3 " "$results" | tr ' ' '\n' | awk -F= -v f="$4" '$1 == f {print $2 + 0}' | median; }
+human() { case $1 in 100) echo "100 B";; 4096) echo "4 KiB";; 65536) echo "64 KiB";; 1048576) echo "1 MiB";; *) echo "$1 B";; esac; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b == 0) print "-"; else printf "%.2f", a / b}'; }
+echo
+echo "| requests/s, median of $rounds | requests, keys (-r) | bpfdb SET | redis SET | bpfdb/redis | bpfdb GET | redis GET | bpfdb/redis |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
+for size in $sizes; do
+	printf "| %s | %s, %s |" "$(human "$size")" "$(($(requests_for "$size") / scale))" "$(keys_for "$size")"
+	for t in SET GET; do
+		a=$(m bpfdb "$size" $t rps) b=$(m redis "$size" $t rps)
+		printf " %.0f | %.0f | %s |" "$a" "$b" "$(ratio "$a" "$b")"
+	done
+	echo
+done
+echo
+echo "| server CPU µs/request (proc: the server process's utime+stime), median of $rounds | bpfdb SET | redis SET | bpfdb/redis | bpfdb GET | redis GET | bpfdb/redis |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
+for size in $sizes; do
+	printf "| %s |" "$(human "$size")"
+	for t in SET GET; do
+		a=$(m bpfdb "$size" $t proc_us) b=$(m redis "$size" $t proc_us)
+		printf " %.2f | %.2f | %s |" "$a" "$b" "$(ratio "$a" "$b")"
+	done
+	echo
+done
+echo
+echo "| machine softirq µs/request (loopback, both ends) / redis-benchmark's CPU %, median of $rounds | bpfdb SET | redis SET | bpfdb GET | redis GET |"
+echo "|---|---:|---:|---:|---:|"
+for size in $sizes; do
+	printf "| %s |" "$(human "$size")"
+	for l in "bpfdb SET" "redis SET" "bpfdb GET" "redis GET"; do
+		set -- $l
+		printf " %.2f / %.0f%% |" "$(m "$1" "$size" "$2" softirq_us)" "$(m "$1" "$size" "$2" client_cpu)"
+	done
+	echo
+done
+echo
+echo "| memory per key, 16-byte keys | keys | bpfdb value store (used_memory delta / keys) | bpfdb with its index share | redis (used_memory delta / keys) | bpfdb/redis | bpfdb / value size | redis / value size |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+for size in $sizes; do
+	b=$(grep "^mem bpfdb $size " "$results") rd=$(grep "^mem redis $size " "$results")
+	f() { echo "$1" | tr ' ' '\n' | awk -F= -v f="$2" '$1 == f {print $2}'; }
+	bd=$(f "$b" delta_per_key) bp=$(f "$b" per_key) rp=$(f "$rd" per_key)
+	printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n" "$(human "$size")" "$(f "$b" keys)" "$bd" "$bp" "$rp" "$(ratio "$bp" "$rp")" "$(ratio "$bp" "$size")" "$(ratio "$rp" "$size")"
+done
