@@ -178,7 +178,8 @@ func TestBatch(t *testing.T) {
 
 	t.Run("random", func(t *testing.T) {
 		m := specModel{}
-		keys := [][]byte{[]byte("r0"), []byte("r1"), []byte("r2"), []byte("r3"), []byte("r4"), []byte("r5")}
+		keys := [][]byte{[]byte("r0"), []byte("r1"), []byte("r2"), []byte("r3"), []byte("r4"), []byte("r5"),
+			longKeyOf(65, "r6"), longKeyOf(65, "r7"), longKeyOf(DefaultMaxKeyLen, "r8")} // and long keys
 		rng := rand.New(rand.NewPCG(7, 7))
 		for round := 0; round < 20; round++ {
 			ops := specRandomOps(rng, keys, 64+rng.IntN(200), true)
@@ -200,6 +201,7 @@ func TestExecPipeline(t *testing.T) {
 	for i := range keys {
 		keys[i] = specKey("e", i)
 	}
+	keys[38], keys[39] = longKeyOf(300, "e38"), longKeyOf(300, "e39")
 	rng := rand.New(rand.NewPCG(1, 2))
 	for round := 0; round < 20; round++ {
 		ops := specRandomOps(rng, keys, 1+rng.IntN(200), false)
