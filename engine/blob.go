@@ -230,10 +230,20 @@ func (e *Engine) blobPages(h *blobHeader) ([]uint32, bool) {
 	return list, true
 }
 
+// headAt returns the header in page, if page is in the store: what a
+// lock-free reader finds there may be stale or torn, so callers compare
+// it with what they expect.
+func (e *Engine) headAt(page uint32) (blobHeader, bool) {
+	if int(page) >= e.pageCount() {
+		return blobHeader{}, false
+	}
+	return *headerAt(e.pageMem[int(page)*PageSize:]), true
+}
+
 // blobRead copies the stored bytes of the blob whose header is h; false
 // when they cannot be (the header does not match its head page).
 func (e *Engine) blobRead(h *blobHeader) ([]byte, bool) {
-	if *headerAt(e.pageMem[int(min(h.Page, uint32(e.pageCount()-1)))*PageSize:]) != *h {
+	if head, ok := e.headAt(h.Page); !ok || head != *h {
 		return nil, false
 	}
 	list, ok := e.blobPages(h)
@@ -470,11 +480,8 @@ func (e *Engine) storedAt(ref, valLen uint32) []byte {
 	if !isBlob(valLen) {
 		return e.storedValue(ref, int(valLen&lenMask))
 	}
-	if int(ref) >= e.pageCount() {
-		return nil
-	}
-	h := *headerAt(e.pageMem[int(ref)*PageSize:])
-	if h.Page != ref || h.Len != valLen {
+	h, ok := e.headAt(ref)
+	if !ok || h.Page != ref || h.Len != valLen {
 		return nil
 	}
 	b, ok := e.blobRead(&h)
@@ -491,10 +498,8 @@ func (e *Engine) deadlineAt(ref, valLen uint32) int64 {
 		return 0
 	}
 	if isBlob(valLen) {
-		if int(ref) >= e.pageCount() {
-			return 0
-		}
-		return int64(headerAt(e.pageMem[int(ref)*PageSize:]).Deadline)
+		h, _ := e.headAt(ref)
+		return int64(h.Deadline)
 	}
 	b := e.storedValue(ref, int(valLen&lenMask))
 	if b == nil {

@@ -96,8 +96,8 @@ func decodeBlobRecord(r ringRecord, b []byte, valLen uint32) (ringRecord, error)
 		return r, fmt.Errorf("%w: blob length %#x in a record of %d bytes", errBadRingRecord, valLen, len(b))
 	}
 	var h blobHeader
-	h.ID = binary.LittleEndian.Uint64(b[walValOffset+8:])
-	h.Len = binary.LittleEndian.Uint32(b[walValOffset+24:])
+	h.ID = binary.LittleEndian.Uint64(b[walValOffset+int(unsafe.Offsetof(h.ID)):])
+	h.Len = binary.LittleEndian.Uint32(b[walValOffset+int(unsafe.Offsetof(h.Len)):])
 	if h.Len != valLen || h.ID == 0 {
 		return r, fmt.Errorf("%w: blob header of length %#x, id %d in a write of length %#x", errBadRingRecord, h.Len, h.ID, valLen)
 	}

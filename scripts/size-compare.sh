@@ -19,7 +19,10 @@
 #   65536      20,000    1,000
 #   1048576     2,000      100
 #
-# (SCALE=n divides the requests, for a quick try.) ../shared/tools/cpu-per-op
+# (SCALE=n divides the requests, for a quick try.) The VM is shared: every
+# cell also gets other_cpu, the user+system time of every other process
+# during it in % of the machine, and the tables take the medians of the
+# rounds where it was at most OTHER_MAX (default 5) and say how many. ../shared/tools/cpu-per-op
 # (CPU_PER_OP=path) is wrapped around every redis-benchmark run: proc_us is
 # the server process's utime+stime per request (the client shares the two
 # cores, so compare servers by this, not by requests per second alone);
@@ -42,6 +45,7 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}
 sizes=${SIZES:-100 4096 65536 1048576}
 scale=${SCALE:-1}
+other_max=${OTHER_MAX:-5}
 cpu=${CPU_PER_OP:-../shared/tools/cpu-per-op}
 bpfdb_port=16390 redis_port=16391
 max_keys=65536 maxmemory=1gb max_value_len=1mb
@@ -111,19 +115,23 @@ stop_redis() {
 	for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
 }
 
-# errors_seen: the error replies a server counted (redis-server: INFO
-# total_error_replies; bpfdb has no such counter, so its SETs are checked
-# by the commits they made: master_repl_offset is its commit LSN).
+# busy: the machine's user, nice and system time (not irq and softirq,
+# which no process is charged with), in clock ticks.
+busy() { awk '/^cpu /{print $2 + $3 + $4}' /proc/stat; }
+hz=$(getconf CLK_TCK) ncpu=$(nproc)
+
+# commits: bpfdb's commit LSN (INFO master_repl_offset): a SET run must add
+# one a request, so a refused SET shows even if redis-benchmark says nothing.
 commits() { info "$1" replication master_repl_offset; }
 
 bench() { # label size
 	local label=$1 size=$2 n r t out rps c0 c1 note
 	n=$(($(requests_for "$size") / scale)) r=$(keys_for "$size")
 	for t in set get; do
-		c0=$(commits "$port")
+		c0=$(commits "$port") b0=$(busy)
 		out=$("$cpu" "$pid" "$n" -- bash -c 'TIMEFORMAT=%P; { time redis-benchmark -p "$1" -t "$2" -n "$3" -c 50 -d "$4" -r "$5" -q >"$6" 2>&1; } 2>"$7"' \
 			_ "$port" "$t" "$n" "$size" "$r" "$work/out" "$work/client" | tr '\n' ' ')
-		c1=$(commits "$port")
+		c1=$(commits "$port") b1=$(busy)
 		rps=$(tr '\r' '\n' <"$work/out" | awk '/requests per second/ {print $2; exit}')
 		note=
 		if grep -qi 'error' "$work/out"; then
@@ -132,7 +140,11 @@ bench() { # label size
 		if [ "$label" = bpfdb ] && [ "$t" = set ] && [ $((c1 - c0)) -ne "$n" ]; then
 			note="${note}commits:$((c1 - c0))_of_$n"
 		fi
-		echo "$label $size ${t^^} n=$n r=$r rps=${rps:-0} $(echo "$out" | awk '{printf "proc_us=%s softirq_us=%s wall_s=%s", $2, $4, $6}') client_cpu=$(cat "$work/client") ${note:+note=$note}" | tee -a "$results"
+		echo "$label $size ${t^^} n=$n r=$r rps=${rps:-0} $(echo "$out" | awk -v n="$n" -v b="$((b1 - b0))" -v hz="$hz" -v ncpu="$ncpu" -v c="$(cat "$work/client")" '{
+			# other_cpu: the user+system time of everything but this server and
+			# the client, in % of the machine (ncpu x wall)
+			o = (b / hz - $2 * n / 1e6 - c / 100 * $6) / (ncpu * $6) * 100
+			printf "proc_us=%s softirq_us=%s wall_s=%s client_cpu=%s other_cpu=%.1f", $2, $4, $6, c, (o < 0 ? 0 : o) }') at=$(date -u +%T) ${note:+note=$note}" | tee -a "$results"
 	done
 }
 
@@ -164,7 +176,7 @@ memory() { # label size
 echo "== $(nproc) CPUs, $(uname -r), redis-server $(redis-server --version | awk '{print $3}'), bpfdb $(git describe --always --dirty), $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo "== bpfdb serve --durability async --max-keys $max_keys --maxmemory $maxmemory --max-value-len $max_value_len; redis-server --save '' --appendonly no"
 for r in $(seq "$rounds"); do
-	echo "== round $r of $rounds"
+	echo "== round $r of $rounds, $(date -u +%T)"
 	for size in $sizes; do
 		start_bpfdb; bench bpfdb "$size"; stop_bpfdb
 		start_redis; bench redis "$size"; stop_redis
@@ -183,12 +195,24 @@ if grep -qiE 'error|panic|refus' "$work/bpfdb.log"; then
 fi
 
 median() { sort -g | awk '{v[NR]=$1} END {if (NR == 0) print 0; else print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
-# m label size test field: the median over the rounds
-m() { grep "^$1 $2 $3 " "$results" | tr ' ' '\n' | awk -F= -v f="$4" '$1 == f {print $2 + 0}' | median; }
+# quiet label size test: the cell's results of the rounds in which other
+# processes took at most OTHER_MAX % of the machine
+quiet() { grep "^$1 $2 $3 " "$results" | awk -v max="$other_max" '{for (i = 1; i <= NF; i++) if ($i ~ /^other_cpu=/ && substr($i, 11) + 0 > max) next; print}'; }
+# m label size test field: the median over the quiet rounds
+m() { quiet "$1" "$2" "$3" | tr ' ' '\n' | awk -F= -v f="$4" '$1 == f {print $2 + 0}' | median; }
+kept() { quiet "$1" "$2" "$3" | wc -l; }
 human() { case $1 in 100) echo "100 B";; 4096) echo "4 KiB";; 65536) echo "64 KiB";; 1048576) echo "1 MiB";; *) echo "$1 B";; esac; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b == 0) print "-"; else printf "%.2f", a / b}'; }
 echo
-echo "| requests/s, median of $rounds | requests, keys (-r) | bpfdb SET | redis SET | bpfdb/redis | bpfdb GET | redis GET | bpfdb/redis |"
+echo "Medians over the rounds in which other processes took at most $other_max% of the machine (other_cpu); rounds kept of $rounds:"
+echo
+echo "| rounds kept | bpfdb SET | redis SET | bpfdb GET | redis GET |"
+echo "|---|---:|---:|---:|---:|"
+for size in $sizes; do
+	printf "| %s | %s | %s | %s | %s |\n" "$(human "$size")" "$(kept bpfdb "$size" SET)" "$(kept redis "$size" SET)" "$(kept bpfdb "$size" GET)" "$(kept redis "$size" GET)"
+done
+echo
+echo "| requests/s, median | requests, keys (-r) | bpfdb SET | redis SET | bpfdb/redis | bpfdb GET | redis GET | bpfdb/redis |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|"
 for size in $sizes; do
 	printf "| %s | %s, %s |" "$(human "$size")" "$(($(requests_for "$size") / scale))" "$(keys_for "$size")"
@@ -199,7 +223,7 @@ for size in $sizes; do
 	echo
 done
 echo
-echo "| server CPU µs/request (proc: the server process's utime+stime), median of $rounds | bpfdb SET | redis SET | bpfdb/redis | bpfdb GET | redis GET | bpfdb/redis |"
+echo "| server CPU µs/request (proc: the server process's utime+stime), median | bpfdb SET | redis SET | bpfdb/redis | bpfdb GET | redis GET | bpfdb/redis |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for size in $sizes; do
 	printf "| %s |" "$(human "$size")"
@@ -210,7 +234,7 @@ for size in $sizes; do
 	echo
 done
 echo
-echo "| machine softirq µs/request (loopback, both ends) / redis-benchmark's CPU %, median of $rounds | bpfdb SET | redis SET | bpfdb GET | redis GET |"
+echo "| machine softirq µs/request (loopback, both ends) / redis-benchmark's CPU %, median | bpfdb SET | redis SET | bpfdb GET | redis GET |"
 echo "|---|---:|---:|---:|---:|"
 for size in $sizes; do
 	printf "| %s |" "$(human "$size")"
