@@ -95,6 +95,7 @@ start_bpfdb() {
 	bpfdb_pid=$!
 	wait_port $bpfdb_port
 	pid=$bpfdb_pid port=$bpfdb_port
+	[ "${1:-}" = noidle ] || idle_rate
 }
 
 stop_bpfdb() {
@@ -108,6 +109,7 @@ start_redis() {
 	(cd "$work/redis" && redis-server --port $redis_port --bind 127.0.0.1 --daemonize yes --save '' --appendonly no >/dev/null)
 	wait_port $redis_port
 	pid=$(info $redis_port server process_id) port=$redis_port
+	[ "${1:-}" = noidle ] || idle_rate
 }
 
 stop_redis() {
@@ -119,6 +121,33 @@ stop_redis() {
 # which no process is charged with), in clock ticks.
 busy() { awk '/^cpu /{print $2 + $3 + $4}' /proc/stat; }
 hz=$(getconf CLK_TCK) ncpu=$(nproc)
+
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+
+# idle_rate: the server's CPU at rest, in % of one core, over 2 s (bpfdb's
+# timers and log writer: a few %).
+idle_rate() {
+	local a
+	sleep 1; a=$(ticks); sleep 2
+	idle=$(awk -v d="$(($(ticks) - a))" -v hz="$hz" 'BEGIN {printf "%.1f", d / hz / 2 * 100}')
+}
+
+# settle waits until the server is at rest again (at most idle + 5% of a
+# core over a second; at most 60 s): work a run left behind (bpfdb: the
+# log's pebble flushes and compactions, checkpoints) is charged to it as
+# tail_ticks, over tail_s seconds.
+settle() {
+	local a b t0 limit i
+	limit=$(awk -v i="$idle" -v hz="$hz" 'BEGIN {print int((i + 5) / 100 * hz)}')
+	a=$(ticks) t0=$(date +%s.%N) b=$a
+	for i in $(seq 60); do
+		sleep 1
+		local c; c=$(ticks)
+		[ $((c - b)) -le "$limit" ] && { b=$c; break; }
+		b=$c
+	done
+	tail_ticks=$((b - a)) tail_s=$(awk -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN {printf "%.1f", t1 - t0}')
+}
 
 # commits: bpfdb's commit LSN (INFO master_repl_offset): a SET run must add
 # one a request, so a refused SET shows even if redis-benchmark says nothing.
@@ -132,6 +161,7 @@ bench() { # label size
 		out=$("$cpu" "$pid" "$n" -- bash -c 'TIMEFORMAT=%P; { time redis-benchmark -p "$1" -t "$2" -n "$3" -c 50 -d "$4" -r "$5" -q >"$6" 2>&1; } 2>"$7"' \
 			_ "$port" "$t" "$n" "$size" "$r" "$work/out" "$work/client" | tr '\n' ' ')
 		c1=$(commits "$port") b1=$(busy)
+		settle
 		rps=$(tr '\r' '\n' <"$work/out" | awk '/requests per second/ {print $2; exit}')
 		note=
 		if grep -qi 'error' "$work/out"; then
@@ -144,7 +174,11 @@ bench() { # label size
 			# other_cpu: the user+system time of everything but this server and
 			# the client, in % of the machine (ncpu x wall)
 			o = (b / hz - $2 * n / 1e6 - c / 100 * $6) / (ncpu * $6) * 100
-			printf "proc_us=%s softirq_us=%s wall_s=%s client_cpu=%s other_cpu=%.1f", $2, $4, $6, c, (o < 0 ? 0 : o) }') at=$(date -u +%T) ${note:+note=$note}" | tee -a "$results"
+			printf "proc_us=%s softirq_us=%s wall_s=%s client_cpu=%s other_cpu=%.1f", $2, $4, $6, c, (o < 0 ? 0 : o) }') $(awk -v t="$tail_ticks" -v s="$tail_s" -v i="$idle" -v hz="$hz" -v n="$n" 'BEGIN {
+			# tail_us: the CPU the server spent after the run, until at rest,
+			# less its idle rate, per request
+			x = (t - i / 100 * hz * s) / hz * 1e6 / n
+			printf "tail_us=%.2f tail_s=%.1f idle_cpu=%s", (x < 0 ? 0 : x), s, i }') at=$(date -u +%T) ${note:+note=$note}" | tee -a "$results"
 	done
 }
 
@@ -185,8 +219,8 @@ done
 echo "== memory per key"
 for size in $sizes; do
 	gen "$size" "$(keys_for "$size")" "$work/load-$size"
-	start_bpfdb; memory bpfdb "$size"; stop_bpfdb
-	start_redis; memory redis "$size"; stop_redis
+	start_bpfdb noidle; memory bpfdb "$size"; stop_bpfdb
+	start_redis noidle; memory redis "$size"; stop_redis
 	rm -f "$work/load-$size"
 done
 if grep -qiE 'error|panic|refus' "$work/bpfdb.log"; then
@@ -223,16 +257,20 @@ for size in $sizes; do
 	echo
 done
 echo
-echo "| server CPU µs/request (proc: the server process's utime+stime), median | bpfdb SET | redis SET | bpfdb/redis | bpfdb GET | redis GET | bpfdb/redis |"
+echo "| server CPU µs/request (the server process's utime+stime: during the run + after it, until at rest), median | bpfdb SET | redis SET | bpfdb/redis | bpfdb GET | redis GET | bpfdb/redis |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
 for size in $sizes; do
 	printf "| %s |" "$(human "$size")"
 	for t in SET GET; do
-		a=$(m bpfdb "$size" $t proc_us) b=$(m redis "$size" $t proc_us)
-		printf " %.2f | %.2f | %s |" "$a" "$b" "$(ratio "$a" "$b")"
+		ad=$(m bpfdb "$size" $t proc_us) at=$(m bpfdb "$size" $t tail_us)
+		bd=$(m redis "$size" $t proc_us) bt=$(m redis "$size" $t tail_us)
+		a=$(awk -v x="$ad" -v y="$at" 'BEGIN {print x + y}') b=$(awk -v x="$bd" -v y="$bt" 'BEGIN {print x + y}')
+		printf " %.1f + %.1f | %.1f + %.1f | %s (%s during) |" "$ad" "$at" "$bd" "$bt" "$(ratio "$a" "$b")" "$(ratio "$ad" "$bd")"
 	done
 	echo
 done
+echo
+echo "At rest (2 s after each start, median): bpfdb $(grep '^bpfdb ' "$results" | tr ' ' '\n' | awk -F= '$1 == "idle_cpu" {print $2}' | median)% of a core, redis-server $(grep '^redis ' "$results" | tr ' ' '\n' | awk -F= '$1 == "idle_cpu" {print $2}' | median)%; the columns after the + are net of it."
 echo
 echo "| machine softirq µs/request (loopback, both ends) / redis-benchmark's CPU %, median | bpfdb SET | redis SET | bpfdb GET | redis GET |"
 echo "|---|---:|---:|---:|---:|"

@@ -5,11 +5,13 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
@@ -438,25 +440,49 @@ func (o *conn) describe(self *conn) string {
 		o.id, o.addr, o.s.tcpAddr, o.fd, name, int64(time.Since(o.created).Seconds()), multi, proto)
 }
 
+// runtimeParam is a parameter CONFIG SET changes: an integer of at
+// least min.
+type runtimeParam struct {
+	v   *atomic.Int64
+	min int64
+}
+
+// runtimeParams is what CONFIG SET changes at run time; the rest is
+// bpfdb serve's command line.
+func (s *Server) runtimeParams() map[string]runtimeParam {
+	return map[string]runtimeParam{
+		"maxclients":                {&s.maxClients, 1},
+		"slowlog-log-slower-than":   {&s.slowlogSlower, -1},
+		"slowlog-max-len":           {&s.slowlogMaxLen, 0},
+		"latency-monitor-threshold": {&s.latencyThreshold, 0},
+	}
+}
+
 // configSet applies CONFIG SET's pairs, all or none, and returns the
-// error to answer ("" for OK): only maxclients changes at run time.
+// error to answer ("" for OK).
 func (s *Server) configSet(args [][]byte) string {
 	if len(args) == 0 || len(args)%2 != 0 {
 		return "ERR wrong number of arguments for 'config|set' command"
 	}
-	maxClients := int64(-1)
+	params := s.runtimeParams()
+	values := map[string]int64{}
 	for i := 0; i < len(args); i += 2 {
 		name := strings.ToLower(string(args[i]))
-		if name != "maxclients" {
-			return "ERR CONFIG SET of '" + printable(args[i]) + "' is not supported: only maxclients changes at run time; the rest is bpfdb serve's command line"
+		p, ok := params[name]
+		if !ok {
+			names := slices.Sorted(maps.Keys(params))
+			return "ERR CONFIG SET of '" + printable(args[i]) + "' is not supported: " + strings.Join(names, ", ") +
+				" change at run time; the rest is bpfdb serve's command line"
 		}
 		n, err := strconv.ParseInt(string(args[i+1]), 10, 64)
-		if err != nil || n < 1 {
-			return "ERR CONFIG SET failed (possibly related to argument 'maxclients') - argument must be a positive integer"
+		if err != nil || n < p.min {
+			return fmt.Sprintf("ERR CONFIG SET failed (possibly related to argument '%s') - argument must be an integer of at least %d", name, p.min)
 		}
-		maxClients = n
+		values[name] = n
 	}
-	s.maxClients.Store(maxClients)
+	for name, n := range values {
+		params[name].v.Store(n)
+	}
 	return ""
 }
 
@@ -470,21 +496,23 @@ func (s *Server) configValues() map[string]string {
 		appendonly = "no"
 	}
 	return map[string]string{
-		"save":                    "",
-		"appendonly":              appendonly,
-		"appendfsync":             map[bool]string{true: "always", false: "everysec"}[s.e.Options().Durability == engine.Sync],
-		"maxclients":              strconv.FormatInt(s.maxClients.Load(), 10),
-		"databases":               "1",
-		"maxmemory":               strconv.FormatInt(s.e.Options().MaxMemory, 10),
-		"maxmemory-policy":        "noeviction",
-		"proto-max-bulk-len":      strconv.Itoa(s.limits.MaxBulk), // the longest argument kept
-		"timeout":                 "0",
-		"dir":                     s.e.Options().Dir,
-		"port":                    portOf(s.tcpAddr),
-		"bind":                    hostOf(s.tcpAddr),
-		"requirepass":             "",
-		"cluster-enabled":         "no",
-		"slowlog-log-slower-than": "10000",
+		"save":                      "",
+		"appendonly":                appendonly,
+		"appendfsync":               map[bool]string{true: "always", false: "everysec"}[s.e.Options().Durability == engine.Sync],
+		"maxclients":                strconv.FormatInt(s.maxClients.Load(), 10),
+		"databases":                 "1",
+		"maxmemory":                 strconv.FormatInt(s.e.Options().MaxMemory, 10),
+		"maxmemory-policy":          "noeviction",
+		"proto-max-bulk-len":        strconv.Itoa(s.limits.MaxBulk), // the longest argument kept
+		"timeout":                   "0",
+		"dir":                       s.e.Options().Dir,
+		"port":                      portOf(s.tcpAddr),
+		"bind":                      hostOf(s.tcpAddr),
+		"requirepass":               "",
+		"cluster-enabled":           "no",
+		"slowlog-log-slower-than":   strconv.FormatInt(s.slowlogSlower.Load(), 10),
+		"slowlog-max-len":           strconv.FormatInt(s.slowlogMaxLen.Load(), 10),
+		"latency-monitor-threshold": strconv.FormatInt(s.latencyThreshold.Load(), 10),
 	}
 }
 
@@ -518,12 +546,13 @@ func cmdConfig(c *conn, a [][]byte) {
 			c.wr.Simple("OK")
 		}
 	case "RESETSTAT":
+		c.s.resetStats()
 		c.wr.Simple("OK")
 	case "HELP":
 		writeHelp(c, "CONFIG", []string{
 			"GET <pattern>", "    Return parameters matching the glob-like <pattern> and their values.",
-			"SET <directive> <value> [<directive> <value> ...]", "    Set maxclients at run time; the rest is set on the command line.",
-			"RESETSTAT", "    Accepted; bpfdb's counters are cumulative, as Prometheus wants them.",
+			"SET <directive> <value> [<directive> <value> ...]", "    Set maxclients, slowlog-log-slower-than, slowlog-max-len or latency-monitor-threshold; the rest is set on the command line.",
+			"RESETSTAT", "    Reset INFO's statistics (commandstats, errorstats, hits and misses); the Prometheus counters stay cumulative.",
 		})
 	default:
 		c.wr.Error("ERR unknown subcommand '" + printable(a[1]) + "'. Try CONFIG HELP.")
@@ -618,17 +647,7 @@ func cmdCommand(c *conn, a [][]byte) {
 func writeCommandInfo(c *conn, cmd *command) {
 	first, last, step := cmd.firstKey, cmd.lastKey, cmd.step
 	if cmd.keys != nil && first == 0 {
-		first, step = 1, 1
-		switch {
-		case cmd.arity == 2 || cmd.arity == 3:
-			last = 1
-		case cmd.name == "mset" || cmd.name == "msetnx":
-			last, step = -1, 2
-		case cmd.name == "set":
-			last = 1
-		default:
-			last = -1
-		}
+		first, last, step = keyPositions(cmd)
 	}
 	c.wr.Array(10)
 	c.wr.BulkString(cmd.name)
@@ -642,8 +661,84 @@ func writeCommandInfo(c *conn, cmd *command) {
 	c.wr.Int(int64(step))
 	c.wr.Array(0) // ACL categories
 	c.wr.Array(0) // tips
-	c.wr.Array(0) // key specs
+	writeKeySpecs(c, cmd, first, last, step)
 	c.wr.Array(0) // subcommands
+}
+
+// keyPositions finds where a data command's keys are, as COMMAND gives
+// them (first, last, step; last -1: to the end), by asking its keys
+// function about a command of keyProbeArgs arguments.
+func keyPositions(cmd *command) (first, last, step int) {
+	args := make([][]byte, keyProbeArgs)
+	for i := range args {
+		args[i] = []byte{byte(i)}
+	}
+	keys, _ := cmd.keys(args)
+	if len(keys) == 0 {
+		return 0, 0, 0
+	}
+	at := make([]int, len(keys))
+	for i, k := range keys {
+		at[i] = int(k[0])
+	}
+	first, last, step = at[0], at[len(at)-1], 1
+	if len(at) > 1 {
+		step = at[1] - at[0]
+	}
+	if len(at) > 2 && last+step >= keyProbeArgs {
+		last = -1 // every step-th argument to the end
+	}
+	return first, last, step
+}
+
+// keyProbeArgs is the length of keyPositions' probe: more than any
+// command with fixed key positions takes, and pairs of MSET's to the end.
+const keyProbeArgs = 9
+
+// writeKeySpecs writes the key specs of cmd, whose keys are the arguments
+// first to last (negative: from the end) every step: one spec, an index
+// to begin and a range, as Redis 7 gives them (cluster clients route by
+// them).
+func writeKeySpecs(c *conn, cmd *command, first, last, step int) {
+	if first == 0 {
+		c.wr.Array(0)
+		return
+	}
+	flags := []string{"RO", "ACCESS"}
+	if slices.Contains(cmd.flags, "write") {
+		flags = []string{"RW", "UPDATE"}
+	}
+	lastKey := last
+	if last >= 0 {
+		lastKey = last - first
+	}
+	c.wr.Array(1)
+	c.wr.Map(3)
+	c.wr.BulkString("flags")
+	c.wr.Array(len(flags))
+	for _, f := range flags {
+		c.wr.Simple(f)
+	}
+	c.wr.BulkString("begin_search")
+	c.wr.Map(2)
+	c.wr.BulkString("type")
+	c.wr.BulkString("index")
+	c.wr.BulkString("spec")
+	c.wr.Map(1)
+	c.wr.BulkString("index")
+	c.wr.Int(int64(first))
+	c.wr.BulkString("find_keys")
+	c.wr.Map(2)
+	c.wr.BulkString("type")
+	c.wr.BulkString("range")
+	c.wr.BulkString("spec")
+	c.wr.Map(3)
+	c.wr.BulkString("lastkey")
+	c.wr.Int(int64(lastKey))
+	c.wr.BulkString("keystep")
+	c.wr.Int(int64(step))
+	c.wr.BulkString("limit")
+	c.wr.Int(0)
 }
 
 func portOf(a fmt.Stringer) string {

@@ -34,6 +34,8 @@ type command struct {
 	// flags and firstKey/lastKey/step describe it to COMMAND.
 	flags                   []string
 	firstKey, lastKey, step int
+	// id indexes the server's statistics of the command (Server.cmdStats).
+	id int
 }
 
 func (cmd *command) arityOK(n int) bool {
@@ -58,6 +60,14 @@ func init() {
 	}
 	for _, cmd := range expireCommands() {
 		commands[cmd.name] = cmd
+	}
+	for _, cmd := range statsCommands() {
+		commands[cmd.name] = cmd
+	}
+	id := 0
+	for _, cmd := range commands {
+		cmd.id = id
+		id++
 	}
 }
 

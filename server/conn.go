@@ -31,7 +31,12 @@ type conn struct {
 	name    atomic.Value // string, set by CLIENT SETNAME
 	authed  bool
 	quit    bool
-	stop    atomic.Bool // the server is shutting down
+	// errReplies counts the error replies written (stats.go); curCmd is
+	// the fast command gathering an op, cmdsBuf gatheredBy's buffer.
+	errReplies uint64
+	curCmd     *command
+	cmdsBuf    []*command
+	stop       atomic.Bool // the server is shutting down
 
 	cmds [][][]byte // the pipeline being executed
 	// tooLong[i] is the length of command i's argument that was too long
@@ -56,6 +61,7 @@ type conn struct {
 type pendingReply struct {
 	kind replyKind
 	at   int
+	cmd  *command // what gathered it (stats.go)
 }
 
 type replyKind uint8
@@ -79,6 +85,10 @@ func newConn(s *Server, fd int, addr string) *conn {
 		authed:  s.cfg.RequirePass == "",
 	}
 	c.wr = resp.NewWriter(fdIO{c})
+	c.wr.OnError = func(msg string) {
+		c.errReplies++
+		s.errors.add(msg)
+	}
 	c.in = make([]byte, 0, loopReadBuffer)
 	c.refusedAt = -1
 	c.name.Store("")
@@ -185,10 +195,9 @@ func (c *conn) readPipeline() error {
 
 // dispatch executes one command or, for a fast one, gathers its op.
 func (c *conn) dispatch(args [][]byte) {
-	c.s.commands.Add(1)
 	cmd := lookup(args[0])
+	c.s.count(cmd)
 	if cmd == nil {
-		c.s.metrics.countCommand("unknown")
 		c.flushOps()
 		if c.inMulti {
 			c.multiErr = true
@@ -196,12 +205,12 @@ func (c *conn) dispatch(args [][]byte) {
 		c.wr.Error(unknownCommand(args))
 		return
 	}
-	c.s.metrics.countCommand(cmd.name)
 	if !c.authed && !cmd.noAuth {
 		c.flushOps()
 		if c.inMulti {
 			c.multiErr = true
 		}
+		c.s.statsOf(cmd).rejected.Add(1)
 		c.wr.Error("NOAUTH Authentication required.")
 		return
 	}
@@ -210,6 +219,7 @@ func (c *conn) dispatch(args [][]byte) {
 		if c.inMulti {
 			c.multiErr = true
 		}
+		c.s.statsOf(cmd).rejected.Add(1)
 		c.wr.Error("ERR wrong number of arguments for '" + cmd.name + "' command")
 		return
 	}
@@ -217,26 +227,33 @@ func (c *conn) dispatch(args [][]byte) {
 		c.queue(cmd, args)
 		return
 	}
-	if cmd.fast != nil && cmd.fast(c, args) {
+	if cmd.fast != nil && c.gatherWith(cmd, args) {
 		return
 	}
 	c.flushOps()
+	errs, start := c.errReplies, time.Now()
 	if cmd.eval != nil {
 		c.runAutocommit(cmd, args)
-		return
+	} else {
+		cmd.run(c, args)
 	}
-	cmd.run(c, args)
+	c.ran(cmd, args, time.Since(start), c.errReplies > errs)
+}
+
+// gatherWith has the fast command cmd gather its op, if it can.
+func (c *conn) gatherWith(cmd *command, args [][]byte) bool {
+	c.curCmd = cmd
+	return cmd.fast(c, args)
 }
 
 // refuseTooLong answers a command one of whose arguments was too long to
 // keep (longer than the engine's MaxValueLen and than minBulk): no key or
 // value can be that long.
 func (c *conn) refuseTooLong(args [][]byte, n int) {
-	c.s.commands.Add(1)
-	if cmd := lookup(args[0]); cmd != nil {
-		c.s.metrics.countCommand(cmd.name)
-	} else {
-		c.s.metrics.countCommand("unknown")
+	cmd := lookup(args[0])
+	c.s.count(cmd)
+	if cmd != nil {
+		c.s.statsOf(cmd).rejected.Add(1)
 	}
 	if c.inMulti {
 		c.multiErr = true
@@ -255,6 +272,7 @@ func (c *conn) queue(cmd *command, args [][]byte) {
 	}
 	if cmd.check != nil {
 		if err := cmd.check(args, c.s.e); err != nil {
+			c.s.statsOf(cmd).rejected.Add(1)
 			c.multiErr = true
 			c.wr.Error(errorText(err))
 			return
@@ -281,7 +299,7 @@ func (c *conn) gatherIncr(key []byte, by int64) bool {
 }
 
 func (c *conn) gather(kind replyKind, op engine.Op) bool {
-	c.pending = append(c.pending, pendingReply{kind: kind, at: len(c.ops)})
+	c.pending = append(c.pending, pendingReply{kind: kind, at: len(c.ops), cmd: c.curCmd})
 	c.ops = append(c.ops, op)
 	return true
 }
@@ -293,8 +311,23 @@ func (c *conn) flushOps() {
 	if len(c.ops) == 0 {
 		return
 	}
+	start := time.Now()
 	lsn, runErr := c.runOps(c.ops)
+	c.s.ranFast(c.gatheredBy(0, len(c.ops)), time.Since(start))
 	c.answerOps(lsn, runErr)
+}
+
+// gatheredBy is the commands that gathered ops from to to of c.ops (one
+// op each), in c.cmdsBuf.
+func (c *conn) gatheredBy(from, to int) []*command {
+	c.cmdsBuf = c.cmdsBuf[:0]
+	for i, p := range c.pending[from:to] {
+		if p.cmd == nil || p.at != from+i {
+			panic("bpfdb: server: a gathered op with no command of its own")
+		}
+		c.cmdsBuf = append(c.cmdsBuf, p.cmd)
+	}
+	return c.cmdsBuf
 }
 
 // answerOps waits until the writes of the gathered ops are durable, then
@@ -344,6 +377,7 @@ func (c *conn) renderOps(runErr, durableErr error) {
 				c.wr.Int(0)
 			}
 		default:
+			c.s.statsOf(p.cmd).failed.Add(1)
 			c.wr.Error(errorText(opErr))
 		}
 	}

@@ -14,14 +14,23 @@ import (
 
 // infoSections are INFO's sections, in order. Each reads the same sources
 // as /metrics (engine.Stats and the server's counters).
-var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "keyspace"}
+// infoSections is INFO's sections in order; INFO with no argument (or
+// "default") leaves out those in notDefault, as Redis does.
+var infoSections = []string{"server", "clients", "memory", "persistence", "stats", "replication", "cpu", "commandstats", "errorstats", "keyspace"}
+
+var notDefault = map[string]bool{"commandstats": true}
 
 func cmdInfo(c *conn, a [][]byte) {
 	want := map[string]bool{}
 	for _, s := range a[1:] {
 		want[strings.ToLower(string(s))] = true
 	}
-	all := len(want) == 0 || want["all"] || want["everything"] || want["default"]
+	every := want["all"] || want["everything"]
+	if len(want) == 0 || want["default"] {
+		for _, s := range infoSections {
+			want[s] = !notDefault[s]
+		}
+	}
 	st, err := c.s.e.Stats()
 	if err != nil {
 		c.wr.Error(errorText(err))
@@ -29,7 +38,7 @@ func cmdInfo(c *conn, a [][]byte) {
 	}
 	var b strings.Builder
 	for _, section := range infoSections {
-		if !all && !want[section] {
+		if !every && !want[section] {
 			continue
 		}
 		if b.Len() > 0 {
@@ -111,7 +120,13 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 			{"connected_clients", s.clientCount()},
 			{"maxclients", s.maxClients.Load()},
 		}
+	case "commandstats":
+		return s.commandStatLines()
+	case "errorstats":
+		lines, _ := s.errors.lines()
+		return lines
 	case "stats":
+		_, errorTotal := s.errors.lines()
 		fields := []infoLine{
 			{"total_connections_received", s.totalConns.Load()},
 			{"total_commands_processed", s.commands.Load()},
@@ -123,6 +138,7 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 			{"quiesced_writers", st.Quiesced},
 			{"keyspace_hits", s.keyHits.Load()},
 			{"keyspace_misses", s.keyMisses.Load()},
+			{"total_error_replies", errorTotal},
 		}
 		reasons := abortReasons(st)
 		names := make([]string, 0, len(reasons))

@@ -117,6 +117,7 @@ type loop struct {
 	wantDurable atomic.Bool // a connection waits for the log: wake the loop when it moves
 	unsubscribe func()      // removes the loop's OnDurableChange function
 	closing     atomic.Bool // Shutdown: finish what was read, then close
+	cmdsBuf     []*command  // chargeRun's buffer
 	forcing     atomic.Bool // Shutdown's deadline passed: close everything now
 	done        chan struct{}
 
@@ -413,11 +414,10 @@ func (l *loop) read(c *conn) bool {
 // dispatch does, and reports whether it was one.
 func (c *conn) gatherFast(args [][]byte) bool {
 	cmd := lookup(args[0])
-	if cmd == nil || cmd.fast == nil || !cmd.arityOK(len(args)) || !cmd.fast(c, args) {
+	if cmd == nil || cmd.fast == nil || !cmd.arityOK(len(args)) || !c.gatherWith(cmd, args) {
 		return false
 	}
-	c.s.commands.Add(1)
-	c.s.metrics.countCommand(cmd.name)
+	c.s.count(cmd)
 	return true
 }
 
@@ -448,7 +448,9 @@ func (l *loop) runOps() {
 			l.parts = parts
 			return
 		}
+		start := time.Now()
 		lsn, err := l.s.e.TrySubmit(l.run[:n])
+		l.chargeRun(parts, time.Since(start))
 		at := 0
 		for _, p := range parts {
 			c := p.c
@@ -481,6 +483,15 @@ func (l *loop) runOps() {
 		}
 		clear(l.run[:n])
 	}
+}
+
+// chargeRun charges the commands whose ops made up a chain run of d.
+func (l *loop) chargeRun(parts []runPart, d time.Duration) {
+	l.cmdsBuf = l.cmdsBuf[:0]
+	for _, p := range parts {
+		l.cmdsBuf = append(l.cmdsBuf, p.c.gatheredBy(p.from, p.from+p.n)...)
+	}
+	l.s.ranFast(l.cmdsBuf, d)
 }
 
 // syncLog writes the round's commits to the log itself when they are not

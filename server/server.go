@@ -120,6 +120,16 @@ type Server struct {
 	// keyHits and keyMisses count GETs that found a value or none
 	// (INFO's keyspace_hits and keyspace_misses).
 	keyHits, keyMisses atomic.Uint64
+	// cmdStats is INFO commandstats, by command.id; errors errorstats;
+	// slowlog and latency what SLOWLOG and LATENCY show, under the
+	// thresholds CONFIG SET changes (stats.go).
+	cmdStats         []cmdStat
+	errors           errorStats
+	slowlog          slowLog
+	latency          latencyMonitor
+	slowlogSlower    atomic.Int64 // µs; negative: off
+	slowlogMaxLen    atomic.Int64
+	latencyThreshold atomic.Int64 // ms; 0: off
 
 	shutdownOnce sync.Once
 	shutdownReq  chan struct{}
@@ -143,6 +153,9 @@ func New(e *engine.Engine, cfg Config) (*Server, error) {
 		limits:      connLimits(e.MaxValueLen()),
 	}
 	s.maxClients.Store(int64(cfg.MaxClients))
+	s.cmdStats = make([]cmdStat, len(commands))
+	s.slowlogSlower.Store(defaultSlowlogSlower)
+	s.slowlogMaxLen.Store(defaultSlowlogMaxLen)
 	s.batch = newBatcher(e)
 	s.metrics = newMetrics(s)
 	if cfg.Addr != "" {

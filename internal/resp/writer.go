@@ -13,6 +13,9 @@ type Writer struct {
 	buf   []byte
 	off   int // buf[:off] is written (Consumed)
 	resp3 bool
+	// OnError, if set, is called with every error reply's message (its
+	// code first), for the server's error statistics.
+	OnError func(msg string)
 }
 
 // SetProto sets the protocol of the replies that follow: 2 or 3.
@@ -70,6 +73,9 @@ func (w *Writer) Simple(s string) {
 // Error writes an error reply; msg starts with its code (ERR, EXECABORT...).
 // Line breaks in msg are replaced, which would break the framing.
 func (w *Writer) Error(msg string) {
+	if w.OnError != nil {
+		w.OnError(msg)
+	}
 	w.buf = append(w.buf, '-')
 	for i := 0; i < len(msg); i++ {
 		c := msg[i]
