@@ -682,3 +682,57 @@ func TestAPISurvivesUpgrade(t *testing.T) {
 		t.Fatalf("the BPF program read %d after the new chain wrote 20, want 25", out.Sum-5)
 	}
 }
+
+// OnCommit hears of every committed write: the engine's, a transaction's,
+// a BPF program's through the kernel API, the expirer's; a long key whole.
+func TestOnCommitSeesEveryWriter(t *testing.T) {
+	if _, ok := openTest(t, Options{}).OnCommit(func([]byte) {}); ok {
+		t.Fatal("OnCommit without a log: registered")
+	}
+	db := openTest(t, Options{Dir: t.TempDir()})
+	seen := make(chan string, 64)
+	remove, ok := db.OnCommit(func(key []byte) { seen <- string(key) })
+	if !ok {
+		t.Fatal("OnCommit with a log: not registered")
+	}
+	long := longKeyOf(100, "oc")
+	specSet(t, db, []byte("oc-set"), []byte("v"))
+	specSet(t, db, long, []byte("v"))
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Set([]byte("oc-txn"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	a := loadAPI(t, db)
+	wantStatus(t, "kernel set", a.mustCall(t, "api_set", 0, setIn("oc-kernel", "v")).Status, chainBpfdbStatusBPFDB_OK)
+	if ops := []Op{{Kind: OpSet, Key: []byte("oc-expiring"), Value: []byte("v"), ExpireAt: db.Now() + 20}}; db.Batch(ops) != nil || ops[0].Err != nil {
+		t.Fatal(ops[0].Err)
+	}
+	want := map[string]int{"oc-set": 1, string(long): 1, "oc-txn": 1, "oc-kernel": 1, "oc-expiring": 2} // set, then expired
+	deadline := time.After(10 * time.Second)
+	for len(want) > 0 {
+		select {
+		case k := <-seen:
+			if want[k]--; want[k] == 0 {
+				delete(want, k)
+			}
+		case <-deadline:
+			t.Fatalf("OnCommit did not hear of %v", want)
+		}
+	}
+	remove()
+	specSet(t, db, []byte("oc-after"), []byte("v"))
+	if err := db.SyncLog(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case k := <-seen:
+		t.Fatalf("after remove: heard of %q", k)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

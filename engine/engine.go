@@ -229,6 +229,7 @@ type Engine struct {
 
 	kernelReaped atomic.Uint64 // kernel transactions reaped (kerneltxn.go)
 	longKeys     longKeys      // keys longer than InlineKeyLen (longkey.go)
+	commitFns    commitFns     // OnCommit's (wal.go)
 }
 
 // reqSlot is one request slot of the request area: a header (struct
@@ -309,7 +310,7 @@ func Open(opts Options) (*Engine, error) {
 		}
 		e.log.Start(e.recovery.LSN)
 		e.drain = &logDrain{rd: e.ring, w: e.log.NewWriter(), pending: map[uint64]*pendingTxn{},
-			blobs: &e.blobLog, keys: &e.longKeys, durable: e.log.DurableLSN, records: &e.logRecords,
+			blobs: &e.blobLog, keys: &e.longKeys, commits: &e.commitFns, durable: e.log.DurableLSN, records: &e.logRecords,
 			clock: func() uint64 { return atomic.LoadUint64(&e.ctl.Clock) }, bad: &e.logBadRecords, closing: &e.closingLog}
 		e.drainDone = make(chan struct{})
 		e.logKick = make(chan struct{}, 1)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -118,6 +120,7 @@ type logDrain struct {
 	pending map[uint64]*pendingTxn
 	blobs   *blobLog       // the values of blobs, which the records name by id
 	keys    *longKeys      // the long keys, which the records name by index key
+	commits *commitFns     // told of every committed write (Engine.OnCommit)
 	durable func() uint64  // the durable LSN, for blobs.sweep
 	clock   func() uint64  // the store's last commit timestamp, for blobs.sweep
 	records *atomic.Uint64 // read from the ring (Stats.LogRecords)
@@ -253,6 +256,7 @@ func (d *logDrain) handle(r *ringRecord) {
 			w.Value = r.value
 		}
 		d.w.AddWrite(r.lsn, r.txnID, w)
+		d.commits.call(r.key)
 	case chainBpfdbWalKindBPFDB_WAL_COMMIT:
 		var writes []logd.Write
 		if p := d.pending[r.txnID]; p != nil {
@@ -264,6 +268,9 @@ func (d *logDrain) handle(r *ringRecord) {
 			d.bad.Add(1)
 		}
 		d.w.Add(&logd.Txn{LSN: r.lsn, ID: r.txnID, Writes: writes})
+		for i := range writes {
+			d.commits.call(writes[i].Key)
+		}
 	case chainBpfdbWalKindBPFDB_WAL_ABORT:
 		delete(d.pending, r.txnID)
 	}
@@ -428,4 +435,48 @@ func (e *Engine) kickLog() {
 	case e.logKick <- struct{}{}:
 	default: // a poke is already pending
 	}
+}
+
+// commitFns is the functions OnCommit registered, replaced whole (copy on
+// write) so the drain reads them without a lock.
+type commitFns struct {
+	mu  sync.Mutex
+	fns atomic.Pointer[[]*func(key []byte)]
+}
+
+// call tells every function of key, a committed write's.
+func (c *commitFns) call(key []byte) {
+	if fns := c.fns.Load(); fns != nil {
+		for _, fn := range *fns {
+			(*fn)(key)
+		}
+	}
+}
+
+// OnCommit registers fn to be called with the key of every committed
+// write, whoever wrote it (this engine's callers, BPF programs through
+// the kernel API, the expirer), as the log drain reads it from the ring:
+// soon after the commit, in commit order for each key, before a Sync
+// write's caller is answered. fn runs on the drain's goroutine: it must be
+// quick, and copy key if it keeps it. Without a log (Options.Dir) the
+// store streams no commits: OnCommit reports false and registers nothing.
+func (e *Engine) OnCommit(fn func(key []byte)) (remove func(), ok bool) {
+	if e.drain == nil {
+		return func() {}, false
+	}
+	c := &e.commitFns
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var fns []*func(key []byte)
+	if old := c.fns.Load(); old != nil {
+		fns = append(fns, *old...)
+	}
+	fns = append(fns, &fn)
+	c.fns.Store(&fns)
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		keep := slices.DeleteFunc(slices.Clone(*c.fns.Load()), func(f *func(key []byte)) bool { return f == &fn })
+		c.fns.Store(&keep)
+	}, true
 }

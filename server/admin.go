@@ -46,6 +46,16 @@ func adminCommands() []*command {
 }
 
 func cmdPing(c *conn, a [][]byte) {
+	if c.subscribed.Load() && !c.resp3.Load() && len(a) <= 2 {
+		c.wr.Array(2) // a subscriber's PING, as Redis answers it
+		c.wr.BulkString("pong")
+		if len(a) == 2 {
+			c.wr.Bulk(a[1])
+		} else {
+			c.wr.BulkString("")
+		}
+		return
+	}
 	switch len(a) {
 	case 1:
 		c.wr.Simple("PONG")
@@ -106,6 +116,7 @@ func cmdHello(c *conn, a [][]byte) {
 		c.name.Store(string(setName))
 	}
 	c.wr.SetProto(proto)
+	c.resp3.Store(proto == 3)
 	c.wr.Map(7)
 	c.wr.BulkString("server")
 	c.wr.BulkString("bpfdb")
@@ -319,6 +330,28 @@ func cmdClient(c *conn, a [][]byte) {
 		default:
 			c.wr.Int(int64(n))
 		}
+	case "TRACKING", "CACHING":
+		if len(a) < 3 {
+			c.wr.Error("ERR wrong number of arguments for 'client|" + strings.ToLower(string(a[1])) + "' command")
+			return
+		}
+		msg := ""
+		if strings.EqualFold(string(a[1]), "TRACKING") {
+			msg = c.clientTracking(a[2:])
+		} else if len(a) == 3 {
+			msg = c.clientCaching(a[2])
+		} else {
+			msg = errSyntax.Error()
+		}
+		if msg != "" {
+			c.wr.Error(msg)
+		} else {
+			c.wr.Simple("OK")
+		}
+	case "GETREDIR":
+		c.wr.Int(c.getRedirect())
+	case "TRACKINGINFO":
+		c.trackingInfo()
 	case "NO-EVICT", "NO-TOUCH":
 		// Nothing is evicted (no maxmemory) and no key has an access
 		// time: both modes are what bpfdb always does.
@@ -337,6 +370,11 @@ func cmdClient(c *conn, a [][]byte) {
 			"INFO", "    Return information about the current client connection.",
 			"KILL <ip:port>", "    Kill connection made from <ip:port>.",
 			"KILL <option> <value> [<option> <value> [...]]", "    Kill connections by ID <id>, ADDR <ip:port>, LADDR <ip:port> or SKIPME (YES|NO).",
+			"TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]] [OPTIN] [OPTOUT]",
+			"    Control server assisted client side caching (NOLOOP is not supported).",
+			"CACHING (YES|NO)", "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+			"GETREDIR", "    Return the client ID we are redirecting to when tracking is enabled.",
+			"TRACKINGINFO", "    Return information about the current client's tracking status.",
 			"NO-EVICT (ON|OFF)", "    Accepted: bpfdb evicts nothing.",
 			"NO-TOUCH (ON|OFF)", "    Accepted: bpfdb keeps no access times.",
 		})

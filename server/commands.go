@@ -64,6 +64,9 @@ func init() {
 	for _, cmd := range statsCommands() {
 		commands[cmd.name] = cmd
 	}
+	for _, cmd := range trackingCommands() {
+		commands[cmd.name] = cmd
+	}
 	id := 0
 	for _, cmd := range commands {
 		cmd.id = id

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,16 @@ type conn struct {
 	errReplies uint64
 	curCmd     *command
 	cmdsBuf    []*command
+	// Client-side caching (tracking.go): tracking after CLIENT TRACKING
+	// ON; subscribed to __redis__:invalidate; resp3 after HELLO 3 (the
+	// pusher's copy of the writer's protocol); CLIENT CACHING's answer for
+	// the next command (cachingNext: it is the next); invalidations queued
+	// for the owner to write.
+	tracking, subscribed, resp3 atomic.Bool
+	cachingYes, cachingNo       bool
+	cachingNext                 bool
+	pushMu                      sync.Mutex
+	pushes                      []byte
 	stop       atomic.Bool // the server is shutting down
 
 	cmds [][][]byte // the pipeline being executed
@@ -116,6 +127,7 @@ func (c *conn) serveHandedOver() {
 	for ok && !c.quit && !c.stop.Load() && c.inputLeft() {
 		ok = c.servePipeline()
 	}
+	c.takePushes()
 	if ok && c.wr.Flush() != nil {
 		ok = false
 	}
@@ -157,6 +169,7 @@ func (c *conn) servePipeline() bool {
 		c.wr.Error("ERR " + perr.Error())
 	}
 	c.rd.Reset()
+	c.takePushes()
 	if werr := c.wr.Flush(); werr != nil || err != nil {
 		return false
 	}
@@ -227,10 +240,16 @@ func (c *conn) dispatch(args [][]byte) {
 		c.queue(cmd, args)
 		return
 	}
+	if c.subscribed.Load() && !c.resp3.Load() && !subscribedOK[cmd.name] {
+		c.flushOps()
+		c.wr.Error("ERR Can't execute '" + cmd.name + "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+		return
+	}
 	if cmd.fast != nil && c.gatherWith(cmd, args) {
 		return
 	}
 	c.flushOps()
+	c.trackReads(cmd, args)
 	errs, start := c.errReplies, time.Now()
 	if cmd.eval != nil {
 		c.runAutocommit(cmd, args)
@@ -238,12 +257,43 @@ func (c *conn) dispatch(args [][]byte) {
 		cmd.run(c, args)
 	}
 	c.ran(cmd, args, time.Since(start), c.errReplies > errs)
+	c.commandDone()
 }
 
 // gatherWith has the fast command cmd gather its op, if it can.
 func (c *conn) gatherWith(cmd *command, args [][]byte) bool {
 	c.curCmd = cmd
-	return cmd.fast(c, args)
+	if !cmd.fast(c, args) {
+		return false
+	}
+	c.trackReads(cmd, args)
+	c.commandDone()
+	return true
+}
+
+// trackReads registers the keys cmd reads, if c tracks them, before it
+// runs (tracking.go).
+func (c *conn) trackReads(cmd *command, args [][]byte) {
+	if !c.tracking.Load() || cmd.keys == nil {
+		return
+	}
+	if keys, write := cmd.keys(args); !write {
+		c.s.track(c, keys)
+	}
+}
+
+// commandDone ends a command: CLIENT CACHING's answer holds for one
+// command only, a whole MULTI/EXEC being one (as in Redis).
+func (c *conn) commandDone() {
+	if c.inMulti {
+		c.cachingNext = false // the flags hold until EXEC or DISCARD
+		return
+	}
+	if c.cachingNext {
+		c.cachingNext = false
+		return
+	}
+	c.cachingYes, c.cachingNo = false, false
 }
 
 // refuseTooLong answers a command one of whose arguments was too long to
@@ -282,6 +332,7 @@ func (c *conn) queue(cmd *command, args [][]byte) {
 	for i, a := range args {
 		cp[i] = append([]byte(nil), a...)
 	}
+	c.trackReads(cmd, cp) // before EXEC reads them
 	c.queued = append(c.queued, cp)
 	c.wr.Simple("QUEUED")
 }

@@ -305,11 +305,14 @@ type rawConn struct {
 }
 
 // respStatus is a +simple string reply; respError an -error reply;
-// nullArray the *-1 reply. A $ bulk reply is a string, $-1 is nil, : is int64.
+// nullArray the *-1 reply; respPush a RESP3 > push. A $ bulk reply is a
+// string, $-1 and RESP3's _ are nil, : is int64, a RESP3 % map is its
+// keys and values in one []any, a ~ set an []any.
 type (
 	respStatus string
 	respError  string
 	nullArray  struct{}
+	respPush   []any
 )
 
 func (ts *testServer) raw(t testing.TB) *rawConn {
@@ -397,7 +400,9 @@ func readReply(br *bufio.Reader) (any, error) {
 			return nil, fmt.Errorf("bulk of %d bytes not followed by CRLF", n)
 		}
 		return string(buf[:n]), nil
-	case '*':
+	case '_':
+		return nil, nil
+	case '*', '>', '%', '~':
 		n, err := strconv.Atoi(body)
 		if err != nil {
 			return nil, fmt.Errorf("bad array length %q", line)
@@ -405,11 +410,17 @@ func readReply(br *bufio.Reader) (any, error) {
 		if n < 0 {
 			return nullArray{}, nil
 		}
+		if line[0] == '%' {
+			n *= 2
+		}
 		a := make([]any, n)
 		for i := range a {
 			if a[i], err = readReply(br); err != nil {
 				return nil, err
 			}
+		}
+		if line[0] == '>' {
+			return respPush(a), nil
 		}
 		return a, nil
 	}

@@ -268,6 +268,11 @@ func (l *loop) knocked() {
 		}
 	}
 	l.checkDurable()
+	for _, c := range l.s.tracking.readyPushes() {
+		if !c.closed && !c.busy && !c.waiting {
+			l.resume(c) // writes the pushes (flush)
+		}
+	}
 	if l.closing.Load() {
 		for _, c := range l.conns {
 			l.closeIdle(c)
@@ -347,7 +352,7 @@ func (l *loop) process(c *conn) bool {
 		return false
 	}
 	c.more = false
-	if !c.authed || c.inMulti {
+	if !c.authed || c.inMulti || c.subscribed.Load() {
 		c.handover = c.inPos < len(c.in)
 		return true
 	}
@@ -635,6 +640,7 @@ func (l *loop) resume(c *conn) {
 // reports false if the connection was closed; c.outBlocked if the socket
 // could not take them all (EPOLLOUT resumes).
 func (l *loop) flush(c *conn) bool {
+	c.takePushes()
 	for c.wr.Buffered() > 0 {
 		n, err := rawWrite(c.fd, c.wr.Pending())
 		switch {

@@ -130,6 +130,10 @@ type Server struct {
 	slowlogSlower    atomic.Int64 // µs; negative: off
 	slowlogMaxLen    atomic.Int64
 	latencyThreshold atomic.Int64 // ms; 0: off
+	// tracking is CLIENT TRACKING's table; stopTracking ends its
+	// subscription to the engine's commits (nil: the store has no log).
+	tracking     tracking
+	stopTracking func()
 
 	shutdownOnce sync.Once
 	shutdownReq  chan struct{}
@@ -180,6 +184,7 @@ func New(e *engine.Engine, cfg Config) (*Server, error) {
 		s.closeListeners()
 		return nil, fmt.Errorf("bpfdb: server event loop: %w", err)
 	}
+	s.startTracking()
 	go s.loop.serve()
 	return s, nil
 }
@@ -280,6 +285,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.loop.shutdown(true)
 		<-s.loop.done
 	}
+	if s.stopTracking != nil {
+		s.stopTracking()
+	}
 	return ctx.Err()
 }
 
@@ -293,6 +301,9 @@ func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	if c.tracking.Load() || c.subscribed.Load() {
+		s.untrack(c)
+	}
 	s.metrics.connected.Dec()
 }
 

@@ -123,6 +123,16 @@ func (w *Writer) NullArray() {
 	w.buf = append(w.buf, "*-1\r\n"...)
 }
 
+// Set writes the header of a set of n elements, which follow: a RESP3
+// set (~), or in RESP2 an array.
+func (w *Writer) Set(n int) {
+	if w.resp3 {
+		w.buf = append(strconv.AppendInt(append(w.buf, '~'), int64(n), 10), '\r', '\n')
+		return
+	}
+	w.Array(n)
+}
+
 // Map writes the header of a map of n key-value pairs, which follow: a
 // RESP3 map (%), or in RESP2 an array of 2n elements.
 func (w *Writer) Map(n int) {
