@@ -47,7 +47,7 @@ type conn struct {
 	cachingNext                 bool
 	pushMu                      sync.Mutex
 	pushes                      []byte
-	stop       atomic.Bool // the server is shutting down
+	stop                        atomic.Bool // the server is shutting down
 
 	cmds [][][]byte // the pipeline being executed
 	// tooLong[i] is the length of command i's argument that was too long
