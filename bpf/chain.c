@@ -134,6 +134,8 @@ static __always_inline int validate_op(struct bpfdb_op *op, __u32 i, struct vali
 	}
 	if (op->key.len > BPFDB_MAX_LONG_KEY_LEN)
 		return BPFDB_ERR_KEY_TOO_LONG;
+	if (op->key.db >= BPFDB_DATABASES)
+		return BPFDB_ERR_BAD_REQUEST;
 	return BPFDB_OK;
 }
 
@@ -626,6 +628,8 @@ static long collect_cb(__u32 i, void *data)
 		return 1;
 	if (op->key.len > BPFDB_MAX_LONG_KEY_LEN)
 		op->status = BPFDB_ERR_KEY_TOO_LONG;
+	else if (op->key.db >= BPFDB_DATABASES)
+		op->status = BPFDB_ERR_BAD_REQUEST;
 	else
 		op->status = collect_key(&op->key, c->low);
 	if (op->status == BPFDB_ERR_CONFLICT)

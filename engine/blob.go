@@ -269,14 +269,12 @@ func (e *Engine) blobFree(h *blobHeader) {
 	atomic.AddUint64(&e.ctl.BlobPages, ^uint64(h.Npages)) // minus Npages + 1
 }
 
-// versionStill reports whether key's record still holds the version
-// (commit ts, head page, length) a lock-free read copied a blob of:
-// then the copy is whole (blob.h invariant 2).
-func (e *Engine) versionStill(key []byte, ts uint64, page, valLen uint32) bool {
-	var k chainBpfdbKey
-	indexKey(&k, key)
+// versionStill reports whether the record of index key k still holds the
+// version (commit ts, head page, length) a lock-free read copied a blob
+// of: then the copy is whole (blob.h invariant 2).
+func (e *Engine) versionStill(k *chainBpfdbKey, ts uint64, page, valLen uint32) bool {
 	var rec chainBpfdbRecord
-	if err := e.maps.Records.Lookup(&k, &rec); err != nil {
+	if err := e.maps.Records.Lookup(k, &rec); err != nil {
 		return false // removed: ebpf.ErrKeyNotExist
 	}
 	for _, v := range rec.V {
@@ -379,20 +377,20 @@ func (l *blobLog) pending() int {
 // into o: its bytes when they fit a slot, else the header of a new blob,
 // whose value the drain will find in blobLog when logged. ErrStoreFull,
 // with nothing taken, when there are not the pages for the blob.
-func (e *Engine) encodeSet(s *reqSlot, j int, kind uint8, key, value []byte, d int64, logged bool) error {
+func (e *Engine) encodeSet(s *reqSlot, j int, kind uint8, db int, key, value []byte, d int64, logged bool) error {
 	stored := len(value)
 	if d > 0 {
 		stored += deadlineLen
 	}
 	if stored <= SlotValueLen {
-		s.encode(j, kind, key, value).setDeadline(len(value), d)
+		s.encode(j, kind, db, key, value).setDeadline(len(value), d)
 		return nil
 	}
 	h, err := e.newBlob(value, d, logged)
 	if err != nil {
 		return err
 	}
-	s.encode(j, kind, key, nil).setBlob(h)
+	s.encode(j, kind, db, key, nil).setBlob(h)
 	return nil
 }
 
@@ -454,7 +452,7 @@ var errBlobMoved = fmt.Errorf("%w: a value read was replaced before it was copie
 // where no version it can see is freed. A lock-free read of a blob that
 // was freed under the copy (blob.h invariant 2) returns false: run it
 // again.
-func (e *Engine) getValue(o *chainBpfdbOp, key []byte, locked bool) ([]byte, int64, bool) {
+func (e *Engine) getValue(o *chainBpfdbOp, locked bool) ([]byte, int64, bool) {
 	if !isBlob(o.ValLen) {
 		v, d := o.value()
 		return v, d, true
@@ -464,7 +462,7 @@ func (e *Engine) getValue(o *chainBpfdbOp, key []byte, locked bool) ([]byte, int
 	if !ok || h.Len != o.ValLen {
 		return nil, 0, false
 	}
-	if !locked && !e.versionStill(key, o.Ts, h.Page, o.ValLen) {
+	if !locked && !e.versionStill(&o.Key, o.Ts, h.Page, o.ValLen) {
 		return nil, 0, false
 	}
 	n, d := splitStored(b, o.ValLen)

@@ -60,7 +60,7 @@ const (
 type chainBpfdbKey struct {
 	_    structs.HostLayout
 	Len  uint32
-	Pad  uint32
+	Db   uint32
 	Data [64]uint8
 }
 
@@ -83,6 +83,7 @@ const (
 	chainBpfdbLimitBPFDB_MAX_KEY_LEN      chainBpfdbLimit = 64
 	chainBpfdbLimitBPFDB_KEY_DIGEST_LEN   chainBpfdbLimit = 32
 	chainBpfdbLimitBPFDB_MAX_LONG_KEY_LEN chainBpfdbLimit = 65536
+	chainBpfdbLimitBPFDB_DATABASES        chainBpfdbLimit = 16
 	chainBpfdbLimitBPFDB_MAX_VALUE_LEN    chainBpfdbLimit = 1024
 	chainBpfdbLimitBPFDB_MAX_VERSIONS     chainBpfdbLimit = 8
 	chainBpfdbLimitBPFDB_MAX_BATCH        chainBpfdbLimit = 64

@@ -99,11 +99,12 @@ func (e *Engine) openWriters() int {
 // copyBatch is how many records one batch lookup reads.
 const copyBatch = 4096
 
-// Scan calls fn for every key with a value, in no particular order, as one
-// read-only snapshot sees them; it stops early when fn returns false. key
-// and value are valid only during the call. Writers go on meanwhile: Scan
-// takes no locks, and the snapshot keeps what it sees from being reclaimed.
-func (e *Engine) Scan(fn func(key, value []byte) bool) error {
+// Scan calls fn for every key with a value, of every database, in no
+// particular order, as one read-only snapshot sees them; it stops early
+// when fn returns false. key and value are valid only during the call.
+// Writers go on meanwhile: Scan takes no locks, and the snapshot keeps
+// what it sees from being reclaimed.
+func (e *Engine) Scan(fn func(db int, key, value []byte) bool) error {
 	snap, err := e.BeginReadOnly()
 	if err != nil {
 		return err
@@ -114,11 +115,11 @@ func (e *Engine) Scan(fn func(key, value []byte) bool) error {
 	defer snap.mu.Unlock()
 	var n uint64
 	now := e.Now()
-	err = e.copyImage(snap.snapTS, func(k, v []byte, expireAt int64) error {
+	err = e.copyImage(snap.snapTS, func(db int, k, v []byte, expireAt int64) error {
 		if expireAt != 0 && now > expireAt {
 			return nil // expired: absent to every reader (expiry.go)
 		}
-		if !fn(k, v) {
+		if !fn(db, k, v) {
 			return errStopScan
 		}
 		return nil
@@ -136,7 +137,7 @@ var errStopScan = errors.New("scan stopped")
 // which the caller has registered (so none of those versions is reclaimed).
 // Records are read with batch lookups; values straight from the mmapped
 // slabs. Progress is reported under stage, unless it is empty.
-func (e *Engine) copyImage(snap uint64, add func(k, v []byte, expireAt int64) error, n *uint64, stage string) error {
+func (e *Engine) copyImage(snap uint64, add func(db int, k, v []byte, expireAt int64) error, n *uint64, stage string) error {
 	keys := make([]chainBpfdbKey, copyBatch)
 	recs := make([]chainBpfdbRecord, copyBatch)
 	var cursor ebpf.MapBatchCursor
@@ -151,7 +152,7 @@ func (e *Engine) copyImage(snap uint64, add func(k, v []byte, expireAt int64) er
 			if !ok {
 				return fmt.Errorf("bpfdb: a record of a %d-byte key the engine does not hold (longkey.go, invariant 2)", keys[i].Len)
 			}
-			if err := add(key, v, expireAt); err != nil {
+			if err := add(int(keys[i].Db), key, v, expireAt); err != nil {
 				return err
 			}
 			*n++

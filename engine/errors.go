@@ -17,6 +17,8 @@ var (
 	ErrKeyTooLong = errors.New("bpfdb: key too long")
 	// ErrValueTooLarge: the value is longer than MaxValueLen.
 	ErrValueTooLarge = errors.New("bpfdb: value too large")
+	// ErrNoSuchDB: an Op.DB outside 0 to Databases-1.
+	ErrNoSuchDB = errors.New("bpfdb: no such database")
 	// ErrBadDeadline: an Op.ExpireAt the store cannot hold (negative).
 	ErrBadDeadline = errors.New("bpfdb: bad deadline")
 	// ErrStoreFull: the index (Options.MaxKeys) or the value store (Options.MaxMemory) is full.

@@ -146,21 +146,22 @@ func newExpirer() *expirer {
 
 // add queues a try of key at deadline (0: at once), asked for by the
 // commit lsn (0: a reader's), unless one is queued no later.
-func (x *expirer) add(key []byte, deadline int64, lsn uint64) {
+func (x *expirer) add(db int, key []byte, deadline int64, lsn uint64) {
+	qk := queueKey(db, key)
 	if deadline < 0 {
 		panic(fmt.Sprintf("bpfdb: expirer: deadline %d", deadline)) // checkDeadline refuses them
 	}
 	x.mu.Lock()
 	first := false
-	q, ok := x.queued[string(key)]
+	q, ok := x.queued[qk]
 	q.lsn = max(q.lsn, lsn)
 	if !ok || deadline < q.at {
 		q.at = deadline
-		heap.Push(&x.due, expiryEntry{deadline: deadline, key: string(key)})
+		heap.Push(&x.due, expiryEntry{deadline: deadline, key: qk})
 		x.scheduled.Add(1)
 		first = x.due[0].deadline == deadline
 	}
-	x.queued[string(key)] = q
+	x.queued[qk] = q
 	x.some.Store(true)
 	x.mu.Unlock()
 	if first {
@@ -168,20 +169,26 @@ func (x *expirer) add(key []byte, deadline int64, lsn uint64) {
 	}
 }
 
-// expired queues key, found expired by a reader, to be deleted at once.
-func (x *expirer) expired(key []byte) { x.add(key, 0, 0) }
+// expired queues key of db, found expired by a reader, to be deleted at
+// once.
+func (x *expirer) expired(db int, key []byte) { x.add(db, key, 0, 0) }
+
+// queueKey is the expirer's key of key of database db: the database's
+// number, then the key.
+func queueKey(db int, key []byte) string { return string(append([]byte{byte(db)}, key...)) }
 
 // drop forgets key's try: the commit lsn left it without a deadline. A
 // try queued by a newer commit (one whose expirer call came first) stays;
 // the commits of one transaction share an LSN and call in order.
-func (x *expirer) drop(key []byte, lsn uint64) {
+func (x *expirer) drop(db int, key []byte, lsn uint64) {
 	if !x.some.Load() {
 		return
 	}
+	qk := queueKey(db, key)
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if q, ok := x.queued[string(key)]; ok && lsn >= q.lsn {
-		delete(x.queued, string(key))
+	if q, ok := x.queued[qk]; ok && lsn >= q.lsn {
+		delete(x.queued, qk)
 		x.compact()
 	}
 }
@@ -210,6 +217,7 @@ func (x *expirer) kick() {
 // takenTry is a try takeDue took from the queue, with the newest commit
 // that asked for it: queued again, it keeps it (drop).
 type takenTry struct {
+	db  int
 	key []byte
 	lsn uint64
 }
@@ -231,12 +239,23 @@ func (x *expirer) takeDue(now int64, tries []takenTry) ([]takenTry, int64) {
 			continue // stale: the key's try was replaced or dropped
 		}
 		delete(x.queued, top.key)
-		tries = append(tries, takenTry{key: []byte(top.key), lsn: q.lsn})
+		tries = append(tries, takenTry{db: int(top.key[0]), key: []byte(top.key[1:]), lsn: q.lsn})
 	}
 	if len(x.due) > 0 {
 		return tries, x.due[0].deadline
 	}
 	return tries, -1
+}
+
+// pendingByDB is pending by database.
+func (x *expirer) pendingByDB() [Databases]uint64 {
+	var n [Databases]uint64
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for k := range x.queued {
+		n[k[0]]++
+	}
+	return n
 }
 
 // pending is the number of keys with a try queued.
@@ -289,7 +308,7 @@ func (e *Engine) expireLoop(stop <-chan struct{}, done chan<- struct{}) {
 func (e *Engine) deleteExpired(tries []takenTry) bool {
 	ops := make([]Op, len(tries))
 	for i, t := range tries {
-		ops[i] = Op{Kind: OpDelete, Key: t.key, onlyExpired: true}
+		ops[i] = Op{Kind: OpDelete, DB: t.db, Key: t.key, onlyExpired: true}
 	}
 	_, err := e.Submit(ops)
 	decided := err == nil
@@ -297,15 +316,15 @@ func (e *Engine) deleteExpired(tries []takenTry) bool {
 	for i := range ops {
 		switch {
 		case err != nil:
-			e.expiry.add(ops[i].Key, later, tries[i].lsn)
+			e.expiry.add(ops[i].DB, ops[i].Key, later, tries[i].lsn)
 		case ops[i].Err == nil:
 			e.expiry.deleted.Add(1)
 		case errors.Is(ops[i].Err, ErrNotFound):
 			if ops[i].ExpireAt > 0 { // live, with a later deadline
-				e.expiry.add(ops[i].Key, ops[i].ExpireAt, tries[i].lsn)
+				e.expiry.add(ops[i].DB, ops[i].Key, ops[i].ExpireAt, tries[i].lsn)
 			}
 		default:
-			e.expiry.add(ops[i].Key, later, tries[i].lsn)
+			e.expiry.add(ops[i].DB, ops[i].Key, later, tries[i].lsn)
 			decided = false
 		}
 	}
@@ -316,7 +335,7 @@ func (e *Engine) deleteExpired(tries []takenTry) bool {
 // detail): it is deleted on this access rather than at the next pass.
 func (e *Engine) noteExpired(o *chainBpfdbOp, key []byte) {
 	if o.Status == int32(chainBpfdbStatusBPFDB_ERR_NOT_FOUND) && o.Detail == uint8(chainBpfdbFullDetailBPFDB_DETAIL_EXPIRED) {
-		e.expiry.expired(key)
+		e.expiry.expired(int(o.Key.Db), key)
 	}
 }
 
@@ -324,9 +343,9 @@ func (e *Engine) noteExpired(o *chainBpfdbOp, key []byte) {
 // a deadline it wrote is queued, a key it left without one dropped.
 func (e *Engine) noteWrite(op *Op, lsn uint64) {
 	if op.Kind == OpSet && op.ExpireAt > 0 {
-		e.expiry.add(op.Key, op.ExpireAt, lsn)
+		e.expiry.add(op.DB, op.Key, op.ExpireAt, lsn)
 	} else if op.Kind == OpSet || (op.Kind == OpDelete && !op.onlyExpired) {
-		e.expiry.drop(op.Key, lsn)
+		e.expiry.drop(op.DB, op.Key, lsn)
 	}
 }
 
@@ -338,7 +357,7 @@ func (t *Txn) noteWrites(ops []Op, committed bool, lsn uint64) {
 		if (ops[i].Kind == OpSet || ops[i].Kind == OpDelete) && ops[i].Err == nil &&
 			(ops[i].ExpireAt > 0 || t.e.expiry.some.Load()) {
 			key := append([]byte(nil), ops[i].Key...) // the caller may reuse it before the commit
-			t.writes = append(t.writes, Op{Kind: ops[i].Kind, Key: key, ExpireAt: ops[i].ExpireAt})
+			t.writes = append(t.writes, Op{Kind: ops[i].Kind, DB: ops[i].DB, Key: key, ExpireAt: ops[i].ExpireAt})
 		}
 	}
 	if !committed {

@@ -233,7 +233,7 @@ func TestExpiryDurable(t *testing.T) {
 		t.Fatalf("after a second checkpoint and restart: %q %d %v", v, d, err)
 	}
 	n := 0
-	e.Scan(func(k, v []byte) bool { n++; return true })
+	e.Scan(func(_ int, k, v []byte) bool { n++; return true })
 	if n != 11 {
 		t.Fatalf("scan after restart: %d keys, want 11", n)
 	}
@@ -277,7 +277,7 @@ func TestExpiryMany(t *testing.T) {
 		t.Fatalf("%d deadlines pending, want %d", st.ExpiryPending, kept)
 	}
 	n := 0
-	e.Scan(func(k, v []byte) bool { n++; return true })
+	e.Scan(func(_ int, k, v []byte) bool { n++; return true })
 	if n != kept {
 		t.Fatalf("%d keys left, want %d", n, kept)
 	}
@@ -420,8 +420,8 @@ func TestExpiryDroppedTries(t *testing.T) {
 		t.Fatalf("%d tries pending, want kept's", p)
 	}
 	// A drop by an older commit than the try's leaves the try queued.
-	e.expiry.add([]byte("newer"), far, 100)
-	e.expiry.drop([]byte("newer"), 99)
+	e.expiry.add(0, []byte("newer"), far, 100)
+	e.expiry.drop(0, []byte("newer"), 99)
 	if p := e.expiry.pending(); p != 2 {
 		t.Fatalf("%d tries pending after a stale drop, want 2", p)
 	}

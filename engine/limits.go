@@ -7,6 +7,9 @@ import (
 
 // Limits compiled into the chain (bpf/include/bpfdb.h, enum bpfdb_limit).
 const (
+	// Databases is how many databases (keyspaces) the store has: Op.DB is
+	// 0 to Databases-1, as Redis's SELECT.
+	Databases = int(chainBpfdbLimitBPFDB_DATABASES)
 	// MaxVersions is how many versions of one key the store keeps.
 	MaxVersions = int(chainBpfdbLimitBPFDB_MAX_VERSIONS)
 	// MaxBatch is the most operations one chain run carries.

@@ -47,9 +47,10 @@ const (
 // The log can hold the longest key: the difference must not be negative.
 var _ [logd.MaxKeyLen - MaxKeyLenLimit]struct{}
 
-// indexKey writes key's index key into k (invariant 1).
-func indexKey(k *chainBpfdbKey, key []byte) {
-	k.Len = uint32(len(key))
+// indexKey writes the index key of key, of database db, into k
+// (invariant 1).
+func indexKey(k *chainBpfdbKey, db int, key []byte) {
+	k.Len, k.Db = uint32(len(key)), uint32(db)
 	if len(key) <= InlineKeyLen {
 		k.Data = [InlineKeyLen]byte{}
 		copy(k.Data[:], key)

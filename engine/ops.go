@@ -56,6 +56,9 @@ type Op struct {
 	Version uint64
 	// Delta is what an OpIncr adds.
 	Delta int64
+	// DB is the database (keyspace) of Key, 0 to Databases-1: the same
+	// bytes in two databases are two keys.
+	DB int
 	// ExpireAt is a deadline, the Unix time in milliseconds on the store's
 	// clock (Engine.Now): for an OpSet, when the value it writes expires
 	// (0: never); after
@@ -97,11 +100,11 @@ func backoff(try int) {
 // encode writes op j of slot s, and returns it. The long key of an op
 // that may write is held (longkey.go, invariant 2) until s is released;
 // a GET makes no version and logs nothing.
-func (s *reqSlot) encode(j int, kind uint8, key, value []byte) *chainBpfdbOp {
+func (s *reqSlot) encode(j int, kind uint8, db int, key, value []byte) *chainBpfdbOp {
 	o := &s.ops[j]
 	o.Kind = kind
 	o.Flags, o.Detail, o.Status = 0, 0, 0
-	indexKey(&o.Key, key)
+	indexKey(&o.Key, db, key)
 	if o.Key.isLong() && kind != uint8(OpGet) {
 		s.long = append(s.long, s.longKeys.hold(&o.Key, key))
 	}
@@ -123,13 +126,16 @@ func (e *Engine) checkOp(op *Op) error {
 	if err := e.checkKeyValue(op.Key, op.Value, op.Kind == OpSet); err != nil {
 		return err
 	}
+	if op.DB < 0 || op.DB >= Databases {
+		return fmt.Errorf("%w: database %d: the store has %d (Databases), 0 to %d", ErrNoSuchDB, op.DB, Databases, Databases-1)
+	}
 	if op.Kind == OpSet {
 		return checkDeadline(op)
 	}
 	return nil
 }
 
-// Get returns the value of key, or ErrNotFound.
+// Get returns the value of key (of database 0: Exec with Op.DB for another), or ErrNotFound.
 func (e *Engine) Get(key []byte) ([]byte, error) {
 	ops := [1]Op{{Kind: OpGet, Key: key}}
 	if err := e.Batch(ops[:]); err != nil {
@@ -138,7 +144,7 @@ func (e *Engine) Get(key []byte) ([]byte, error) {
 	return ops[0].Value, ops[0].Err
 }
 
-// Set stores value under key as one transaction. It fails with ErrConflict
+// Set stores value under key (of database 0) as one transaction. It fails with ErrConflict
 // when another transaction holds key's lock for longer than a brief retry.
 func (e *Engine) Set(key, value []byte) error {
 	ops := [1]Op{{Kind: OpSet, Key: key, Value: value}}
@@ -167,7 +173,7 @@ func (e *Engine) Incr(key []byte, delta int64) (int64, error) {
 	return strconv.ParseInt(string(ops[0].Value), 10, 64)
 }
 
-// Delete removes key as one transaction; ErrNotFound if it had no value.
+// Delete removes key (of database 0) as one transaction; ErrNotFound if it had no value.
 func (e *Engine) Delete(key []byte) error {
 	ops := [1]Op{{Kind: OpDelete, Key: key}}
 	if err := e.Batch(ops[:]); err != nil {
@@ -248,7 +254,7 @@ func readThenWrite(ops []Op) int {
 			continue
 		}
 		for _, j := range gets[:n] {
-			if bytes.Equal(ops[j].Key, ops[i].Key) {
+			if ops[j].DB == ops[i].DB && bytes.Equal(ops[j].Key, ops[i].Key) {
 				return i
 			}
 		}
@@ -396,7 +402,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 		wrote := false // an op before this one writes (a run of GETs skips wroteEarlier's scan)
 		for j := 0; j < n; j++ {
 			op := &ops[pending[j]]
-			o := s.encode(j, uint8(op.Kind), op.Key, op.Value)
+			o := s.encode(j, uint8(op.Kind), op.DB, op.Key, op.Value)
 			switch {
 			case op.Kind == OpIncr:
 				o.ValLen, o.Ts = 0, uint64(op.Delta)
@@ -409,7 +415,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			}
 			if op.Kind != OpGet {
 				wrote = true
-			} else if wrote && wroteEarlier(ops, pending[:j], op.Key) {
+			} else if wrote && wroteEarlier(ops, pending[:j], op.DB, op.Key) {
 				// An earlier op of this run wrote the key: read the newest
 				// version, which may not be visible yet (bpf/chain.c auto_read).
 				o.Flags = uint8(chainBpfdbBeginFlagBPFDB_GET_LATEST)
@@ -448,7 +454,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 				held[pending[j]] = blobHeader{}
 			}
 			if op.Kind == OpGet && op.Err == nil && isBlob(o.ValLen) {
-				if v, d, ok := e.getValue(o, op.Key, false); ok {
+				if v, d, ok := e.getValue(o, false); ok {
 					op.Value, op.ExpireAt, op.Version = v, d, o.Ts
 					continue
 				}
@@ -513,11 +519,12 @@ func (e *Engine) buildBlobs(ops []Op, pending []int, held []blobHeader) ([]blobH
 	return held, n
 }
 
-// wroteEarlier reports whether one of the ops at indexes earlier writes key.
-// A run holds at most MaxBatch ops, so a scan beats a map (no allocation).
-func wroteEarlier(ops []Op, earlier []int, key []byte) bool {
+// wroteEarlier reports whether one of the ops at indexes earlier writes
+// key of db. A run holds at most MaxBatch ops, so a scan beats a map (no
+// allocation).
+func wroteEarlier(ops []Op, earlier []int, db int, key []byte) bool {
 	for _, i := range earlier {
-		if ops[i].Kind != OpGet && bytes.Equal(ops[i].Key, key) {
+		if ops[i].Kind != OpGet && ops[i].DB == db && bytes.Equal(ops[i].Key, key) {
 			return true
 		}
 	}

@@ -30,7 +30,7 @@ type loader struct {
 // add queues a version, with its deadline (0: none), which the expirer is
 // told of; key and value are copied (they alias pebble's iterator, which
 // reuses them).
-func (l *loader) add(key, value []byte, expireAt int64, del bool, ts uint64) error {
+func (l *loader) add(db int, key, value []byte, expireAt int64, del bool, ts uint64) error {
 	if !del && len(value) > MaxValueLenLimit {
 		// No engine logs such a value: the log is not a store's, or
 		// damaged past its checksums. (A value above this store's
@@ -39,11 +39,11 @@ func (l *loader) add(key, value []byte, expireAt int64, del bool, ts uint64) err
 			logd.ErrCorrupt, ts, len(value), key, MaxValueLenLimit)
 	}
 	kind := OpKind(chainBpfdbOpKindBPFDB_OP_LOAD)
-	l.ops = append(l.ops, Op{Kind: kind, Key: append([]byte(nil), key...), Value: append([]byte(nil), value...), ExpireAt: expireAt})
+	l.ops = append(l.ops, Op{Kind: kind, DB: db, Key: append([]byte(nil), key...), Value: append([]byte(nil), value...), ExpireAt: expireAt})
 	if expireAt > 0 {
-		l.e.expiry.add(key, expireAt, ts)
+		l.e.expiry.add(db, key, expireAt, ts)
 	} else {
-		l.e.expiry.drop(key, ts)
+		l.e.expiry.drop(db, key, ts)
 	}
 	if del {
 		l.ops[len(l.ops)-1].Value = nil
@@ -77,7 +77,7 @@ func (l *loader) flush() error {
 	}()
 	for i := range l.ops {
 		o := &s.ops[i]
-		if err := l.e.encodeSet(s, i, uint8(l.ops[i].Kind), l.ops[i].Key, l.ops[i].Value, l.ops[i].ExpireAt, false); err != nil {
+		if err := l.e.encodeSet(s, i, uint8(l.ops[i].Kind), l.ops[i].DB, l.ops[i].Key, l.ops[i].Value, l.ops[i].ExpireAt, false); err != nil {
 			return fmt.Errorf("bpfdb: recovery: loading %q: %w", l.ops[i].Key, err)
 		}
 		n++
@@ -124,8 +124,11 @@ func (e *Engine) recover() (Recovery, error) {
 	l := &loader{e: e}
 	if haveCheckpoint {
 		rec.Checkpoint = cp
-		err := e.log.LoadCheckpoint(cp, func(k, v []byte, expireAt int64) error {
-			if err := l.add(k, v, expireAt, false, cp.LSN); err != nil {
+		err := e.log.LoadCheckpoint(cp, func(db int, k, v []byte, expireAt int64) error {
+			if db >= Databases {
+				return fmt.Errorf("%w: checkpoint entry %q of database %d: the store has %d", logd.ErrCorrupt, k, db, Databases)
+			}
+			if err := l.add(db, k, v, expireAt, false, cp.LSN); err != nil {
 				return err
 			}
 			if l.n%65536 == 0 {
@@ -143,7 +146,10 @@ func (e *Engine) recover() (Recovery, error) {
 	}
 	rec.Replay, err = e.log.Replay(cp.LSN, 0, func(t *logd.Txn) error {
 		for _, w := range t.Writes {
-			if err := l.add(w.Key, w.Value, w.ExpireAt, w.Delete, t.LSN); err != nil {
+			if w.DB >= Databases {
+				return fmt.Errorf("%w: LSN %d writes key %q of database %d: the store has %d", logd.ErrCorrupt, t.LSN, w.Key, w.DB, Databases)
+			}
+			if err := l.add(w.DB, w.Key, w.Value, w.ExpireAt, w.Delete, t.LSN); err != nil {
 				return err
 			}
 		}

@@ -90,7 +90,7 @@ func TestCheckpointOutlivesReaper(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	bad, seen := 0, 0
-	e.log.LoadCheckpoint(cp, func(k, v []byte, _ int64) error {
+	e.log.LoadCheckpoint(cp, func(_ int, k, v []byte, _ int64) error {
 		seen++
 		want := []byte(fmt.Sprintf("A-%s-yyyyyyyyyyyyy", k[1:]))
 		if !bytes.Equal(v, want) {

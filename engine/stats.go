@@ -30,6 +30,8 @@ type Stats struct {
 	// ExpiredDeleted counts expired keys the expirer deleted (each a logged
 	// deletion); ExpiryPending, the keys with a deadline it waits for.
 	ExpiredDeleted, ExpiryPending uint64
+	// ExpiryPendingDB is ExpiryPending by database.
+	ExpiryPendingDB [Databases]uint64
 	// LongKeys is how many keys over InlineKeyLen bytes the engine holds
 	// whole in its memory (longkey.go).
 	LongKeys uint64
@@ -141,6 +143,7 @@ func (e *Engine) Stats() (Stats, error) {
 	}
 	st.CommitLSN = atomic.LoadUint64(&e.ctl.Clock)
 	st.ExpiredDeleted, st.ExpiryPending = e.expiry.deleted.Load(), uint64(e.expiry.pending())
+	st.ExpiryPendingDB = e.expiry.pendingByDB()
 	st.LongKeys = uint64(e.longKeys.count())
 	if e.log != nil {
 		ls := e.log.Stats()

@@ -72,7 +72,8 @@ func (e *Engine) begin(readOnly bool) (*Txn, error) {
 	return t, nil
 }
 
-// Get returns key's value as this transaction sees it, or ErrNotFound.
+// Get returns key's value (of database 0: Run with Op.DB for another) as this
+// transaction sees it, or ErrNotFound.
 func (t *Txn) Get(key []byte) ([]byte, error) {
 	ops := [1]Op{{Kind: OpGet, Key: key}}
 	if err := t.single(ops[:]); err != nil {
@@ -81,12 +82,14 @@ func (t *Txn) Get(key []byte) ([]byte, error) {
 	return ops[0].Value, ops[0].Err
 }
 
-// Set buffers a write of value under key; it becomes visible at Commit.
+// Set buffers a write of value under key (of database 0); it becomes visible
+// at Commit.
 func (t *Txn) Set(key, value []byte) error {
 	return t.single([]Op{{Kind: OpSet, Key: key, Value: value}})
 }
 
-// Delete buffers a deletion of key; ErrNotFound if it has no value.
+// Delete buffers a deletion of key (of database 0); ErrNotFound if it has no
+// value.
 func (t *Txn) Delete(key []byte) error {
 	ops := [1]Op{{Kind: OpDelete, Key: key}}
 	if err := t.single(ops[:]); err != nil {
@@ -254,7 +257,7 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 
 	n := 0
 	if !t.begun {
-		s.encode(0, uint8(chainBpfdbOpKindBPFDB_OP_BEGIN), nil, nil)
+		s.encode(0, uint8(chainBpfdbOpKindBPFDB_OP_BEGIN), 0, nil, nil)
 		if t.readOnly {
 			s.ops[0].Flags = uint8(chainBpfdbBeginFlagBPFDB_BEGIN_READ_ONLY)
 		}
@@ -272,12 +275,12 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 	}()
 	for i := range ops {
 		if ops[i].Kind == OpSet {
-			if err := e.encodeSet(s, n, uint8(OpSet), ops[i].Key, ops[i].Value, ops[i].ExpireAt, true); err != nil {
+			if err := e.encodeSet(s, n, uint8(OpSet), ops[i].DB, ops[i].Key, ops[i].Value, ops[i].ExpireAt, true); err != nil {
 				ops[i].Err = err
 				return err // nothing ran: the transaction is as it was
 			}
 		} else {
-			s.encode(n, uint8(ops[i].Kind), ops[i].Key, ops[i].Value)
+			s.encode(n, uint8(ops[i].Kind), ops[i].DB, ops[i].Key, ops[i].Value)
 		}
 		if ops[i].ForUpdate && ops[i].Kind == OpGet {
 			s.ops[n].Flags = uint8(chainBpfdbBeginFlagBPFDB_GET_FOR_UPDATE)
@@ -285,7 +288,7 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 		n++
 	}
 	if end != 0 {
-		s.encode(n, end, nil, nil)
+		s.encode(n, end, 0, nil, nil)
 		n++
 	}
 	s.hdr.Mode = uint32(chainBpfdbModeBPFDB_MODE_TXN)
@@ -336,7 +339,7 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 			// this run checks it, and Exec runs again if it moved.
 			var ok bool
 			locked := !t.readOnly || end == 0
-			if ops[i].Value, ops[i].ExpireAt, ok = e.getValue(o, ops[i].Key, locked); !ok && locked {
+			if ops[i].Value, ops[i].ExpireAt, ok = e.getValue(o, locked); !ok && locked {
 				ops[i].Err = fmt.Errorf("%w: key %q: a blob that does not match its head page", ErrInternal, ops[i].Key)
 			} else if !ok {
 				ops[i].Err = errBlobMoved

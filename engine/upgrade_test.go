@@ -25,7 +25,7 @@ func kernelBuild(tb testing.TB, e *Engine) uint32 {
 		tb.Fatal(err)
 	}
 	defer e.release(s)
-	s.encode(0, uint8(OpGet), []byte("build probe"), nil)
+	s.encode(0, uint8(OpGet), 0, []byte("build probe"), nil)
 	s.hdr.Mode = uint32(chainBpfdbModeBPFDB_MODE_AUTOCOMMIT)
 	s.hdr.Nops = 1
 	s.hdr.Build = 0

@@ -73,7 +73,7 @@ func (e *Engine) walked(k *chainBpfdbKey, rec *chainBpfdbRecord, epoch uint64, n
 		key, ok = e.longKeys.met(k, epoch)
 	}
 	if ok && e.expiredAt(rec, now) {
-		e.expiry.expired(key)
+		e.expiry.expired(int(k.Db), key)
 	}
 }
 
@@ -129,7 +129,7 @@ func (e *Engine) collect(keys []chainBpfdbKey) error {
 	}
 	defer e.release(s)
 	for i := range keys {
-		o := s.encode(i, uint8(OpDelete), nil, nil)
+		o := s.encode(i, uint8(OpDelete), 0, nil, nil)
 		o.Key = keys[i]
 	}
 	s.hdr.Nops = uint32(len(keys))

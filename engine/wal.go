@@ -31,6 +31,7 @@ type ringRecord struct {
 	count  uint32
 	txnID  uint64
 	lsn    uint64
+	db     int
 	key    []byte
 	value  []byte
 	delete bool
@@ -69,6 +70,10 @@ func decodeRingRecord(b []byte) (ringRecord, error) {
 	keyLen := int(binary.LittleEndian.Uint32(b[walKeyOffset:]))
 	if keyLen > MaxKeyLenLimit {
 		return r, fmt.Errorf("%w: key length %d above %d", errBadRingRecord, keyLen, MaxKeyLenLimit)
+	}
+	r.db = int(binary.LittleEndian.Uint32(b[walKeyOffset+4:]))
+	if r.db >= Databases {
+		return r, fmt.Errorf("%w: database %d, the store has %d", errBadRingRecord, r.db, Databases)
 	}
 	if keyLen > InlineKeyLen {
 		r.long, r.longLen, keyLen = true, uint32(keyLen), InlineKeyLen
@@ -184,12 +189,12 @@ const orphanAge = 30 * time.Second
 // a blob's value is not in the sample, and is not copied.
 func write(r *ringRecord) logd.Write {
 	if r.blobID != 0 {
-		return logd.Write{Key: bytes.Clone(r.key), Value: r.value, ExpireAt: r.expire}
+		return logd.Write{DB: r.db, Key: bytes.Clone(r.key), Value: r.value, ExpireAt: r.expire}
 	}
 	buf := make([]byte, len(r.key)+len(r.value))
 	n := copy(buf, r.key)
 	copy(buf[n:], r.value)
-	w := logd.Write{Key: buf[:n:n], Delete: r.delete, ExpireAt: r.expire}
+	w := logd.Write{DB: r.db, Key: buf[:n:n], Delete: r.delete, ExpireAt: r.expire}
 	if !r.delete {
 		w.Value = buf[n:]
 	}
@@ -219,7 +224,7 @@ func (d *logDrain) longKey(r *ringRecord) bool {
 		return true
 	}
 	var k chainBpfdbKey
-	k.Len = r.longLen
+	k.Len, k.Db = r.longLen, uint32(r.db)
 	copy(k.Data[:], r.key)
 	key, ok := d.keys.key(&k)
 	if !ok {
@@ -251,7 +256,7 @@ func (d *logDrain) handle(r *ringRecord) {
 		p.writes = append(p.writes, write(r))
 	case chainBpfdbWalKindBPFDB_WAL_WRITE_COMMIT:
 		// Encoded (copied) now, before the sample is reused.
-		w := logd.Write{Key: r.key, Delete: r.delete, ExpireAt: r.expire}
+		w := logd.Write{DB: r.db, Key: r.key, Delete: r.delete, ExpireAt: r.expire}
 		if !r.delete {
 			w.Value = r.value
 		}

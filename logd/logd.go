@@ -687,19 +687,25 @@ func (l *Log) NewCheckpoint(lsn uint64) *CheckpointWriter {
 const checkpointBatchBytes = 4 << 20
 
 // checkpointFormat is the format of the entries of the checkpoints
-// written: 1, crc32c || uvarint deadline || value, the checksum over key
-// || deadline || value. A manifest of format 0 (8 bytes, no format byte)
-// has entries of crc32c || value.
-const checkpointFormat = 1
+// written: 2, under the key's database (one byte) then the key,
+// crc32c || uvarint deadline || value, the checksum over database || key
+// || deadline || value. Format 1 had no database byte (all database 0); a
+// manifest of format 0 (8 bytes, no format byte) has entries of crc32c ||
+// value.
+const checkpointFormat = 2
 
-// Add records key=value in the checkpoint, with the value's deadline
-// (Unix milliseconds, 0: none).
-func (c *CheckpointWriter) Add(key, value []byte, expireAt int64) error {
+// Add records key=value of database db in the checkpoint, with the
+// value's deadline (Unix milliseconds, 0: none).
+func (c *CheckpointWriter) Add(db int, key, value []byte, expireAt int64) error {
+	if db < 0 || db >= MaxDatabases {
+		panic(fmt.Sprintf("logd: checkpoint entry of database %d", db))
+	}
+	dbKey := append([]byte{byte(db)}, key...)
 	v := make([]byte, 4, 4+binary.MaxVarintLen64+len(value))
 	v = binary.AppendUvarint(v, uint64(expireAt))
 	v = append(v, value...)
-	binary.LittleEndian.PutUint32(v, checksum(c.lsn, append(append([]byte{}, key...), v[4:]...)))
-	c.batch.Set(checkpointKey(c.lsn, key), v, nil)
+	binary.LittleEndian.PutUint32(v, checksum(c.lsn, append(append([]byte{}, dbKey...), v[4:]...)))
+	c.batch.Set(checkpointKey(c.lsn, dbKey), v, nil)
 	c.n++
 	if c.batch.Len() < checkpointBatchBytes {
 		return nil
@@ -768,7 +774,7 @@ func latestCheckpoint(db *pebble.DB) (Checkpoint, bool, error) {
 		return Checkpoint{}, false, iter.Error()
 	}
 	m := iter.Value()
-	if len(m) != 8 && (len(m) != 9 || m[8] != checkpointFormat) {
+	if len(m) != 8 && (len(m) != 9 || m[8] == 0 || m[8] > checkpointFormat) {
 		return Checkpoint{}, false, fmt.Errorf("%w: checkpoint manifest of %d bytes", ErrCorrupt, len(m))
 	}
 	c := Checkpoint{LSN: binary.BigEndian.Uint64(iter.Key()[1:]), Entries: binary.LittleEndian.Uint64(m)}
@@ -778,10 +784,10 @@ func latestCheckpoint(db *pebble.DB) (Checkpoint, bool, error) {
 	return c, true, nil
 }
 
-// LoadCheckpoint calls fn for every entry of checkpoint c (its key, value
-// and deadline, 0: none), checking each entry's checksum and the entry
-// count.
-func (l *Log) LoadCheckpoint(c Checkpoint, fn func(key, value []byte, expireAt int64) error) error {
+// LoadCheckpoint calls fn for every entry of checkpoint c (its database,
+// key, value and deadline, 0: none), checking each entry's checksum and
+// the entry count.
+func (l *Log) LoadCheckpoint(c Checkpoint, fn func(db int, key, value []byte, expireAt int64) error) error {
 	iter, err := l.db.NewIter(&pebble.IterOptions{LowerBound: checkpointKey(c.LSN, nil), UpperBound: checkpointKey(c.LSN+1, nil)})
 	if err != nil {
 		return err
@@ -795,14 +801,21 @@ func (l *Log) LoadCheckpoint(c Checkpoint, fn func(key, value []byte, expireAt i
 			return fmt.Errorf("%w: checkpoint %d entry %q fails its checksum", ErrCorrupt, c.LSN, key)
 		}
 		value, expireAt := v[4:], int64(0)
-		if c.format == checkpointFormat {
+		if c.format >= 1 {
 			d, n := binary.Uvarint(value)
 			if n <= 0 || d > 1<<63-1 {
 				return fmt.Errorf("%w: checkpoint %d entry %q has a bad deadline", ErrCorrupt, c.LSN, key)
 			}
 			value, expireAt = value[n:], int64(d)
 		}
-		if err := fn(key, value, expireAt); err != nil {
+		db := 0
+		if c.format >= 2 {
+			if len(key) == 0 {
+				return fmt.Errorf("%w: checkpoint %d entry with no database", ErrCorrupt, c.LSN)
+			}
+			db, key = int(key[0]), key[1:]
+		}
+		if err := fn(db, key, value, expireAt); err != nil {
 			return err
 		}
 		n++

@@ -198,13 +198,13 @@ func TestCheckpoint(t *testing.T) {
 	l.WaitDurable(20)
 	cw := l.NewCheckpoint(15)
 	for i := 0; i < 100; i++ {
-		cw.Add([]byte(fmt.Sprint("key", i)), []byte(fmt.Sprint("value", i)), int64(i))
+		cw.Add(i%3, []byte(fmt.Sprint("key", i)), []byte(fmt.Sprint("value", i)), int64(i))
 	}
 	if err := cw.Finish(); err != nil {
 		t.Fatal(err)
 	}
 	unfinished := l.NewCheckpoint(20)
-	unfinished.Add([]byte("half"), []byte("done"), 0)
+	unfinished.Add(0, []byte("half"), []byte("done"), 0)
 	unfinished.batch.Commit(pebble.Sync) // written but no manifest: a crash mid-checkpoint
 	l.Close()
 
@@ -215,11 +215,11 @@ func TestCheckpoint(t *testing.T) {
 		t.Fatalf("latest checkpoint: %+v %v %v", c, ok, err)
 	}
 	n := 0
-	err = l.LoadCheckpoint(c, func(k, v []byte, expireAt int64) error {
+	err = l.LoadCheckpoint(c, func(db int, k, v []byte, expireAt int64) error {
 		var i int64
 		fmt.Sscanf(string(k), "key%d", &i)
-		if string(v) != fmt.Sprint("value", i) || expireAt != i {
-			t.Errorf("entry %q = %q, deadline %d", k, v, expireAt)
+		if string(v) != fmt.Sprint("value", i) || expireAt != i || db != int(i%3) {
+			t.Errorf("entry %q of database %d = %q, deadline %d", k, db, v, expireAt)
 		}
 		n++
 		return nil
@@ -258,7 +258,7 @@ func TestRebuild(t *testing.T) {
 	l.WaitDurable(11)
 	cw := l.NewCheckpoint(4)
 	for i := 1; i <= 4; i++ {
-		cw.Add([]byte(fmt.Sprint("k", i)), []byte(fmt.Sprint("v", i)), 0)
+		cw.Add(0, []byte(fmt.Sprint("k", i)), []byte(fmt.Sprint("v", i)), 0)
 	}
 	if err := cw.Finish(); err != nil {
 		t.Fatal(err)
@@ -267,11 +267,11 @@ func TestRebuild(t *testing.T) {
 	if err != nil || rep.Checkpoint.LSN != 4 || rep.LastLSN != 11 || rep.Keys != 9 || rep.Replay.Damage != nil {
 		t.Fatalf("rebuild: %+v, %v", rep, err)
 	}
-	if _, ok := state["k3"]; ok {
+	if _, ok := state[EntryKey{0, "k3"}]; ok {
 		t.Fatal("k3 was deleted at LSN 11 but is present")
 	}
 	state, rep, _ = Rebuild(l, 7, 0, nil)
-	if rep.LastLSN != 7 || len(state) != 7 || string(state["k7"].Value) != "v7" {
+	if rep.LastLSN != 7 || len(state) != 7 || string(state[EntryKey{0, "k7"}].Value) != "v7" {
 		t.Fatalf("rebuild until 7: %+v, %d keys", rep, len(state))
 	}
 }
@@ -287,8 +287,8 @@ func TestRebuildDeadlines(t *testing.T) {
 	appendAll(l, Txn{LSN: 1, Writes: []Write{w("cp-live", 2000), w("cp-gone", 1000)}})
 	l.WaitDurable(1)
 	cw := l.NewCheckpoint(1)
-	cw.Add([]byte("cp-live"), []byte("v"), 2000)
-	cw.Add([]byte("cp-gone"), []byte("v"), 1000)
+	cw.Add(0, []byte("cp-live"), []byte("v"), 2000)
+	cw.Add(0, []byte("cp-gone"), []byte("v"), 1000)
 	if err := cw.Finish(); err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestRebuildDeadlines(t *testing.T) {
 	}
 	want := map[string]int64{"cp-live": 2000, "log-live": 3000, "plain": 0}
 	for k, at := range want {
-		if e, ok := state[k]; !ok || e.ExpireAt != at || string(e.Value) != "v" {
+		if e, ok := state[EntryKey{0, k}]; !ok || e.ExpireAt != at || string(e.Value) != "v" {
 			t.Errorf("%s: %+v, %v; want deadline %d", k, e, ok, at)
 		}
 	}

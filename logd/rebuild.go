@@ -15,6 +15,12 @@ type Report struct {
 	Expired int
 }
 
+// EntryKey is a key of a rebuilt state: its database and bytes.
+type EntryKey struct {
+	DB  int
+	Key string
+}
+
 // Entry is a key's value in a rebuilt state, and its deadline (Unix ms;
 // 0: none).
 type Entry struct {
@@ -31,17 +37,17 @@ type Entry struct {
 // at the time of its last commit (which the log does not record). It
 // stops at the first damage, which the report describes. progress, if not
 // nil, is called with the LSNs replayed so far and the last LSN in the log.
-func Rebuild(l *Log, until uint64, now int64, progress func(done, total uint64)) (map[string]Entry, Report, error) {
+func Rebuild(l *Log, until uint64, now int64, progress func(done, total uint64)) (map[EntryKey]Entry, Report, error) {
 	var rep Report
-	state := map[string]Entry{}
+	state := map[EntryKey]Entry{}
 	cp, ok, err := l.LatestCheckpoint()
 	if err != nil {
 		return nil, rep, err
 	}
 	if ok && (until == 0 || cp.LSN <= until) {
 		rep.Checkpoint = cp
-		err := l.LoadCheckpoint(cp, func(k, v []byte, expireAt int64) error {
-			state[string(k)] = Entry{Value: append([]byte{}, v...), ExpireAt: expireAt}
+		err := l.LoadCheckpoint(cp, func(db int, k, v []byte, expireAt int64) error {
+			state[EntryKey{db, string(k)}] = Entry{Value: append([]byte{}, v...), ExpireAt: expireAt}
 			return nil
 		})
 		if err != nil {
@@ -58,9 +64,9 @@ func Rebuild(l *Log, until uint64, now int64, progress func(done, total uint64))
 	rep.Replay, err = l.Replay(rep.Checkpoint.LSN, until, func(t *Txn) error {
 		for _, w := range t.Writes {
 			if w.Delete {
-				delete(state, string(w.Key))
+				delete(state, EntryKey{w.DB, string(w.Key)})
 			} else {
-				state[string(w.Key)] = Entry{Value: append([]byte{}, w.Value...), ExpireAt: w.ExpireAt}
+				state[EntryKey{w.DB, string(w.Key)}] = Entry{Value: append([]byte{}, w.Value...), ExpireAt: w.ExpireAt}
 			}
 		}
 		if progress != nil && t.LSN%4096 == 0 {

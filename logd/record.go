@@ -9,6 +9,8 @@ import (
 
 // Write is one write of a committed transaction.
 type Write struct {
+	// DB is the key's database (keyspace), below MaxDatabases.
+	DB     int
 	Key    []byte
 	Value  []byte // nil for a deletion
 	Delete bool
@@ -35,6 +37,9 @@ const (
 	maxRecordWrites = 1 << 16
 )
 
+// MaxDatabases bounds a write's DB: above any store's (engine.Databases).
+const MaxDatabases = 256
+
 // MaxValueLen is the longest value a log record may carry: above any
 // store's (engine.MaxValueLenLimit, which the engine checks against it).
 const MaxValueLen = 4 << 20
@@ -52,12 +57,13 @@ var ErrCorrupt = errors.New("logd: corrupt record")
 const (
 	flagDelete  = 1
 	flagExpires = 2 // a uvarint deadline follows the value
+	flagDB      = 4 // a uvarint database follows the flags (none: 0)
 )
 
 // appendTxn encodes t's body: crc32c(lsn || rest) then rest, where rest is
-// uvarint id, uvarint count, and per write: flags byte, uvarint key length,
-// key, unless deleted uvarint value length and value, and with flagExpires
-// the uvarint deadline. The LSN is the
+// uvarint id, uvarint count, and per write: flags byte, with flagDB the
+// uvarint database, uvarint key length, key, unless deleted uvarint value
+// length and value, and with flagExpires the uvarint deadline. The LSN is the
 // pebble key, not in the body, but it is covered by the checksum, so a
 // record under the wrong key fails.
 func appendTxn(dst []byte, t *Txn) []byte { return appendBody(dst, t.LSN, t.ID, t.Writes) }
@@ -75,7 +81,13 @@ func appendBody(dst []byte, lsn, id uint64, writes []Write) []byte {
 		} else if w.ExpireAt > 0 {
 			flags = flagExpires
 		}
+		if w.DB != 0 {
+			flags |= flagDB
+		}
 		dst = append(dst, flags)
+		if w.DB != 0 {
+			dst = binary.AppendUvarint(dst, uint64(w.DB))
+		}
 		dst = binary.AppendUvarint(dst, uint64(len(w.Key)))
 		dst = append(dst, w.Key...)
 		if !w.Delete {
@@ -117,11 +129,14 @@ func decodeTxn(lsn uint64, b []byte) (Txn, error) {
 		if d.err != nil {
 			break
 		}
-		if flags[0]&^(flagDelete|flagExpires) != 0 || flags[0] == flagDelete|flagExpires {
+		if flags[0]&^(flagDelete|flagExpires|flagDB) != 0 || flags[0]&(flagDelete|flagExpires) == flagDelete|flagExpires {
 			d.fail("unknown flags %#x", flags[0])
 			break
 		}
 		w.Delete = flags[0]&flagDelete != 0
+		if flags[0]&flagDB != 0 {
+			w.DB = int(d.uvarint("database", MaxDatabases-1))
+		}
 		w.Key = d.bytes("key", int(d.uvarint("key length", maxRecordKey)))
 		if !w.Delete {
 			w.Value = d.bytes("value", int(d.uvarint("value length", maxRecordValue)))

@@ -28,7 +28,7 @@ func adminCommands() []*command {
 		{name: "select", arity: 2, run: cmdSelect, queueable: true, flags: []string{"fast"}},
 		{name: "dbsize", arity: 1, run: cmdDBSize, queueable: true, flags: []string{"readonly"}},
 		{name: "flushall", arity: -1, run: cmdFlushAll, flags: []string{"write"}},
-		{name: "flushdb", arity: -1, run: cmdFlushAll, flags: []string{"write"}},
+		{name: "flushdb", arity: -1, run: cmdFlushDB, flags: []string{"write"}},
 		{name: "info", arity: -1, run: cmdInfo, queueable: true, flags: []string{"loading", "stale"}},
 		{name: "config", arity: -2, run: cmdConfig, flags: []string{"admin", "noscript"}},
 		{name: "command", arity: -1, run: cmdCommand, flags: []string{"loading", "stale"}},
@@ -173,17 +173,37 @@ func cmdAuth(c *conn, a [][]byte) {
 }
 
 func cmdSelect(c *conn, a [][]byte) {
-	if string(a[1]) != "0" {
-		c.wr.Error("ERR DB index is out of range (bpfdb has one database, 0)")
-		return
+	n, ok := selectedDB(a)
+	switch {
+	case !ok && isInteger(a[1]):
+		c.wr.Error("ERR DB index is out of range")
+	case !ok:
+		c.wr.Error("ERR value is not an integer or out of range")
+	default:
+		c.db = n
+		c.shownDB.Store(int32(n))
+		c.wr.Simple("OK")
 	}
-	c.wr.Simple("OK")
 }
 
-// countKeys counts the keys with a value, in one snapshot.
-func (s *Server) countKeys() (int64, error) {
-	var n int64
-	err := s.e.Scan(func(k, v []byte) bool { n++; return true })
+// selectedDB is the database SELECT's arguments a name, if one of the
+// store's (engine.Databases).
+func selectedDB(a [][]byte) (int, bool) {
+	n, ok := parseInteger(a[1])
+	return int(n), ok && n >= 0 && n < int64(engine.Databases)
+}
+
+// isInteger says whether b is an integer (parseInteger's syntax).
+func isInteger(b []byte) bool {
+	_, ok := parseInteger(b)
+	return ok
+}
+
+// countKeys counts the keys with a value of every database, in one
+// snapshot.
+func (s *Server) countKeys() ([engine.Databases]int64, error) {
+	var n [engine.Databases]int64
+	err := s.e.Scan(func(db int, k, v []byte) bool { n[db]++; return true })
 	return n, err
 }
 
@@ -193,27 +213,35 @@ func cmdDBSize(c *conn, a [][]byte) {
 		c.wr.Error(errorText(err))
 		return
 	}
-	c.wr.Int(n)
+	c.wr.Int(n[c.db])
 }
 
-// cmdFlushAll deletes every key that one snapshot sees, engine.MaxBatch per
-// run; writes that commit after the snapshot stay, as if they came after
+// cmdFlushAll deletes every key of every database that one snapshot
+// sees; writes that commit after the snapshot stay, as if they came after
 // the FLUSHALL.
-func cmdFlushAll(c *conn, a [][]byte) {
+func cmdFlushAll(c *conn, a [][]byte) { flush(c, a, -1) }
+
+// cmdFlushDB is FLUSHALL of the connection's database.
+func cmdFlushDB(c *conn, a [][]byte) { flush(c, a, c.db) }
+
+// flush deletes the keys of database db (-1: all), engine.MaxBatch per run.
+func flush(c *conn, a [][]byte, db int) {
 	for _, opt := range a[1:] {
 		if o := strings.ToUpper(string(opt)); o != "SYNC" && o != "ASYNC" {
 			c.wr.Error(errSyntax.Error())
 			return
 		}
 	}
-	var keys [][]byte
-	if err := c.s.e.Scan(func(k, v []byte) bool { keys = append(keys, bytes.Clone(k)); return true }); err != nil {
+	var ops []engine.Op
+	err := c.s.e.Scan(func(kdb int, k, v []byte) bool {
+		if db < 0 || kdb == db {
+			ops = append(ops, engine.Op{Kind: engine.OpDelete, DB: kdb, Key: bytes.Clone(k)})
+		}
+		return true
+	})
+	if err != nil {
 		c.wr.Error(errorText(err))
 		return
-	}
-	ops := make([]engine.Op, len(keys))
-	for i, k := range keys {
-		ops[i] = engine.Op{Kind: engine.OpDelete, Key: k}
 	}
 	if err := c.s.e.Batch(ops); err != nil {
 		c.wr.Error(errorText(err))
@@ -467,15 +495,19 @@ func (s *Server) connsByID() []*conn {
 func (o *conn) describe(self *conn) string {
 	name, _ := o.name.Load().(string)
 	proto := 2
-	if o == self {
-		proto = o.wr.Proto()
+	if o.resp3.Load() {
+		proto = 3
 	}
 	multi := -1
 	if o == self && o.inMulti {
 		multi = len(o.queued)
 	}
-	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=0 flags=N db=0 sub=0 psub=0 ssub=0 multi=%d watch=0 cmd=client|list user=default resp=%d\n",
-		o.id, o.addr, o.s.tcpAddr, o.fd, name, int64(time.Since(o.created).Seconds()), multi, proto)
+	sub := 0
+	if o.subscribed.Load() {
+		sub = 1
+	}
+	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=0 flags=N db=%d sub=%d psub=0 ssub=0 multi=%d watch=0 cmd=client|list user=default resp=%d\n",
+		o.id, o.addr, o.s.tcpAddr, o.fd, name, int64(time.Since(o.created).Seconds()), o.shownDB.Load(), sub, multi, proto)
 }
 
 // runtimeParam is a parameter CONFIG SET changes: an integer of at
@@ -538,7 +570,7 @@ func (s *Server) configValues() map[string]string {
 		"appendonly":                appendonly,
 		"appendfsync":               map[bool]string{true: "always", false: "everysec"}[s.e.Options().Durability == engine.Sync],
 		"maxclients":                strconv.FormatInt(s.maxClients.Load(), 10),
-		"databases":                 "1",
+		"databases":                 strconv.Itoa(engine.Databases),
 		"maxmemory":                 strconv.FormatInt(s.e.Options().MaxMemory, 10),
 		"maxmemory-policy":          "noeviction",
 		"proto-max-bulk-len":        strconv.Itoa(s.limits.MaxBulk), // the longest argument kept

@@ -14,8 +14,11 @@ type command struct {
 	name string
 	// arity counts the name: n > 0 exactly n arguments, n < 0 at least -n.
 	arity int
-	// keys returns the keys the command reads and writes (data commands).
-	keys func(args [][]byte) (keys [][]byte, write bool)
+	// keys returns the keys the command reads and writes (data commands),
+	// in the connection's database; otherDB, if set, a key it writes in
+	// another (COPY ... DB, MOVE), when it names one.
+	keys    func(args [][]byte) (keys [][]byte, write bool)
+	otherDB func(args [][]byte) (db int, key []byte, ok bool)
 	// fast, if set, gathers the command as one autocommit op when it can
 	// (and reports whether it did).
 	fast func(c *conn, args [][]byte) bool

@@ -32,6 +32,8 @@ type conn struct {
 	name    atomic.Value // string, set by CLIENT SETNAME
 	authed  bool
 	quit    bool
+	db      int          // SELECT's database
+	shownDB atomic.Int32 // db, for other connections' CLIENT LIST
 	// errReplies counts the error replies written (stats.go); curCmd is
 	// the fast command gathering an op, cmdsBuf gatheredBy's buffer.
 	errReplies uint64
@@ -350,6 +352,7 @@ func (c *conn) gatherIncr(key []byte, by int64) bool {
 }
 
 func (c *conn) gather(kind replyKind, op engine.Op) bool {
+	op.DB = c.db
 	c.pending = append(c.pending, pendingReply{kind: kind, at: len(c.ops), cmd: c.curCmd})
 	c.ops = append(c.ops, op)
 	return true

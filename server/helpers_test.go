@@ -90,7 +90,10 @@ func startServerWith(t testing.TB, cfg Config, durable bool, opts engine.Options
 	}
 	ts := &testServer{cfg: cfg, serve: make(chan error, 1)}
 	if durable {
-		ts.dir = t.TempDir()
+		ts.dir = opts.Dir
+		if ts.dir == "" {
+			ts.dir = t.TempDir()
+		}
 	}
 	opts.Dir = ts.dir
 	e, err := engine.Open(opts)
@@ -124,6 +127,21 @@ func startServerWith(t testing.TB, cfg Config, durable bool, opts engine.Options
 		}
 	})
 	return ts
+}
+
+// restart stops ts and its engine and starts a server on a new engine
+// opened on its data directory.
+func (ts *testServer) restart(t *testing.T) *testServer {
+	t.Helper()
+	if err := ts.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.eng.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := ts.cfg
+	cfg.Addr = "127.0.0.1:0"
+	return startServerWith(t, cfg, true, engine.Options{Dir: ts.dir})
 }
 
 // defaultLimits is an engine's default limits, for commands' checks

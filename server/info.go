@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -201,10 +202,16 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 		}
 	case "keyspace":
 		n, err := s.countKeys()
-		if err != nil || n == 0 {
+		if err != nil {
 			return nil
 		}
-		return []infoLine{{"db0", fmt.Sprintf("keys=%d,expires=%d,avg_ttl=0", n, min(st.ExpiryPending, uint64(n)))}}
+		var lines []infoLine
+		for db, keys := range n {
+			if keys > 0 {
+				lines = append(lines, infoLine{"db" + strconv.Itoa(db), fmt.Sprintf("keys=%d,expires=%d,avg_ttl=0", keys, min(st.ExpiryPendingDB[db], uint64(keys)))})
+			}
+		}
+		return lines
 	}
 	return nil
 }

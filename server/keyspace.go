@@ -46,8 +46,11 @@ func keyspaceCommands() []*command {
 			eval: func(v *txView, a [][]byte) reply { return rename(v, a[1], a[2], false) }},
 		{name: "renamenx", arity: 3, keys: writes(srcDst), check: checkKeys(srcDst), flags: []string{"write", "fast"},
 			eval: func(v *txView, a [][]byte) reply { return rename(v, a[1], a[2], true) }},
-		{name: "copy", arity: -3, keys: writes(srcDst), check: checkCopy, flags: []string{"write", "denyoom"},
+		{name: "copy", arity: -3, keys: writes(srcDst), otherDB: copyDB, check: checkCopy, flags: []string{"write", "denyoom"},
 			eval: evalCopy},
+		{name: "move", arity: 3, keys: writes(firstKey), otherDB: moveDB, check: checkMove, flags: []string{"write", "fast"},
+			eval: evalMove},
+		{name: "swapdb", arity: 3, run: cmdSwapDB, flags: []string{"write", "fast"}},
 		{name: "getrange", arity: 4, keys: reads(firstKey), check: checkRange, flags: []string{"readonly"},
 			eval: evalGetRange},
 		{name: "substr", arity: 4, keys: reads(firstKey), check: checkRange, flags: []string{"readonly"},
@@ -65,9 +68,10 @@ func keyspaceCommands() []*command {
 	}
 }
 
-// getOne reads key in its own snapshot, for the introspection commands.
-func (s *Server) getOne(key []byte) ([]byte, bool, error) {
-	ops := []engine.Op{{Kind: engine.OpGet, Key: key}}
+// getOne reads key of database db in its own snapshot, for the
+// introspection commands.
+func (s *Server) getOne(db int, key []byte) ([]byte, bool, error) {
+	ops := []engine.Op{{Kind: engine.OpGet, DB: db, Key: key}}
 	if err := s.e.Exec(ops); err != nil {
 		return nil, false, err
 	}
@@ -101,7 +105,7 @@ func cmdObject(c *conn, a [][]byte) {
 		c.wr.Error("ERR unknown subcommand or wrong number of arguments for '" + printable(a[1]) + "'. Try OBJECT HELP.")
 		return
 	}
-	v, ok, err := c.s.getOne(a[2])
+	v, ok, err := c.s.getOne(c.db, a[2])
 	switch {
 	case err != nil:
 		c.wr.Error(errorText(err))
@@ -126,7 +130,7 @@ func cmdMemory(c *conn, a [][]byte) {
 		c.wr.Error("ERR unknown subcommand or wrong number of arguments for '" + printable(a[1]) + "'. Try MEMORY HELP.")
 		return
 	}
-	v, ok, err := c.s.getOne(a[2])
+	v, ok, err := c.s.getOne(c.db, a[2])
 	switch {
 	case err != nil:
 		c.wr.Error(errorText(err))
@@ -186,45 +190,117 @@ func rename(v *txView, src, dst []byte, nx bool) reply {
 	return okReply
 }
 
-// checkCopy takes COPY src dst [DB 0] [REPLACE]: one keyspace (issue 18's
-// databases are not built yet).
+var errDBRange = errors.New("ERR DB index is out of range")
+
+// copyOptions parses COPY src dst [DB n] [REPLACE]: the destination's
+// database (-1: the source's) and REPLACE.
+func copyOptions(a [][]byte) (db int, replace bool, err error) {
+	db = -1
+	for i := 3; i < len(a); i++ {
+		switch strings.ToUpper(string(a[i])) {
+		case "REPLACE":
+			replace = true
+		case "DB":
+			if i+1 >= len(a) {
+				return 0, false, errSyntax
+			}
+			i++
+			n, ok := selectedDB([][]byte{nil, a[i]})
+			if !ok {
+				return 0, false, errDBRange
+			}
+			db = n
+		default:
+			return 0, false, errSyntax
+		}
+	}
+	return db, replace, nil
+}
+
+// copyDB is the destination of COPY ... DB n.
+func copyDB(a [][]byte) (int, []byte, bool) {
+	db, _, err := copyOptions(a)
+	return db, a[2], err == nil && db >= 0
+}
+
 func checkCopy(a [][]byte, lim limits) error {
 	if err := checkKeys(func(a [][]byte) [][]byte { return a[1:3] })(a, lim); err != nil {
 		return err
 	}
-	for i := 3; i < len(a); i++ {
-		switch strings.ToUpper(string(a[i])) {
-		case "REPLACE":
-		case "DB":
-			if i+1 >= len(a) {
-				return errSyntax
-			}
-			if string(a[i+1]) != "0" {
-				return errors.New("ERR bpfdb has one database: COPY ... DB takes only 0")
-			}
-			i++
-		default:
-			return errSyntax
-		}
-	}
-	return nil
+	_, _, err := copyOptions(a)
+	return err
 }
 
 func evalCopy(v *txView, a [][]byte) reply {
-	replace := false
-	for _, o := range a[3:] {
-		replace = replace || strings.EqualFold(string(o), "REPLACE")
+	db, replace, _ := copyOptions(a)
+	if db < 0 {
+		db = v.db
+	}
+	if db == v.db && string(a[1]) == string(a[2]) {
+		return errReply(errors.New("ERR source and destination objects are the same"))
 	}
 	val, ok := v.get(a[1])
 	if !ok {
 		return intReply(0)
 	}
-	if _, exists := v.get(a[2]); exists && !replace {
+	at, _ := v.ttl(a[1])
+	copied := false
+	v.in(db, func() {
+		if _, exists := v.get(a[2]); !exists || replace {
+			v.setTTL(a[2], val, at)
+			copied = true
+		}
+	})
+	return intReply(map[bool]int64{true: 1, false: 0}[copied])
+}
+
+// moveDB is MOVE key db's destination.
+func moveDB(a [][]byte) (int, []byte, bool) {
+	db, ok := selectedDB(a[1:])
+	return db, a[1], ok
+}
+
+func checkMove(a [][]byte, lim limits) error {
+	if err := lim.CheckKey(a[1]); err != nil {
+		return err
+	}
+	if _, ok := selectedDB(a[1:]); !ok {
+		return errDBRange
+	}
+	return nil
+}
+
+// evalMove moves key to another database unless it holds the key
+// already, with its deadline, as one transaction.
+func evalMove(v *txView, a [][]byte) reply {
+	db, _ := selectedDB(a[1:])
+	if db == v.db {
+		return errReply(errors.New("ERR source and destination objects are the same"))
+	}
+	val, ok := v.get(a[1])
+	if !ok {
 		return intReply(0)
 	}
 	at, _ := v.ttl(a[1])
-	v.setTTL(a[2], val, at)
+	moved := false
+	v.in(db, func() {
+		if _, exists := v.get(a[1]); !exists {
+			v.setTTL(a[1], val, at)
+			moved = true
+		}
+	})
+	if !moved {
+		return intReply(0)
+	}
+	v.del(a[1])
 	return intReply(1)
+}
+
+// cmdSwapDB is refused: swapping two databases whole would need their key
+// sets locked against new keys (phantoms), which no-wait locks on keys do
+// not give; FLUSHDB, which deletes what one snapshot sees, has no such need.
+func cmdSwapDB(c *conn, a [][]byte) {
+	c.wr.Error("ERR SWAPDB is not supported by bpfdb: its transactions lock keys, not whole databases, so swapping two databases atomically against concurrent writers is not possible; COPY ... DB and MOVE move keys one transaction at a time")
 }
 
 func checkRange(a [][]byte, lim limits) error {
@@ -336,11 +412,12 @@ func evalIncrByFloat(v *txView, a [][]byte) reply {
 	return reply{kind: kindBulk, bulk: val}
 }
 
-// scanKeys returns every key of one snapshot for which keep is true.
-func (s *Server) scanKeys(keep func(k []byte) bool) ([][]byte, error) {
+// scanKeys returns every key of database db of one snapshot for which
+// keep is true.
+func (s *Server) scanKeys(db int, keep func(k []byte) bool) ([][]byte, error) {
 	var keys [][]byte
-	err := s.e.Scan(func(k, _ []byte) bool {
-		if keep(k) {
+	err := s.e.Scan(func(kdb int, k, _ []byte) bool {
+		if kdb == db && keep(k) {
 			keys = append(keys, append([]byte(nil), k...))
 		}
 		return true
@@ -356,7 +433,7 @@ func globMatch(pattern, key []byte) bool {
 }
 
 func cmdKeys(c *conn, a [][]byte) {
-	keys, err := c.s.scanKeys(func(k []byte) bool { return globMatch(a[1], k) })
+	keys, err := c.s.scanKeys(c.db, func(k []byte) bool { return globMatch(a[1], k) })
 	if err != nil {
 		c.wr.Error(errorText(err))
 		return
@@ -412,8 +489,8 @@ func cmdScan(c *conn, a [][]byte) {
 		k []byte
 	}
 	var found []hashed
-	err = c.s.e.Scan(func(k, _ []byte) bool {
-		if h := scanHash(k); h >= cursor {
+	err = c.s.e.Scan(func(db int, k, _ []byte) bool {
+		if h := scanHash(k); db == c.db && h >= cursor {
 			found = append(found, hashed{h, append([]byte(nil), k...)})
 		}
 		return true
@@ -456,7 +533,10 @@ func cmdScan(c *conn, a [][]byte) {
 func cmdRandomKey(c *conn, a [][]byte) {
 	var pick []byte
 	seen := 0
-	err := c.s.e.Scan(func(k, _ []byte) bool {
+	err := c.s.e.Scan(func(db int, k, _ []byte) bool {
+		if db != c.db {
+			return true
+		}
 		// Reservoir sampling: each key is picked with probability 1/n.
 		if seen++; rand.IntN(seen) == 0 {
 			pick = append(pick[:0], k...)

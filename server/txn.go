@@ -43,10 +43,21 @@ const (
 	maxTxnBackoff = 5 * time.Millisecond
 )
 
-// queuedCmd is a data command of a transaction.
+// queuedCmd is a data command of a transaction, and the database it runs
+// in (a SELECT queued before it in MULTI changes it).
 type queuedCmd struct {
 	cmd  *command
 	args [][]byte
+	db   int
+}
+
+// dbKey is a transaction's name for key of database db: the database's
+// number, then the key (views, plans and WATCH hold keys so).
+func dbKey(db int, key []byte) string { return string(append([]byte{byte(db)}, key...)) }
+
+// dbOp is an op of kind on the key named k by dbKey.
+func dbOp(kind engine.OpKind, k string) engine.Op {
+	return engine.Op{Kind: kind, DB: int(k[0]), Key: []byte(k[1:])}
 }
 
 // entry is one key of a transaction's view.
@@ -62,7 +73,9 @@ type entry struct {
 // txView is what the commands of a transaction see: the values read in
 // step 1 with the writes of the commands evaluated so far.
 type txView struct {
-	vals  map[string]*entry
+	vals map[string]*entry // by dbKey
+	// db is the database of the command being evaluated.
+	db    int
 	order []string // keys in the order they were read
 	// now is the store's clock (engine.Now) read just after step 1's
 	// reads (tryTxn says why after them): the time every command of the
@@ -88,20 +101,29 @@ func (v *txView) fail(err error) reply {
 }
 
 func (v *txView) entry(k []byte) *entry {
-	if e := v.vals[string(k)]; e != nil {
+	dk := dbKey(v.db, k)
+	if e := v.vals[dk]; e != nil {
 		return e
 	}
 	// Every key a command touches is read in step 1; a missing one is a
 	// bug in a command's keys function. Treat it as absent and new.
 	e := &entry{}
-	v.vals[string(k)] = e
-	v.order = append(v.order, string(k))
+	v.vals[dk] = e
+	v.order = append(v.order, dk)
 	return e
 }
 
 func (v *txView) get(k []byte) ([]byte, bool) {
 	e := v.entry(k)
 	return e.val, e.exists
+}
+
+// in runs f with the view in database db (COPY ... DB, MOVE).
+func (v *txView) in(db int, f func()) {
+	save := v.db
+	v.db = db
+	f()
+	v.db = save
 }
 
 // set gives k the value val with no deadline (SET, MSET, GETSET...).
@@ -232,7 +254,12 @@ func planTxn(cmds []queuedCmd, watched map[string]uint64) txnPlan {
 	for _, qc := range cmds {
 		keys, w := qc.cmd.keys(qc.args)
 		for _, k := range keys {
-			add(string(k), w)
+			add(dbKey(qc.db, k), w)
+		}
+		if qc.cmd.otherDB != nil {
+			if db, k, ok := qc.cmd.otherDB(qc.args); ok {
+				add(dbKey(db, k), true)
+			}
 		}
 	}
 	for k := range watched {
@@ -291,9 +318,11 @@ func (v *txView) writes() []engine.Op {
 		switch {
 		case !e.dirty:
 		case e.exists:
-			writes = append(writes, engine.Op{Kind: engine.OpSet, Key: []byte(k), Value: e.val, ExpireAt: e.expireAt})
+			w := dbOp(engine.OpSet, k)
+			w.Value, w.ExpireAt = e.val, e.expireAt
+			writes = append(writes, w)
 		case e.existed:
-			writes = append(writes, engine.Op{Kind: engine.OpDelete, Key: []byte(k)})
+			writes = append(writes, dbOp(engine.OpDelete, k))
 		}
 	}
 	return writes
@@ -302,7 +331,8 @@ func (v *txView) writes() []engine.Op {
 func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) ([]reply, bool, error) {
 	reads := make([]engine.Op, len(p.keys))
 	for i, k := range p.keys {
-		reads[i] = engine.Op{Kind: engine.OpGet, Key: []byte(k), ForUpdate: p.write[k]}
+		reads[i] = dbOp(engine.OpGet, k)
+		reads[i].ForUpdate = p.write[k]
 	}
 	var tx *engine.Txn
 	if p.readOnly {
@@ -343,6 +373,7 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 	}
 	replies := make([]reply, len(cmds))
 	for i, qc := range cmds {
+		v.db = qc.db
 		replies[i] = qc.cmd.eval(v, qc.args)
 		if v.failed != nil {
 			if tx != nil {
@@ -385,7 +416,7 @@ func (c *conn) runAutocommit(cmd *command, args [][]byte) {
 			return
 		}
 	}
-	replies, _, err := c.s.runTxn([]queuedCmd{{cmd: cmd, args: args}}, nil)
+	replies, _, err := c.s.runTxn([]queuedCmd{{cmd: cmd, args: args, db: c.db}}, nil)
 	if err != nil {
 		c.wr.Error(errorText(err))
 		return
@@ -427,14 +458,18 @@ func cmdExec(c *conn, args [][]byte) {
 		return
 	}
 	var cmds []queuedCmd
-	var other []int // PING and ECHO, answered in place
+	var other []int // PING, ECHO, SELECT..., run in place after the commit
+	db := c.db
 	for i, args := range queued {
 		cmd := lookup(args[0])
 		if cmd.eval == nil {
+			if n, ok := selectedDB(args); ok && cmd.name == "select" {
+				db = n // the commands after it run in that database
+			}
 			other = append(other, i)
 			continue
 		}
-		cmds = append(cmds, queuedCmd{cmd: cmd, args: args})
+		cmds = append(cmds, queuedCmd{cmd: cmd, args: args, db: db})
 	}
 	replies, watchFailed, err := c.s.runTxn(cmds, watched)
 	switch {
@@ -477,7 +512,7 @@ func cmdWatch(c *conn, args [][]byte) {
 			c.wr.Error(errorText(err))
 			return
 		}
-		ops[i] = engine.Op{Kind: engine.OpGet, Key: k}
+		ops[i] = engine.Op{Kind: engine.OpGet, DB: c.db, Key: k}
 	}
 	if _, err := c.runOps(ops); err != nil {
 		c.wr.Error(errorText(err))
@@ -491,8 +526,8 @@ func cmdWatch(c *conn, args [][]byte) {
 			c.wr.Error(errorText(op.Err))
 			return
 		}
-		if _, already := c.watched[string(op.Key)]; !already {
-			c.watched[string(op.Key)] = op.Version // a deletion's, or 0, when absent
+		if _, already := c.watched[dbKey(op.DB, op.Key)]; !already {
+			c.watched[dbKey(op.DB, op.Key)] = op.Version // a deletion's, or 0, when absent
 		}
 	}
 	c.wr.Simple("OK")

@@ -16,6 +16,7 @@ enum bpfdb_limit {
 	BPFDB_MAX_KEY_LEN = 64,      /* bytes of a key the index holds as itself; BPF programs' longest */
 	BPFDB_KEY_DIGEST_LEN = 32,   /* bytes of a longer key's SHA-256 in its index key (struct bpfdb_key) */
 	BPFDB_MAX_LONG_KEY_LEN = 65536, /* the longest key the Go engine stores by its digest */
+	BPFDB_DATABASES = 16,        /* keyspaces (Redis's SELECT 0..15): struct bpfdb_key.db */
 	BPFDB_MAX_VALUE_LEN = 1024,  /* bytes in a value */
 	BPFDB_MAX_VERSIONS = 8,      /* versions kept per key */
 	BPFDB_MAX_BATCH = 64,        /* operations in one request (one chain run) */
@@ -140,11 +141,12 @@ enum bpfdb_full_detail {
  * is its real length, data its SHA-256 then its first BPFDB_KEY_DIGEST_LEN
  * bytes; the engine keeps the whole key for the log, scans and
  * checkpoints. The chain treats both alike: it hashes and compares the
- * whole struct.
+ * whole struct. db is the key's keyspace, below BPFDB_DATABASES: the same
+ * bytes in two databases are two keys (a zeroed key is database 0's).
  */
 struct bpfdb_key {
 	__u32 len;
-	__u32 _pad;
+	__u32 db;
 	__u8 data[BPFDB_MAX_KEY_LEN];
 } __attribute__((aligned(8)));
 

@@ -58,7 +58,9 @@
  * longer than BPFDB_MAX_KEY_LEN is held by its SHA-256 (bpfdb.h), which a
  * BPF program cannot compute: such keys are out of its reach, and a
  * program's key of more than BPFDB_MAX_KEY_LEN bytes is
- * BPFDB_ERR_KEY_TOO_LONG. A key fits on the stack,
+ * BPFDB_ERR_KEY_TOO_LONG. key.db picks the database (Redis's SELECT): 0
+ * when zeroed; a write to one at or above BPFDB_DATABASES is
+ * BPFDB_ERR_BAD_REQUEST (a read of one finds nothing). A key fits on the stack,
  * but the deepest path of a write (its GC freeing a value) takes about
  * 200 bytes of the 512 across its calls: a program with large frames of
  * its own keeps keys in map memory too (examples/flowcount does).
@@ -187,6 +189,20 @@ static __always_inline int bpfdb_check_key(const struct bpfdb_key *key)
 }
 
 /*
+ * bpfdb_check_write_key is bpfdb_check_key for a write, which must also
+ * name one of the store's databases: its log record must be one recovery
+ * takes. A read of a key of no database finds nothing. Global: verified
+ * once, so its branches do not multiply the states of every caller (they
+ * cost a program calling many writes a tenth more).
+ */
+__attribute__((noinline)) int bpfdb_check_write_key(const struct bpfdb_key *key)
+{
+	if (!key || key->db >= BPFDB_DATABASES)
+		return BPFDB_ERR_BAD_REQUEST;
+	return key->len > BPFDB_MAX_KEY_LEN ? BPFDB_ERR_KEY_TOO_LONG : BPFDB_OK;
+}
+
+/*
  * bpfdb_write_refused: BPFDB_ERR_LOG_REFUSED when the log refuses writes,
  * checked before a write creates a record (a refusal takes no index
  * space) and again at its commit.
@@ -207,11 +223,13 @@ static __always_inline int bpfdb_write_refused(struct bpfdb_control *ctl)
 static __always_inline int bpfdb_write_check(const struct bpfdb_key *key)
 {
 	struct bpfdb_control *ctl = bpfdb_store();
+	int status;
 
 	if (!ctl)
 		return BPFDB_ERR_LAYOUT;
-	if (bpfdb_check_key(key))
-		return BPFDB_ERR_KEY_TOO_LONG;
+	status = bpfdb_check_write_key(key);
+	if (status != BPFDB_OK)
+		return status;
 	return bpfdb_write_refused(ctl);
 }
 
@@ -497,8 +515,9 @@ static __always_inline int bpfdb_txn_write(struct bpfdb_txn_handle *tx, const st
 
 	if (!ctl)
 		return BPFDB_ERR_LAYOUT;
-	if (bpfdb_check_key(key))
-		return BPFDB_ERR_KEY_TOO_LONG;
+	status = bpfdb_check_write_key(key);
+	if (status != BPFDB_OK)
+		return status;
 	if (len != BPFDB_TOMBSTONE && len > BPFDB_MAX_VALUE_LEN)
 		return BPFDB_ERR_VALUE_TOO_LARGE;
 	t = ktxn_enter(tx->slot, tx->gen);

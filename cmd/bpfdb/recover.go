@@ -2,11 +2,12 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
-	"sort"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -103,6 +104,8 @@ privileges: the state is rebuilt in memory, not in the kernel.`,
 // dumpRecord is one line of a dump. A key or value that is not UTF-8 is
 // written base64-encoded in the _base64 field instead.
 type dumpRecord struct {
+	// DB is the key's database (SELECT), when not 0.
+	DB          int    `json:"db,omitempty"`
 	Key         string `json:"key,omitempty"`
 	KeyBase64   string `json:"key_base64,omitempty"`
 	Value       string `json:"value,omitempty"`
@@ -111,24 +114,24 @@ type dumpRecord struct {
 	ExpireAtMs int64 `json:"expire_at_ms,omitempty"`
 }
 
-func dumpState(path string, state map[string]logd.Entry) error {
+func dumpState(path string, state map[logd.EntryKey]logd.Entry) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriter(f)
-	keys := make([]string, 0, len(state))
+	keys := make([]logd.EntryKey, 0, len(state))
 	for k := range state {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.SortFunc(keys, func(a, b logd.EntryKey) int { return cmp.Or(cmp.Compare(a.DB, b.DB), cmp.Compare(a.Key, b.Key)) })
 	enc := json.NewEncoder(w)
 	for _, k := range keys {
-		var r dumpRecord
-		if utf8.ValidString(k) {
-			r.Key = k
+		r := dumpRecord{DB: k.DB}
+		if utf8.ValidString(k.Key) {
+			r.Key = k.Key
 		} else {
-			r.KeyBase64 = base64.StdEncoding.EncodeToString([]byte(k))
+			r.KeyBase64 = base64.StdEncoding.EncodeToString([]byte(k.Key))
 		}
 		e := state[k]
 		if utf8.Valid(e.Value) {
@@ -171,6 +174,9 @@ func walCmd() *cobra.Command {
 			st, err := l.Replay(cp.LSN, 0, func(t *logd.Txn) error {
 				fmt.Fprintf(w, "LSN %d txn %d: %d writes\n", t.LSN, t.ID, len(t.Writes))
 				for _, wr := range t.Writes {
+					if wr.DB != 0 {
+						fmt.Fprintf(w, "  (db %d)", wr.DB)
+					}
 					if wr.Delete {
 						fmt.Fprintf(w, "  DEL %q\n", wr.Key)
 					} else if wr.ExpireAt != 0 {

@@ -90,7 +90,7 @@ type ApitestBpfdbControl struct {
 type ApitestBpfdbKey struct {
 	_    structs.HostLayout
 	Len  uint32
-	Pad  uint32
+	Db   uint32
 	Data [64]uint8
 }
 
