@@ -313,7 +313,7 @@ func TestTxnViewCommandsPastDeadline(t *testing.T) {
 		}, "SET k 10 1600"},
 	} {
 		reads := read()
-		v, err := newView([]string{"k", "other"}, reads, c.now, engine.DefaultMaxValueLen)
+		v, err := newView([]string{dbKey(0, []byte("k")), dbKey(0, []byte("other"))}, reads, c.now, engine.DefaultMaxValueLen)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -463,8 +463,10 @@ func cmdExec(c *conn, args [][]byte) {
 	for i, args := range queued {
 		cmd := lookup(args[0])
 		if cmd.eval == nil {
-			if n, ok := selectedDB(args); ok && cmd.name == "select" {
-				db = n // the commands after it run in that database
+			if cmd.name == "select" {
+				if n, ok := selectedDB(args); ok {
+					db = n // the commands after it run in that database
+				}
 			}
 			other = append(other, i)
 			continue
