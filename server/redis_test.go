@@ -999,7 +999,8 @@ func TestCommands(t *testing.T) {
 			{a("CLIENT"), errPrefix("ERR wrong number of arguments"), nil},
 			{a("SELECT", "0"), "OK", nil},
 			{a("SELECT", "abc"), errPrefix("ERR"), nil},
-			{a("SELECT", "1"), errPrefix("ERR"), "OK"},
+			{a("SELECT", "1"), "OK", nil},
+			{a("SELECT", "16"), errHas("out of range"), nil},
 			{a("SELECT", "0"), "OK", nil},
 			{a("AUTH", "nopass"), errPrefix("ERR"), nil}, // no password is configured
 			{a("PING"), "PONG", nil},
