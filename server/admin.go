@@ -478,6 +478,17 @@ func (s *Server) killClients(args [][]byte, self *conn) (int, error) {
 	return n, nil
 }
 
+// shutdownConn shuts c's socket down, as CLIENT KILL does, if it is still
+// listed (under s.mu, so never a descriptor number already reused); the
+// loop or its goroutine then closes it.
+func (s *Server) shutdownConn(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.conns[c]; ok {
+		unix.Shutdown(c.fd, unix.SHUT_RDWR)
+	}
+}
+
 // connsByID returns the open connections, oldest first.
 func (s *Server) connsByID() []*conn {
 	s.mu.Lock()

@@ -45,6 +45,7 @@ type conn struct {
 	// the next command (cachingNext: it is the next); invalidations queued
 	// for the owner to write.
 	tracking, subscribed, resp3 atomic.Bool
+	gone                        atomic.Bool // out of the server's list: closed, or closing
 	cachingYes, cachingNo       bool
 	cachingNext                 bool
 	pushMu                      sync.Mutex
@@ -218,6 +219,7 @@ func (c *conn) dispatch(args [][]byte) {
 			c.multiErr = true
 		}
 		c.wr.Error(unknownCommand(args))
+		c.commandDone()
 		return
 	}
 	if !c.authed && !cmd.noAuth {
@@ -227,6 +229,7 @@ func (c *conn) dispatch(args [][]byte) {
 		}
 		c.s.statsOf(cmd).rejected.Add(1)
 		c.wr.Error("NOAUTH Authentication required.")
+		c.commandDone()
 		return
 	}
 	if !cmd.arityOK(len(args)) {
@@ -236,6 +239,7 @@ func (c *conn) dispatch(args [][]byte) {
 		}
 		c.s.statsOf(cmd).rejected.Add(1)
 		c.wr.Error("ERR wrong number of arguments for '" + cmd.name + "' command")
+		c.commandDone()
 		return
 	}
 	if c.inMulti && !cmd.multiControl {
@@ -245,6 +249,7 @@ func (c *conn) dispatch(args [][]byte) {
 	if c.subscribed.Load() && !c.resp3.Load() && !subscribedOK[cmd.name] {
 		c.flushOps()
 		c.wr.Error("ERR Can't execute '" + cmd.name + "': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+		c.commandDone()
 		return
 	}
 	if cmd.fast != nil && c.gatherWith(cmd, args) {
@@ -312,6 +317,7 @@ func (c *conn) refuseTooLong(args [][]byte, n int) {
 	}
 	c.wr.Error(fmt.Sprintf("ERR '%s' has an argument of %d bytes: values are at most %d bytes (Options.MaxValueLen, --max-value-len), keys %d (Options.MaxKeyLen, --max-key-len)",
 		printable(args[0]), n, c.s.e.MaxValueLen(), c.s.e.MaxKeyLen()))
+	c.commandDone()
 }
 
 // queue adds a command to the open MULTI after checking what can be
@@ -334,7 +340,6 @@ func (c *conn) queue(cmd *command, args [][]byte) {
 	for i, a := range args {
 		cp[i] = append([]byte(nil), a...)
 	}
-	c.trackReads(cmd, cp) // before EXEC reads them
 	c.queued = append(c.queued, cp)
 	c.wr.Simple("QUEUED")
 }

@@ -46,7 +46,7 @@ func keyspaceCommands() []*command {
 			eval: func(v *txView, a [][]byte) reply { return rename(v, a[1], a[2], false) }},
 		{name: "renamenx", arity: 3, keys: writes(srcDst), check: checkKeys(srcDst), flags: []string{"write", "fast"},
 			eval: func(v *txView, a [][]byte) reply { return rename(v, a[1], a[2], true) }},
-		{name: "copy", arity: -3, keys: writes(srcDst), otherDB: copyDB, check: checkCopy, flags: []string{"write", "denyoom"},
+		{name: "copy", arity: -3, keys: copyKeys, otherDB: copyDB, check: checkCopy, flags: []string{"write", "denyoom"},
 			eval: evalCopy},
 		{name: "move", arity: 3, keys: writes(firstKey), otherDB: moveDB, check: checkMove, flags: []string{"write", "fast"},
 			eval: evalMove},
@@ -215,6 +215,15 @@ func copyOptions(a [][]byte) (db int, replace bool, err error) {
 		}
 	}
 	return db, replace, nil
+}
+
+// copyKeys is COPY's keys in the connection's database: the source, and
+// the destination unless DB names another (copyDB).
+func copyKeys(a [][]byte) ([][]byte, bool) {
+	if _, _, ok := copyDB(a); ok {
+		return a[1:2], true
+	}
+	return a[1:3], true
 }
 
 // copyDB is the destination of COPY ... DB n.

@@ -301,9 +301,11 @@ func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-	if c.tracking.Load() || c.subscribed.Load() {
-		s.untrack(c)
-	}
+	c.gone.Store(true)
+	s.untrack(c) // and the redirects to it
+	c.pushMu.Lock()
+	c.pushes = nil
+	c.pushMu.Unlock()
 	s.metrics.connected.Dec()
 }
 

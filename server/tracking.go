@@ -21,7 +21,12 @@ package server
 //     prefixes instead, and hear of every matching key.
 //   - Pushes go out between replies, never inside one: they are queued on
 //     the connection (queuePush) and written by whoever owns it, the loop
-//     (woken by pushReady) or its goroutine, at its next write.
+//     (woken by pushReady) or its goroutine, at its next write. So the
+//     reads of a MULTI are registered at EXEC, not when queued: a push
+//     between a QUEUED reply and EXEC's would forget the key before EXEC
+//     read it, and the client would cache what nobody tracks.
+//   - A client that does not read its pushes is shut down once they pass
+//     maxPushBuffer, as Redis does past its output buffer limit.
 
 import (
 	"bytes"
@@ -29,6 +34,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // trackMode is a connection's CLIENT TRACKING state, under tracking.mu.
@@ -37,10 +43,17 @@ type trackMode struct {
 	redirect             *conn // RESP2: the client told instead (nil: this one)
 	redirectID           int64
 	prefixes             [][]byte
+	keys                 map[string]struct{} // tracked for this client, in tracking.keys
 }
+
+// maxPushBuffer is how many bytes of pushes a client may leave unread.
+const maxPushBuffer = 32 << 20
 
 // tracking is the server's table of tracked keys and tracking clients.
 type tracking struct {
+	// active counts the tracking clients: with none, a commit's
+	// invalidation takes no lock.
+	active  atomic.Int32
 	mu      sync.Mutex
 	clients map[*conn]*trackMode
 	keys    map[string]map[*conn]struct{} // default, OPTIN and OPTOUT reads
@@ -137,6 +150,9 @@ func (s *Server) track(c *conn, keys [][]byte) {
 	if t.keys == nil {
 		t.keys = map[string]map[*conn]struct{}{}
 	}
+	if m.keys == nil {
+		m.keys = map[string]struct{}{}
+	}
 	for _, k := range keys {
 		readers := t.keys[string(k)]
 		if readers == nil {
@@ -144,6 +160,7 @@ func (s *Server) track(c *conn, keys [][]byte) {
 			t.keys[string(k)] = readers
 		}
 		readers[c] = struct{}{}
+		m.keys[string(k)] = struct{}{}
 	}
 }
 
@@ -151,10 +168,15 @@ func (s *Server) track(c *conn, keys [][]byte) {
 // (engine.OnCommit: on the log drain's goroutine).
 func (s *Server) invalidate(key []byte) {
 	t := &s.tracking
+	if t.active.Load() == 0 {
+		return
+	}
 	t.mu.Lock()
 	var told []*conn
 	for c := range t.keys[string(key)] {
-		told = append(told, t.clients[c].target(c))
+		m := t.clients[c]
+		delete(m.keys, string(key))
+		told = append(told, m.target(c))
 	}
 	delete(t.keys, string(key))
 	for c, m := range t.bcast {
@@ -188,11 +210,12 @@ func (m *trackMode) target(c *conn) *conn {
 // queuePush queues an invalidation of key on c, rendered in its protocol,
 // and has its owner write it.
 func (s *Server) queuePush(c *conn, key []byte) {
+	if c.gone.Load() {
+		return
+	}
 	var b []byte
 	switch {
-	case c.resp3.Load() && c.subscribed.Load():
-		b = append(b, ">3\r\n$7\r\nmessage\r\n$20\r\n"+invalidateChannel+"\r\n*1\r\n"...)
-	case c.resp3.Load():
+	case c.resp3.Load(): // a RESP3 redirect target too, as Redis
 		b = append(b, ">2\r\n$10\r\ninvalidate\r\n*1\r\n"...)
 	case c.subscribed.Load():
 		b = append(b, "*3\r\n$7\r\nmessage\r\n$20\r\n"+invalidateChannel+"\r\n*1\r\n"...)
@@ -204,7 +227,13 @@ func (s *Server) queuePush(c *conn, key []byte) {
 	c.pushMu.Lock()
 	first := len(c.pushes) == 0
 	c.pushes = append(c.pushes, b...)
+	over := len(c.pushes) > maxPushBuffer
 	c.pushMu.Unlock()
+	if over {
+		s.untrack(c)
+		s.shutdownConn(c) // it does not read: as Redis past its output buffer limit
+		return
+	}
 	if first {
 		t := &s.tracking
 		t.readyMu.Lock()
@@ -240,13 +269,17 @@ func (s *Server) untrack(c *conn) {
 	t := &s.tracking
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.clients, c)
-	delete(t.bcast, c)
-	for k, readers := range t.keys {
-		delete(readers, c)
-		if len(readers) == 0 {
-			delete(t.keys, k)
+	if m := t.clients[c]; m != nil {
+		for k := range m.keys {
+			readers := t.keys[k]
+			delete(readers, c)
+			if len(readers) == 0 {
+				delete(t.keys, k)
+			}
 		}
+		delete(t.clients, c)
+		delete(t.bcast, c)
+		t.active.Add(-1)
 	}
 	t.dropRedirectsTo(c)
 	c.tracking.Store(false)
@@ -334,10 +367,14 @@ func (c *conn) clientTracking(a [][]byte) string {
 	if t.clients == nil {
 		t.clients, t.bcast = map[*conn]*trackMode{}, map[*conn]*trackMode{}
 	}
+	if m.redirect != nil && m.redirect.gone.Load() {
+		return "ERR The client ID you want redirect to does not exist"
+	}
 	t.clients[c] = m
 	if m.bcast {
 		t.bcast[c] = m
 	}
+	t.active.Add(1)
 	c.tracking.Store(true)
 	return ""
 }

@@ -108,6 +108,23 @@ func TestClientTracking(t *testing.T) {
 		expect(c, invalidation("tr:a")) // MGET read it again
 	})
 
+	t.Run("multi", func(t *testing.T) {
+		// A read queued in MULTI is tracked from EXEC on: a write between
+		// the QUEUED and EXEC is read by EXEC, and the next is told.
+		c := resp3(t, ts, "ON")
+		if r := c.do(t, "MULTI"); r != respStatus("OK") {
+			t.Fatal(r)
+		}
+		c.do(t, "GET", "mu:a")
+		set("SET", "mu:a", "1")
+		expectNone(c)
+		if r := c.do(t, "EXEC"); fmt.Sprint(r) != "[1]" {
+			t.Fatalf("EXEC: %#v", r)
+		}
+		set("SET", "mu:a", "2")
+		expect(c, invalidation("mu:a"))
+	})
+
 	t.Run("bcast", func(t *testing.T) {
 		c := resp3(t, ts, "ON", "BCAST", "PREFIX", "bc:", "PREFIX", "bd:")
 		set("SET", "other", "1")

@@ -473,6 +473,9 @@ func cmdExec(c *conn, args [][]byte) {
 		}
 		cmds = append(cmds, queuedCmd{cmd: cmd, args: args, db: db})
 	}
+	for _, qc := range cmds {
+		c.trackReads(qc.cmd, qc.args) // when they run, not when queued: see tracking.go
+	}
 	replies, watchFailed, err := c.s.runTxn(cmds, watched)
 	switch {
 	case errors.Is(err, engine.ErrNotDurable):
