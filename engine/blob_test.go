@@ -122,9 +122,22 @@ func TestBlobGetThenWriteInOneBatch(t *testing.T) {
 			t.Fatalf("GET after SET: %d bytes, %v", len(ops[4].Value), ops[4].Err)
 		}
 	}
-	if got := readThenWrite([]Op{{Kind: OpSet, Key: []byte("a")}, {Kind: OpGet, Key: []byte("a")}, {Kind: OpGet, Key: []byte("b")},
-		{Kind: OpSet, Key: []byte("c")}, {Kind: OpDelete, Key: []byte("b")}}); got != 4 {
-		t.Fatalf("readThenWrite cut at %d, want 4 (the DEL of b after its GET)", got)
+	get := func(k string) Op { return Op{Kind: OpGet, Key: []byte(k)} }
+	set := func(k string) Op { return Op{Kind: OpSet, Key: []byte(k)} }
+	for _, c := range []struct {
+		ops  []Op
+		want int
+	}{
+		{[]Op{set("a"), get("a"), get("b"), set("c"), {Kind: OpDelete, Key: []byte("b")}}, 4}, // the DEL of b after its GET
+		{[]Op{get("a")}, 1},
+		{[]Op{set("a"), set("a"), get("a"), get("a")}, 4},           // no write after a GET
+		{[]Op{get("a"), set("b"), get("b"), set("a")}, 3},           // a's write
+		{[]Op{get("a"), {Kind: OpSet, DB: 1, Key: []byte("a")}}, 2}, // another database's a
+		{nil, 0},
+	} {
+		if got := readThenWrite(c.ops); got != c.want {
+			t.Errorf("readThenWrite(%v) = %d, want %d", c.ops, got, c.want)
+		}
 	}
 }
 

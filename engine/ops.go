@@ -225,7 +225,7 @@ func (e *Engine) submit(ops []Op, retries int) (lsn uint64, err error) {
 			if err != nil {
 				return lsn, err
 			}
-			if slices.ContainsFunc(chunk[:k], func(op Op) bool { return Retryable(op.Err) }) {
+			if refusedIn(chunk[:k]) {
 				// Nothing after a refused op runs: its failures stay a
 				// suffix of the chunk, as in one run.
 				for i := k; i < len(chunk); i++ {
@@ -245,9 +245,20 @@ func (e *Engine) submit(ops []Op, retries int) (lsn uint64, err error) {
 // after the Get's run has returned, so that it cannot free the blob the
 // Get is answered with before the engine copied it (blob.go).
 func readThenWrite(ops []Op) int {
+	first := 0 // the first Get: writes before it cannot follow one
+	for first < len(ops) && ops[first].Kind != OpGet {
+		first++
+	}
+	last := len(ops) - 1 // the last write: Gets after it are not followed by one
+	for last > first && ops[last].Kind == OpGet {
+		last--
+	}
+	if last <= first {
+		return len(ops) // no write follows a Get: the common runs (all Gets, all writes, one op)
+	}
 	var gets [MaxBatch]int
 	n := 0
-	for i := range ops {
+	for i := first; i <= last; i++ {
 		if ops[i].Kind == OpGet {
 			gets[n] = i
 			n++
@@ -260,6 +271,17 @@ func readThenWrite(ops []Op) int {
 		}
 	}
 	return len(ops)
+}
+
+// refusedIn reports whether an op of ops was refused for a reason that
+// passes (Retryable). By index: an Op is too large to copy per element.
+func refusedIn(ops []Op) bool {
+	for i := range ops {
+		if ops[i].Err != nil && Retryable(ops[i].Err) {
+			return true
+		}
+	}
+	return false
 }
 
 // WaitDurable returns once the commit at lsn (and every commit before it)
