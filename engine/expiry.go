@@ -132,6 +132,9 @@ type expirer struct {
 	mu     sync.Mutex
 	due    expiryHeap
 	queued map[string]queuedTry
+	// perDB counts queued by database (a key's first byte), kept as tries
+	// come and go: Stats reads it without walking queued.
+	perDB [Databases]uint64
 	// some is len(queued) > 0, read without mu by commits that may drop a
 	// try, so that a store without deadlines never takes mu.
 	some atomic.Bool
@@ -154,6 +157,9 @@ func (x *expirer) add(db int, key []byte, deadline int64, lsn uint64) {
 	x.mu.Lock()
 	first := false
 	q, ok := x.queued[qk]
+	if !ok {
+		x.perDB[db]++
+	}
 	q.lsn = max(q.lsn, lsn)
 	if !ok || deadline < q.at {
 		q.at = deadline
@@ -189,6 +195,7 @@ func (x *expirer) drop(db int, key []byte, lsn uint64) {
 	defer x.mu.Unlock()
 	if q, ok := x.queued[qk]; ok && lsn >= q.lsn {
 		delete(x.queued, qk)
+		x.perDB[db]--
 		x.compact()
 	}
 }
@@ -239,6 +246,7 @@ func (x *expirer) takeDue(now int64, tries []takenTry) ([]takenTry, int64) {
 			continue // stale: the key's try was replaced or dropped
 		}
 		delete(x.queued, top.key)
+		x.perDB[top.key[0]]--
 		tries = append(tries, takenTry{db: int(top.key[0]), key: []byte(top.key[1:]), lsn: q.lsn})
 	}
 	if len(x.due) > 0 {
@@ -249,13 +257,9 @@ func (x *expirer) takeDue(now int64, tries []takenTry) ([]takenTry, int64) {
 
 // pendingByDB is pending by database.
 func (x *expirer) pendingByDB() [Databases]uint64 {
-	var n [Databases]uint64
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for k := range x.queued {
-		n[k[0]]++
-	}
-	return n
+	return x.perDB
 }
 
 // pending is the number of keys with a try queued.

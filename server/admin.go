@@ -173,7 +173,7 @@ func cmdAuth(c *conn, a [][]byte) {
 }
 
 func cmdSelect(c *conn, a [][]byte) {
-	n, ok := selectedDB(a)
+	n, ok := parseDB(a[1])
 	switch {
 	case !ok && isInteger(a[1]):
 		c.wr.Error("ERR DB index is out of range")
@@ -186,10 +186,10 @@ func cmdSelect(c *conn, a [][]byte) {
 	}
 }
 
-// selectedDB is the database SELECT's arguments a name, if one of the
-// store's (engine.Databases).
-func selectedDB(a [][]byte) (int, bool) {
-	n, ok := parseInteger(a[1])
+// parseDB is the database b names (SELECT's, MOVE's, COPY ... DB's
+// argument), if one of the store's (engine.Databases).
+func parseDB(b []byte) (int, bool) {
+	n, ok := parseInteger(b)
 	return int(n), ok && n >= 0 && n < int64(engine.Databases)
 }
 

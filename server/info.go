@@ -124,10 +124,8 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 	case "commandstats":
 		return s.commandStatLines()
 	case "errorstats":
-		lines, _ := s.errors.lines()
-		return lines
+		return s.errors.lines()
 	case "stats":
-		_, errorTotal := s.errors.lines()
 		fields := []infoLine{
 			{"total_connections_received", s.totalConns.Load()},
 			{"total_commands_processed", s.commands.Load()},
@@ -139,7 +137,7 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 			{"quiesced_writers", st.Quiesced},
 			{"keyspace_hits", s.keyHits.Load()},
 			{"keyspace_misses", s.keyMisses.Load()},
-			{"total_error_replies", errorTotal},
+			{"total_error_replies", s.errors.count()},
 		}
 		reasons := abortReasons(st)
 		names := make([]string, 0, len(reasons))

@@ -205,7 +205,7 @@ func copyOptions(a [][]byte) (db int, replace bool, err error) {
 				return 0, false, errSyntax
 			}
 			i++
-			n, ok := selectedDB([][]byte{nil, a[i]})
+			n, ok := parseDB(a[i])
 			if !ok {
 				return 0, false, errDBRange
 			}
@@ -265,7 +265,7 @@ func evalCopy(v *txView, a [][]byte) reply {
 
 // moveDB is MOVE key db's destination.
 func moveDB(a [][]byte) (int, []byte, bool) {
-	db, ok := selectedDB(a[1:])
+	db, ok := parseDB(a[2])
 	return db, a[1], ok
 }
 
@@ -273,7 +273,7 @@ func checkMove(a [][]byte, lim limits) error {
 	if err := lim.CheckKey(a[1]); err != nil {
 		return err
 	}
-	if _, ok := selectedDB(a[1:]); !ok {
+	if _, ok := parseDB(a[2]); !ok {
 		return errDBRange
 	}
 	return nil
@@ -282,7 +282,7 @@ func checkMove(a [][]byte, lim limits) error {
 // evalMove moves key to another database unless it holds the key
 // already, with its deadline, as one transaction.
 func evalMove(v *txView, a [][]byte) reply {
-	db, _ := selectedDB(a[1:])
+	db, _ := parseDB(a[2])
 	if db == v.db {
 		return errReply(errors.New("ERR source and destination objects are the same"))
 	}

@@ -81,8 +81,15 @@ func (e *errorStats) reset() {
 	e.byCode, e.total = nil, 0
 }
 
-// lines is INFO errorstats, and the total of error replies.
-func (e *errorStats) lines() ([]infoLine, uint64) {
+// count is the total of error replies.
+func (e *errorStats) count() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.total
+}
+
+// lines is INFO errorstats.
+func (e *errorStats) lines() []infoLine {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var lines []infoLine
@@ -90,7 +97,7 @@ func (e *errorStats) lines() ([]infoLine, uint64) {
 		lines = append(lines, infoLine{"errorstat_" + code, "count=" + strconv.FormatUint(n, 10)})
 	}
 	sort.Slice(lines, func(i, j int) bool { return lines[i].k < lines[j].k })
-	return lines, e.total
+	return lines
 }
 
 // commandStatLines is INFO commandstats: the commands called since start

@@ -464,7 +464,7 @@ func cmdExec(c *conn, args [][]byte) {
 		cmd := lookup(args[0])
 		if cmd.eval == nil {
 			if cmd.name == "select" {
-				if n, ok := selectedDB(args); ok {
+				if n, ok := parseDB(args[1]); ok {
 					db = n // the commands after it run in that database
 				}
 			}
