@@ -46,45 +46,16 @@ rounds=${1:-3}
 sizes=${SIZES:-100 4096 65536 1048576}
 scale=${SCALE:-1}
 other_max=${OTHER_MAX:-5}
-cpu=${CPU_PER_OP:-../shared/tools/cpu-per-op}
+cpu_per_op=${CPU_PER_OP:-../shared/tools/cpu-per-op}
+settle_max=60
 bpfdb_port=16390 redis_port=16391
 max_keys=65536 maxmemory=1gb max_value_len=1mb
-for tool in redis-server redis-cli redis-benchmark; do
-	command -v $tool >/dev/null || { echo "$tool is missing: apt-get install -y redis-server redis-tools" >&2; exit 1; }
-done
-[ -x "$cpu" ] || { echo "no $cpu (set CPU_PER_OP)" >&2; exit 1; }
-work=$(mktemp -d)
-bpfdb_pid=
-cleanup() {
-	redis-cli -p $bpfdb_port shutdown >/dev/null 2>&1 || true
-	redis-cli -p $redis_port shutdown nosave >/dev/null 2>&1 || true
-	if [ -n "$bpfdb_pid" ]; then
-		for _ in $(seq 100); do kill -0 "$bpfdb_pid" 2>/dev/null || break; sleep 0.1; done
-		kill "$bpfdb_pid" 2>/dev/null || true
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. scripts/server-cpu.sh
+compare_setup
 results="$work/results"
 
 requests_for() { case $1 in 100) echo 200000;; 4096) echo 100000;; 65536) echo 20000;; 1048576) echo 2000;; *) echo 20000;; esac; }
 keys_for() { case $1 in 100|4096) echo 10000;; 65536) echo 1000;; 1048576) echo 100;; *) echo 1000;; esac; }
-
-if [ -n "${BPFDB:-}" ]; then
-	bpfdb=$BPFDB
-else
-	bpfdb=$work/bpfdb
-	go build -ldflags "-X main.version=$(git describe --always --dirty)" -o "$bpfdb" ./cmd/bpfdb
-fi
-
-wait_port() {
-	for _ in $(seq 200); do
-		redis-cli -p "$1" ping >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	echo "port $1 did not answer" >&2
-	exit 1
-}
 
 info() { redis-cli -p "$1" info "$2" | tr -d '\r' | awk -F: -v f="$3" '$1 == f {print $2}'; }
 
@@ -120,34 +91,7 @@ stop_redis() {
 # busy: the machine's user, nice and system time (not irq and softirq,
 # which no process is charged with), in clock ticks.
 busy() { awk '/^cpu /{print $2 + $3 + $4}' /proc/stat; }
-hz=$(getconf CLK_TCK) ncpu=$(nproc)
-
-ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
-
-# idle_rate: the server's CPU at rest, in % of one core, over 2 s (bpfdb's
-# timers and log writer: a few %).
-idle_rate() {
-	local a
-	sleep 1; a=$(ticks); sleep 2
-	idle=$(awk -v d="$(($(ticks) - a))" -v hz="$hz" 'BEGIN {printf "%.1f", d / hz / 2 * 100}')
-}
-
-# settle waits until the server is at rest again (at most idle + 5% of a
-# core over a second; at most 60 s): work a run left behind (bpfdb: the
-# log's pebble flushes and compactions, checkpoints) is charged to it as
-# tail_ticks, over tail_s seconds.
-settle() {
-	local a b t0 limit i
-	limit=$(awk -v i="$idle" -v hz="$hz" 'BEGIN {print int((i + 5) / 100 * hz)}')
-	a=$(ticks) t0=$(date +%s.%N) b=$a
-	for i in $(seq 60); do
-		sleep 1
-		local c; c=$(ticks)
-		[ $((c - b)) -le "$limit" ] && { b=$c; break; }
-		b=$c
-	done
-	tail_ticks=$((b - a)) tail_s=$(awk -v t0="$t0" -v t1="$(date +%s.%N)" 'BEGIN {printf "%.1f", t1 - t0}')
-}
+ncpu=$(nproc)
 
 # commits: bpfdb's commit LSN (INFO master_repl_offset): a SET run must add
 # one a request, so a refused SET shows even if redis-benchmark says nothing.
@@ -158,7 +102,7 @@ bench() { # label size
 	n=$(($(requests_for "$size") / scale)) r=$(keys_for "$size")
 	for t in set get; do
 		c0=$(commits "$port") b0=$(busy)
-		out=$("$cpu" "$pid" "$n" -- bash -c 'TIMEFORMAT=%P; { time redis-benchmark -p "$1" -t "$2" -n "$3" -c 50 -d "$4" -r "$5" -q >"$6" 2>&1; } 2>"$7"' \
+		out=$("$cpu_per_op" "$pid" "$n" -- bash -c 'TIMEFORMAT=%P; { time redis-benchmark -p "$1" -t "$2" -n "$3" -c 50 -d "$4" -r "$5" -q >"$6" 2>&1; } 2>"$7"' \
 			_ "$port" "$t" "$n" "$size" "$r" "$work/out" "$work/client" | tr '\n' ' ')
 		c1=$(commits "$port") b1=$(busy)
 		settle
