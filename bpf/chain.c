@@ -719,6 +719,7 @@ struct bpfdb_abi {
 	enum bpfdb_begin_flag begin_flag;
 	enum bpfdb_full_detail full_detail;
 	enum bpfdb_len_flag len_flag;
+	enum bpfdb_value_type value_type;
 	enum bpfdb_lock_mode lock_mode;
 	enum bpfdb_txn_state txn_state;
 	enum bpfdb_wal_kind wal_kind;

@@ -163,16 +163,12 @@ func (e *Engine) blobSegments(head uint32, list []uint32, stored int) [][]byte {
 	return segs
 }
 
-// blobBuild stores value, followed by deadline d when d > 0, in a new
-// blob, and returns its header (valLen: the stored length, flagged).
-// ErrStoreFull, with nothing taken, when the pages are not there.
-func (e *Engine) blobBuild(value []byte, d int64) (blobHeader, error) {
-	stored := len(value)
-	valLen := uint32(stored)
-	if d > 0 {
-		stored += deadlineLen
-		valLen = uint32(stored) | lenExpires
-	}
+// blobBuild stores value, of type typ, followed by deadline d when d > 0,
+// in a new blob, and returns its header (valLen: the stored length,
+// flagged). ErrStoreFull, with nothing taken, when the pages are not there.
+func (e *Engine) blobBuild(value []byte, d int64, typ ValueType) (blobHeader, error) {
+	valLen := storedLen(len(value), d, typ)
+	stored := int(valLen & lenMask)
 	n := blobDataPages(stored)
 	pages := make([]uint32, 0, 1+n)
 	for len(pages) < 1+n {
@@ -373,41 +369,38 @@ func (l *blobLog) pending() int {
 	return len(l.values)
 }
 
-// encodeSet writes a SET or LOAD of value, with deadline d when d > 0,
-// into o: its bytes when they fit a slot, else the header of a new blob,
-// whose value the drain will find in blobLog when logged. ErrStoreFull,
-// with nothing taken, when there are not the pages for the blob.
-func (e *Engine) encodeSet(s *reqSlot, j int, kind uint8, db int, key, value []byte, d int64, logged bool) error {
-	stored := len(value)
-	if d > 0 {
-		stored += deadlineLen
-	}
-	if stored <= SlotValueLen {
-		s.encode(j, kind, db, key, value).setDeadline(len(value), d)
+// encodeSet writes op, a SET or LOAD (kind) of its value, type and
+// deadline, into op j of s: the value's bytes when they fit a slot, else
+// the header of a new blob, whose value the drain will find in blobLog
+// when logged. ErrStoreFull, with nothing taken, when there are not the
+// pages for the blob.
+func (e *Engine) encodeSet(s *reqSlot, j int, kind uint8, op *Op, logged bool) error {
+	if !needsBlob(op) {
+		s.encode(j, kind, op.DB, op.Key, op.Value).setDeadline(len(op.Value), op.ExpireAt, op.Type)
 		return nil
 	}
-	h, err := e.newBlob(value, d, logged)
+	h, err := e.newBlob(op, logged)
 	if err != nil {
 		return err
 	}
-	s.encode(j, kind, db, key, nil).setBlob(h)
+	s.encode(j, kind, op.DB, op.Key, nil).setBlob(h)
 	return nil
 }
 
-// newBlob is blobBuild that also keeps the value for the drain when the
-// write will be logged.
-func (e *Engine) newBlob(value []byte, d int64, logged bool) (blobHeader, error) {
-	h, err := e.blobBuild(value, d)
+// newBlob is blobBuild of op's value that also keeps the value for the
+// drain when the write will be logged.
+func (e *Engine) newBlob(op *Op, logged bool) (blobHeader, error) {
+	h, err := e.blobBuild(op.Value, op.ExpireAt, op.Type)
 	if err == nil && logged && e.drain != nil {
-		e.blobLog.add(h.ID, value, d)
+		e.blobLog.add(h.ID, op.Value, op.ExpireAt)
 	}
 	return h, err
 }
 
-// needsBlob reports whether op is a SET whose value, with its deadline,
-// is too large for a slot.
+// needsBlob reports whether op is a SET (or LOAD) whose value, with its
+// deadline, is too large for a slot.
 func needsBlob(op *Op) bool {
-	if op.Kind != OpSet {
+	if op.Kind == OpGet || op.Kind == OpDelete || op.Kind == OpIncr {
 		return false
 	}
 	n := len(op.Value)

@@ -52,9 +52,10 @@ type chainBpfdbControl struct {
 type chainBpfdbFullDetail uint32
 
 const (
-	chainBpfdbFullDetailBPFDB_FULL_INDEX      chainBpfdbFullDetail = 255
-	chainBpfdbFullDetailBPFDB_DETAIL_OVERFLOW chainBpfdbFullDetail = 254
-	chainBpfdbFullDetailBPFDB_DETAIL_EXPIRED  chainBpfdbFullDetail = 253
+	chainBpfdbFullDetailBPFDB_FULL_INDEX        chainBpfdbFullDetail = 255
+	chainBpfdbFullDetailBPFDB_DETAIL_OVERFLOW   chainBpfdbFullDetail = 254
+	chainBpfdbFullDetailBPFDB_DETAIL_EXPIRED    chainBpfdbFullDetail = 253
+	chainBpfdbFullDetailBPFDB_DETAIL_WRONG_TYPE chainBpfdbFullDetail = 252
 )
 
 type chainBpfdbKey struct {
@@ -67,14 +68,16 @@ type chainBpfdbKey struct {
 type chainBpfdbLayout uint32
 
 const (
-	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 838427314
+	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 1790502439
 )
 
 type chainBpfdbLenFlag uint32
 
 const (
-	chainBpfdbLenFlagBPFDB_LEN_EXPIRES chainBpfdbLenFlag = 1073741824
-	chainBpfdbLenFlagBPFDB_LEN_MASK    chainBpfdbLenFlag = 1073741823
+	chainBpfdbLenFlagBPFDB_LEN_EXPIRES    chainBpfdbLenFlag = 1073741824
+	chainBpfdbLenFlagBPFDB_LEN_TYPE       chainBpfdbLenFlag = 939524096
+	chainBpfdbLenFlagBPFDB_LEN_TYPE_SHIFT chainBpfdbLenFlag = 27
+	chainBpfdbLenFlagBPFDB_LEN_MASK       chainBpfdbLenFlag = 134217727
 )
 
 type chainBpfdbLimit uint32
@@ -235,6 +238,7 @@ const (
 	chainBpfdbStatusBPFDB_ERR_NOT_INTEGER     chainBpfdbStatus = 17
 	chainBpfdbStatusBPFDB_ERR_LAYOUT          chainBpfdbStatus = 18
 	chainBpfdbStatusBPFDB_ERR_TXN_TABLE_FULL  chainBpfdbStatus = 19
+	chainBpfdbStatusBPFDB_ERR_WRONG_TYPE      chainBpfdbStatus = 20
 )
 
 type chainBpfdbTxn struct {
@@ -259,6 +263,14 @@ type chainBpfdbTxnEntry struct {
 	Len      uint32
 	Pad1     uint32
 }
+
+type chainBpfdbValueType uint32
+
+const (
+	chainBpfdbValueTypeBPFDB_TYPE_STRING chainBpfdbValueType = 0
+	chainBpfdbValueTypeBPFDB_TYPE_HASH   chainBpfdbValueType = 1
+	chainBpfdbValueTypeBPFDB_TYPES       chainBpfdbValueType = 2
+)
 
 type chainBpfdbVersion struct {
 	_       structs.HostLayout

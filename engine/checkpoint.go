@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bpfdb/bpfdb/logd"
 	"github.com/cilium/ebpf"
 )
 
@@ -99,12 +100,20 @@ func (e *Engine) openWriters() int {
 // copyBatch is how many records one batch lookup reads.
 const copyBatch = 4096
 
+// Item is a key with a value, as Scan reads it.
+type Item struct {
+	DB         int // the key's database
+	Key, Value []byte
+	Type       ValueType
+	ExpireAt   int64 // the value's deadline (Op.ExpireAt), 0: none
+}
+
 // Scan calls fn for every key with a value, of every database, in no
 // particular order, as one read-only snapshot sees them; it stops early
-// when fn returns false. key and value are valid only during the call.
-// Writers go on meanwhile: Scan takes no locks, and the snapshot keeps
-// what it sees from being reclaimed.
-func (e *Engine) Scan(fn func(db int, key, value []byte) bool) error {
+// when fn returns false. The item and its bytes are valid only during the
+// call. Writers go on meanwhile: Scan takes no locks, and the snapshot
+// keeps what it sees from being reclaimed.
+func (e *Engine) Scan(fn func(it *Item) bool) error {
 	snap, err := e.BeginReadOnly()
 	if err != nil {
 		return err
@@ -115,11 +124,13 @@ func (e *Engine) Scan(fn func(db int, key, value []byte) bool) error {
 	defer snap.mu.Unlock()
 	var n uint64
 	now := e.Now()
-	err = e.copyImage(snap.snapTS, func(db int, k, v []byte, expireAt int64) error {
-		if expireAt != 0 && now > expireAt {
+	var it Item
+	err = e.copyImage(snap.snapTS, func(db int, k []byte, v logd.Entry) error {
+		if v.ExpireAt != 0 && now > v.ExpireAt {
 			return nil // expired: absent to every reader (expiry.go)
 		}
-		if !fn(db, k, v) {
+		it = Item{DB: db, Key: k, Value: v.Value, Type: ValueType(v.Type), ExpireAt: v.ExpireAt}
+		if !fn(&it) {
 			return errStopScan
 		}
 		return nil
@@ -133,18 +144,18 @@ func (e *Engine) Scan(fn func(db int, key, value []byte) bool) error {
 var errStopScan = errors.New("scan stopped")
 
 // copyImage calls add for every key with a live value at snapshot snap
-// (and its deadline, expired or not),
+// (its deadline, expired or not, and its type),
 // which the caller has registered (so none of those versions is reclaimed).
 // Records are read with batch lookups; values straight from the mmapped
 // slabs. Progress is reported under stage, unless it is empty.
-func (e *Engine) copyImage(snap uint64, add func(db int, k, v []byte, expireAt int64) error, n *uint64, stage string) error {
+func (e *Engine) copyImage(snap uint64, add func(db int, k []byte, v logd.Entry) error, n *uint64, stage string) error {
 	keys := make([]chainBpfdbKey, copyBatch)
 	recs := make([]chainBpfdbRecord, copyBatch)
 	var cursor ebpf.MapBatchCursor
 	for {
 		got, err := e.maps.Records.BatchLookup(&cursor, keys, recs, nil)
 		for i := 0; i < got; i++ {
-			v, expireAt, ok := e.valueAt(&recs[i], snap)
+			v, ok := e.valueAt(&recs[i], snap)
 			if !ok {
 				continue
 			}
@@ -152,7 +163,7 @@ func (e *Engine) copyImage(snap uint64, add func(db int, k, v []byte, expireAt i
 			if !ok {
 				return fmt.Errorf("bpfdb: a record of a %d-byte key the engine does not hold (longkey.go, invariant 2)", keys[i].Len)
 			}
-			if err := add(int(keys[i].Db), key, v, expireAt); err != nil {
+			if err := add(int(keys[i].Db), key, v); err != nil {
 				return err
 			}
 			*n++
@@ -169,28 +180,29 @@ func (e *Engine) copyImage(snap uint64, add func(db int, k, v []byte, expireAt i
 	}
 }
 
-// valueAt returns the value rec holds at snapshot snap, if live, and its
-// deadline. The copy of rec may be torn by a concurrent install or
-// reclaim, but neither touches the version snap sees
+// valueAt returns the value rec holds at snapshot snap, if live, with its
+// deadline and type. The copy of rec may be torn by a concurrent install
+// or reclaim, but neither touches the version snap sees
 // (storage/version.h, invariants 2 and 3).
-func (e *Engine) valueAt(rec *chainBpfdbRecord, snap uint64) ([]byte, int64, bool) {
+func (e *Engine) valueAt(rec *chainBpfdbRecord, snap uint64) (logd.Entry, bool) {
 	for _, v := range rec.V {
 		if v.BeginTs == 0 || v.BeginTs > snap || v.EndTs <= snap {
 			continue
 		}
 		if v.Len == tombstone {
-			return nil, 0, false
+			return logd.Entry{}, false
 		}
-		stored := int(v.Len & lenMask)
-		if stored == 0 {
-			return []byte{}, 0, true
+		ent := logd.Entry{Value: []byte{}, Type: uint8(lenValueType(v.Len))}
+		if v.Len&lenMask == 0 {
+			return ent, true
 		}
 		b := e.storedAt(v.Ref, v.Len)
 		if b == nil {
-			return nil, 0, false
+			return logd.Entry{}, false
 		}
 		n, deadline := splitStored(b, v.Len)
-		return b[:n:n], deadline, true
+		ent.Value, ent.ExpireAt = b[:n:n], deadline
+		return ent, true
 	}
-	return nil, 0, false
+	return logd.Entry{}, false
 }

@@ -63,7 +63,8 @@ func TestDatabases(t *testing.T) {
 			}
 		}
 		n := 0
-		if err := e.Scan(func(db int, k, v []byte) bool {
+		if err := e.Scan(func(it *Item) bool {
+			db, k, v := it.DB, it.Key, it.Value
 			if string(v) != want(db, string(k)) {
 				t.Errorf("%s: Scan: database %d, %d-byte key: %q", what, db, len(k), v)
 			}

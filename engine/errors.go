@@ -54,6 +54,10 @@ var (
 	ErrLogUnavailable = errors.New("bpfdb: writes refused: the log cannot take them")
 	// ErrNotInteger: OpIncr of a value that is not a decimal int64.
 	ErrNotInteger = errors.New("bpfdb: value is not an integer or out of range")
+	// ErrWrongType: an op that reads a value as a string (OpIncr, the
+	// Engine.Get family) met one of another type (Op.Type). Redis's
+	// WRONGTYPE.
+	ErrWrongType = errors.New("bpfdb: the key holds a value of another type than a string")
 	// ErrOverflow: OpIncr whose sum is out of the int64 range.
 	ErrOverflow = errors.New("bpfdb: increment or decrement would overflow")
 	// ErrQuiesced: a checkpoint's gate refused a new writer; retry.
@@ -189,7 +193,12 @@ func (e *Engine) statusError(status int32, detail uint8) error {
 		if detail == uint8(chainBpfdbFullDetailBPFDB_DETAIL_OVERFLOW) {
 			return ErrOverflow
 		}
+		if detail == uint8(chainBpfdbFullDetailBPFDB_DETAIL_WRONG_TYPE) {
+			return ErrWrongType
+		}
 		return ErrNotInteger
+	case chainBpfdbStatusBPFDB_ERR_WRONG_TYPE:
+		return ErrWrongType
 	default:
 		return fmt.Errorf("%w: chain status %d", ErrInternal, status)
 	}

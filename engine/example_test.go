@@ -111,7 +111,7 @@ func ExampleEngine_Scan() {
 	db.Set([]byte("a"), []byte("1"))
 
 	n := 0
-	db.Scan(func(_ int, key, value []byte) bool {
+	db.Scan(func(*engine.Item) bool {
 		n++
 		return true // false stops the scan
 	})

@@ -36,6 +36,8 @@ const (
 	deadlineLen = int(chainBpfdbLimitBPFDB_DEADLINE_LEN)
 	lenExpires  = uint32(chainBpfdbLenFlagBPFDB_LEN_EXPIRES)
 	lenMask     = uint32(chainBpfdbLenFlagBPFDB_LEN_MASK)
+	lenType     = uint32(chainBpfdbLenFlagBPFDB_LEN_TYPE)
+	lenTypeAt   = uint32(chainBpfdbLenFlagBPFDB_LEN_TYPE_SHIFT)
 )
 
 // expiryTick is how often the expirer looks for due deadlines when none is
@@ -70,22 +72,43 @@ func checkDeadline(op *Op) error {
 	return nil
 }
 
-// setDeadline appends deadline d to the n-byte value encoded in o.
-func (o *chainBpfdbOp) setDeadline(n int, d int64) {
-	if d <= 0 {
-		return
+// setDeadline appends deadline d to the n-byte value of type typ encoded
+// in o, and flags its length.
+func (o *chainBpfdbOp) setDeadline(n int, d int64, typ ValueType) {
+	if d > 0 {
+		binary.LittleEndian.PutUint64(o.Value[n:n+deadlineLen], uint64(d))
 	}
-	binary.LittleEndian.PutUint64(o.Value[n:n+deadlineLen], uint64(d))
-	o.ValLen = uint32(n+deadlineLen) | lenExpires
+	o.ValLen = storedLen(n, d, typ)
+}
+
+// storedLen is the length, flagged, of an n-byte value of type typ with
+// deadline d (0: none) after it (bpf/include/bpfdb.h).
+func storedLen(n int, d int64, typ ValueType) uint32 {
+	l := uint32(n) | uint32(typ)<<lenTypeAt
+	if d > 0 {
+		l = (l + uint32(deadlineLen)) | lenExpires
+	}
+	return l
+}
+
+// lenValueType is the type of a value whose flagged length is valLen.
+func lenValueType(valLen uint32) ValueType {
+	if valLen == tombstone {
+		return TypeString
+	}
+	return ValueType((valLen & lenType) >> lenTypeAt)
 }
 
 // splitStored returns the length of the value stored as valLen bytes of b
 // (its deadline excluded) and its deadline (0: none).
 func splitStored(b []byte, valLen uint32) (n int, deadline int64) {
-	if valLen == tombstone || valLen&lenExpires == 0 {
-		return int(min(valLen, uint32(len(b)))), 0
+	if valLen == tombstone {
+		return len(b), 0
 	}
 	stored := int(valLen & lenMask)
+	if valLen&lenExpires == 0 {
+		return min(stored, len(b)), 0
+	}
 	if stored < deadlineLen || stored > len(b) {
 		return 0, 0 // the chain refuses such lengths (value_len_ok)
 	}

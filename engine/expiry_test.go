@@ -233,7 +233,7 @@ func TestExpiryDurable(t *testing.T) {
 		t.Fatalf("after a second checkpoint and restart: %q %d %v", v, d, err)
 	}
 	n := 0
-	e.Scan(func(_ int, k, v []byte) bool { n++; return true })
+	e.Scan(func(*Item) bool { n++; return true })
 	if n != 11 {
 		t.Fatalf("scan after restart: %d keys, want 11", n)
 	}
@@ -277,7 +277,7 @@ func TestExpiryMany(t *testing.T) {
 		t.Fatalf("%d deadlines pending, want %d", st.ExpiryPending, kept)
 	}
 	n := 0
-	e.Scan(func(_ int, k, v []byte) bool { n++; return true })
+	e.Scan(func(*Item) bool { n++; return true })
 	if n != kept {
 		t.Fatalf("%d keys left, want %d", n, kept)
 	}

@@ -86,7 +86,8 @@ func TestLongKeys(t *testing.T) {
 			}
 		}
 		var scanned []string
-		if err := e.Scan(func(_ int, k, v []byte) bool {
+		if err := e.Scan(func(it *Item) bool {
+			k, v := it.Key, it.Value
 			scanned = append(scanned, string(k))
 			if !bytes.Equal(v, want[string(k)]) {
 				t.Errorf("%s: Scan: %d-byte key with %d bytes, want %d", what, len(k), len(v), len(want[string(k)]))
@@ -226,7 +227,7 @@ func TestMaxKeyLenOption(t *testing.T) {
 	}
 	e = openTest(t, Options{MaxKeys: 64, Dir: dir}) // recovery loads a key above this store's limit
 	var n int
-	if err := e.Scan(func(_ int, k, v []byte) bool { n++; return !bytes.Equal(k, huge) }); err != nil || n != 1 {
+	if err := e.Scan(func(it *Item) bool { n++; return !bytes.Equal(it.Key, huge) }); err != nil || n != 1 {
 		t.Fatalf("after recovery: scanned %d keys, %v; want the %d-byte key", n, err, len(huge))
 	}
 }

@@ -40,6 +40,33 @@ func (k OpKind) String() string {
 	return fmt.Sprintf("OpKind(%d)", uint8(k))
 }
 
+// ValueType is what a value's bytes are (bpf/include/bpfdb.h, enum
+// bpfdb_value_type). The store keeps every type as it keeps a string, one
+// value per version; the type is kept with it (logged, checkpointed,
+// recovered), and says how its user reads the bytes.
+type ValueType uint8
+
+// Value types.
+const (
+	// TypeString: the value is the bytes (the zero Type).
+	TypeString = ValueType(chainBpfdbValueTypeBPFDB_TYPE_STRING)
+	// TypeHash: the value is a hash's fields and values, in the server's
+	// encoding (server/hash.go).
+	TypeHash = ValueType(chainBpfdbValueTypeBPFDB_TYPE_HASH)
+	// numTypes is how many types there are.
+	numTypes = int(chainBpfdbValueTypeBPFDB_TYPES)
+)
+
+func (t ValueType) String() string {
+	switch t {
+	case TypeString:
+		return "string"
+	case TypeHash:
+		return "hash"
+	}
+	return fmt.Sprintf("ValueType(%d)", uint8(t))
+}
+
 // Op is one operation of a Batch or an Exec. Value is the input of a Set and
 // the result of a Get; Err is the operation's outcome (ErrNotFound for a
 // Get or Delete of an absent key).
@@ -54,6 +81,10 @@ type Op struct {
 	// write). A key written or deleted since has another Version. After
 	// an autocommit Set or Delete it is the LSN of its commit.
 	Version uint64
+	// Type is, for an OpSet, the type of Value; after an OpGet, the type
+	// of the value read. An OpIncr of a value that is not a string fails
+	// with ErrWrongType.
+	Type ValueType
 	// Delta is what an OpIncr adds.
 	Delta int64
 	// DB is the database (keyspace) of Key, 0 to Databases-1: the same
@@ -129,19 +160,33 @@ func (e *Engine) checkOp(op *Op) error {
 	if op.DB < 0 || op.DB >= Databases {
 		return fmt.Errorf("%w: database %d: the store has %d (Databases), 0 to %d", ErrNoSuchDB, op.DB, Databases, Databases-1)
 	}
+	if op.Kind == OpSet && int(op.Type) >= numTypes {
+		return fmt.Errorf("bpfdb: %v of key %q is not a value type: there are %d", op.Type, op.Key, numTypes)
+	}
 	if op.Kind == OpSet {
 		return checkDeadline(op)
 	}
 	return nil
 }
 
-// Get returns the value of key (of database 0: Exec with Op.DB for another), or ErrNotFound.
+// Get returns the value of key (of database 0: Exec with Op.DB for
+// another), or ErrNotFound; ErrWrongType when it is not a string (Op.Type:
+// an OpGet reads any).
 func (e *Engine) Get(key []byte) ([]byte, error) {
 	ops := [1]Op{{Kind: OpGet, Key: key}}
 	if err := e.Batch(ops[:]); err != nil {
 		return nil, err
 	}
-	return ops[0].Value, ops[0].Err
+	return ops[0].stringValue()
+}
+
+// stringValue is what a Get op read, if a string: the Engine.Get family
+// reads strings only.
+func (op *Op) stringValue() ([]byte, error) {
+	if op.Err == nil && op.Type != TypeString {
+		return nil, fmt.Errorf("%w: key %q holds a %v", ErrWrongType, op.Key, op.Type)
+	}
+	return op.Value, op.Err
 }
 
 // Set stores value under key (of database 0) as one transaction. It fails with ErrConflict
@@ -409,7 +454,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			continue
 		}
 		if op.Kind == OpGet {
-			op.Value, op.Version, op.ExpireAt = nil, 0, 0
+			op.Value, op.Version, op.ExpireAt, op.Type = nil, 0, 0, TypeString
 		}
 		pending[n] = i
 		n++
@@ -431,7 +476,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			case op.Kind == OpSet && held != nil && held[pending[j]].ID != 0:
 				o.setBlob(held[pending[j]])
 			case op.Kind == OpSet:
-				o.setDeadline(len(op.Value), op.ExpireAt)
+				o.setDeadline(len(op.Value), op.ExpireAt, op.Type)
 			case op.onlyExpired:
 				o.Flags = uint8(chainBpfdbBeginFlagBPFDB_DEL_EXPIRED)
 			}
@@ -477,7 +522,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			}
 			if op.Kind == OpGet && op.Err == nil && isBlob(o.ValLen) {
 				if v, d, ok := e.getValue(o, false); ok {
-					op.Value, op.ExpireAt, op.Version = v, d, o.Ts
+					op.Value, op.ExpireAt, op.Version, op.Type = v, d, o.Ts, lenValueType(o.ValLen)
 					continue
 				}
 				op.Err = errRetry // freed under the copy: read again
@@ -500,7 +545,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			if op.Err == nil && (op.Kind == OpGet || op.Kind == OpIncr) { // the value read, or the sum
 				l, deadline := splitStored(o.Value[:], o.ValLen)
 				if op.Kind == OpGet {
-					op.Version, op.ExpireAt = o.Ts, deadline
+					op.Version, op.ExpireAt, op.Type = o.Ts, deadline, lenValueType(o.ValLen)
 				}
 				op.Value = buf[:l:l]
 				copy(op.Value, o.Value[:l])
@@ -528,7 +573,7 @@ func (e *Engine) buildBlobs(ops []Op, pending []int, held []blobHeader) ([]blobH
 			if held == nil {
 				held = make([]blobHeader, len(ops))
 			}
-			h, err := e.newBlob(op.Value, op.ExpireAt, true)
+			h, err := e.newBlob(op, true)
 			if err != nil {
 				op.Err = err
 				continue

@@ -27,10 +27,11 @@ type loader struct {
 	n   uint64
 }
 
-// add queues a version, with its deadline (0: none), which the expirer is
-// told of; key and value are copied (they alias pebble's iterator, which
-// reuses them).
-func (l *loader) add(db int, key, value []byte, expireAt int64, del bool, ts uint64) error {
+// add queues a version, v or a deletion (del), at ts: the expirer is told
+// of its deadline (0: none); key and value are copied (they alias
+// pebble's iterator, which reuses them).
+func (l *loader) add(db int, key []byte, v logd.Entry, del bool, ts uint64) error {
+	value, expireAt := v.Value, v.ExpireAt
 	if !del && len(value) > MaxValueLenLimit {
 		// No engine logs such a value: the log is not a store's, or
 		// damaged past its checksums. (A value above this store's
@@ -39,7 +40,10 @@ func (l *loader) add(db int, key, value []byte, expireAt int64, del bool, ts uin
 			logd.ErrCorrupt, ts, len(value), key, MaxValueLenLimit)
 	}
 	kind := OpKind(chainBpfdbOpKindBPFDB_OP_LOAD)
-	l.ops = append(l.ops, Op{Kind: kind, DB: db, Key: append([]byte(nil), key...), Value: append([]byte(nil), value...), ExpireAt: expireAt})
+	if int(v.Type) >= numTypes {
+		return fmt.Errorf("%w: LSN %d writes a value of type %d to key %q: there are %d", logd.ErrCorrupt, ts, v.Type, key, numTypes)
+	}
+	l.ops = append(l.ops, Op{Kind: kind, DB: db, Key: append([]byte(nil), key...), Value: append([]byte(nil), value...), ExpireAt: expireAt, Type: ValueType(v.Type)})
 	if expireAt > 0 {
 		l.e.expiry.add(db, key, expireAt, ts)
 	} else {
@@ -77,7 +81,7 @@ func (l *loader) flush() error {
 	}()
 	for i := range l.ops {
 		o := &s.ops[i]
-		if err := l.e.encodeSet(s, i, uint8(l.ops[i].Kind), l.ops[i].DB, l.ops[i].Key, l.ops[i].Value, l.ops[i].ExpireAt, false); err != nil {
+		if err := l.e.encodeSet(s, i, uint8(l.ops[i].Kind), &l.ops[i], false); err != nil {
 			return fmt.Errorf("bpfdb: recovery: loading %q: %w", l.ops[i].Key, err)
 		}
 		n++
@@ -124,11 +128,11 @@ func (e *Engine) recover() (Recovery, error) {
 	l := &loader{e: e}
 	if haveCheckpoint {
 		rec.Checkpoint = cp
-		err := e.log.LoadCheckpoint(cp, func(db int, k, v []byte, expireAt int64) error {
+		err := e.log.LoadCheckpoint(cp, func(db int, k []byte, v logd.Entry) error {
 			if db >= Databases {
 				return fmt.Errorf("%w: checkpoint entry %q of database %d: the store has %d", logd.ErrCorrupt, k, db, Databases)
 			}
-			if err := l.add(db, k, v, expireAt, false, cp.LSN); err != nil {
+			if err := l.add(db, k, v, false, cp.LSN); err != nil {
 				return err
 			}
 			if l.n%65536 == 0 {
@@ -149,7 +153,7 @@ func (e *Engine) recover() (Recovery, error) {
 			if w.DB >= Databases {
 				return fmt.Errorf("%w: LSN %d writes key %q of database %d: the store has %d", logd.ErrCorrupt, t.LSN, w.Key, w.DB, Databases)
 			}
-			if err := l.add(w.DB, w.Key, w.Value, w.ExpireAt, w.Delete, t.LSN); err != nil {
+			if err := l.add(w.DB, w.Key, logd.Entry{Value: w.Value, ExpireAt: w.ExpireAt, Type: w.Type}, w.Delete, t.LSN); err != nil {
 				return err
 			}
 		}

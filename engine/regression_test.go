@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/bpfdb/bpfdb/logd"
 )
 
 // A key deleted while an old snapshot still holds an older version stays
@@ -90,7 +92,8 @@ func TestCheckpointOutlivesReaper(t *testing.T) {
 		t.Fatal(ok, err)
 	}
 	bad, seen := 0, 0
-	e.log.LoadCheckpoint(cp, func(_ int, k, v []byte, _ int64) error {
+	e.log.LoadCheckpoint(cp, func(_ int, k []byte, ent logd.Entry) error {
+		v := ent.Value
 		seen++
 		want := []byte(fmt.Sprintf("A-%s-yyyyyyyyyyyyy", k[1:]))
 		if !bytes.Equal(v, want) {

@@ -120,7 +120,7 @@ func TestScanSeesOneSnapshot(t *testing.T) {
 	e.Delete([]byte("k007"))
 	delete(want, "k007")
 	got := map[string]string{}
-	if err := e.Scan(func(_ int, k, v []byte) bool { got[string(k)] = string(v); return true }); err != nil {
+	if err := e.Scan(func(it *Item) bool { got[string(it.Key)] = string(it.Value); return true }); err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != len(want) {
@@ -132,7 +132,7 @@ func TestScanSeesOneSnapshot(t *testing.T) {
 		}
 	}
 	n := 0
-	e.Scan(func(_ int, k, v []byte) bool { n++; return n < 5 })
+	e.Scan(func(*Item) bool { n++; return n < 5 })
 	if n != 5 {
 		t.Fatalf("Scan stopped after %d keys, want 5", n)
 	}

@@ -73,13 +73,14 @@ func (e *Engine) begin(readOnly bool) (*Txn, error) {
 }
 
 // Get returns key's value (of database 0: Run with Op.DB for another) as this
-// transaction sees it, or ErrNotFound.
+// transaction sees it, or ErrNotFound; ErrWrongType when it is not a
+// string.
 func (t *Txn) Get(key []byte) ([]byte, error) {
 	ops := [1]Op{{Kind: OpGet, Key: key}}
 	if err := t.single(ops[:]); err != nil {
 		return nil, err
 	}
-	return ops[0].Value, ops[0].Err
+	return ops[0].stringValue()
 }
 
 // Set buffers a write of value under key (of database 0); it becomes visible
@@ -275,7 +276,7 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 	}()
 	for i := range ops {
 		if ops[i].Kind == OpSet {
-			if err := e.encodeSet(s, n, uint8(OpSet), ops[i].DB, ops[i].Key, ops[i].Value, ops[i].ExpireAt, true); err != nil {
+			if err := e.encodeSet(s, n, uint8(OpSet), &ops[i], true); err != nil {
 				ops[i].Err = err
 				return err // nothing ran: the transaction is as it was
 			}
@@ -327,7 +328,7 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 		}
 		ops[i].Version = 0
 		if ops[i].Kind == OpGet {
-			ops[i].ExpireAt = 0
+			ops[i].ExpireAt, ops[i].Type = 0, TypeString
 			e.noteExpired(o, ops[i].Key)
 		}
 		if ops[i].Kind == OpGet && errors.Is(ops[i].Err, ErrNotFound) {
@@ -344,7 +345,7 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 			} else if !ok {
 				ops[i].Err = errBlobMoved
 			}
-			ops[i].Version = o.Ts
+			ops[i].Version, ops[i].Type = o.Ts, lenValueType(o.ValLen)
 		}
 		if failed == nil && ops[i].Err != nil && !errors.Is(ops[i].Err, ErrNotFound) {
 			failed = ops[i].Err

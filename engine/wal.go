@@ -35,7 +35,8 @@ type ringRecord struct {
 	key    []byte
 	value  []byte
 	delete bool
-	expire int64  // the value's deadline (expiry.go), 0: none
+	expire int64 // the value's deadline (expiry.go), 0: none
+	typ    ValueType
 	blobID uint64 // a blob's id (blob.go): its value is in blobLog, not here
 	// long: key is the index key's data, of a key of longLen bytes
 	// (longkey.go), which the drain looks up.
@@ -83,11 +84,14 @@ func decodeRingRecord(b []byte) (ringRecord, error) {
 		r.delete = true
 		return r, nil
 	}
+	if r.typ = lenValueType(valLen); int(r.typ) >= numTypes {
+		return r, fmt.Errorf("%w: value length %#x of type %d", errBadRingRecord, valLen, r.typ)
+	}
 	if isBlob(valLen) {
 		return decodeBlobRecord(r, b, valLen)
 	}
 	stored := int(valLen & lenMask)
-	if valLen&^(lenMask|lenExpires) != 0 || stored > SlotValueLen || walValOffset+stored > len(b) ||
+	if valLen&^(lenMask|lenExpires|lenType) != 0 || stored > SlotValueLen || walValOffset+stored > len(b) ||
 		(valLen&lenExpires != 0 && stored < deadlineLen) {
 		return r, fmt.Errorf("%w: value length %#x in a record of %d bytes", errBadRingRecord, valLen, len(b))
 	}
@@ -99,7 +103,7 @@ func decodeRingRecord(b []byte) (ringRecord, error) {
 // decodeBlobRecord finishes decoding r, a write of a blob: b holds its
 // header where a value's bytes would be (bpf/include/bpfdb.h).
 func decodeBlobRecord(r ringRecord, b []byte, valLen uint32) (ringRecord, error) {
-	if valLen&^(lenMask|lenExpires) != 0 || int(valLen&lenMask) > MaxValueLenLimit+deadlineLen || walValOffset+blobHead > len(b) {
+	if valLen&^(lenMask|lenExpires|lenType) != 0 || int(valLen&lenMask) > MaxValueLenLimit+deadlineLen || walValOffset+blobHead > len(b) {
 		return r, fmt.Errorf("%w: blob length %#x in a record of %d bytes", errBadRingRecord, valLen, len(b))
 	}
 	var h blobHeader
@@ -189,12 +193,12 @@ const orphanAge = 30 * time.Second
 // a blob's value is not in the sample, and is not copied.
 func write(r *ringRecord) logd.Write {
 	if r.blobID != 0 {
-		return logd.Write{DB: r.db, Key: bytes.Clone(r.key), Value: r.value, ExpireAt: r.expire}
+		return logd.Write{DB: r.db, Key: bytes.Clone(r.key), Value: r.value, ExpireAt: r.expire, Type: uint8(r.typ)}
 	}
 	buf := make([]byte, len(r.key)+len(r.value))
 	n := copy(buf, r.key)
 	copy(buf[n:], r.value)
-	w := logd.Write{DB: r.db, Key: buf[:n:n], Delete: r.delete, ExpireAt: r.expire}
+	w := logd.Write{DB: r.db, Key: buf[:n:n], Delete: r.delete, ExpireAt: r.expire, Type: uint8(r.typ)}
 	if !r.delete {
 		w.Value = buf[n:]
 	}
@@ -261,7 +265,7 @@ func (d *logDrain) handle(r *ringRecord) {
 		p.writes = append(p.writes, write(r))
 	case chainBpfdbWalKindBPFDB_WAL_WRITE_COMMIT:
 		// Encoded (copied) now, before the sample is reused.
-		w := logd.Write{DB: r.db, Key: r.key, Delete: r.delete, ExpireAt: r.expire}
+		w := logd.Write{DB: r.db, Key: r.key, Delete: r.delete, ExpireAt: r.expire, Type: uint8(r.typ)}
 		if !r.delete {
 			w.Value = r.value
 		}

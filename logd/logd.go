@@ -687,23 +687,24 @@ func (l *Log) NewCheckpoint(lsn uint64) *CheckpointWriter {
 const checkpointBatchBytes = 4 << 20
 
 // checkpointFormat is the format of the entries of the checkpoints
-// written: 2, under the key's database (one byte) then the key,
-// crc32c || uvarint deadline || value, the checksum over database || key
-// || deadline || value. Format 1 had no database byte (all database 0); a
+// written: 3, under the key's database (one byte) then the key,
+// crc32c || uvarint deadline || type (one byte) || value, the checksum
+// over database || key || deadline || type || value. Format 2 had no type
+// (all strings), format 1 no database byte either (all database 0); a
 // manifest of format 0 (8 bytes, no format byte) has entries of crc32c ||
 // value.
-const checkpointFormat = 2
+const checkpointFormat = 3
 
-// Add records key=value of database db in the checkpoint, with the
-// value's deadline (Unix milliseconds, 0: none).
-func (c *CheckpointWriter) Add(db int, key, value []byte, expireAt int64) error {
-	if db < 0 || db >= MaxDatabases {
-		panic(fmt.Sprintf("logd: checkpoint entry of database %d", db))
+// Add records key's entry e, of database db, in the checkpoint.
+func (c *CheckpointWriter) Add(db int, key []byte, e Entry) error {
+	if db < 0 || db >= MaxDatabases || e.Type >= MaxTypes {
+		panic(fmt.Sprintf("logd: checkpoint entry of database %d, type %d", db, e.Type))
 	}
 	dbKey := append([]byte{byte(db)}, key...)
-	v := make([]byte, 4, 4+binary.MaxVarintLen64+len(value))
-	v = binary.AppendUvarint(v, uint64(expireAt))
-	v = append(v, value...)
+	v := make([]byte, 4, 4+binary.MaxVarintLen64+1+len(e.Value))
+	v = binary.AppendUvarint(v, uint64(e.ExpireAt))
+	v = append(v, e.Type)
+	v = append(v, e.Value...)
 	binary.LittleEndian.PutUint32(v, checksum(c.lsn, append(append([]byte{}, dbKey...), v[4:]...)))
 	c.batch.Set(checkpointKey(c.lsn, dbKey), v, nil)
 	c.n++
@@ -784,10 +785,10 @@ func latestCheckpoint(db *pebble.DB) (Checkpoint, bool, error) {
 	return c, true, nil
 }
 
-// LoadCheckpoint calls fn for every entry of checkpoint c (its database,
-// key, value and deadline, 0: none), checking each entry's checksum and
-// the entry count.
-func (l *Log) LoadCheckpoint(c Checkpoint, fn func(db int, key, value []byte, expireAt int64) error) error {
+// LoadCheckpoint calls fn for every entry of checkpoint c, with its
+// database and key, checking each entry's checksum and the entry count.
+// The entry's value aliases the iterator: valid only during the call.
+func (l *Log) LoadCheckpoint(c Checkpoint, fn func(db int, key []byte, e Entry) error) error {
 	iter, err := l.db.NewIter(&pebble.IterOptions{LowerBound: checkpointKey(c.LSN, nil), UpperBound: checkpointKey(c.LSN+1, nil)})
 	if err != nil {
 		return err
@@ -800,13 +801,19 @@ func (l *Log) LoadCheckpoint(c Checkpoint, fn func(db int, key, value []byte, ex
 		if len(v) < 4 || checksum(c.LSN, append(append([]byte{}, key...), v[4:]...)) != binary.LittleEndian.Uint32(v) {
 			return fmt.Errorf("%w: checkpoint %d entry %q fails its checksum", ErrCorrupt, c.LSN, key)
 		}
-		value, expireAt := v[4:], int64(0)
+		e := Entry{Value: v[4:]}
 		if c.format >= 1 {
-			d, n := binary.Uvarint(value)
+			d, n := binary.Uvarint(e.Value)
 			if n <= 0 || d > 1<<63-1 {
 				return fmt.Errorf("%w: checkpoint %d entry %q has a bad deadline", ErrCorrupt, c.LSN, key)
 			}
-			value, expireAt = value[n:], int64(d)
+			e.Value, e.ExpireAt = e.Value[n:], int64(d)
+		}
+		if c.format >= 3 {
+			if len(e.Value) == 0 || e.Value[0] >= MaxTypes {
+				return fmt.Errorf("%w: checkpoint %d entry %q has a bad type", ErrCorrupt, c.LSN, key)
+			}
+			e.Type, e.Value = e.Value[0], e.Value[1:]
 		}
 		db := 0
 		if c.format >= 2 {
@@ -815,7 +822,7 @@ func (l *Log) LoadCheckpoint(c Checkpoint, fn func(db int, key, value []byte, ex
 			}
 			db, key = int(key[0]), key[1:]
 		}
-		if err := fn(db, key, value, expireAt); err != nil {
+		if err := fn(db, key, e); err != nil {
 			return err
 		}
 		n++

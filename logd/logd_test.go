@@ -198,13 +198,13 @@ func TestCheckpoint(t *testing.T) {
 	l.WaitDurable(20)
 	cw := l.NewCheckpoint(15)
 	for i := 0; i < 100; i++ {
-		cw.Add(i%3, []byte(fmt.Sprint("key", i)), []byte(fmt.Sprint("value", i)), int64(i))
+		cw.Add(i%3, []byte(fmt.Sprint("key", i)), Entry{Value: []byte(fmt.Sprint("value", i)), ExpireAt: int64(i), Type: uint8(i % MaxTypes)})
 	}
 	if err := cw.Finish(); err != nil {
 		t.Fatal(err)
 	}
 	unfinished := l.NewCheckpoint(20)
-	unfinished.Add(0, []byte("half"), []byte("done"), 0)
+	unfinished.Add(0, []byte("half"), Entry{Value: []byte("done")})
 	unfinished.batch.Commit(pebble.Sync) // written but no manifest: a crash mid-checkpoint
 	l.Close()
 
@@ -215,10 +215,10 @@ func TestCheckpoint(t *testing.T) {
 		t.Fatalf("latest checkpoint: %+v %v %v", c, ok, err)
 	}
 	n := 0
-	err = l.LoadCheckpoint(c, func(db int, k, v []byte, expireAt int64) error {
+	err = l.LoadCheckpoint(c, func(db int, k []byte, e Entry) error {
 		var i int64
 		fmt.Sscanf(string(k), "key%d", &i)
-		if string(v) != fmt.Sprint("value", i) || expireAt != i || db != int(i%3) {
+		if v, expireAt := e.Value, e.ExpireAt; string(v) != fmt.Sprint("value", i) || expireAt != i || db != int(i%3) || e.Type != uint8(i%MaxTypes) {
 			t.Errorf("entry %q of database %d = %q, deadline %d", k, db, v, expireAt)
 		}
 		n++
@@ -258,7 +258,7 @@ func TestRebuild(t *testing.T) {
 	l.WaitDurable(11)
 	cw := l.NewCheckpoint(4)
 	for i := 1; i <= 4; i++ {
-		cw.Add(0, []byte(fmt.Sprint("k", i)), []byte(fmt.Sprint("v", i)), 0)
+		cw.Add(0, []byte(fmt.Sprint("k", i)), Entry{Value: []byte(fmt.Sprint("v", i))})
 	}
 	if err := cw.Finish(); err != nil {
 		t.Fatal(err)
@@ -287,8 +287,8 @@ func TestRebuildDeadlines(t *testing.T) {
 	appendAll(l, Txn{LSN: 1, Writes: []Write{w("cp-live", 2000), w("cp-gone", 1000)}})
 	l.WaitDurable(1)
 	cw := l.NewCheckpoint(1)
-	cw.Add(0, []byte("cp-live"), []byte("v"), 2000)
-	cw.Add(0, []byte("cp-gone"), []byte("v"), 1000)
+	cw.Add(0, []byte("cp-live"), Entry{Value: []byte("v"), ExpireAt: 2000})
+	cw.Add(0, []byte("cp-gone"), Entry{Value: []byte("v"), ExpireAt: 1000})
 	if err := cw.Finish(); err != nil {
 		t.Fatal(err)
 	}

@@ -21,11 +21,12 @@ type EntryKey struct {
 	Key string
 }
 
-// Entry is a key's value in a rebuilt state, and its deadline (Unix ms;
-// 0: none).
+// Entry is a key's value in a checkpoint or a rebuilt state, its
+// deadline (Unix ms; 0: none) and its type (Write.Type).
 type Entry struct {
 	Value    []byte
 	ExpireAt int64
+	Type     uint8
 }
 
 // Rebuild reconstructs, in memory, the state a store recovering from l
@@ -46,8 +47,9 @@ func Rebuild(l *Log, until uint64, now int64, progress func(done, total uint64))
 	}
 	if ok && (until == 0 || cp.LSN <= until) {
 		rep.Checkpoint = cp
-		err := l.LoadCheckpoint(cp, func(db int, k, v []byte, expireAt int64) error {
-			state[EntryKey{db, string(k)}] = Entry{Value: append([]byte{}, v...), ExpireAt: expireAt}
+		err := l.LoadCheckpoint(cp, func(db int, k []byte, e Entry) error {
+			e.Value = append([]byte{}, e.Value...)
+			state[EntryKey{db, string(k)}] = e
 			return nil
 		})
 		if err != nil {
@@ -66,7 +68,7 @@ func Rebuild(l *Log, until uint64, now int64, progress func(done, total uint64))
 			if w.Delete {
 				delete(state, EntryKey{w.DB, string(w.Key)})
 			} else {
-				state[EntryKey{w.DB, string(w.Key)}] = Entry{Value: append([]byte{}, w.Value...), ExpireAt: w.ExpireAt}
+				state[EntryKey{w.DB, string(w.Key)}] = Entry{Value: append([]byte{}, w.Value...), ExpireAt: w.ExpireAt, Type: w.Type}
 			}
 		}
 		if progress != nil && t.LSN%4096 == 0 {

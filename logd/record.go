@@ -16,6 +16,9 @@ type Write struct {
 	Delete bool
 	// ExpireAt is the value's deadline, Unix milliseconds (0: none).
 	ExpireAt int64
+	// Type is the value's type (engine.ValueType: 0 a string), below
+	// MaxTypes; a deletion has none.
+	Type uint8
 }
 
 // Txn is a committed transaction as the log holds it. LSN is its commit
@@ -40,6 +43,10 @@ const (
 // MaxDatabases bounds a write's DB: above any store's (engine.Databases).
 const MaxDatabases = 256
 
+// MaxTypes bounds a write's Type: the types a value's length can flag
+// (bpf/include/bpfdb.h, BPFDB_LEN_TYPE).
+const MaxTypes = 8
+
 // MaxValueLen is the longest value a log record may carry: above any
 // store's (engine.MaxValueLenLimit, which the engine checks against it).
 const MaxValueLen = 4 << 20
@@ -58,11 +65,12 @@ const (
 	flagDelete  = 1
 	flagExpires = 2 // a uvarint deadline follows the value
 	flagDB      = 4 // a uvarint database follows the flags (none: 0)
+	flagType    = 8 // a uvarint type follows the database (none: 0, a string)
 )
 
 // appendTxn encodes t's body: crc32c(lsn || rest) then rest, where rest is
 // uvarint id, uvarint count, and per write: flags byte, with flagDB the
-// uvarint database, uvarint key length, key, unless deleted uvarint value
+// uvarint database, with flagType the uvarint type, uvarint key length, key, unless deleted uvarint value
 // length and value, and with flagExpires the uvarint deadline. The LSN is the
 // pebble key, not in the body, but it is covered by the checksum, so a
 // record under the wrong key fails.
@@ -84,9 +92,15 @@ func appendBody(dst []byte, lsn, id uint64, writes []Write) []byte {
 		if w.DB != 0 {
 			flags |= flagDB
 		}
+		if w.Type != 0 && !w.Delete {
+			flags |= flagType
+		}
 		dst = append(dst, flags)
 		if w.DB != 0 {
 			dst = binary.AppendUvarint(dst, uint64(w.DB))
+		}
+		if flags&flagType != 0 {
+			dst = binary.AppendUvarint(dst, uint64(w.Type))
 		}
 		dst = binary.AppendUvarint(dst, uint64(len(w.Key)))
 		dst = append(dst, w.Key...)
@@ -129,13 +143,17 @@ func decodeTxn(lsn uint64, b []byte) (Txn, error) {
 		if d.err != nil {
 			break
 		}
-		if flags[0]&^(flagDelete|flagExpires|flagDB) != 0 || flags[0]&(flagDelete|flagExpires) == flagDelete|flagExpires {
+		if flags[0]&^(flagDelete|flagExpires|flagDB|flagType) != 0 ||
+			flags[0]&flagDelete != 0 && flags[0]&(flagExpires|flagType) != 0 {
 			d.fail("unknown flags %#x", flags[0])
 			break
 		}
 		w.Delete = flags[0]&flagDelete != 0
 		if flags[0]&flagDB != 0 {
 			w.DB = int(d.uvarint("database", MaxDatabases-1))
+		}
+		if flags[0]&flagType != 0 {
+			w.Type = uint8(d.uvarint("type", MaxTypes-1))
 		}
 		w.Key = d.bytes("key", int(d.uvarint("key length", maxRecordKey)))
 		if !w.Delete {

@@ -13,7 +13,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{LSN: 2, ID: 1 << 40, Writes: []Write{{Key: []byte("k"), Value: []byte("v")}}},
 		{LSN: 3, ID: 9, Writes: []Write{{Key: []byte{}, Value: []byte{}}, {Key: []byte("gone"), Delete: true}, {Key: bytes.Repeat([]byte{0}, 64), Value: bytes.Repeat([]byte{0xff}, 1024)}}},
 		{LSN: 4, ID: 10, Writes: []Write{{Key: []byte("ttl"), Value: []byte("v"), ExpireAt: 1_800_000_000_000}, {Key: []byte("x"), Value: []byte{}, ExpireAt: 1}}},
-		{LSN: 5, ID: 11, Writes: []Write{{DB: 15, Key: []byte("k"), Value: []byte("v"), ExpireAt: 7}, {DB: 1, Key: []byte("k"), Delete: true}, {DB: MaxDatabases - 1, Key: []byte("k"), Value: []byte{}}}},
+		{LSN: 5, ID: 11, Writes: []Write{{DB: 15, Key: []byte("k"), Value: []byte("v"), ExpireAt: 7, Type: MaxTypes - 1}, {Key: []byte("h"), Value: []byte("f"), Type: 1}, {DB: 1, Key: []byte("k"), Delete: true}, {DB: MaxDatabases - 1, Key: []byte("k"), Value: []byte{}}}},
 	} {
 		b := appendTxn(nil, &txn)
 		got, err := decodeTxn(txn.LSN, b)

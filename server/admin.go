@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -203,7 +204,7 @@ func isInteger(b []byte) bool {
 // snapshot.
 func (s *Server) countKeys() ([engine.Databases]int64, error) {
 	var n [engine.Databases]int64
-	err := s.e.Scan(func(db int, k, v []byte) bool { n[db]++; return true })
+	err := s.e.Scan(func(it *engine.Item) bool { n[it.DB]++; return true })
 	return n, err
 }
 
@@ -233,9 +234,9 @@ func flush(c *conn, a [][]byte, db int) {
 		}
 	}
 	var ops []engine.Op
-	err := c.s.e.Scan(func(kdb int, k, v []byte) bool {
-		if db < 0 || kdb == db {
-			ops = append(ops, engine.Op{Kind: engine.OpDelete, DB: kdb, Key: bytes.Clone(k)})
+	err := c.s.e.Scan(func(it *engine.Item) bool {
+		if db < 0 || it.DB == db {
+			ops = append(ops, engine.Op{Kind: engine.OpDelete, DB: it.DB, Key: bytes.Clone(it.Key)})
 		}
 		return true
 	})
@@ -684,7 +685,7 @@ func cmdCommand(c *conn, a [][]byte) {
 			c.wr.BulkString("summary")
 			c.wr.BulkString(strings.ToUpper(name) + " (bpfdb)")
 			c.wr.BulkString("group")
-			c.wr.BulkString(map[bool]string{true: "string", false: "server"}[commands[name].eval != nil])
+			c.wr.BulkString(cmp.Or(commands[name].group, map[bool]string{true: "string", false: "server"}[commands[name].eval != nil]))
 		}
 	case "LIST":
 		c.wr.Array(len(names))

@@ -24,6 +24,9 @@ type command struct {
 	fast func(c *conn, args [][]byte) bool
 	// eval runs a data command against a transaction's view (txn.go).
 	eval func(v *txView, args [][]byte) reply
+	// strings: the command's keys hold strings; it answers WRONGTYPE,
+	// without running, when one holds another type.
+	strings bool
 	// check validates a data command's arguments against the engine's
 	// limits before it runs or is queued.
 	check func(args [][]byte, lim limits) error
@@ -34,7 +37,9 @@ type command struct {
 	// that may be queued in MULTI (PING, ECHO, SELECT, DBSIZE, INFO,
 	// LASTSAVE); it runs, in its place, after the transaction commits.
 	noAuth, multiControl, queueable bool
-	// flags and firstKey/lastKey/step describe it to COMMAND.
+	// flags, group and firstKey/lastKey/step describe it to COMMAND
+	// (group: "string" for other data commands, "server" for the rest).
+	group                   string
 	flags                   []string
 	firstKey, lastKey, step int
 	// id indexes the server's statistics of the command (Server.cmdStats).
@@ -68,6 +73,10 @@ func init() {
 		commands[cmd.name] = cmd
 	}
 	for _, cmd := range trackingCommands() {
+		commands[cmd.name] = cmd
+	}
+	for _, cmd := range hashCommands() {
+		cmd.group = "hash"
 		commands[cmd.name] = cmd
 	}
 	id := 0
@@ -152,10 +161,10 @@ var errSyntax = errors.New("ERR syntax error")
 
 func dataCommands() []*command {
 	return []*command{
-		{name: "get", arity: 2, keys: reads(firstKey), flags: []string{"readonly", "fast"},
+		{name: "get", strings: true, arity: 2, keys: reads(firstKey), flags: []string{"readonly", "fast"},
 			fast: func(c *conn, a [][]byte) bool { return c.gather(replyValue, engine.Op{Kind: engine.OpGet, Key: a[1]}) },
 			eval: func(v *txView, a [][]byte) reply { return v.getReply(a[1]) }},
-		{name: "strlen", arity: 2, keys: reads(firstKey), flags: []string{"readonly", "fast"},
+		{name: "strlen", strings: true, arity: 2, keys: reads(firstKey), flags: []string{"readonly", "fast"},
 			fast: func(c *conn, a [][]byte) bool { return c.gather(replyLength, engine.Op{Kind: engine.OpGet, Key: a[1]}) },
 			eval: func(v *txView, a [][]byte) reply { val, _ := v.get(a[1]); return intReply(int64(len(val))) }},
 		{name: "exists", arity: -2, keys: reads(allKeys), flags: []string{"readonly", "fast"},
@@ -189,13 +198,13 @@ func dataCommands() []*command {
 				v.set(a[1], a[2])
 				return intReply(1)
 			}},
-		{name: "getset", arity: 3, keys: writes(firstKey), check: checkKeys(firstKey, 2), flags: []string{"write", "denyoom", "fast"},
+		{name: "getset", strings: true, arity: 3, keys: writes(firstKey), check: checkKeys(firstKey, 2), flags: []string{"write", "denyoom", "fast"},
 			eval: func(v *txView, a [][]byte) reply {
 				r := v.getReply(a[1])
 				v.set(a[1], a[2])
 				return r
 			}},
-		{name: "getdel", arity: 2, keys: writes(firstKey), flags: []string{"write", "fast"},
+		{name: "getdel", strings: true, arity: 2, keys: writes(firstKey), flags: []string{"write", "fast"},
 			eval: func(v *txView, a [][]byte) reply {
 				r := v.getReply(a[1])
 				v.del(a[1])
@@ -236,19 +245,19 @@ func dataCommands() []*command {
 				}
 				return intReply(1)
 			}},
-		{name: "incr", arity: 2, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "denyoom", "fast"},
+		{name: "incr", strings: true, arity: 2, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "denyoom", "fast"},
 			fast: func(c *conn, a [][]byte) bool { return c.gatherIncr(a[1], 1) },
 			eval: func(v *txView, a [][]byte) reply { return v.incrBy(a[1], 1) }},
-		{name: "decr", arity: 2, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "denyoom", "fast"},
+		{name: "decr", strings: true, arity: 2, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "denyoom", "fast"},
 			fast: func(c *conn, a [][]byte) bool { return c.gatherIncr(a[1], -1) },
 			eval: func(v *txView, a [][]byte) reply { return v.incrBy(a[1], -1) }},
-		{name: "incrby", arity: 3, keys: writes(firstKey), check: checkIncr, flags: []string{"write", "denyoom", "fast"},
+		{name: "incrby", strings: true, arity: 3, keys: writes(firstKey), check: checkIncr, flags: []string{"write", "denyoom", "fast"},
 			fast: func(c *conn, a [][]byte) bool { return fastIncrBy(c, a, false) },
 			eval: func(v *txView, a [][]byte) reply { return v.incrByArg(a[1], a[2], false) }},
-		{name: "decrby", arity: 3, keys: writes(firstKey), check: checkIncr, flags: []string{"write", "denyoom", "fast"},
+		{name: "decrby", strings: true, arity: 3, keys: writes(firstKey), check: checkIncr, flags: []string{"write", "denyoom", "fast"},
 			fast: func(c *conn, a [][]byte) bool { return fastIncrBy(c, a, true) },
 			eval: func(v *txView, a [][]byte) reply { return v.incrByArg(a[1], a[2], true) }},
-		{name: "append", arity: 3, keys: writes(firstKey), check: checkKeys(firstKey, 2), flags: []string{"write", "denyoom"},
+		{name: "append", strings: true, arity: 3, keys: writes(firstKey), check: checkKeys(firstKey, 2), flags: []string{"write", "denyoom"},
 			eval: func(v *txView, a [][]byte) reply {
 				old, _ := v.get(a[1])
 				if err := v.checkLen(len(old) + len(a[2])); err != nil {

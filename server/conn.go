@@ -411,6 +411,9 @@ func (c *conn) renderOps(runErr, durableErr error) {
 		case durableErr != nil && op.Kind != engine.OpGet && op.Err == nil:
 			opErr = durableErr // applied, but not acknowledged as durable
 		}
+		if opErr == nil && op.Kind == engine.OpGet && op.Type != engine.TypeString && p.kind != replyCount {
+			opErr = errWrongType // GET, STRLEN of another type; EXISTS counts any
+		}
 		switch {
 		case opErr == nil:
 			switch p.kind {
@@ -468,8 +471,11 @@ func (c *conn) runOps(ops []engine.Op) (uint64, error) {
 // errorText is the error reply for an engine error.
 func errorText(err error) string {
 	msg := strings.TrimPrefix(err.Error(), "bpfdb: ")
-	if strings.HasPrefix(msg, "ERR ") || strings.HasPrefix(msg, "EXECABORT ") {
+	if strings.HasPrefix(msg, "ERR ") || strings.HasPrefix(msg, "EXECABORT ") || strings.HasPrefix(msg, "WRONGTYPE ") {
 		return msg
+	}
+	if errors.Is(err, engine.ErrWrongType) {
+		return errWrongType.Error()
 	}
 	if errors.Is(err, engine.ErrLogUnavailable) || errors.Is(err, engine.ErrLogFull) {
 		// Redis's answer when it cannot persist: writes refused, reads served.

@@ -118,6 +118,9 @@ func evalSet(v *txView, a [][]byte) reply {
 	}
 	old, exists := v.get(a[1])
 	r := okReply
+	if o.get && v.typeOf(a[1]) != engine.TypeString {
+		return errReply(errWrongType) // nothing set, as Redis
+	}
 	if o.get {
 		r = bulkReply(old, exists)
 	}
@@ -257,8 +260,7 @@ func evalExpire(cmd string, seconds, relative bool) func(v *txView, a [][]byte) 
 			}
 			when += v.now
 		}
-		val, exists := v.get(a[1])
-		if !exists {
+		if !v.exists(a[1]) {
 			return intReply(0)
 		}
 		cur, _ := v.ttl(a[1])
@@ -269,7 +271,7 @@ func evalExpire(cmd string, seconds, relative bool) func(v *txView, a [][]byte) 
 			v.del(a[1])
 			return intReply(1)
 		}
-		v.setTTL(a[1], val, when)
+		v.retime(a[1], when)
 		return intReply(1)
 	}
 }
@@ -298,11 +300,10 @@ func evalTTL(ms, absolute bool) func(v *txView, a [][]byte) reply {
 }
 
 func evalPersist(v *txView, a [][]byte) reply {
-	val, exists := v.get(a[1])
-	if at, _ := v.ttl(a[1]); !exists || at == 0 {
+	if at, exists := v.ttl(a[1]); !exists || at == 0 {
 		return intReply(0)
 	}
-	v.setTTL(a[1], val, 0)
+	v.retime(a[1], 0)
 	return intReply(1)
 }
 
@@ -317,7 +318,7 @@ func expireCommands() []*command {
 	return []*command{
 		one(&command{name: "setex", arity: 4, keys: writes(firstKey), check: checkSetEx, flags: []string{"write", "denyoom"}, eval: evalSetEx("setex", "EX")}),
 		one(&command{name: "psetex", arity: 4, keys: writes(firstKey), check: checkSetEx, flags: []string{"write", "denyoom"}, eval: evalSetEx("psetex", "PX")}),
-		one(&command{name: "getex", arity: -2, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "fast"}, eval: evalGetEx}),
+		one(&command{name: "getex", strings: true, arity: -2, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "fast"}, eval: evalGetEx}),
 		one(&command{name: "expire", arity: -3, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "fast"}, eval: evalExpire("expire", true, true)}),
 		one(&command{name: "pexpire", arity: -3, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "fast"}, eval: evalExpire("pexpire", false, true)}),
 		one(&command{name: "expireat", arity: -3, keys: writes(firstKey), check: checkKeys(firstKey), flags: []string{"write", "fast"}, eval: evalExpire("expireat", true, false)}),

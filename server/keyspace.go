@@ -33,8 +33,8 @@ func keyspaceCommands() []*command {
 	return []*command{
 		{name: "type", arity: 2, keys: reads(firstKey), flags: []string{"readonly", "fast"},
 			eval: func(v *txView, a [][]byte) reply {
-				if _, ok := v.get(a[1]); ok {
-					return reply{kind: kindSimple, str: "string"}
+				if v.exists(a[1]) {
+					return reply{kind: kindSimple, str: v.typeOf(a[1]).String()}
 				}
 				return reply{kind: kindSimple, str: "none"}
 			}},
@@ -51,13 +51,13 @@ func keyspaceCommands() []*command {
 		{name: "move", arity: 3, keys: writes(firstKey), otherDB: moveDB, check: checkMove, flags: []string{"write", "fast"},
 			eval: evalMove},
 		{name: "swapdb", arity: 3, run: cmdSwapDB, flags: []string{"write", "fast"}},
-		{name: "getrange", arity: 4, keys: reads(firstKey), check: checkRange, flags: []string{"readonly"},
+		{name: "getrange", strings: true, arity: 4, keys: reads(firstKey), check: checkRange, flags: []string{"readonly"},
 			eval: evalGetRange},
-		{name: "substr", arity: 4, keys: reads(firstKey), check: checkRange, flags: []string{"readonly"},
+		{name: "substr", strings: true, arity: 4, keys: reads(firstKey), check: checkRange, flags: []string{"readonly"},
 			eval: evalGetRange},
-		{name: "setrange", arity: 4, keys: writes(firstKey), check: checkSetRange, flags: []string{"write", "denyoom"},
+		{name: "setrange", strings: true, arity: 4, keys: writes(firstKey), check: checkSetRange, flags: []string{"write", "denyoom"},
 			eval: evalSetRange},
-		{name: "incrbyfloat", arity: 3, keys: writes(firstKey), check: checkIncrFloat, flags: []string{"write", "denyoom", "fast"},
+		{name: "incrbyfloat", strings: true, arity: 3, keys: writes(firstKey), check: checkIncrFloat, flags: []string{"write", "denyoom", "fast"},
 			eval: evalIncrByFloat},
 		{name: "keys", arity: 2, run: cmdKeys, queueable: true, flags: []string{"readonly"}},
 		{name: "scan", arity: -2, run: cmdScan, flags: []string{"readonly"}},
@@ -69,20 +69,25 @@ func keyspaceCommands() []*command {
 }
 
 // getOne reads key of database db in its own snapshot, for the
-// introspection commands.
-func (s *Server) getOne(db int, key []byte) ([]byte, bool, error) {
+// introspection commands: its value and type.
+func (s *Server) getOne(db int, key []byte) ([]byte, engine.ValueType, bool, error) {
 	ops := []engine.Op{{Kind: engine.OpGet, DB: db, Key: key}}
 	if err := s.e.Exec(ops); err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	if errors.Is(ops[0].Err, engine.ErrNotFound) {
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
-	return ops[0].Value, ops[0].Err == nil, ops[0].Err
+	return ops[0].Value, ops[0].Type, ops[0].Err == nil, ops[0].Err
 }
 
-// encoding is OBJECT ENCODING's answer for a string, by Redis's rules.
-func encoding(v []byte) string {
+// encoding is OBJECT ENCODING's answer, by Redis's rules for a string; a
+// hash is one serialized run of fields and values (hash.go), which Redis
+// calls a listpack.
+func encoding(v []byte, typ engine.ValueType) string {
+	if typ == engine.TypeHash {
+		return "listpack"
+	}
 	if _, ok := parseInteger(v); ok && len(v) <= 20 {
 		return "int"
 	}
@@ -105,7 +110,7 @@ func cmdObject(c *conn, a [][]byte) {
 		c.wr.Error("ERR unknown subcommand or wrong number of arguments for '" + printable(a[1]) + "'. Try OBJECT HELP.")
 		return
 	}
-	v, ok, err := c.s.getOne(c.db, a[2])
+	v, typ, ok, err := c.s.getOne(c.db, a[2])
 	switch {
 	case err != nil:
 		c.wr.Error(errorText(err))
@@ -114,7 +119,7 @@ func cmdObject(c *conn, a [][]byte) {
 	case sub == "REFCOUNT":
 		c.wr.Int(1)
 	default:
-		c.wr.BulkString(encoding(v))
+		c.wr.BulkString(encoding(v, typ))
 	}
 }
 
@@ -130,7 +135,7 @@ func cmdMemory(c *conn, a [][]byte) {
 		c.wr.Error("ERR unknown subcommand or wrong number of arguments for '" + printable(a[1]) + "'. Try MEMORY HELP.")
 		return
 	}
-	v, ok, err := c.s.getOne(c.db, a[2])
+	v, _, ok, err := c.s.getOne(c.db, a[2])
 	switch {
 	case err != nil:
 		c.wr.Error(errorText(err))
@@ -159,7 +164,7 @@ func countDeleted(v *txView, keys [][]byte) reply {
 func countExisting(v *txView, keys [][]byte) reply {
 	n := 0
 	for _, k := range keys {
-		if _, ok := v.get(k); ok {
+		if v.exists(k) {
 			n++
 		}
 	}
@@ -170,18 +175,16 @@ var errNoSuchKey = errors.New("ERR no such key")
 
 // rename moves src's value to dst, in one transaction.
 func rename(v *txView, src, dst []byte, nx bool) reply {
-	val, ok := v.get(src)
+	val, typ, ok := v.stored(src)
 	if !ok {
 		return errReply(errNoSuchKey)
 	}
-	if nx {
-		if _, exists := v.get(dst); exists {
-			return intReply(0)
-		}
+	if nx && v.exists(dst) {
+		return intReply(0)
 	}
 	if string(src) != string(dst) {
 		at, _ := v.ttl(src)
-		v.setTTL(dst, val, at)
+		v.putStored(dst, val, typ, at)
 		v.del(src)
 	}
 	if nx {
@@ -248,15 +251,15 @@ func evalCopy(v *txView, a [][]byte) reply {
 	if db == v.db && string(a[1]) == string(a[2]) {
 		return errReply(errors.New("ERR source and destination objects are the same"))
 	}
-	val, ok := v.get(a[1])
+	val, typ, ok := v.stored(a[1])
 	if !ok {
 		return intReply(0)
 	}
 	at, _ := v.ttl(a[1])
 	copied := false
 	v.in(db, func() {
-		if _, exists := v.get(a[2]); !exists || replace {
-			v.setTTL(a[2], val, at)
+		if !v.exists(a[2]) || replace {
+			v.putStored(a[2], val, typ, at)
 			copied = true
 		}
 	})
@@ -286,15 +289,15 @@ func evalMove(v *txView, a [][]byte) reply {
 	if db == v.db {
 		return errReply(errors.New("ERR source and destination objects are the same"))
 	}
-	val, ok := v.get(a[1])
+	val, typ, ok := v.stored(a[1])
 	if !ok {
 		return intReply(0)
 	}
 	at, _ := v.ttl(a[1])
 	moved := false
 	v.in(db, func() {
-		if _, exists := v.get(a[1]); !exists {
-			v.setTTL(a[1], val, at)
+		if !v.exists(a[1]) {
+			v.putStored(a[1], val, typ, at)
 			moved = true
 		}
 	})
@@ -425,9 +428,9 @@ func evalIncrByFloat(v *txView, a [][]byte) reply {
 // keep is true.
 func (s *Server) scanKeys(db int, keep func(k []byte) bool) ([][]byte, error) {
 	var keys [][]byte
-	err := s.e.Scan(func(kdb int, k, _ []byte) bool {
-		if kdb == db && keep(k) {
-			keys = append(keys, append([]byte(nil), k...))
+	err := s.e.Scan(func(it *engine.Item) bool {
+		if it.DB == db && keep(it.Key) {
+			keys = append(keys, append([]byte(nil), it.Key...))
 		}
 		return true
 	})
@@ -496,11 +499,12 @@ func cmdScan(c *conn, a [][]byte) {
 	type hashed struct {
 		h uint64
 		k []byte
+		t engine.ValueType
 	}
 	var found []hashed
-	err = c.s.e.Scan(func(db int, k, _ []byte) bool {
-		if h := scanHash(k); db == c.db && h >= cursor {
-			found = append(found, hashed{h, append([]byte(nil), k...)})
+	err = c.s.e.Scan(func(it *engine.Item) bool {
+		if h := scanHash(it.Key); it.DB == c.db && h >= cursor {
+			found = append(found, hashed{h, append([]byte(nil), it.Key...), it.Type})
 		}
 		return true
 	})
@@ -527,7 +531,7 @@ func cmdScan(c *conn, a [][]byte) {
 	}
 	var out [][]byte
 	for _, f := range found[:n] {
-		if (match == nil || globMatch(match, f.k)) && (typ == "" || typ == "string") {
+		if (match == nil || globMatch(match, f.k)) && (typ == "" || typ == f.t.String()) {
 			out = append(out, f.k)
 		}
 	}
@@ -542,13 +546,13 @@ func cmdScan(c *conn, a [][]byte) {
 func cmdRandomKey(c *conn, a [][]byte) {
 	var pick []byte
 	seen := 0
-	err := c.s.e.Scan(func(db int, k, _ []byte) bool {
-		if db != c.db {
+	err := c.s.e.Scan(func(it *engine.Item) bool {
+		if it.DB != c.db {
 			return true
 		}
 		// Reservoir sampling: each key is picked with probability 1/n.
 		if seen++; rand.IntN(seen) == 0 {
-			pick = append(pick[:0], k...)
+			pick = append(pick[:0], it.Key...)
 		}
 		return true
 	})

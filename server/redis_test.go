@@ -1203,7 +1203,9 @@ var servedCommands = []string{"ping", "echo", "hello", "auth", "quit", "get", "s
 	"type", "unlink", "touch", "rename", "renamenx", "copy", "getrange", "substr", "setrange", "incrbyfloat",
 	"keys", "scan", "randomkey", "time", "object", "memory",
 	"setex", "psetex", "getex", "expire", "pexpire", "expireat", "pexpireat", "ttl", "pttl",
-	"expiretime", "pexpiretime", "persist"}
+	"expiretime", "pexpiretime", "persist",
+	"hset", "hmset", "hsetnx", "hget", "hmget", "hgetall", "hkeys", "hvals", "hdel", "hlen", "hexists",
+	"hstrlen", "hincrby", "hincrbyfloat", "hscan"}
 
 // helloCheck accepts a RESP2 HELLO reply for protocol proto: field/value
 // pairs with server, version (bpfdb: Config.Version), proto and id.

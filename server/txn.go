@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
+	"github.com/bpfdb/bpfdb/internal/hashenc"
 	"github.com/bpfdb/bpfdb/internal/resp"
 )
 
@@ -62,7 +63,11 @@ func dbOp(kind engine.OpKind, k string) engine.Op {
 
 // entry is one key of a transaction's view.
 type entry struct {
-	val      []byte
+	val []byte
+	typ engine.ValueType
+	// hash is val decoded, once a command has read it as a hash
+	// (hash.go): from then on it is the value, and val is stale.
+	hash     *hashenc.Hash
 	exists   bool
 	expireAt int64  // the value's deadline, Unix ms (0: none)
 	version  uint64 // as read in step 1 (0: absent)
@@ -113,10 +118,32 @@ func (v *txView) entry(k []byte) *entry {
 	return e
 }
 
+// get returns k's value, and whether k has one, for a command of
+// strings: the command checked (wrongType) that it is one.
 func (v *txView) get(k []byte) ([]byte, bool) {
 	e := v.entry(k)
 	return e.val, e.exists
 }
+
+// exists reports whether k has a value, of any type.
+func (v *txView) exists(k []byte) bool { return v.entry(k).exists }
+
+// typeOf is the type of k's value (a string when it has none).
+func (v *txView) typeOf(k []byte) engine.ValueType { return v.entry(k).typ }
+
+// wrongType reports whether one of keys holds a value that is not a
+// string, which a command of strings answers WRONGTYPE without running.
+func (v *txView) wrongType(keys [][]byte) bool {
+	for _, k := range keys {
+		if e := v.entry(k); e.exists && e.typ != engine.TypeString {
+			return true
+		}
+	}
+	return false
+}
+
+// errWrongType is Redis's answer to a command of one type on a key of another.
+var errWrongType = errors.New("WRONGTYPE Operation against a key holding the wrong kind of value")
 
 // in runs f with the view in database db (COPY ... DB, MOVE).
 func (v *txView) in(db int, f func()) {
@@ -129,10 +156,39 @@ func (v *txView) in(db int, f func()) {
 // set gives k the value val with no deadline (SET, MSET, GETSET...).
 func (v *txView) set(k, val []byte) { v.setTTL(k, val, 0) }
 
-// setTTL gives k the value val with deadline at (0: none).
+// setTTL gives k the string val with deadline at (0: none).
 func (v *txView) setTTL(k, val []byte, at int64) {
 	e := v.entry(k)
-	e.val, e.exists, e.dirty, e.expireAt = val, true, true, at
+	e.val, e.typ, e.hash, e.exists, e.dirty, e.expireAt = val, engine.TypeString, nil, true, true, at
+}
+
+// retime gives k's value, of any type, the deadline at (0: none).
+func (v *txView) retime(k []byte, at int64) {
+	e := v.entry(k)
+	e.dirty, e.expireAt = true, at
+}
+
+// stored is k's value as the store holds it, of any type, and whether k
+// has one: what RENAME, COPY and MOVE carry to another key (putStored).
+func (v *txView) stored(k []byte) (val []byte, typ engine.ValueType, ok bool) {
+	e := v.entry(k)
+	return e.bytes(), e.typ, e.exists
+}
+
+// putStored gives k the value val of type typ (from stored), with
+// deadline at.
+func (v *txView) putStored(k, val []byte, typ engine.ValueType, at int64) {
+	v.setTTL(k, val, at)
+	v.entry(k).typ = typ
+}
+
+// bytes is e's value as the store holds it: a hash a command changed is
+// encoded again.
+func (e *entry) bytes() []byte {
+	if e.hash != nil {
+		return e.hash.Encode()
+	}
+	return e.val
 }
 
 // update gives k the value val, keeping its deadline (INCR, APPEND...).
@@ -155,13 +211,14 @@ func (v *txView) ttl(k []byte) (int64, bool) {
 func (v *txView) del(k []byte) bool {
 	e := v.entry(k)
 	had := e.exists
-	e.val, e.exists, e.dirty, e.expireAt = nil, false, true, 0
+	e.val, e.typ, e.hash, e.exists, e.dirty, e.expireAt = nil, engine.TypeString, nil, false, true, 0
 	return had
 }
 
+// getReply is k's value, null if it is not a string (MGET's answer).
 func (v *txView) getReply(k []byte) reply {
-	val, ok := v.get(k)
-	return bulkReply(val, ok)
+	e := v.entry(k)
+	return bulkReply(e.val, e.exists && e.typ == engine.TypeString)
 }
 
 func (v *txView) incrByArg(k, arg []byte, negate bool) reply {
@@ -284,7 +341,7 @@ func viewEntry(r *engine.Op, now int64) *entry {
 	if r.ExpireAt != 0 && now > r.ExpireAt {
 		return e
 	}
-	e.val, e.exists, e.expireAt = r.Value, true, r.ExpireAt
+	e.val, e.typ, e.exists, e.expireAt = r.Value, r.Type, true, r.ExpireAt
 	return e
 }
 
@@ -319,7 +376,7 @@ func (v *txView) writes() []engine.Op {
 		case !e.dirty:
 		case e.exists:
 			w := dbOp(engine.OpSet, k)
-			w.Value, w.ExpireAt = e.val, e.expireAt
+			w.Value, w.Type, w.ExpireAt = e.bytes(), e.typ, e.expireAt
 			writes = append(writes, w)
 		case e.existed:
 			writes = append(writes, dbOp(engine.OpDelete, k))
@@ -374,6 +431,12 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 	replies := make([]reply, len(cmds))
 	for i, qc := range cmds {
 		v.db = qc.db
+		if qc.cmd.strings {
+			if keys, _ := qc.cmd.keys(qc.args); v.wrongType(keys) {
+				replies[i] = errReply(errWrongType)
+				continue
+			}
+		}
 		replies[i] = qc.cmd.eval(v, qc.args)
 		if v.failed != nil {
 			if tx != nil {
@@ -559,6 +622,7 @@ const (
 	kindBulk
 	kindNull
 	kindArray
+	kindMap // elems are keys and values, alternately
 )
 
 var (
@@ -591,6 +655,11 @@ func (r reply) write(w *resp.Writer) {
 		w.Null()
 	case kindArray:
 		w.Array(len(r.elems))
+		for _, e := range r.elems {
+			e.write(w)
+		}
+	case kindMap:
+		w.Map(len(r.elems) / 2)
 		for _, e := range r.elems {
 			e.write(w)
 		}

@@ -47,14 +47,30 @@ enum bpfdb_limit {
  * A value length (bpfdb_op.val_len, bpfdb_version.len, a WAL record's
  * val_len) is BPFDB_TOMBSTONE or the stored bytes, flagged with
  * BPFDB_LEN_EXPIRES when the last BPFDB_DEADLINE_LEN of them are the key's
- * deadline (storage/expiry.h). A value of more than BPFDB_MAX_VALUE_LEN
+ * deadline (storage/expiry.h), and with the value's type (enum
+ * bpfdb_value_type) in BPFDB_LEN_TYPE. A value of more than BPFDB_MAX_VALUE_LEN
  * stored bytes is a blob (storage/blob.h): where the bytes of a value go
  * (an op's value, a WRITE record's, a GET's answer), a blob's are its
  * struct bpfdb_blob.
  */
 enum bpfdb_len_flag {
 	BPFDB_LEN_EXPIRES = 0x40000000,
-	BPFDB_LEN_MASK = 0x3fffffff,
+	BPFDB_LEN_TYPE = 0x38000000,
+	BPFDB_LEN_TYPE_SHIFT = 27,
+	BPFDB_LEN_MASK = 0x07ffffff,
+};
+
+/*
+ * What a value's bytes are. The store keeps them as it keeps a string's
+ * (one version, one value): the type says how the server reads them. A
+ * string is the bytes; a hash is its fields and values, encoded by the
+ * server (server/hash.go). Only strings are integers (INCR) and only
+ * strings are read by the API for BPF programs (BPFDB_ERR_WRONG_TYPE).
+ */
+enum bpfdb_value_type {
+	BPFDB_TYPE_STRING = 0,
+	BPFDB_TYPE_HASH = 1,
+	BPFDB_TYPES = 2, /* types in use; BPFDB_LEN_TYPE holds up to 8 */
 };
 
 /* Operation kinds, in bpfdb_op.kind. */
@@ -117,6 +133,7 @@ enum bpfdb_status {
 				       * BPFDB_LAYOUT_VERSION: the store is not open,
 				       * or of another layout */
 	BPFDB_ERR_TXN_TABLE_FULL = 19,/* every kernel transaction slot is in use */
+	BPFDB_ERR_WRONG_TYPE = 20,    /* the key holds a value that is not a string */
 };
 
 /* bpfdb_op.detail for BPFDB_ERR_STORE_FULL: the slab class, or this for the index. */
@@ -124,6 +141,7 @@ enum bpfdb_full_detail {
 	BPFDB_FULL_INDEX = 255,
 	BPFDB_DETAIL_OVERFLOW = 254, /* on BPFDB_ERR_NOT_INTEGER: the sum would overflow */
 	BPFDB_DETAIL_EXPIRED = 253,  /* on BPFDB_ERR_NOT_FOUND: the key's value has expired */
+	BPFDB_DETAIL_WRONG_TYPE = 252, /* on BPFDB_ERR_NOT_INTEGER: the value is not a string */
 };
 
 /* Special values of version fields. */
@@ -407,6 +425,9 @@ _Static_assert(BPFDB_MAX_BLOB_LEN ==
 _Static_assert(BPFDB_MAX_BLOB_LEN <= BPFDB_LEN_MASK, "a blob's length fits below the flags");
 _Static_assert(BPFDB_MAX_VALUE_LEN <= BPFDB_LEN_MASK && (BPFDB_TOMBSTONE & BPFDB_LEN_EXPIRES) != 0,
 	       "lengths fit below the flag; a tombstone is told apart first");
+_Static_assert((BPFDB_LEN_MASK & BPFDB_LEN_TYPE) == 0 && (BPFDB_LEN_EXPIRES & (BPFDB_LEN_MASK | BPFDB_LEN_TYPE)) == 0 &&
+	       BPFDB_LEN_TYPE >> BPFDB_LEN_TYPE_SHIFT == 7 && BPFDB_TYPES <= 8,
+	       "a length's bytes, type and deadline flag are apart; every type fits");
 _Static_assert((BPFDB_REMOVED_BUCKETS & (BPFDB_REMOVED_BUCKETS - 1)) == 0, "buckets are masked");
 _Static_assert(BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS + BPFDB_REQ_SLOTS + 3 < (1ULL << 32),
 	       "lock owner ids (txn/lock.h) fit below BPFDB_LOCK_EXCL");
@@ -420,7 +441,7 @@ _Static_assert(BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS + BPFDB_REQ_SLOTS + 3 < (1ULL 
  * Bump BPFDB_LAYOUT_EPOCH when a meaning changes with no size (a lock word's
  * encoding, a field's unit).
  */
-#define BPFDB_LAYOUT_EPOCH 4
+#define BPFDB_LAYOUT_EPOCH 5
 #define BPFDB_LAYOUT_MIX(h, v) ((((h) ^ (unsigned long long)(v)) * 1099511628211ULL))
 #define BPFDB_LAYOUT_HASH                                                                          \
 	BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(         \

@@ -53,6 +53,10 @@
  * 512-byte BPF stack: it must be map memory of the caller's (an array or
  * per-CPU array element; a per-CPU buffer is only safe where the program
  * cannot be preempted by another user of the same buffer on that CPU).
+ * Only strings are values to a BPF program: a key the server keeps
+ * another type in (a hash: enum bpfdb_value_type) reads as
+ * BPFDB_ERR_WRONG_TYPE, as Redis answers GET of a hash, and incr of it is
+ * BPFDB_ERR_NOT_INTEGER; a write replaces it with a string, as SET does.
  * Keys are struct bpfdb_key, len bytes of data followed by zeros up to
  * BPFDB_MAX_KEY_LEN (the key is hashed whole). A key of the Go engine's
  * longer than BPFDB_MAX_KEY_LEN is held by its SHA-256 (bpfdb.h), which a
@@ -264,6 +268,8 @@ static __always_inline int bpfdb_get_deadline(const struct bpfdb_key *key, struc
 		status = read_stable(rec, EXPIRY_NOW, buf, &found);
 	if (reader_lost_record(ctl, removals, key, rec, &found)) /* reused under the read */
 		return BPFDB_ERR_RETRY;
+	if (status == BPFDB_OK && len_type(found.len) != BPFDB_TYPE_STRING)
+		return BPFDB_ERR_WRONG_TYPE;
 	if (status == BPFDB_OK && value_is_blob(found.len)) { /* too large for buf */
 		*len = user_len(found.len);
 		return BPFDB_ERR_VALUE_TOO_LARGE;
@@ -432,8 +438,9 @@ static __always_inline int bpfdb_txn_begin(struct bpfdb_txn_handle *tx, int read
 static __always_inline int bpfdb_txn_done(struct bpfdb_control *ctl, struct bpfdb_txn *t,
 					  __u32 slot, int status)
 {
-	/* A value too large to read leaves the transaction as it was. */
-	if (status == BPFDB_OK || status == BPFDB_ERR_NOT_FOUND || status == BPFDB_ERR_VALUE_TOO_LARGE)
+	/* A value too large to read, or not a string, leaves the transaction as it was. */
+	if (status == BPFDB_OK || status == BPFDB_ERR_NOT_FOUND || status == BPFDB_ERR_VALUE_TOO_LARGE ||
+	    status == BPFDB_ERR_WRONG_TYPE)
 		ktxn_idle(t);
 	else
 		ktxn_finish(ctl, t, slot, 1, status);
@@ -458,7 +465,9 @@ static __always_inline int bpfdb_txn_read(struct bpfdb_txn_handle *tx, const str
 	if (!t)
 		return BPFDB_ERR_TXN_INVALID;
 	status = txn_get(t, tx->slot, key, for_update, BPFDB_KERNEL_TXN_KEYS, buf, &found, &detail);
-	if (status == BPFDB_OK && value_is_blob(found.len)) { /* too large for buf */
+	if (status == BPFDB_OK && len_type(found.len) != BPFDB_TYPE_STRING)
+		status = BPFDB_ERR_WRONG_TYPE;
+	else if (status == BPFDB_OK && value_is_blob(found.len)) { /* too large for buf */
 		*len = user_len(found.len);
 		status = BPFDB_ERR_VALUE_TOO_LARGE;
 	}

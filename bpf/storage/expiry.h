@@ -44,6 +44,12 @@ static __always_inline __u32 stored_len(__u32 len)
 	return len == BPFDB_TOMBSTONE ? 0 : len & BPFDB_LEN_MASK;
 }
 
+/* len_type is the type (enum bpfdb_value_type) of a value of length len. */
+static __always_inline __u32 len_type(__u32 len)
+{
+	return len == BPFDB_TOMBSTONE ? BPFDB_TYPE_STRING : (len & BPFDB_LEN_TYPE) >> BPFDB_LEN_TYPE_SHIFT;
+}
+
 /* user_len is the bytes of a value of length len without its deadline. */
 static __always_inline __u32 user_len(__u32 len)
 {
@@ -55,13 +61,13 @@ static __always_inline __u32 user_len(__u32 len)
 /*
  * value_len_ok: len is a length a write may carry: a value of at most
  * BPFDB_MAX_BLOB_LEN stored bytes (more than BPFDB_MAX_VALUE_LEN: a blob,
- * storage/blob.h), a flagged one at least its deadline.
+ * storage/blob.h), of any type, a flagged one at least its deadline.
  */
 static __always_inline int value_len_ok(__u32 len)
 {
 	__u32 n = len & BPFDB_LEN_MASK;
 
-	if (len & ~(__u32)(BPFDB_LEN_MASK | BPFDB_LEN_EXPIRES))
+	if (len & ~(__u32)(BPFDB_LEN_MASK | BPFDB_LEN_EXPIRES | BPFDB_LEN_TYPE))
 		return 0;
 	if (len & BPFDB_LEN_EXPIRES)
 		return n >= BPFDB_DEADLINE_LEN && n <= BPFDB_MAX_BLOB_LEN;

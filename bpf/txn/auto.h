@@ -265,7 +265,8 @@ static __always_inline __u32 int_with_deadline(struct bpfdb_value *buf, __u32 n,
  * scratch for the old value and holds the new one's digits after; *sum is
  * set. BPFDB_ERR_NOT_INTEGER, with nothing applied, when the value is not
  * an integer or the sum overflows (then res->detail is
- * BPFDB_DETAIL_OVERFLOW).
+ * BPFDB_DETAIL_OVERFLOW) or the value is not a string (then
+ * BPFDB_DETAIL_WRONG_TYPE).
  */
 static __always_inline int auto_incr(const struct bpfdb_key *key, __s64 delta,
 				     struct bpfdb_value *buf, __u32 owner, __u64 now, __s64 *sum,
@@ -285,7 +286,10 @@ static __always_inline int auto_incr(const struct bpfdb_key *key, __s64 delta,
 	if (status != BPFDB_OK || !rec)
 		return status;
 	status = read_latest(rec, now, &vv);
-	if (status == BPFDB_OK) {
+	if (status == BPFDB_OK && len_type(vv.len) != BPFDB_TYPE_STRING) {
+		status = BPFDB_ERR_NOT_INTEGER;
+		res->detail = BPFDB_DETAIL_WRONG_TYPE;
+	} else if (status == BPFDB_OK) {
 		n = user_len(vv.len);
 		deadline = slab_deadline(vv.len, vv.ref);
 		if (n > BPFDB_INT_MAX_LEN || slab_load(buf, vv.len, vv.ref) || int_parse(buf, n, &cur))

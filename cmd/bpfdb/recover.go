@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/bpfdb/bpfdb/engine"
+	"github.com/bpfdb/bpfdb/internal/hashenc"
 	"github.com/bpfdb/bpfdb/logd"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -112,6 +114,40 @@ type dumpRecord struct {
 	ValueBase64 string `json:"value_base64,omitempty"`
 	// ExpireAtMs is the key's deadline, Unix ms (PXAT), if it has one.
 	ExpireAtMs int64 `json:"expire_at_ms,omitempty"`
+	// Type is the value's type, when not a string (engine.ValueType).
+	Type string `json:"type,omitempty"`
+	// Hash is a hash's fields and values, in its order, when all are
+	// UTF-8; otherwise its encoding (internal/hashenc) is in ValueBase64.
+	Hash [][2]string `json:"hash,omitempty"`
+}
+
+// setValue fills r's value fields with v, of type typ.
+func (r *dumpRecord) setValue(v []byte, typ engine.ValueType) {
+	if typ != engine.TypeString {
+		r.Type = typ.String()
+	}
+	if h, err := hashenc.Decode(v); typ == engine.TypeHash && err == nil && hashUTF8(h) {
+		r.Hash = make([][2]string, 0, h.Len())
+		for i := range h.Len() {
+			f, fv := h.Field(i)
+			r.Hash = append(r.Hash, [2]string{string(f), string(fv)})
+		}
+		return
+	}
+	if typ == engine.TypeString && utf8.Valid(v) {
+		r.Value = string(v)
+	} else {
+		r.ValueBase64 = base64.StdEncoding.EncodeToString(v)
+	}
+}
+
+func hashUTF8(h *hashenc.Hash) bool {
+	for i := range h.Len() {
+		if f, v := h.Field(i); !utf8.Valid(f) || !utf8.Valid(v) {
+			return false
+		}
+	}
+	return true
 }
 
 func dumpState(path string, state map[logd.EntryKey]logd.Entry) error {
@@ -134,11 +170,7 @@ func dumpState(path string, state map[logd.EntryKey]logd.Entry) error {
 			r.KeyBase64 = base64.StdEncoding.EncodeToString([]byte(k.Key))
 		}
 		e := state[k]
-		if utf8.Valid(e.Value) {
-			r.Value = string(e.Value)
-		} else {
-			r.ValueBase64 = base64.StdEncoding.EncodeToString(e.Value)
-		}
+		r.setValue(e.Value, engine.ValueType(e.Type))
 		r.ExpireAtMs = e.ExpireAt
 		if err := enc.Encode(r); err != nil {
 			f.Close()
@@ -177,12 +209,16 @@ func walCmd() *cobra.Command {
 					if wr.DB != 0 {
 						fmt.Fprintf(w, "  (db %d)", wr.DB)
 					}
+					typ := ""
+					if wr.Type != 0 {
+						typ = " " + engine.ValueType(wr.Type).String()
+					}
 					if wr.Delete {
 						fmt.Fprintf(w, "  DEL %q\n", wr.Key)
 					} else if wr.ExpireAt != 0 {
-						fmt.Fprintf(w, "  SET %q = %s PXAT %d\n", wr.Key, preview(wr.Value), wr.ExpireAt)
+						fmt.Fprintf(w, "  SET %q =%s %s PXAT %d\n", wr.Key, typ, preview(wr.Value), wr.ExpireAt)
 					} else {
-						fmt.Fprintf(w, "  SET %q = %s\n", wr.Key, preview(wr.Value))
+						fmt.Fprintf(w, "  SET %q =%s %s\n", wr.Key, typ, preview(wr.Value))
 					}
 				}
 				return nil

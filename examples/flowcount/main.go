@@ -194,7 +194,8 @@ type source struct {
 // sources reads every counter from the store through the embedded API.
 func sources(db *engine.Engine) ([]source, error) {
 	by := map[string]*source{}
-	err := db.Scan(func(_ int, key, value []byte) bool {
+	err := db.Scan(func(it *engine.Item) bool {
+		key, value := it.Key, it.Value
 		kind, addr, ok := strings.Cut(string(key), ":")
 		if !ok || (kind != "pkts" && kind != "bytes") {
 			return true
