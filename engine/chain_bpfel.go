@@ -68,7 +68,7 @@ type chainBpfdbKey struct {
 type chainBpfdbLayout uint32
 
 const (
-	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 1790502439
+	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 1036998704
 )
 
 type chainBpfdbLenFlag uint32
@@ -212,7 +212,8 @@ const (
 	chainBpfdbStatBPFDB_STAT_ABORTS_LOG_REFUSED    chainBpfdbStat = 14
 	chainBpfdbStatBPFDB_STAT_RECORDS_FREED         chainBpfdbStat = 15
 	chainBpfdbStatBPFDB_STAT_SLOTS_LOST            chainBpfdbStat = 16
-	chainBpfdbStatBPFDB_STAT_COUNT                 chainBpfdbStat = 17
+	chainBpfdbStatBPFDB_STAT_LIVE_KEYS             chainBpfdbStat = 17
+	chainBpfdbStatBPFDB_STAT_COUNT                 chainBpfdbStat = 33
 )
 
 type chainBpfdbStatus uint32

@@ -161,6 +161,7 @@ func (o *Options) setDefaults() {
 // Engine is an open store. Its methods are safe for concurrent use.
 type Engine struct {
 	opts Options
+	meta metaStore // SetMeta without a log
 
 	// mu is held shared by every run and exclusively by Upgrade and Close,
 	// so no run straddles two builds of the chain.

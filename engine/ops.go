@@ -57,6 +57,7 @@ const (
 	numTypes = int(chainBpfdbValueTypeBPFDB_TYPES)
 )
 
+// String is the type's name, as Redis's TYPE answers it.
 func (t ValueType) String() string {
 	switch t {
 	case TypeString:

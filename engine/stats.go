@@ -229,6 +229,34 @@ func (e *Engine) MemoryUse() (MemoryUse, error) {
 	return u, nil
 }
 
+// Keys returns how many keys of each database have a value: counted by
+// the chain as it installs versions (bpf/storage/version.h), so reading
+// them takes no scan. A value past its deadline counts until the expirer
+// deletes it, as in Redis's DBSIZE.
+func (e *Engine) Keys() ([Databases]int64, error) {
+	var n [Databases]int64
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return n, ErrClosed
+	}
+	var perCPU []uint64
+	for db := range n {
+		if err := e.maps.Stats.Lookup(uint32(chainBpfdbStatBPFDB_STAT_LIVE_KEYS)+uint32(db), &perCPU); err != nil {
+			return n, fmt.Errorf("bpfdb: reading the key counts: %w", err)
+		}
+		var sum uint64
+		for _, v := range perCPU {
+			sum += v // wraps: a CPU's count may be negative
+		}
+		// The CPUs are read one after another, not at one instant: a key
+		// set on a CPU already read and deleted on one not yet read
+		// would show as -1.
+		n[db] = max(int64(sum), 0)
+	}
+	return n, nil
+}
+
 // Options returns the options the engine was opened with, defaults filled in.
 func (e *Engine) Options() Options { return e.opts }
 

@@ -44,6 +44,7 @@
 package logd
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -60,6 +61,7 @@ import (
 const (
 	prefixCheckpoint = 'c' // 'c' lsn key      -> value
 	prefixManifest   = 'C' // 'C' lsn          -> entry count
+	prefixMeta       = 'm' // 'm' name         -> value (SetMeta)
 )
 
 // Options tunes a Log.
@@ -638,6 +640,33 @@ func (l *Log) Abandon() {
 	l.cond.Broadcast()
 	l.mu.Unlock()
 	l.changed()
+}
+
+// SetMeta stores value under name, durably (synced) before it returns:
+// what a store keeps beside its data, outside any transaction (the
+// server's database names, SWAPDB). Checkpoints and truncation leave it.
+func (l *Log) SetMeta(name string, value []byte) error {
+	if err := l.checkSpace(len(name) + len(value)); err != nil {
+		return err
+	}
+	return l.write(func(db *pebble.DB) error {
+		return db.Set(append([]byte{prefixMeta}, name...), value, pebble.Sync)
+	})
+}
+
+// Meta returns the value SetMeta stored under name, or nil.
+func (l *Log) Meta(name string) ([]byte, error) {
+	l.dbMu.Lock()
+	defer l.dbMu.Unlock()
+	v, closer, err := l.db.Get(append([]byte{prefixMeta}, name...))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer closer.Close()
+	return bytes.Clone(v), nil
 }
 
 // ReplayStats describe what a replay found.

@@ -454,3 +454,34 @@ func TestTryCommitKeepsTheBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// SetMeta's values survive a close and reopen, a checkpoint's trimming and
+// truncation; Meta of a name never set is nil.
+func TestMeta(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, err := l.Meta("dbmap"); v != nil || err != nil {
+		t.Fatalf("Meta of a name never set: %q, %v", v, err)
+	}
+	if err := l.SetMeta("dbmap", []byte{1, 0, 2}); err != nil {
+		t.Fatal(err)
+	}
+	cw := l.NewCheckpoint(0)
+	if err := cw.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TruncateAfter(0); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	if l, err = Open(dir, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if v, err := l.Meta("dbmap"); string(v) != "\x01\x00\x02" || err != nil {
+		t.Fatalf("Meta after reopening: %q, %v", v, err)
+	}
+}

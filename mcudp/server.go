@@ -169,7 +169,7 @@ func (s *Server) get(r Request) []byte {
 	}
 	var reply []byte
 	for _, op := range ops {
-		if op.Err != nil {
+		if op.Err != nil || op.Type != engine.TypeString { // memcached has strings only
 			s.stats.Misses.Add(1)
 			continue
 		}

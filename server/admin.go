@@ -200,16 +200,9 @@ func isInteger(b []byte) bool {
 	return ok
 }
 
-// countKeys counts the keys with a value of every database, in one
-// snapshot.
-func (s *Server) countKeys() ([engine.Databases]int64, error) {
-	var n [engine.Databases]int64
-	err := s.e.Scan(func(it *engine.Item) bool { n[it.DB]++; return true })
-	return n, err
-}
-
+// cmdDBSize answers the engine's count of the database's keys (no scan).
 func cmdDBSize(c *conn, a [][]byte) {
-	n, err := c.s.countKeys()
+	n, _, err := c.s.keyCounts()
 	if err != nil {
 		c.wr.Error(errorText(err))
 		return
@@ -234,6 +227,12 @@ func flush(c *conn, a [][]byte, db int) {
 		}
 	}
 	var ops []engine.Op
+	// One hold for the scan and its deletes (swapdb.go, invariant 1).
+	c.s.dbs.hold()
+	defer c.s.dbs.mu.RUnlock()
+	if db >= 0 {
+		db = c.s.dbs.storeDB(db)
+	}
 	err := c.s.e.Scan(func(it *engine.Item) bool {
 		if db < 0 || it.DB == db {
 			ops = append(ops, engine.Op{Kind: engine.OpDelete, DB: it.DB, Key: bytes.Clone(it.Key)})

@@ -31,7 +31,7 @@ import (
 //     durability of its own writes (engine.WaitDurable) after its request
 //     is done, so one fsync covers every connection that wrote meanwhile.
 type batcher struct {
-	e *engine.Engine
+	submit func([]engine.Op) (uint64, error) // Server.submit
 
 	mu      sync.Mutex
 	queue   []*batchReq
@@ -56,7 +56,9 @@ var errNotRun = errors.New("bpfdb: not run: an earlier op of the pipeline was re
 
 var batchReqPool = sync.Pool{New: func() any { return &batchReq{wake: make(chan bool, 1)} }}
 
-func newBatcher(e *engine.Engine) *batcher { return &batcher{e: e} }
+func newBatcher(submit func([]engine.Op) (uint64, error)) *batcher {
+	return &batcher{submit: submit}
+}
 
 // do runs ops, each its own transaction, in order, and returns the last
 // commit's LSN among them (0 if none wrote).
@@ -151,7 +153,7 @@ func (b *batcher) take(ops []engine.Op, chunks []chunk) (int, int) {
 // leader never sleeps: TrySubmit does not back off, and a refused op
 // fails; its connection backs off and submits it again (conn.flushOps).
 func (b *batcher) run(own *batchReq, ops []engine.Op, chunks []chunk) {
-	lsn, err := b.e.TrySubmit(ops)
+	lsn, err := b.submit(ops)
 	n := 0
 	for _, ch := range chunks {
 		r := ch.r

@@ -67,6 +67,7 @@ type conn struct {
 	multiErr bool       // a command failed to queue: EXEC answers EXECABORT
 	queued   [][][]byte // copies: the read arena is recycled per pipeline
 	watched  map[string]uint64
+	watchGen uint64 // dbNames.gen before the first WATCH
 
 	loopState
 }

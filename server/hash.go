@@ -204,7 +204,11 @@ func evalHDel(v *txView, a [][]byte) reply {
 		}
 	}
 	if n > 0 {
-		v.putHash(a[1], h) // smaller: cannot fail
+		// Smaller, yet perhaps still above a --max-value-len lowered
+		// since it was written: then it fails, as any write of it would.
+		if r := v.putHash(a[1], h); r.kind == kindError {
+			return r
+		}
 	}
 	return intReply(int64(n))
 }

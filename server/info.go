@@ -199,14 +199,14 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 			{"log_bad_records", st.LogBadRecords},
 		}
 	case "keyspace":
-		n, err := s.countKeys()
+		n, expiring, err := s.keyCounts()
 		if err != nil {
 			return nil
 		}
 		var lines []infoLine
 		for db, keys := range n {
 			if keys > 0 {
-				lines = append(lines, infoLine{"db" + strconv.Itoa(db), fmt.Sprintf("keys=%d,expires=%d,avg_ttl=0", keys, min(st.ExpiryPendingDB[db], uint64(keys)))})
+				lines = append(lines, infoLine{"db" + strconv.Itoa(db), fmt.Sprintf("keys=%d,expires=%d,avg_ttl=0", keys, expiring[db])})
 			}
 		}
 		return lines

@@ -72,7 +72,7 @@ func keyspaceCommands() []*command {
 // introspection commands: its value and type.
 func (s *Server) getOne(db int, key []byte) ([]byte, engine.ValueType, bool, error) {
 	ops := []engine.Op{{Kind: engine.OpGet, DB: db, Key: key}}
-	if err := s.e.Exec(ops); err != nil {
+	if err := s.exec(ops); err != nil {
 		return nil, 0, false, err
 	}
 	if errors.Is(ops[0].Err, engine.ErrNotFound) {
@@ -308,13 +308,6 @@ func evalMove(v *txView, a [][]byte) reply {
 	return intReply(1)
 }
 
-// cmdSwapDB is refused: swapping two databases whole would need their key
-// sets locked against new keys (phantoms), which no-wait locks on keys do
-// not give; FLUSHDB, which deletes what one snapshot sees, has no such need.
-func cmdSwapDB(c *conn, a [][]byte) {
-	c.wr.Error("ERR SWAPDB is not supported by bpfdb: its transactions lock keys, not whole databases, so swapping two databases atomically against concurrent writers is not possible; COPY ... DB and MOVE move keys one transaction at a time")
-}
-
 func checkRange(a [][]byte, lim limits) error {
 	if err := lim.CheckKey(a[1]); err != nil {
 		return err
@@ -428,6 +421,9 @@ func evalIncrByFloat(v *txView, a [][]byte) reply {
 // keep is true.
 func (s *Server) scanKeys(db int, keep func(k []byte) bool) ([][]byte, error) {
 	var keys [][]byte
+	s.dbs.hold()
+	defer s.dbs.mu.RUnlock()
+	db = s.dbs.storeDB(db)
 	err := s.e.Scan(func(it *engine.Item) bool {
 		if it.DB == db && keep(it.Key) {
 			keys = append(keys, append([]byte(nil), it.Key...))
@@ -502,12 +498,15 @@ func cmdScan(c *conn, a [][]byte) {
 		t engine.ValueType
 	}
 	var found []hashed
+	c.s.dbs.hold()
+	db := c.s.dbs.storeDB(c.db)
 	err = c.s.e.Scan(func(it *engine.Item) bool {
-		if h := scanHash(it.Key); it.DB == c.db && h >= cursor {
+		if h := scanHash(it.Key); it.DB == db && h >= cursor {
 			found = append(found, hashed{h, append([]byte(nil), it.Key...), it.Type})
 		}
 		return true
 	})
+	c.s.dbs.mu.RUnlock()
 	if err != nil {
 		c.wr.Error(errorText(err))
 		return
@@ -546,8 +545,10 @@ func cmdScan(c *conn, a [][]byte) {
 func cmdRandomKey(c *conn, a [][]byte) {
 	var pick []byte
 	seen := 0
+	c.s.dbs.hold()
+	db := c.s.dbs.storeDB(c.db)
 	err := c.s.e.Scan(func(it *engine.Item) bool {
-		if it.DB != c.db {
+		if it.DB != db {
 			return true
 		}
 		// Reservoir sampling: each key is picked with probability 1/n.
@@ -556,6 +557,7 @@ func cmdRandomKey(c *conn, a [][]byte) {
 		}
 		return true
 	})
+	c.s.dbs.mu.RUnlock()
 	switch {
 	case err != nil:
 		c.wr.Error(errorText(err))

@@ -454,7 +454,7 @@ func (l *loop) runOps() {
 			return
 		}
 		start := time.Now()
-		lsn, err := l.s.e.TrySubmit(l.run[:n])
+		lsn, err := l.s.submit(l.run[:n])
 		l.chargeRun(parts, time.Since(start))
 		at := 0
 		for _, p := range parts {

@@ -100,6 +100,7 @@ type Server struct {
 	tcpAddr   net.Addr
 	batch     *batcher
 	loop      *loop
+	dbs       dbNames // the store's databases by the names clients use (swapdb.go)
 	metrics   *metrics
 	started   time.Time
 	// limits bound what a connection's command may declare once
@@ -160,7 +161,10 @@ func New(e *engine.Engine, cfg Config) (*Server, error) {
 	s.cmdStats = make([]cmdStat, len(commands))
 	s.slowlogSlower.Store(defaultSlowlogSlower)
 	s.slowlogMaxLen.Store(defaultSlowlogMaxLen)
-	s.batch = newBatcher(e)
+	if err := s.dbs.load(e); err != nil {
+		return nil, err
+	}
+	s.batch = newBatcher(s.submit)
 	s.metrics = newMetrics(s)
 	if cfg.Addr != "" {
 		ln, err := net.Listen("tcp", cfg.Addr)

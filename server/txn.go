@@ -273,10 +273,12 @@ func parseInteger(b []byte) (int64, bool) {
 // runTxn runs cmds as one transaction, retrying it after conflicts. It
 // returns each command's reply, or watchFailed when a watched key changed
 // (nothing applied), or the error that stopped it (nothing applied).
-func (s *Server) runTxn(cmds []queuedCmd, watched map[string]uint64) (replies []reply, watchFailed bool, err error) {
+// watchGen is the count of SWAPDBs (dbNames.gen) before the first WATCH:
+// a swap since fails the EXEC (swapdb.go, invariant 4).
+func (s *Server) runTxn(cmds []queuedCmd, watched map[string]uint64, watchGen uint64) (replies []reply, watchFailed bool, err error) {
 	plan := planTxn(cmds, watched)
 	for attempt := 0; ; attempt++ {
-		replies, watchFailed, err = s.tryTxn(plan, cmds, watched)
+		replies, watchFailed, err = s.tryTxn(plan, cmds, watched, watchGen)
 		if err == nil || !retryable(err) || attempt >= txnRetries {
 			if err != nil && retryable(err) && !errors.Is(err, engine.ErrLogFull) {
 				err = errors.New("ERR transaction gave up after " + strconv.Itoa(txnRetries) + " retries: " + errorText(err)[4:])
@@ -385,12 +387,20 @@ func (v *txView) writes() []engine.Op {
 	return writes
 }
 
-func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) ([]reply, bool, error) {
+func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, watchGen uint64) ([]reply, bool, error) {
+	// One hold of the database names for the attempt (swapdb.go,
+	// invariant 1): its reads and writes go to the same databases.
+	s.dbs.hold()
+	defer s.dbs.mu.RUnlock()
+	if watched != nil && s.dbs.gen.Load() != watchGen {
+		return nil, true, nil
+	}
 	reads := make([]engine.Op, len(p.keys))
 	for i, k := range p.keys {
 		reads[i] = dbOp(engine.OpGet, k)
 		reads[i].ForUpdate = p.write[k]
 	}
+	s.dbs.toStore(reads)
 	var tx *engine.Txn
 	if p.readOnly {
 		if err := s.e.Exec(reads); err != nil {
@@ -448,7 +458,9 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64) 
 	if tx == nil {
 		return replies, false, nil
 	}
-	if err := tx.CommitWith(v.writes()); err != nil {
+	writes := v.writes()
+	s.dbs.toStore(writes)
+	if err := tx.CommitWith(writes); err != nil {
 		// A write the engine refuses before running it (a limit) leaves
 		// the transaction open, its locks held: end it. Abort does
 		// nothing to one that has ended.
@@ -479,7 +491,7 @@ func (c *conn) runAutocommit(cmd *command, args [][]byte) {
 			return
 		}
 	}
-	replies, _, err := c.s.runTxn([]queuedCmd{{cmd: cmd, args: args, db: c.db}}, nil)
+	replies, _, err := c.s.runTxn([]queuedCmd{{cmd: cmd, args: args, db: c.db}}, nil, 0)
 	if err != nil {
 		c.wr.Error(errorText(err))
 		return
@@ -539,7 +551,7 @@ func cmdExec(c *conn, args [][]byte) {
 	for _, qc := range cmds {
 		c.trackReads(qc.cmd, qc.args) // when they run, not when queued: see tracking.go
 	}
-	replies, watchFailed, err := c.s.runTxn(cmds, watched)
+	replies, watchFailed, err := c.s.runTxn(cmds, watched, c.watchGen)
 	switch {
 	case errors.Is(err, engine.ErrNotDurable):
 		// Committed and visible, but its log record is not on disk.
@@ -582,12 +594,13 @@ func cmdWatch(c *conn, args [][]byte) {
 		}
 		ops[i] = engine.Op{Kind: engine.OpGet, DB: c.db, Key: k}
 	}
+	gen := c.s.dbs.gen.Load() // before the reads: a swap meanwhile fails the EXEC
 	if _, err := c.runOps(ops); err != nil {
 		c.wr.Error(errorText(err))
 		return
 	}
 	if c.watched == nil {
-		c.watched = map[string]uint64{}
+		c.watched, c.watchGen = map[string]uint64{}, gen
 	}
 	for _, op := range ops {
 		if op.Err != nil && !errors.Is(op.Err, engine.ErrNotFound) {

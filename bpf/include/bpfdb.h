@@ -390,7 +390,13 @@ enum bpfdb_stat {
 	BPFDB_STAT_ABORTS_LOG_REFUSED,
 	BPFDB_STAT_RECORDS_FREED, /* deleted keys' records removed from the index */
 	BPFDB_STAT_SLOTS_LOST,    /* value slots or pages a contended free list could not take back */
-	BPFDB_STAT_COUNT,
+	/* Keys whose newest version is a value, in database 0; database d's
+	 * count is at BPFDB_STAT_LIVE_KEYS + d. Kept by install_version
+	 * (storage/version.h); a value past its deadline counts until the
+	 * expirer deletes it (as Redis's DBSIZE). Per CPU, as every stat: a
+	 * CPU's count may be negative, their sum is not. */
+	BPFDB_STAT_LIVE_KEYS,
+	BPFDB_STAT_COUNT = BPFDB_STAT_LIVE_KEYS + BPFDB_DATABASES,
 };
 
 /*
@@ -413,7 +419,7 @@ _Static_assert(BPFDB_MAX_LONG_KEY_LEN > BPFDB_MAX_KEY_LEN, "long keys are the lo
 _Static_assert(sizeof(struct bpfdb_value) == BPFDB_MAX_VALUE_LEN, "a value buffer holds any value");
 _Static_assert(sizeof(struct bpfdb_record) == 16 + BPFDB_MAX_VERSIONS * sizeof(struct bpfdb_version),
 	       "a record is its lock, seq and versions");
-_Static_assert(BPFDB_MAX_VERSIONS <= 256, "txn_entry.vslot is a byte");
+_Static_assert(BPFDB_MAX_VERSIONS <= 256 && BPFDB_DATABASES <= (1 << 24), "txn_entry.vslot is a byte; INSTALL_AT packs a slot and a database");
 _Static_assert(BPFDB_MAX_EXPIRING_LEN + BPFDB_DEADLINE_LEN == BPFDB_MAX_VALUE_LEN,
 	       "an expiring value and its deadline fit where any value does");
 _Static_assert(sizeof(struct bpfdb_blob) == BPFDB_BLOB_HEAD, "a blob's header");
@@ -441,7 +447,7 @@ _Static_assert(BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS + BPFDB_REQ_SLOTS + 3 < (1ULL 
  * Bump BPFDB_LAYOUT_EPOCH when a meaning changes with no size (a lock word's
  * encoding, a field's unit).
  */
-#define BPFDB_LAYOUT_EPOCH 5
+#define BPFDB_LAYOUT_EPOCH 6
 #define BPFDB_LAYOUT_MIX(h, v) ((((h) ^ (unsigned long long)(v)) * 1099511628211ULL))
 #define BPFDB_LAYOUT_HASH                                                                          \
 	BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(BPFDB_LAYOUT_MIX(         \

@@ -61,13 +61,13 @@ static __always_inline __u32 user_len(__u32 len)
 /*
  * value_len_ok: len is a length a write may carry: a value of at most
  * BPFDB_MAX_BLOB_LEN stored bytes (more than BPFDB_MAX_VALUE_LEN: a blob,
- * storage/blob.h), of any type, a flagged one at least its deadline.
+ * storage/blob.h), of a type in use, a flagged one at least its deadline.
  */
 static __always_inline int value_len_ok(__u32 len)
 {
 	__u32 n = len & BPFDB_LEN_MASK;
 
-	if (len & ~(__u32)(BPFDB_LEN_MASK | BPFDB_LEN_EXPIRES | BPFDB_LEN_TYPE))
+	if (len & ~(__u32)(BPFDB_LEN_MASK | BPFDB_LEN_EXPIRES | BPFDB_LEN_TYPE) || len_type(len) >= BPFDB_TYPES)
 		return 0;
 	if (len & BPFDB_LEN_EXPIRES)
 		return n >= BPFDB_DEADLINE_LEN && n <= BPFDB_MAX_BLOB_LEN;

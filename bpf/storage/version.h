@@ -500,15 +500,28 @@ static __always_inline void maybe_refresh_low_hint(struct bpfdb_control *ctl, __
 }
 
 /*
- * install_version makes slot vslot the newest version at ts and ends the
- * version it replaces. The caller holds the exclusive lock and has reserved
- * vslot; ts is not yet visible, so no snapshot reader can see either change.
+ * INSTALL_AT names version slot vslot of a key of database db for
+ * install_version, which takes both in one argument: a global function
+ * takes at most five.
  */
-__attribute__((noinline)) int install_version(struct bpfdb_record *rec, __u32 vslot, __u64 ts,
+#define INSTALL_AT(vslot, db) ((__u32)(vslot) | (__u32)(db) << 8)
+
+/*
+ * install_version makes slot vslot (of at: INSTALL_AT) the newest version
+ * at ts and ends the version it replaces, and keeps the count of live keys
+ * of the key's database (BPFDB_STAT_LIVE_KEYS): one more when a value
+ * replaces nothing or a tombstone, one fewer when a tombstone replaces a
+ * value. The caller holds
+ * the exclusive lock and has reserved vslot; ts is not yet visible, so no
+ * snapshot reader can see either change. Global: verified once, not in
+ * every caller.
+ */
+__attribute__((noinline)) int install_version(struct bpfdb_record *rec, __u32 at, __u64 ts,
 					       __u32 ref, __u32 len)
 {
+	__u32 j, vslot = at & 0xff, db = at >> 8;
 	struct bpfdb_version *nv;
-	__u32 j;
+	__s64 live = len != BPFDB_TOMBSTONE;
 
 	if (!rec || vslot >= BPFDB_MAX_VERSIONS)
 		return -1;
@@ -522,10 +535,14 @@ __attribute__((noinline)) int install_version(struct bpfdb_record *rec, __u32 vs
 	for (j = 0; j < BPFDB_MAX_VERSIONS; j++) {
 		struct bpfdb_version *v = &rec->v[j];
 
-		if (j != vslot && v->begin_ts != 0 && v->end_ts == BPFDB_TS_INF)
+		if (j != vslot && v->begin_ts != 0 && v->end_ts == BPFDB_TS_INF) {
+			live -= v->len != BPFDB_TOMBSTONE;
 			WRITE_ONCE_U64(v->end_ts, ts);
+		}
 	}
 	record_change_end(rec);
+	if (live && db < BPFDB_DATABASES) /* callers checked it: never uncounted */
+		stat_add(BPFDB_STAT_LIVE_KEYS + db, (__u64)live);
 	return 0;
 }
 

@@ -63,7 +63,7 @@ __attribute__((noinline)) int auto_apply(struct bpfdb_record *rec, const struct 
 		slab_free(len, ref);
 		return status;
 	}
-	install_version(rec, vslot, ts, ref, len);
+	install_version(rec, INSTALL_AT(vslot, key->db), ts, ref, len);
 	mark_done(ctl, ts);
 	maybe_refresh_low_hint(ctl, ts);
 	stat_add(BPFDB_STAT_COMMITS, 1);
@@ -164,7 +164,7 @@ static __always_inline int auto_load(const struct bpfdb_key *key, const struct b
 	}
 	status = slab_put(val, len, &ref, detail);
 	if (status == BPFDB_OK)
-		install_version(rec, vslot, ts, ref, len);
+		install_version(rec, INSTALL_AT(vslot, key->db), ts, ref, len);
 unlock:
 	unlock_exclusive(rec);
 	return status;

@@ -232,7 +232,7 @@ static long txn_install_cb(__u32 i, void *data)
 		return 0;
 	rec = bpf_map_lookup_elem(&records, &e->key);
 	if (rec) /* records are never deleted (storage/record.h) */
-		install_version(rec, e->vslot, c->ts, e->ref, e->len);
+		install_version(rec, INSTALL_AT(e->vslot, e->key.db), c->ts, e->ref, e->len);
 	return 0;
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/bpfdb/bpfdb/engine"
 	"github.com/bpfdb/bpfdb/internal/hashenc"
 	"github.com/bpfdb/bpfdb/logd"
+	"github.com/bpfdb/bpfdb/server"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 )
@@ -89,7 +90,15 @@ privileges: the state is rebuilt in memory, not in the kernel.`,
 				fmt.Println("damage:       none")
 			}
 			if dump != "" {
-				if err := dumpState(dump, state); err != nil {
+				stored, err := l.Meta(server.DBNamesMeta)
+				if err != nil {
+					return err
+				}
+				names, err := server.DBNames(stored) // SWAPDB's: the databases as clients name them
+				if err != nil {
+					return err
+				}
+				if err := dumpState(dump, state, names); err != nil {
 					return err
 				}
 				fmt.Printf("dumped %d keys to %s\n", len(state), dump)
@@ -106,7 +115,8 @@ privileges: the state is rebuilt in memory, not in the kernel.`,
 // dumpRecord is one line of a dump. A key or value that is not UTF-8 is
 // written base64-encoded in the _base64 field instead.
 type dumpRecord struct {
-	// DB is the key's database (SELECT), when not 0.
+	// DB is the key's database as clients name it (SELECT, after any
+	// SWAPDB), when not 0.
 	DB          int    `json:"db,omitempty"`
 	Key         string `json:"key,omitempty"`
 	KeyBase64   string `json:"key_base64,omitempty"`
@@ -123,22 +133,24 @@ type dumpRecord struct {
 
 // setValue fills r's value fields with v, of type typ.
 func (r *dumpRecord) setValue(v []byte, typ engine.ValueType) {
+	switch {
+	case typ == engine.TypeString && utf8.Valid(v):
+		r.Value = string(v)
+		return
+	case typ == engine.TypeHash:
+		if h, err := hashenc.Decode(v); err == nil && hashUTF8(h) {
+			r.Type, r.Hash = typ.String(), make([][2]string, 0, h.Len())
+			for i := range h.Len() {
+				f, fv := h.Field(i)
+				r.Hash = append(r.Hash, [2]string{string(f), string(fv)})
+			}
+			return
+		}
+	}
 	if typ != engine.TypeString {
 		r.Type = typ.String()
 	}
-	if h, err := hashenc.Decode(v); typ == engine.TypeHash && err == nil && hashUTF8(h) {
-		r.Hash = make([][2]string, 0, h.Len())
-		for i := range h.Len() {
-			f, fv := h.Field(i)
-			r.Hash = append(r.Hash, [2]string{string(f), string(fv)})
-		}
-		return
-	}
-	if typ == engine.TypeString && utf8.Valid(v) {
-		r.Value = string(v)
-	} else {
-		r.ValueBase64 = base64.StdEncoding.EncodeToString(v)
-	}
+	r.ValueBase64 = base64.StdEncoding.EncodeToString(v)
 }
 
 func hashUTF8(h *hashenc.Hash) bool {
@@ -150,7 +162,9 @@ func hashUTF8(h *hashenc.Hash) bool {
 	return true
 }
 
-func dumpState(path string, state map[logd.EntryKey]logd.Entry) error {
+// dumpState writes state, naming each database by names (by the store's
+// number).
+func dumpState(path string, state map[logd.EntryKey]logd.Entry, names [engine.Databases]int) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -160,10 +174,12 @@ func dumpState(path string, state map[logd.EntryKey]logd.Entry) error {
 	for k := range state {
 		keys = append(keys, k)
 	}
-	slices.SortFunc(keys, func(a, b logd.EntryKey) int { return cmp.Or(cmp.Compare(a.DB, b.DB), cmp.Compare(a.Key, b.Key)) })
+	slices.SortFunc(keys, func(a, b logd.EntryKey) int {
+		return cmp.Or(cmp.Compare(names[a.DB], names[b.DB]), cmp.Compare(a.Key, b.Key))
+	})
 	enc := json.NewEncoder(w)
 	for _, k := range keys {
-		r := dumpRecord{DB: k.DB}
+		r := dumpRecord{DB: names[k.DB]}
 		if utf8.ValidString(k.Key) {
 			r.Key = k.Key
 		} else {

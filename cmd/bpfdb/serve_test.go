@@ -602,3 +602,30 @@ func TestServeMaxKeyLen(t *testing.T) {
 		t.Errorf("recover --dump lacks the long keys (%v):\n%.300s", err, data)
 	}
 }
+
+// Hashes and SWAPDB's names in the dumps, after kill -9: `wal dump` shows
+// the type, `recover --dump` the fields, in the database clients name.
+func TestServeHashesSwapDBDump(t *testing.T) {
+	dir := t.TempDir()
+	p := startServe(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := p.client(t)
+	if err := c.HSet(ctx, "user:1", "name", "ada", "lang", "go").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(ctx, "SWAPDB", "0", "2").Err(); err != nil {
+		t.Fatal(err)
+	}
+	p.stop(t, syscall.SIGKILL, 30*time.Second)
+	if out := run(t, "wal", "dump", "--dir", dir); !strings.Contains(out, `SET "user:1" = hash`) {
+		t.Errorf("wal dump does not show the hash:\n%s", out)
+	}
+	dump := filepath.Join(t.TempDir(), "dump.jsonl")
+	run(t, "recover", "--dir", dir, "--dump", dump)
+	data, err := os.ReadFile(dump)
+	want := `{"db":2,"key":"user:1","type":"hash","hash":[["name","ada"],["lang","go"]]}`
+	if err != nil || strings.TrimSpace(string(data)) != want {
+		t.Errorf("recover --dump (%v):\n%s\nwant\n%s", err, data, want)
+	}
+}

@@ -48,7 +48,7 @@ func New() *Hash { return &Hash{} }
 // Decode parses b, written by Encode. The hash aliases b.
 func Decode(b []byte) (*Hash, error) {
 	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)) { // every field takes at least two bytes
+	if k <= 0 || n > uint64(len(b))/2 { // every field takes at least two bytes
 		return nil, fmt.Errorf("%w: bad field count", ErrCorrupt)
 	}
 	h := &Hash{fields: make([][]byte, 0, n), values: make([][]byte, 0, n)}
@@ -87,15 +87,6 @@ func (h *Hash) Len() int { return len(h.fields) }
 
 // Size is the length of the hash's encoding.
 func (h *Hash) Size() int { return uvarintLen(len(h.fields)) + h.body }
-
-// SizeAfterSet is Size after Set(f, v), without setting it: what a
-// command checks against the store's longest value before it writes.
-func (h *Hash) SizeAfterSet(f, v []byte) int {
-	if i := h.find(f); i >= 0 {
-		return h.Size() - pairLen(f, h.values[i]) + pairLen(f, v)
-	}
-	return uvarintLen(len(h.fields)+1) + h.body + pairLen(f, v)
-}
 
 // Get returns field f's value.
 func (h *Hash) Get(f []byte) ([]byte, bool) {
