@@ -27,6 +27,9 @@ type command struct {
 	// strings: the command's keys hold strings; it answers WRONGTYPE,
 	// without running, when one holds another type.
 	strings bool
+	// dynamic: the command may touch keys keys does not name (a script):
+	// its transaction reads them as it goes (txView.fetch).
+	dynamic bool
 	// check validates a data command's arguments against the engine's
 	// limits before it runs or is queued.
 	check func(args [][]byte, lim limits) error
@@ -73,6 +76,10 @@ func init() {
 		commands[cmd.name] = cmd
 	}
 	for _, cmd := range trackingCommands() {
+		commands[cmd.name] = cmd
+	}
+	for _, cmd := range append(scriptCommands(), functionCommands()...) {
+		cmd.group = "scripting"
 		commands[cmd.name] = cmd
 	}
 	for _, cmd := range hashCommands() {

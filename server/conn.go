@@ -471,6 +471,10 @@ func (c *conn) runOps(ops []engine.Op) (uint64, error) {
 
 // errorText is the error reply for an engine error.
 func errorText(err error) string {
+	var verbatim replyError
+	if errors.As(err, &verbatim) {
+		return string(verbatim)
+	}
 	msg := strings.TrimPrefix(err.Error(), "bpfdb: ")
 	if strings.HasPrefix(msg, "ERR ") || strings.HasPrefix(msg, "EXECABORT ") || strings.HasPrefix(msg, "WRONGTYPE ") {
 		return msg

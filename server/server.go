@@ -101,6 +101,7 @@ type Server struct {
 	batch     *batcher
 	loop      *loop
 	dbs       dbNames // the store's databases by the names clients use (swapdb.go)
+	scripts   scripts // the script cache and the scripts running (script.go)
 	metrics   *metrics
 	started   time.Time
 	// limits bound what a connection's command may declare once
@@ -162,6 +163,9 @@ func New(e *engine.Engine, cfg Config) (*Server, error) {
 	s.slowlogSlower.Store(defaultSlowlogSlower)
 	s.slowlogMaxLen.Store(defaultSlowlogMaxLen)
 	if err := s.dbs.load(e); err != nil {
+		return nil, err
+	}
+	if err := s.loadLibraries(); err != nil {
 		return nil, err
 	}
 	s.batch = newBatcher(s.submit)

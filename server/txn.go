@@ -91,6 +91,12 @@ type txView struct {
 	failed error
 	// maxValue is the longest value the engine takes (its MaxValueLen).
 	maxValue int
+	// fetch, when set (a transaction with a script: txnPlan.dynamic),
+	// reads a key step 1 did not, by dbKey; its failure fails the
+	// transaction.
+	fetch func(dk string) (*entry, error)
+	// srv is the server the transaction runs in (scripts use its cache).
+	srv *Server
 }
 
 // checkLen refuses a value of n bytes, which a command is about to make,
@@ -110,9 +116,17 @@ func (v *txView) entry(k []byte) *entry {
 	if e := v.vals[dk]; e != nil {
 		return e
 	}
-	// Every key a command touches is read in step 1; a missing one is a
-	// bug in a command's keys function. Treat it as absent and new.
 	e := &entry{}
+	if v.fetch != nil && v.failed == nil {
+		// A script's key it did not declare: read now, in the
+		// transaction (script.go).
+		var err error
+		if e, err = v.fetch(dk); err != nil {
+			v.failed, e = err, &entry{}
+		}
+	}
+	// Otherwise every key a command touches is read in step 1; a missing
+	// one is a bug in a command's keys function: absent and new.
 	v.vals[dk] = e
 	v.order = append(v.order, dk)
 	return e
@@ -295,6 +309,9 @@ type txnPlan struct {
 	keys     []string
 	write    map[string]bool
 	readOnly bool
+	// dynamic: a command may read keys it did not declare (a script),
+	// so the transaction stays open for them (txView.fetch).
+	dynamic bool
 }
 
 func planTxn(cmds []queuedCmd, watched map[string]uint64) txnPlan {
@@ -314,6 +331,10 @@ func planTxn(cmds []queuedCmd, watched map[string]uint64) txnPlan {
 		keys, w := qc.cmd.keys(qc.args)
 		for _, k := range keys {
 			add(dbKey(qc.db, k), w)
+		}
+		if qc.cmd.dynamic {
+			p.dynamic = true
+			p.readOnly = p.readOnly && !w // it may write keys it did not declare
 		}
 		if qc.cmd.otherDB != nil {
 			if db, k, ok := qc.cmd.otherDB(qc.args); ok {
@@ -402,18 +423,25 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 	}
 	s.dbs.toStore(reads)
 	var tx *engine.Txn
-	if p.readOnly {
+	if p.readOnly && !p.dynamic {
 		if err := s.e.Exec(reads); err != nil {
 			return nil, false, err
 		}
 	} else {
 		var err error
-		if tx, err = s.e.Begin(); err != nil {
+		if p.readOnly {
+			tx, err = s.e.BeginReadOnly()
+		} else {
+			tx, err = s.e.Begin()
+		}
+		if err != nil {
 			return nil, false, err
 		}
-		if err := tx.Run(reads); err != nil {
-			tx.Abort()
-			return nil, false, err
+		if len(reads) > 0 {
+			if err := tx.Run(reads); err != nil {
+				tx.Abort()
+				return nil, false, err
+			}
 		}
 	}
 	// The clock is read after the reads, not before: the kernel took the
@@ -438,6 +466,10 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 			return nil, true, nil
 		}
 	}
+	v.srv = s
+	if p.dynamic {
+		v.fetch = s.fetcher(tx, !p.readOnly, v)
+	}
 	replies := make([]reply, len(cmds))
 	for i, qc := range cmds {
 		v.db = qc.db
@@ -456,6 +488,10 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 		}
 	}
 	if tx == nil {
+		return replies, false, nil
+	}
+	if p.readOnly { // a read-only script's snapshot: nothing to write
+		tx.Abort()
 		return replies, false, nil
 	}
 	writes := v.writes()

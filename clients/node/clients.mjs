@@ -39,6 +39,16 @@ async function ioRedis() {
   });
   eq('ioredis SCAN', [...new Set(keys)].sort(), ['io:a', 'io:n']);
   if (!(await c.info('server')).includes('redis_version')) fail('ioredis INFO', 'no redis_version');
+  // defineCommand: EVALSHA, and EVAL when the script is not cached yet.
+  c.defineCommand('moveAmount', {
+    numberOfKeys: 2,
+    lua: "local a = tonumber(redis.call('GET', KEYS[1]) or '0'); redis.call('SET', KEYS[1], a - ARGV[1]); " +
+      "return redis.call('INCRBY', KEYS[2], ARGV[1])",
+  });
+  await c.set('io:from', '10');
+  eq('ioredis defineCommand', await c.moveAmount('io:from', 'io:to', 3), 3);
+  eq('ioredis defineCommand again', await c.moveAmount('io:from', 'io:to', 3), 6);
+  eq('ioredis defineCommand result', await c.get('io:from'), '4');
   await c.quit();
 }
 

@@ -1,0 +1,510 @@
+package server
+
+// Scripts: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (issue 19), in
+// Lua 5.1 as Redis runs them, on github.com/yuin/gopher-lua (a pure-Go
+// Lua 5.1, maintained, no cgo).
+//
+// A script is a data command (txn.go): its keys are its KEYS, written
+// unless it is an _RO variant, and it may touch keys it did not declare
+// (command.dynamic), which its transaction reads as it goes
+// (txView.fetch). Each redis.call evaluates a data command against the
+// transaction's view, exactly as a queued MULTI command is evaluated, so
+// a script sees its own writes, and they commit with its transaction.
+//
+// Invariants:
+//
+//  1. A script is one serializable transaction: every key it reads is
+//     locked (exclusively, since it may write it later; a read-only
+//     script reads one snapshot and takes no lock) until its writes
+//     commit, all or none. A Lua error, an error raised by redis.call, a
+//     limit or a kill fails the transaction: nothing is applied (Redis
+//     would keep the writes made before the error).
+//  2. A no-wait conflict aborts the attempt, and runTxn runs the script
+//     again from the start in a new Lua state: the script sees the store
+//     only through redis.call, and nothing it did is kept, so the client
+//     never sees the conflict. Scripts run concurrently with each other
+//     and with every other command.
+//  3. A script runs at most scriptTimeLimit; SCRIPT KILL stops every
+//     script running. Either fails it with nothing applied, so a script
+//     that wrote can be killed too (Redis cannot).
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bpfdb/bpfdb/engine"
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+// scriptTimeLimit bounds one run of a script (Redis's busy-reply
+// threshold, lua-time-limit, is 5 s: there a script blocks every client,
+// here it blocks none, so it is stopped instead).
+const scriptTimeLimit = 5 * time.Second
+
+// scripts is the server's script cache (SCRIPT LOAD, EVAL) and the
+// scripts running (SCRIPT KILL).
+type scripts struct {
+	mu      sync.Mutex
+	protos  map[string]*lua.FunctionProto // by SHA1 in hex
+	running map[*scriptRun]struct{}
+	libs    map[string]*library // FUNCTION's libraries, by name (function.go)
+}
+
+// compile returns the compiled body, caching it under its SHA1.
+func (sc *scripts) compile(body []byte) (string, *lua.FunctionProto, error) {
+	sha := sha1hex(body)
+	sc.mu.Lock()
+	p := sc.protos[sha]
+	sc.mu.Unlock()
+	if p != nil {
+		return sha, p, nil
+	}
+	chunk, err := parse.Parse(strings.NewReader(string(body)), "user_script")
+	if err == nil {
+		p, err = lua.Compile(chunk, "@user_script")
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("ERR Error compiling script (new function): %s", oneLine(err.Error()))
+	}
+	sc.mu.Lock()
+	if sc.protos == nil {
+		sc.protos = map[string]*lua.FunctionProto{}
+	}
+	sc.protos[sha] = p
+	sc.mu.Unlock()
+	return sha, p, nil
+}
+
+func (sc *scripts) lookup(sha string) *lua.FunctionProto {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.protos[strings.ToLower(sha)]
+}
+
+// replyError is an error whose text is the error reply, whatever its
+// code (a script's redis.error_reply, NOSCRIPT): errorText adds none.
+type replyError string
+
+func (e replyError) Error() string { return string(e) }
+
+func sha1hex(b []byte) string {
+	h := sha1.Sum(b)
+	return hex.EncodeToString(h[:])
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", " ") }
+
+func scriptCommands() []*command {
+	return []*command{
+		{name: "eval", arity: -3, keys: scriptKeys(false), check: checkScript(false), dynamic: true,
+			flags: []string{"noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"}, eval: evalScript(false, false)},
+		{name: "evalsha", arity: -3, keys: scriptKeys(false), check: checkScript(true), dynamic: true,
+			flags: []string{"noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"}, eval: evalScript(true, false)},
+		{name: "eval_ro", arity: -3, keys: scriptKeys(true), check: checkScript(false), dynamic: true,
+			flags: []string{"readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"}, eval: evalScript(false, true)},
+		{name: "evalsha_ro", arity: -3, keys: scriptKeys(true), check: checkScript(true), dynamic: true,
+			flags: []string{"readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"}, eval: evalScript(true, true)},
+		{name: "script", arity: -2, run: cmdScript, flags: []string{"noscript"}},
+	}
+}
+
+// numKeys parses EVAL's numkeys (args[2]), checked by checkScript.
+func numKeys(a [][]byte) int {
+	n, _ := strconv.Atoi(string(a[2]))
+	return n
+}
+
+// scriptKeys is a script's declared keys: its KEYS, written unless ro.
+func scriptKeys(ro bool) func(a [][]byte) ([][]byte, bool) {
+	return func(a [][]byte) ([][]byte, bool) {
+		n := numKeys(a)
+		if n < 0 || 3+n > len(a) {
+			return nil, !ro
+		}
+		return a[3 : 3+n], !ro
+	}
+}
+
+func checkScript(bySHA bool) func(a [][]byte, lim limits) error {
+	return func(a [][]byte, lim limits) error {
+		n, err := strconv.Atoi(string(a[2]))
+		switch {
+		case err != nil:
+			return errNotInteger
+		case n < 0:
+			return errors.New("ERR Number of keys can't be negative")
+		case 3+n > len(a):
+			return errors.New("ERR Number of keys can't be greater than number of args")
+		}
+		for _, k := range a[3 : 3+n] {
+			if err := lim.CheckKey(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// scriptRun is one run of a script against a transaction's view.
+type scriptRun struct {
+	v        *txView
+	readOnly bool
+	sha      string
+	cancel   context.CancelFunc
+	killed   bool // by SCRIPT KILL (under scripts.mu)
+}
+
+// evalScript is EVAL or EVALSHA (bySHA), read-write or read-only (ro).
+func evalScript(bySHA, ro bool) func(v *txView, a [][]byte) reply {
+	return func(v *txView, a [][]byte) reply {
+		sc := &v.srv.scripts
+		var sha string
+		var proto *lua.FunctionProto
+		if bySHA {
+			sha, proto = strings.ToLower(string(a[1])), sc.lookup(string(a[1]))
+			if proto == nil {
+				return errReply(replyError("NOSCRIPT No matching script. Please use EVAL."))
+			}
+		} else {
+			var err error
+			if sha, proto, err = sc.compile(a[1]); err != nil {
+				return errReply(err)
+			}
+		}
+		n := numKeys(a)
+		r := &scriptRun{v: v, readOnly: ro, sha: sha}
+		keys, argv := a[3:3+n], a[3+n:]
+		return r.run(sc, func(L *lua.LState) error {
+			L.SetGlobal("KEYS", stringsTable(L, keys))
+			L.SetGlobal("ARGV", stringsTable(L, argv))
+			L.Push(L.NewFunctionFromProto(proto))
+			return L.PCall(0, 1, nil)
+		})
+	}
+}
+
+// run runs body, which leaves the script's result on the Lua stack, and
+// returns its reply; an error fails the transaction (invariant 1).
+func (r *scriptRun) run(sc *scripts, body func(L *lua.LState) error) reply {
+	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeLimit)
+	defer cancel()
+	r.cancel = cancel
+	sc.mu.Lock()
+	if sc.running == nil {
+		sc.running = map[*scriptRun]struct{}{}
+	}
+	sc.running[r] = struct{}{}
+	sc.mu.Unlock()
+	defer func() {
+		sc.mu.Lock()
+		delete(sc.running, r)
+		sc.mu.Unlock()
+	}()
+
+	L := newScriptState(r)
+	defer L.Close()
+	L.SetContext(ctx)
+	err := body(L)
+	if r.v.failed != nil { // the transaction failed under the script: whatever it made of that
+		return errReply(r.v.failed)
+	}
+	if err != nil {
+		sc.mu.Lock()
+		killed := r.killed
+		sc.mu.Unlock()
+		switch {
+		case killed:
+			return r.v.fail(errors.New("ERR Script killed by user with SCRIPT KILL: nothing it wrote was applied"))
+		case ctx.Err() != nil:
+			return r.v.fail(fmt.Errorf("ERR script ran longer than %d ms, the limit: stopped, nothing it wrote was applied", scriptTimeLimit.Milliseconds()))
+		}
+		return r.v.fail(r.scriptError(err))
+	}
+	rep := luaReply(L.Get(-1))
+	if rep.kind == kindError {
+		// redis.error_reply returned: an error reply, the transaction
+		// still fails (invariant 1).
+		return r.v.fail(replyError(rep.str))
+	}
+	return rep
+}
+
+// scriptError is the error reply of a script that raised err.
+func (r *scriptRun) scriptError(err error) error {
+	var apiErr *lua.ApiError
+	msg := err.Error()
+	if errors.As(err, &apiErr) {
+		if t, ok := apiErr.Object.(*lua.LTable); ok {
+			if e, ok := t.RawGetString("err").(lua.LString); ok {
+				return replyError(e) // redis.call's error, or error(redis.error_reply(...))
+			}
+		}
+		msg = apiErr.Object.String()
+	}
+	if !strings.HasPrefix(msg, "ERR ") {
+		msg = "ERR " + msg
+	}
+	return fmt.Errorf("%s script: %s, on @user_script", oneLine(msg), r.sha)
+}
+
+// newScriptState is a Lua state with the libraries Redis gives scripts
+// (base without file access, table, string, math) and the redis table.
+func newScriptState(r *scriptRun) *lua.LState {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath}} {
+		L.Push(L.NewFunction(lib.open))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	for _, name := range []string{"dofile", "loadfile", "load", "loadstring", "require", "module"} {
+		L.SetGlobal(name, lua.LNil)
+	}
+	redis := L.NewTable()
+	L.SetFuncs(redis, map[string]lua.LGFunction{
+		"call":         func(L *lua.LState) int { return r.call(L, false) },
+		"pcall":        func(L *lua.LState) int { return r.call(L, true) },
+		"error_reply":  func(L *lua.LState) int { return statusTable(L, "err", L.CheckString(1)) },
+		"status_reply": func(L *lua.LState) int { return statusTable(L, "ok", L.CheckString(1)) },
+		"sha1hex":      func(L *lua.LState) int { L.Push(lua.LString(sha1hex([]byte(L.CheckString(1))))); return 1 },
+		"log":          func(L *lua.LState) int { return 0 },
+		"setresp":      func(L *lua.LState) int { return 0 },
+	})
+	for i, level := range []string{"LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"} {
+		redis.RawSetString(level, lua.LNumber(i))
+	}
+	L.SetGlobal("redis", redis)
+	return L
+}
+
+func statusTable(L *lua.LState, field, msg string) int {
+	t := L.NewTable()
+	t.RawSetString(field, lua.LString(msg))
+	L.Push(t)
+	return 1
+}
+
+func stringsTable(L *lua.LState, items [][]byte) *lua.LTable {
+	t := L.CreateTable(len(items), 0)
+	for _, b := range items {
+		t.Append(lua.LString(b))
+	}
+	return t
+}
+
+// call is redis.call (protected: redis.pcall): it evaluates a data command
+// against the script's transaction view.
+func (r *scriptRun) call(L *lua.LState, protected bool) int {
+	rep := r.command(L)
+	if rep.kind == kindError && !protected {
+		t := L.NewTable()
+		t.RawSetString("err", lua.LString(rep.str))
+		L.Error(t, 1)
+		return 0
+	}
+	L.Push(replyLua(L, rep))
+	return 1
+}
+
+var errScriptArgs = errors.New("ERR Lua redis lib command arguments must be strings or integers")
+
+// command runs the command redis.call was given.
+func (r *scriptRun) command(L *lua.LState) reply {
+	n := L.GetTop()
+	if n == 0 {
+		return errReply(errors.New("ERR Please specify at least one argument for this redis lib call"))
+	}
+	args := make([][]byte, n)
+	for i := range n {
+		switch a := L.Get(i + 1).(type) {
+		case lua.LString:
+			args[i] = []byte(a)
+		case lua.LNumber:
+			args[i] = []byte(luaNumber(a))
+		default:
+			return errReply(errScriptArgs)
+		}
+	}
+	v := r.v
+	if v == nil {
+		return errReply(errors.New("ERR redis.call is not allowed while a library loads"))
+	}
+	if v.failed != nil {
+		return errReply(v.failed)
+	}
+	cmd := lookup(args[0])
+	switch {
+	case cmd == nil:
+		return errReply(errors.New("ERR Unknown Redis command called from script"))
+	case cmd.eval == nil || cmd.dynamic:
+		return errReply(errors.New("ERR This Redis command is not allowed from script"))
+	case !cmd.arityOK(len(args)):
+		return errReply(errors.New("ERR Wrong number of args calling Redis command from script"))
+	}
+	if cmd.check != nil {
+		if err := cmd.check(args, v.srv.e); err != nil {
+			return errReply(err)
+		}
+	}
+	keys, write := cmd.keys(args)
+	if write && r.readOnly {
+		return errReply(errors.New("ERR Write commands are not allowed from read-only scripts."))
+	}
+	if cmd.strings && v.wrongType(keys) {
+		return errReply(errWrongType)
+	}
+	rep := cmd.eval(v, args)
+	if v.failed != nil {
+		return errReply(v.failed)
+	}
+	return rep
+}
+
+// luaNumber is a Lua number as Redis passes it to a command: an integer
+// when it is one, else with 17 significant digits.
+func luaNumber(n lua.LNumber) string {
+	f := float64(n)
+	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return strconv.FormatFloat(f, 'g', 17, 64)
+}
+
+// replyLua converts a command's reply to Lua as Redis does (RESP2):
+// integer to number, bulk to string, null to false, status to {ok=...},
+// error to {err=...}, array (and map, flattened) to a table.
+func replyLua(L *lua.LState, rep reply) lua.LValue {
+	switch rep.kind {
+	case kindInt:
+		return lua.LNumber(rep.n)
+	case kindBulk:
+		return lua.LString(rep.bulk)
+	case kindNull:
+		return lua.LFalse
+	case kindSimple:
+		t := L.NewTable()
+		t.RawSetString("ok", lua.LString(rep.str))
+		return t
+	case kindError:
+		t := L.NewTable()
+		t.RawSetString("err", lua.LString(rep.str))
+		return t
+	case kindArray, kindMap:
+		t := L.CreateTable(len(rep.elems), 0)
+		for _, e := range rep.elems {
+			t.Append(replyLua(L, e))
+		}
+		return t
+	}
+	return lua.LNil
+}
+
+// luaReply converts a script's result to a reply as Redis does: number to
+// integer (truncated), string to bulk, true to 1, false and nil to null,
+// a table with err or ok to an error or status, any other table to an
+// array up to its first nil.
+func luaReply(v lua.LValue) reply {
+	switch x := v.(type) {
+	case lua.LNumber:
+		return intReply(int64(x))
+	case lua.LString:
+		return reply{kind: kindBulk, bulk: []byte(x)}
+	case lua.LBool:
+		if x {
+			return intReply(1)
+		}
+		return nullReply
+	case *lua.LTable:
+		if e, ok := x.RawGetString("err").(lua.LString); ok {
+			return reply{kind: kindError, str: string(e)}
+		}
+		if s, ok := x.RawGetString("ok").(lua.LString); ok {
+			return reply{kind: kindSimple, str: string(s)}
+		}
+		r := arrayReply(x.Len())
+		for i := 1; ; i++ {
+			e := x.RawGetInt(i)
+			if e == lua.LNil {
+				break
+			}
+			r.elems = append(r.elems, luaReply(e))
+		}
+		return r
+	}
+	return nullReply
+}
+
+// cmdScript answers SCRIPT LOAD, EXISTS, FLUSH, KILL and HELP.
+func cmdScript(c *conn, a [][]byte) {
+	sc := &c.s.scripts
+	switch sub := strings.ToUpper(string(a[1])); {
+	case sub == "LOAD" && len(a) == 3:
+		sha, _, err := sc.compile(a[2])
+		if err != nil {
+			c.wr.Error(errorText(err))
+			return
+		}
+		c.wr.BulkString(sha)
+	case sub == "EXISTS" && len(a) >= 3:
+		c.wr.Array(len(a) - 2)
+		for _, sha := range a[2:] {
+			c.wr.Int(map[bool]int64{true: 1, false: 0}[sc.lookup(string(sha)) != nil])
+		}
+	case sub == "FLUSH" && len(a) <= 3:
+		sc.mu.Lock()
+		sc.protos = nil
+		sc.mu.Unlock()
+		c.wr.Simple("OK")
+	case sub == "KILL" && len(a) == 2:
+		sc.mu.Lock()
+		n := len(sc.running)
+		for r := range sc.running {
+			r.killed = true
+			r.cancel()
+		}
+		sc.mu.Unlock()
+		if n == 0 {
+			c.wr.Error("NOTBUSY No scripts in execution right now.")
+			return
+		}
+		c.wr.Simple("OK")
+	case sub == "HELP":
+		writeHelp(c, "SCRIPT", []string{
+			"EXISTS <sha1> [<sha1> ...]", "    Return information about the existence of the scripts in the script cache.",
+			"FLUSH [ASYNC|SYNC]", "    Flush the Lua scripts cache.",
+			"KILL", "    Kill the currently executing Lua scripts (nothing they wrote is applied).",
+			"LOAD <script>", "    Load a script into the scripts cache without executing it.",
+		})
+	default:
+		c.wr.Error("ERR unknown subcommand or wrong number of arguments for '" + printable(a[1]) + "'. Try SCRIPT HELP.")
+	}
+}
+
+// fetcher is txView.fetch for tx: it reads a key a script did not
+// declare, locking it exclusively when the script may write (forUpdate).
+// Under the transaction's hold of the database names (tryTxn).
+func (s *Server) fetcher(tx *engine.Txn, forUpdate bool, v *txView) func(dk string) (*entry, error) {
+	return func(dk string) (*entry, error) {
+		ops := []engine.Op{dbOp(engine.OpGet, dk)}
+		ops[0].ForUpdate = forUpdate
+		s.dbs.toStore(ops)
+		if err := tx.Run(ops); err != nil {
+			return nil, err
+		}
+		if ops[0].Err != nil && !errors.Is(ops[0].Err, engine.ErrNotFound) {
+			return nil, ops[0].Err
+		}
+		return viewEntry(&ops[0], v.now), nil
+	}
+}
