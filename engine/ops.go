@@ -72,7 +72,11 @@ func (t ValueType) String() string {
 // the result of a Get; Err is the operation's outcome (ErrNotFound for a
 // Get or Delete of an absent key).
 type Op struct {
-	Kind  OpKind
+	Kind OpKind
+	// Type is, for an OpSet, the type of Value; after an OpGet, the type
+	// of the value read. An OpIncr of a value that is not a string fails
+	// with ErrWrongType.
+	Type  ValueType
 	Key   []byte
 	Value []byte
 	Err   error
@@ -82,10 +86,6 @@ type Op struct {
 	// write). A key written or deleted since has another Version. After
 	// an autocommit Set or Delete it is the LSN of its commit.
 	Version uint64
-	// Type is, for an OpSet, the type of Value; after an OpGet, the type
-	// of the value read. An OpIncr of a value that is not a string fails
-	// with ErrWrongType.
-	Type ValueType
 	// Delta is what an OpIncr adds.
 	Delta int64
 	// DB is the database (keyspace) of Key, 0 to Databases-1: the same
