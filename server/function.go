@@ -72,7 +72,7 @@ func compileLibrary(code string) (*library, error) {
 	}
 	chunk, err := parse.Parse(strings.NewReader(code[len(first):]), "user_function")
 	if err == nil {
-		lib.proto, err = lua.Compile(chunk, "@user_function")
+		lib.proto, err = lua.Compile(chunk, "user_function")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ERR Error compiling function: %s", oneLine(err.Error()))

@@ -70,7 +70,7 @@ func (sc *scripts) compile(body []byte) (string, *lua.FunctionProto, error) {
 	}
 	chunk, err := parse.Parse(strings.NewReader(string(body)), "user_script")
 	if err == nil {
-		p, err = lua.Compile(chunk, "@user_script")
+		p, err = lua.Compile(chunk, "user_script")
 	}
 	if err != nil {
 		return "", nil, fmt.Errorf("ERR Error compiling script (new function): %s", oneLine(err.Error()))
@@ -161,6 +161,7 @@ type scriptRun struct {
 	sha      string
 	cancel   context.CancelFunc
 	killed   bool // by SCRIPT KILL (under scripts.mu)
+	resp3    bool // redis.setresp(3): replies reach Lua in RESP3's forms
 }
 
 // evalScript is EVAL or EVALSHA (bySHA), read-write or read-only (ro).
@@ -239,21 +240,38 @@ func (r *scriptRun) run(sc *scripts, body func(L *lua.LState) error) reply {
 }
 
 // scriptError is the error reply of a script that raised err.
+// Redis's shape: the message, then " script: <sha>, on @user_script:<line>.".
 func (r *scriptRun) scriptError(err error) error {
 	var apiErr *lua.ApiError
-	msg := err.Error()
+	msg, where := err.Error(), ""
 	if errors.As(err, &apiErr) {
 		if t, ok := apiErr.Object.(*lua.LTable); ok {
 			if e, ok := t.RawGetString("err").(lua.LString); ok {
-				return replyError(e) // redis.call's error, or error(redis.error_reply(...))
+				// redis.call's error (where it was called), or
+				// error(redis.error_reply(...)): its code kept.
+				where = lua.LVAsString(t.RawGetString("where"))
+				return replyError(fmt.Sprintf("%s script: %s, on @%s.", oneLine(string(e)), r.sha, scriptLine(where)))
 			}
 		}
 		msg = apiErr.Object.String()
 	}
+	where, _, _ = strings.Cut(msg, ": ") // "user_script:<line>: <message>"
 	if !strings.HasPrefix(msg, "ERR ") {
 		msg = "ERR " + msg
 	}
-	return fmt.Errorf("%s script: %s, on @user_script", oneLine(msg), r.sha)
+	return replyError(fmt.Sprintf("%s script: %s, on @%s.", oneLine(msg), r.sha, scriptLine(where)))
+}
+
+// scriptLine is "user_script:<line>" from a Lua position ("user_script:3:"),
+// or "user_script" when it names none.
+func scriptLine(where string) string {
+	where = strings.TrimPrefix(strings.TrimSuffix(strings.TrimSpace(where), ":"), "@")
+	if name, line, ok := strings.Cut(where, ":"); ok && strings.HasPrefix(name, "user_") {
+		if _, err := strconv.Atoi(line); err == nil {
+			return where
+		}
+	}
+	return "user_script"
 }
 
 // newScriptState is a Lua state with the libraries Redis gives scripts
@@ -279,7 +297,15 @@ func newScriptState(r *scriptRun) *lua.LState {
 		"status_reply": func(L *lua.LState) int { return statusTable(L, "ok", L.CheckString(1)) },
 		"sha1hex":      func(L *lua.LState) int { L.Push(lua.LString(sha1hex([]byte(L.CheckString(1))))); return 1 },
 		"log":          func(L *lua.LState) int { return 0 },
-		"setresp":      func(L *lua.LState) int { return 0 },
+		"setresp": func(L *lua.LState) int {
+			switch L.CheckInt(1) {
+			case 2, 3:
+				r.resp3 = L.CheckInt(1) == 3
+			default:
+				L.RaiseError("RESP version must be 2 or 3.")
+			}
+			return 0
+		},
 	})
 	for i, level := range []string{"LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"} {
 		redis.RawSetString(level, lua.LNumber(i))
@@ -310,10 +336,11 @@ func (r *scriptRun) call(L *lua.LState, protected bool) int {
 	if rep.kind == kindError && !protected {
 		t := L.NewTable()
 		t.RawSetString("err", lua.LString(rep.str))
+		t.RawSetString("where", lua.LString(L.Where(1)))
 		L.Error(t, 1)
 		return 0
 	}
-	L.Push(replyLua(L, rep))
+	L.Push(replyLua(L, rep, r.resp3))
 	return 1
 }
 
@@ -381,16 +408,20 @@ func luaNumber(n lua.LNumber) string {
 	return strconv.FormatFloat(f, 'g', 17, 64)
 }
 
-// replyLua converts a command's reply to Lua as Redis does (RESP2):
-// integer to number, bulk to string, null to false, status to {ok=...},
-// error to {err=...}, array (and map, flattened) to a table.
-func replyLua(L *lua.LState, rep reply) lua.LValue {
+// replyLua converts a command's reply to Lua as Redis does: integer to
+// number, bulk to string, null to false, status to {ok=...}, error to
+// {err=...}, array to a table, and a map flattened to one; after
+// redis.setresp(3) (resp3), null to nil and a map to {map={...}}.
+func replyLua(L *lua.LState, rep reply, resp3 bool) lua.LValue {
 	switch rep.kind {
 	case kindInt:
 		return lua.LNumber(rep.n)
 	case kindBulk:
 		return lua.LString(rep.bulk)
 	case kindNull:
+		if resp3 {
+			return lua.LNil
+		}
 		return lua.LFalse
 	case kindSimple:
 		t := L.NewTable()
@@ -400,10 +431,21 @@ func replyLua(L *lua.LState, rep reply) lua.LValue {
 		t := L.NewTable()
 		t.RawSetString("err", lua.LString(rep.str))
 		return t
-	case kindArray, kindMap:
+	case kindMap:
+		if resp3 {
+			m := L.NewTable()
+			for i := 0; i+1 < len(rep.elems); i += 2 {
+				L.SetTable(m, replyLua(L, rep.elems[i], true), replyLua(L, rep.elems[i+1], true))
+			}
+			t := L.NewTable()
+			t.RawSetString("map", m)
+			return t
+		}
+		fallthrough
+	case kindArray:
 		t := L.CreateTable(len(rep.elems), 0)
 		for _, e := range rep.elems {
-			t.Append(replyLua(L, e))
+			t.Append(replyLua(L, e, resp3))
 		}
 		return t
 	}
@@ -431,6 +473,11 @@ func luaReply(v lua.LValue) reply {
 		}
 		if s, ok := x.RawGetString("ok").(lua.LString); ok {
 			return reply{kind: kindSimple, str: string(s)}
+		}
+		if m, ok := x.RawGetString("map").(*lua.LTable); ok { // RESP3's map (RESP2: pairs)
+			r := reply{kind: kindMap}
+			m.ForEach(func(k, v lua.LValue) { r.elems = append(r.elems, luaReply(k), luaReply(v)) })
+			return r
 		}
 		r := arrayReply(x.Len())
 		for i := 1; ; i++ {

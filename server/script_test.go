@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bpfdb/bpfdb/engine"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -42,12 +43,19 @@ func TestScriptCommands(t *testing.T) {
 		{a("HSET", "sc:h", "f", "v"), 1, nil},
 		{a("EVAL", "return redis.call('GET', KEYS[1])", "1", "sc:h"), errPrefix("WRONGTYPE"), nil},
 		{a("EVAL", "return redis.call('HGETALL', KEYS[1])", "1", "sc:h"), []any{"f", "v"}, nil},
+		{a("EVAL", "redis.setresp(3); return redis.call('HGETALL', KEYS[1])['map']['f']", "1", "sc:h"), "v", nil},
+		{a("EVAL", "redis.setresp(3); return redis.call('GET', 'sc:nokey') == nil", "0"), 1, nil},
+		{a("EVAL", "return redis.call('GET', 'sc:nokey') == false", "0"), 1, nil},
+		{a("EVAL", "return {map={only='one'}}", "0"), []any{"only", "one"}, nil},
+		{a("EVAL", "redis.setresp(4)", "0"), errLike{prefix: "ERR", contains: "RESP version must be 2 or 3"}, nil},
 		{a("EVAL", "return redis.call('SET', KEYS[1], 1.5)", "1", "sc:f"), "OK", nil},
 		{a("GET", "sc:f"), "1.5", nil},
 		{a("EVAL", "return redis.call('NOSUCH')", "0"), errLike{prefix: "ERR", contains: "unknown"}, nil},
 		{a("EVAL", "return redis.call('SET', KEYS[1], {})", "1", "sc:f"), errPrefix("ERR Lua redis lib command arguments must be strings or integers"), nil},
 		{a("EVAL", "return 1 +", "0"), errPrefix("ERR Error compiling script"), nil},
 		{a("EVAL", "error('boom')", "0"), errLike{prefix: "ERR", contains: "boom"}, nil},
+		{a("EVAL", "local x = 1\n\nerror('on line three')", "0"), errLike{prefix: "ERR", contains: "on @user_script:3."}, nil},
+		{a("EVAL", "local x = 1\nreturn redis.call('INCR', KEYS[1])", "1", "sc:k"), errLike{prefix: "ERR value is not an integer", contains: "on @user_script:2."}, nil},
 		{a("EVAL", "return 1", "-1"), errPrefix("ERR Number of keys can't be negative"), nil},
 		{a("EVAL", "return 1", "2", "only"), errPrefix("ERR Number of keys can't be greater than number of args"), nil},
 		{a("EVAL", "return 1", "x"), errPrefix("ERR value is not an integer or out of range"), nil},
@@ -91,6 +99,27 @@ func TestScriptTransaction(t *testing.T) {
 	}
 	if n := c.Exists(ctx, "st:p").Val(); n != 0 {
 		t.Fatal("a script that failed after a write left the write")
+	}
+	// More keys than a transaction holds: refused, naming the limit,
+	// nothing applied.
+	limit := strconv.Itoa(engine.MaxTxnKeys)
+	err = c.Eval(ctx, "for i = 1, tonumber(ARGV[1]) do redis.call('SET', 'st:many:' .. i, i) end", nil, engine.MaxTxnKeys+1).Err()
+	if err == nil || !strings.Contains(err.Error(), limit) {
+		t.Fatalf("a script writing %d keys: %v, want an error naming %s", engine.MaxTxnKeys+1, err, limit)
+	}
+	if n := c.Exists(ctx, "st:many:1").Val(); n != 0 {
+		t.Fatal("a script over the key limit applied a write")
+	}
+	// go-redis's own script calls.
+	sha, err := c.ScriptLoad(ctx, "return redis.call('INCRBY', KEYS[1], ARGV[1])").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.EvalSha(ctx, sha, []string{"st:sha"}, 7).Int(); n != 7 || err != nil {
+		t.Fatalf("EvalSha: %d, %v", n, err)
+	}
+	if ok, err := c.ScriptExists(ctx, sha).Result(); err != nil || len(ok) != 1 || !ok[0] {
+		t.Fatalf("ScriptExists: %v, %v", ok, err)
 	}
 }
 
