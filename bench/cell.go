@@ -94,6 +94,10 @@ func RunCell(ctx context.Context, t Target, spec CellSpec, progress *Progress) R
 		}
 		conns = append(conns, c)
 	}
+	if _, ok := conns[0].(ProcConn); spec.Workload.Proc && !ok {
+		res.Skipped = DisplayName(t.Name()) + " has no stored procedure"
+		return res
+	}
 
 	start := time.Now()
 	win := &window{measureStart: start.Add(p.Warmup)}
@@ -110,6 +114,23 @@ func RunCell(ctx context.Context, t Target, spec CellSpec, progress *Progress) R
 	defer cancel()
 	stop := make(chan struct{})
 	waitProgress := progress.watch(win.meter, stop)
+
+	// A server's CPU time and retries are sampled when the window opens
+	// and once every client has stopped.
+	srv, _ := t.(ServerStats)
+	var srvStart serverSample
+	srvSampled := make(chan struct{})
+	go func() {
+		defer close(srvSampled)
+		if srv == nil {
+			return
+		}
+		select {
+		case <-time.After(time.Until(win.measureStart)):
+			srvStart = sampleServer(cellCtx, srv)
+		case <-cellCtx.Done():
+		}
+	}()
 
 	stats := make([]*clientStats, spec.Clients)
 	var wg sync.WaitGroup
@@ -133,6 +154,12 @@ func RunCell(ctx context.Context, t Target, spec CellSpec, progress *Progress) R
 	wg.Wait()
 	close(stop)
 	waitProgress()
+	cancel() // ends a sampler still waiting for a window that never opened
+	<-srvSampled
+	var srvEnd serverSample
+	if srv != nil {
+		srvEnd = sampleServer(ctx, srv)
+	}
 
 	merged := newHistogram()
 	end := win.measureStart
@@ -156,6 +183,7 @@ func RunCell(ctx context.Context, t Target, spec CellSpec, progress *Progress) R
 		res.Throughput = float64(res.Ops) / res.Elapsed.Seconds()
 	}
 	res.Latency = latencyOf(merged)
+	res.setServer(srvStart, srvEnd)
 	if res.Attempts > 0 {
 		res.AbortRate = float64(res.Aborts) / float64(res.Attempts)
 	}

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -96,6 +97,26 @@ func abortTable(b *strings.Builder, s series, n *notes) {
 	})
 }
 
+// serverTable writes the servers' CPU time per operation and, where the
+// server counts them, its own retries (conflicts no client saw).
+func serverTable(b *strings.Builder, s series, n *notes) {
+	seriesTable(b, s, n, "server CPU µs/op (server retries)", func(t string, c int, r Result) string {
+		return serverCell(r)
+	})
+}
+
+// serverCell is a result's server CPU per operation and server retries.
+func serverCell(r Result) string {
+	cell := "—"
+	if r.ServerCPU > 0 {
+		cell = fmt.Sprintf("%.1f", r.ServerCPU)
+	}
+	if r.ServerRetries != nil {
+		cell += fmt.Sprintf(" (%s)", thousands(float64(*r.ServerRetries)))
+	}
+	return cell
+}
+
 // seriesTable writes one row per target and one column per client count,
 // each measured cell formatted by cell; a cell not measured shows its note.
 func seriesTable(b *strings.Builder, s series, n *notes, header string, cell func(target string, clients int, r Result) string) {
@@ -131,8 +152,8 @@ func percent(f float64) string {
 // ResultsTable returns every result as one Markdown table.
 func ResultsTable(results []Result) string {
 	var b strings.Builder
-	b.WriteString("| workload | durability | target | clients | pipeline | ops/s | p50 µs | p99 µs | p99.9 µs | aborts | retried | total | note |\n")
-	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
+	b.WriteString("| workload | durability | target | clients | pipeline | ops/s | p50 µs | p99 µs | p99.9 µs | aborts | retried | server CPU µs/op (retries) | total | note |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
 	for _, r := range results {
 		note := r.Error
 		if r.Skipped != "" {
@@ -145,10 +166,10 @@ func ResultsTable(results []Result) string {
 				total = fmt.Sprintf("**%+d**", r.Total-r.Expected)
 			}
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			r.Workload, r.Durability, DisplayName(r.Target), r.Clients, r.Pipeline, thousands(r.Throughput),
 			shortFloat(r.Latency.P50), shortFloat(r.Latency.P99), shortFloat(r.Latency.P999),
-			percent(r.AbortRate), percent(r.RetryRate), total, strings.ReplaceAll(note, "|", "\\|"))
+			percent(r.AbortRate), percent(r.RetryRate), serverCell(r), total, strings.ReplaceAll(note, "|", "\\|"))
 	}
 	return b.String()
 }
@@ -164,6 +185,10 @@ func SeriesTables(results []Result, chartDir string) string {
 		throughputTable(&b, s, n)
 		b.WriteString("\n")
 		latencyTable(&b, s, n)
+		if slices.ContainsFunc(s.results, func(r Result) bool { return r.ServerCPU > 0 || r.ServerRetries != nil }) {
+			b.WriteString("\n")
+			serverTable(&b, s, n)
+		}
 		if s.workload.Transfer {
 			b.WriteString("\n")
 			abortTable(&b, s, n)

@@ -89,6 +89,9 @@ func (s series) title() string {
 // shortTitle is the series' chart title: "YCSB A, sync".
 func (s series) shortTitle() string {
 	t := "Transfer"
+	if s.workload.Proc {
+		t = "Transfer procedure"
+	}
 	if !s.workload.Transfer {
 		t = "YCSB " + strings.ToUpper(s.workload.Name)
 	}

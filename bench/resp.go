@@ -6,6 +6,8 @@ package bench
 
 import (
 	"context"
+	"crypto/sha1"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -131,6 +133,31 @@ func (r *respConn) Transfer(ctx context.Context, from, to []byte, amount int64) 
 	return err
 }
 
+// transferScript is the transfer stored procedure of RESP servers: both
+// accounts are declared keys, ARGV[1] is the amount. A missing account
+// is an error reply (nothing written).
+const transferScript = `local a = tonumber(redis.call('GET', KEYS[1]))
+local b = tonumber(redis.call('GET', KEYS[2]))
+if a == nil or b == nil then return redis.error_reply('ERR transfer: account not found') end
+local n = tonumber(ARGV[1])
+redis.call('SET', KEYS[1], a - n)
+redis.call('SET', KEYS[2], b + n)
+return 1`
+
+// transferSHA is transferScript's SHA1 in hex, its EVALSHA name.
+var transferSHA = func() string { h := sha1.Sum([]byte(transferScript)); return hex.EncodeToString(h[:]) }()
+
+// TransferProc is EVALSHA of transferScript (respSupports loaded it with
+// SCRIPT LOAD). A CONFLICT error reply aborts the attempt: the client saw
+// a conflict (bpfdb retries a script's conflicts itself, so it should not).
+func (r *respConn) TransferProc(ctx context.Context, from, to []byte, amount int64) error {
+	err := r.c.EvalSha(ctx, transferSHA, []string{string(from), string(to)}, amount).Err()
+	if isConflict(err) {
+		return fmt.Errorf("%w: %v", ErrAborted, err)
+	}
+	return err
+}
+
 func (r *respConn) Close() error { return r.c.Close() }
 
 // respLoad writes pairs with MSET of 32 pairs (within bpfdb's 64 keys per
@@ -157,7 +184,8 @@ func respLoad(ctx context.Context, addr string, pairs []KV) error {
 }
 
 // respSupports probes, for the transfer workload, whether the server
-// knows WATCH, MULTI and EXEC.
+// knows WATCH, MULTI and EXEC; for the stored procedure, it loads
+// transferScript with SCRIPT LOAD (before each cell; EVALSHA finds it cached).
 func respSupports(ctx context.Context, addr, server string, w Workload) error {
 	if !w.Transfer {
 		return nil
@@ -167,6 +195,16 @@ func respSupports(ctx context.Context, addr, server string, w Workload) error {
 		return err
 	}
 	defer c.Close()
+	if w.Proc {
+		sha, err := c.c.ScriptLoad(ctx, transferScript).Result()
+		switch {
+		case err != nil && strings.Contains(strings.ToLower(err.Error()), "unknown command"):
+			return skipf("%s does not support SCRIPT LOAD (%v)", server, err)
+		case err == nil && sha != transferSHA:
+			err = fmt.Errorf("%s: SCRIPT LOAD returned %q, not the script's SHA1 %s", server, sha, transferSHA)
+		}
+		return err
+	}
 	for _, cmd := range [][]any{{"WATCH", "bench:probe"}, {"UNWATCH"}, {"MULTI"}, {"DISCARD"}} {
 		if err := c.c.Do(ctx, cmd...).Err(); err != nil {
 			if strings.Contains(strings.ToLower(err.Error()), "unknown command") {

@@ -48,6 +48,15 @@ type Result struct {
 	// needed a retry.
 	RetryRate float64 `json:"retry_rate"`
 
+	// ServerCPU is the CPU time the server's processes used during the
+	// measured window, in µs per operation or committed transfer; 0 when
+	// not measured (in-process targets, or /proc unreadable).
+	ServerCPU float64 `json:"server_cpu_us_per_op,omitempty"`
+	// ServerRetries counts the transactions the server ran again after a
+	// conflict during the measured window, unseen by clients (bpfdb
+	// serve's metrics); nil where the server does not count them.
+	ServerRetries *int64 `json:"server_retries,omitempty"`
+
 	// Conserved reports the transfer check: the balances sum to Expected.
 	Conserved *bool `json:"conserved,omitempty"`
 	// Total is the sum of the balances read after a transfer cell.

@@ -238,6 +238,12 @@ func (res Result) Summary() string {
 	}
 	s := fmt.Sprintf("%s: %s ops/s, p50 %s p99 %s p99.9 %s µs, aborts %.2f%%", head, thousands(res.Throughput),
 		shortFloat(res.Latency.P50), shortFloat(res.Latency.P99), shortFloat(res.Latency.P999), 100*res.AbortRate)
+	if res.ServerCPU > 0 {
+		s += fmt.Sprintf(", server CPU %.1f µs/op", res.ServerCPU)
+	}
+	if res.ServerRetries != nil {
+		s += fmt.Sprintf(", server retries %d", *res.ServerRetries)
+	}
 	if res.Conserved != nil && *res.Conserved {
 		s += ", total conserved"
 	}

@@ -45,14 +45,33 @@ func StandardPlan(p Params) Plan {
 	return plan
 }
 
+// ProcsPlan is issue 19's comparison of transfer stored procedures, at 1,
+// 8 and 64 clients, sync then async durability: bpfdb serve's EVALSHA,
+// redis-server's EVALSHA, bpfdb serve's WATCH/MULTI/EXEC transfers and
+// PostgreSQL's plpgsql function at SERIALIZABLE.
+func ProcsPlan(p Params) Plan {
+	plan := Plan{Params: p}
+	for _, d := range []Durability{Sync, Async} {
+		for _, tw := range []struct {
+			target string
+			w      Workload
+		}{{"serve", WorkloadTransferProc}, {"serve", WorkloadTransfer}, {"redis", WorkloadTransferProc}, {"postgres", WorkloadTransferProc}} {
+			for _, c := range StandardClients {
+				plan.Cells = append(plan.Cells, Cell{Workload: tw.w, Target: tw.target, Clients: c, Durability: d})
+			}
+		}
+	}
+	return plan
+}
+
 // Suites names the predefined plans.
-var Suites = map[string]func(Params) Plan{"standard": StandardPlan}
+var Suites = map[string]func(Params) Plan{"standard": StandardPlan, "procs": ProcsPlan}
 
 // SuitePlan returns the named suite's plan with p.
 func SuitePlan(name string, p Params) (Plan, error) {
 	mk, ok := Suites[name]
 	if !ok {
-		return Plan{}, fmt.Errorf("unknown suite %q (have standard)", name)
+		return Plan{}, fmt.Errorf("unknown suite %q (have standard, procs)", name)
 	}
 	return mk(p), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Target is a store under test. Its methods are called by one goroutine
@@ -45,6 +46,32 @@ type Conn interface {
 	Transfer(ctx context.Context, from, to []byte, amount int64) error
 	// Close closes the connection.
 	Close() error
+}
+
+// ProcConn is a Conn whose server runs the transfer as a stored procedure
+// (WorkloadTransferProc); targets without one skip that workload.
+type ProcConn interface {
+	Conn
+	// TransferProc makes one call of the server's transfer procedure:
+	// one round trip that reads both balances, writes both and commits.
+	// A conflict the server shows the client returns an error wrapping
+	// ErrAborted (the harness retries and counts it); conflicts the
+	// server retries itself stay invisible here (see ServerStats).
+	TransferProc(ctx context.Context, from, to []byte, amount int64) error
+}
+
+// ServerStats is a Target that runs as server processes the harness can
+// observe; RunCell samples it at the start and the end of the measured
+// window, for the server's CPU time and retries per operation.
+type ServerStats interface {
+	// ServerCPU returns the CPU time (user and system) used so far by
+	// the server's processes: the one started and its descendants, those
+	// that ended included once they were waited for.
+	ServerCPU() (time.Duration, error)
+	// ServerRetries returns how many transactions the server has run
+	// again after a conflict so far, without telling a client; ok is
+	// false if the server does not count them.
+	ServerRetries(ctx context.Context) (n int64, ok bool, err error)
 }
 
 // KV is a key and its value.

@@ -27,7 +27,11 @@ import (
 // one implicit transaction, and key order keeps two of them from
 // deadlocking). A transfer is BEGIN ISOLATION LEVEL SERIALIZABLE, one
 // SELECT of both rows, two UPDATEs in one batch, COMMIT; serialization
-// failures and deadlocks abort it.
+// failures and deadlocks abort it. The stored-procedure transfer is one
+// statement, SELECT transfer(from, to, amount) of the plpgsql function
+// pgTransferFunc, on a session whose transactions are SERIALIZABLE; its
+// serialization failures and deadlocks abort it the same way, and the
+// harness retries and counts them.
 type postgresTarget struct {
 	env  TargetEnv
 	dir  string
@@ -124,9 +128,29 @@ func (t *postgresTarget) Start(ctx context.Context, d Durability) error {
 		return err
 	}
 	defer c.Close(ctx)
-	_, err = c.Exec(ctx, "CREATE TABLE kv (k text PRIMARY KEY, v bytea NOT NULL)")
+	if _, err = c.Exec(ctx, "CREATE TABLE kv (k text PRIMARY KEY, v bytea NOT NULL)"); err != nil {
+		return err
+	}
+	_, err = c.Exec(ctx, pgTransferFunc)
 	return err
 }
+
+// pgTransferFunc creates the transfer stored procedure: read both
+// balances (decimal text, as FormatBalance writes them), fail on a
+// missing account, write both.
+const pgTransferFunc = `CREATE FUNCTION transfer(a text, b text, amount bigint) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	va bigint;
+	vb bigint;
+BEGIN
+	SELECT convert_from(v, 'UTF8')::bigint INTO va FROM kv WHERE k = a;
+	SELECT convert_from(v, 'UTF8')::bigint INTO vb FROM kv WHERE k = b;
+	IF va IS NULL OR vb IS NULL THEN
+		RAISE EXCEPTION 'transfer: account not found';
+	END IF;
+	UPDATE kv SET v = convert_to((va - amount)::text, 'UTF8') WHERE k = a;
+	UPDATE kv SET v = convert_to((vb + amount)::text, 'UTF8') WHERE k = b;
+END $$`
 
 func (t *postgresTarget) Load(ctx context.Context, pairs []KV) error {
 	err := parallelChunks(ctx, len(pairs), 2, 20_000, func(lo, hi int) error {
@@ -179,7 +203,12 @@ func (t *postgresTarget) Stop() error {
 }
 
 // pgConn is one client's connection.
-type pgConn struct{ c *pgx.Conn }
+type pgConn struct {
+	c *pgx.Conn
+	// serializable: the session's transactions are SERIALIZABLE (set by
+	// the first TransferProc).
+	serializable bool
+}
 
 const (
 	pgRead   = "SELECT v FROM kv WHERE k = $1"
@@ -295,6 +324,35 @@ func (c *pgConn) transfer(ctx context.Context, from, to string, amount int64) er
 		return err
 	}
 	return tx.Commit(ctx)
+}
+
+// TransferProc calls the transfer function: one round trip, one implicit
+// SERIALIZABLE transaction.
+func (c *pgConn) TransferProc(ctx context.Context, from, to []byte, amount int64) error {
+	if !c.serializable {
+		if _, err := c.c.Exec(ctx, "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL SERIALIZABLE"); err != nil {
+			return err
+		}
+		c.serializable = true
+	}
+	_, err := c.c.Exec(ctx, "SELECT transfer($1, $2, $3)", string(from), string(to), amount)
+	if pgRetryable(err) {
+		return fmt.Errorf("%w: %v", ErrAborted, err)
+	}
+	return err
+}
+
+// ServerCPU is the CPU time of the postmaster and its backends.
+func (t *postgresTarget) ServerCPU() (time.Duration, error) {
+	if t.proc == nil {
+		return 0, errors.New("not started")
+	}
+	return processTreeCPU(t.proc.cmd.Process.Pid)
+}
+
+// ServerRetries is not ok: PostgreSQL retries nothing itself.
+func (t *postgresTarget) ServerRetries(ctx context.Context) (int64, bool, error) {
+	return 0, false, nil
 }
 
 func (c *pgConn) Close() error {

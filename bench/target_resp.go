@@ -18,6 +18,27 @@ type respServer struct {
 	proc *process
 	// stopWait is how long Stop waits after SIGTERM (serve checkpoints).
 	stopWait time.Duration
+	// metrics, if set, is the server's Prometheus endpoint (bpfdb serve
+	// --metrics), where ServerRetries reads bpfdb_txn_retries_total.
+	metrics string
+}
+
+// ServerCPU is the CPU time of the server process and its descendants.
+func (s *respServer) ServerCPU() (time.Duration, error) {
+	if s.proc == nil {
+		return 0, errors.New("not started")
+	}
+	return processTreeCPU(s.proc.cmd.Process.Pid)
+}
+
+// ServerRetries reads bpfdb_txn_retries_total from the metrics endpoint;
+// not ok for a server without one (redis-server).
+func (s *respServer) ServerRetries(ctx context.Context) (int64, bool, error) {
+	if s.metrics == "" {
+		return 0, false, nil
+	}
+	n, err := scrapeCounter(ctx, "http://"+s.metrics+"/metrics", "bpfdb_txn_retries_total")
+	return n, err == nil, err
 }
 
 // prepare makes the server's temporary directory and picks its loopback
@@ -68,5 +89,6 @@ func (s *respServer) Stop() error {
 		err = errors.Join(err, os.RemoveAll(s.dir))
 		s.dir = ""
 	}
+	s.metrics = ""
 	return err
 }

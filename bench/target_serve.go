@@ -63,7 +63,8 @@ func (t *serveTarget) Start(ctx context.Context, d Durability) error {
 		if err != nil {
 			return err
 		}
-		args = append(args, "--metrics", fmt.Sprintf("127.0.0.1:%d", mport))
+		t.metrics = fmt.Sprintf("127.0.0.1:%d", mport)
+		args = append(args, "--metrics", t.metrics)
 	}
 	if strings.Contains(help, "--max-keys") {
 		args = append(args, "--max-keys", strconv.Itoa(engineOptions(t.env.Keys, t.env.ValueSize).MaxKeys))

@@ -9,9 +9,9 @@ import (
 )
 
 // runRealTarget runs a YCSB F cell pipelined 4 deep (reads, then the
-// read-modify-writes' writes) and a transfer cell, of about a third of a
-// second each, on a real target.
-func runRealTarget(t *testing.T, name string, env TargetEnv) {
+// read-modify-writes' writes), a transfer cell and a cell of each extra
+// workload, of about a third of a second each, on a real target.
+func runRealTarget(t *testing.T, name string, env TargetEnv, extra ...Workload) {
 	t.Helper()
 	p := testParams(2000)
 	p.Duration, p.Pipeline = 300*time.Millisecond, 4
@@ -24,6 +24,9 @@ func runRealTarget(t *testing.T, name string, env TargetEnv) {
 		{Workload: WorkloadF, Target: name, Clients: 4, Durability: Async},
 		{Workload: WorkloadTransfer, Target: name, Clients: 4, Durability: Async},
 	}}
+	for _, w := range extra {
+		plan.Cells = append(plan.Cells, Cell{Workload: w, Target: name, Clients: 4, Durability: Async})
+	}
 	results, err := (&Runner{NewTarget: func(string, TargetEnv) (Target, error) { return target, nil }}).Run(context.Background(), plan)
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +40,9 @@ func runRealTarget(t *testing.T, name string, env TargetEnv) {
 		}
 		if res.Conserved != nil && !*res.Conserved {
 			t.Fatalf("%s", res.Summary())
+		}
+		if _, server := target.(ServerStats); server && res.ServerCPU <= 0 {
+			t.Errorf("no server CPU measured: %s", res.Summary())
 		}
 		t.Log(res.Summary())
 	}
@@ -64,15 +70,16 @@ func TestPebbleTarget(t *testing.T) {
 	runRealTarget(t, "pebble", TargetEnv{})
 }
 
-// redis-server and PostgreSQL end to end, when BPFDB_BENCH_SERVERS=1 (they
-// start servers; the plain test run needs none).
+// redis-server and PostgreSQL end to end, the transfer stored procedure
+// included, when BPFDB_BENCH_SERVERS=1 (they start servers; the plain
+// test run needs none).
 func TestServerTargets(t *testing.T) {
 	if os.Getenv("BPFDB_BENCH_SERVERS") != "1" {
 		t.Skip("skipping: set BPFDB_BENCH_SERVERS=1 to start redis-server and PostgreSQL")
 	}
 	env := DefaultTargetEnv("", testParams(2000))
 	for _, name := range []string{"redis", "postgres"} {
-		t.Run(name, func(t *testing.T) { runRealTarget(t, name, env) })
+		t.Run(name, func(t *testing.T) { runRealTarget(t, name, env, WorkloadTransferProc) })
 	}
 }
 

@@ -9,12 +9,21 @@ import (
 )
 
 // transferClient runs transfers until the window closes. A transfer picks
-// two distinct accounts and an amount, and retries its attempt while it
+// two distinct accounts and an amount, and retries its attempt (a
+// Conn.Transfer, or a ProcConn.TransferProc for a Proc workload) while it
 // aborts (ErrAborted), with a randomized exponential back-off of at most
 // a millisecond, up to MaxAttempts; past the deadline it stops retrying
 // and the transfer is not counted.
 func transferClient(ctx context.Context, c Conn, spec CellSpec, rng *rand.Rand, win *window, st *clientStats) error {
 	n := spec.Chooser.N()
+	attempt := c.Transfer
+	if spec.Workload.Proc {
+		pc, ok := c.(ProcConn)
+		if !ok {
+			return errors.New("transfer-proc: the connection has no stored procedure")
+		}
+		attempt = pc.TransferProc
+	}
 	for win.running(ctx) {
 		from := spec.Chooser.Next(rng)
 		to := spec.Chooser.Next(rng)
@@ -33,7 +42,7 @@ func transferClient(ctx context.Context, c Conn, spec CellSpec, rng *rand.Rand, 
 		committed, attempts := false, 0
 		for attempts < MaxAttempts {
 			attempts++
-			err := c.Transfer(ctx, spec.Accounts[from], spec.Accounts[to], amount)
+			err := attempt(ctx, spec.Accounts[from], spec.Accounts[to], amount)
 			if err == nil {
 				committed = true
 				break

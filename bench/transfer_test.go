@@ -18,6 +18,13 @@ func testParams(keys int) Params {
 // runTransferCell loads accounts into t and runs one transfer cell.
 func runTransferCell(t *testing.T, target Target, clients, keys int, d Distribution) Result {
 	t.Helper()
+	return runWorkloadCell(t, target, WorkloadTransfer, clients, keys, d)
+}
+
+// runWorkloadCell loads accounts into t and runs one cell of transfer
+// workload w.
+func runWorkloadCell(t *testing.T, target Target, w Workload, clients, keys int, d Distribution) Result {
+	t.Helper()
 	p := testParams(keys)
 	p.Distribution = d
 	ctx := context.Background()
@@ -38,7 +45,7 @@ func runTransferCell(t *testing.T, target Target, clients, keys int, d Distribut
 	if err != nil {
 		t.Fatal(err)
 	}
-	return RunCell(ctx, target, CellSpec{Workload: WorkloadTransfer, Clients: clients, Durability: Sync,
+	return RunCell(ctx, target, CellSpec{Workload: w, Clients: clients, Durability: Sync,
 		Params: p, Accounts: accounts, Chooser: ch}, nil)
 }
 

@@ -15,8 +15,12 @@ type Workload struct {
 	Title string
 	// Read, Update and RMW are the fractions of a YCSB mix; they sum to 1.
 	Read, Update, RMW float64
-	// Transfer marks the transfer workload (the fractions are then unused).
+	// Transfer marks the transfer workloads (the fractions are then unused).
 	Transfer bool
+	// Proc makes each transfer attempt one call of a stored procedure on
+	// the server (ProcConn.TransferProc) instead of a client-driven
+	// transaction (Conn.Transfer).
+	Proc bool
 }
 
 // The workloads. YCSB's core workloads A, B, C and F, with YCSB's
@@ -27,10 +31,14 @@ var (
 	WorkloadC        = Workload{Name: "c", Title: "YCSB C (100% read)", Read: 1}
 	WorkloadF        = Workload{Name: "f", Title: "YCSB F (50% read, 50% read-modify-write)", Read: 0.5, RMW: 0.5}
 	WorkloadTransfer = Workload{Name: "transfer", Title: "Transfer (read two balances, move an amount, write both, commit)", Transfer: true}
+	// WorkloadTransferProc is the transfer as a stored procedure: a Lua
+	// script run by EVALSHA on RESP servers, a plpgsql function at
+	// SERIALIZABLE on PostgreSQL.
+	WorkloadTransferProc = Workload{Name: "transfer-proc", Title: "Transfer stored procedure (one call reads two balances, moves an amount, writes both)", Transfer: true, Proc: true}
 )
 
 // Workloads lists every workload in report order.
-var Workloads = []Workload{WorkloadA, WorkloadB, WorkloadC, WorkloadF, WorkloadTransfer}
+var Workloads = []Workload{WorkloadA, WorkloadB, WorkloadC, WorkloadF, WorkloadTransfer, WorkloadTransferProc}
 
 // ParseWorkloads parses a comma-separated list of workload names
 // ("a,c,transfer"; "ycsb-a" is accepted for "a").
@@ -45,7 +53,7 @@ func ParseWorkloads(s string) ([]Workload, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("unknown workload %q (have a, b, c, f, transfer)", name)
+			return nil, fmt.Errorf("unknown workload %q (have a, b, c, f, transfer, transfer-proc)", name)
 		}
 	}
 	return out, nil
@@ -54,7 +62,7 @@ func ParseWorkloads(s string) ([]Workload, error) {
 // Label is the workload's name in file names and table headings.
 func (w Workload) Label() string {
 	if w.Transfer {
-		return "transfer"
+		return w.Name
 	}
 	return "ycsb-" + w.Name
 }

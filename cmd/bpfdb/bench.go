@@ -32,16 +32,20 @@ func benchCmd() *cobra.Command {
 		Long: `bench runs YCSB workloads A, B, C and F and a transfer workload (read two
 balances, move an amount, write both, commit; the total is checked at the end)
 against bpfdb embedded in this process, bpfdb serve, redis-server, pebble and
-PostgreSQL. It starts and stops every server itself, on 127.0.0.1 in temporary
-directories, and says which targets it skipped and why. Results go to --out as
+PostgreSQL; transfer-proc is the transfer as a stored procedure (EVALSHA of a
+Lua script on RESP servers, a plpgsql function at SERIALIZABLE on PostgreSQL).
+It starts and stops every server itself, on 127.0.0.1 in temporary
+directories, says which targets it skipped and why, and measures the servers'
+CPU time per operation (from /proc) and bpfdb serve's own retries (from its
+metrics) during each measured window. Results go to --out as
 results.json, results.md and SVG charts; --docs also rewrites the generated
 section of a document (between <!-- bench:begin --> and <!-- bench:end -->).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runBench(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.suite, "suite", "", "run a predefined plan (standard); other flags override its settings")
-	fl.StringVar(&f.workloads, "workloads", "a,c,transfer", "workloads: a, b, c, f, transfer")
+	fl.StringVar(&f.suite, "suite", "", "run a predefined plan (standard; procs: transfer stored procedures); other flags override its settings, --durability keeps its cells of those durabilities")
+	fl.StringVar(&f.workloads, "workloads", "a,c,transfer", "workloads: a, b, c, f, transfer, transfer-proc (a stored procedure: EVALSHA, a PostgreSQL function)")
 	fl.StringVar(&f.targets, "targets", strings.Join(bench.TargetNames, ","), "targets: embedded, serve, redis, pebble, postgres")
 	fl.StringVar(&f.clients, "clients", "1,8,64", "client counts")
 	fl.StringVar(&f.durability, "durability", "sync", "sync, async, or both (sync,async)")
@@ -82,12 +86,21 @@ func benchPlan(cmd *cobra.Command, f benchFlags) (bench.Plan, error) {
 				set()
 			}
 		}
-		for _, name := range []string{"workloads", "targets", "clients", "durability"} {
+		for _, name := range []string{"workloads", "targets", "clients"} {
 			if changed(name) {
 				return bench.Plan{}, fmt.Errorf("--%s cannot be combined with --suite", name)
 			}
 		}
-		return bench.SuitePlan(f.suite, sp)
+		plan, err := bench.SuitePlan(f.suite, sp)
+		if err != nil || !changed("durability") {
+			return plan, err
+		}
+		durs, err := parseDurabilities(f.durability)
+		if err != nil {
+			return bench.Plan{}, err
+		}
+		plan.Cells = slices.DeleteFunc(plan.Cells, func(c bench.Cell) bool { return !slices.Contains(durs, c.Durability) })
+		return plan, nil
 	}
 	if changed("ops") && !changed("duration") {
 		p.Duration = bench.MaxDuration
@@ -110,15 +123,24 @@ func benchPlan(cmd *cobra.Command, f benchFlags) (bench.Plan, error) {
 		}
 		clients = append(clients, n)
 	}
+	durs, err := parseDurabilities(f.durability)
+	if err != nil {
+		return bench.Plan{}, err
+	}
+	return bench.CrossPlan(p, workloads, targets, clients, durs), nil
+}
+
+// parseDurabilities parses --durability's list.
+func parseDurabilities(list string) ([]bench.Durability, error) {
 	var durs []bench.Durability
-	for _, s := range splitList(f.durability) {
+	for _, s := range splitList(list) {
 		d, err := bench.ParseDurability(s)
 		if err != nil {
-			return bench.Plan{}, err
+			return nil, err
 		}
 		durs = append(durs, d)
 	}
-	return bench.CrossPlan(p, workloads, targets, clients, durs), nil
+	return durs, nil
 }
 
 func splitList(s string) []string {
