@@ -77,9 +77,10 @@ func compileLibrary(code string) (*library, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ERR Error compiling function: %s", oneLine(err.Error()))
 	}
-	L := newScriptState(&scriptRun{})
-	defer L.Close()
-	if err := registerInto(L, lib.proto, func(name string, _ *lua.LFunction, flags []string) error {
+	st := newScriptState()
+	st.run = &scriptRun{}
+	defer st.L.Close()
+	if err := registerInto(st.L, lib.proto, func(name string, _ *lua.LFunction, flags []string) error {
 		if _, dup := lib.funcs[name]; dup {
 			return fmt.Errorf("Function %s already exists", name)
 		}
@@ -120,7 +121,9 @@ func registerInto(L *lua.LState, proto *lua.FunctionProto, add func(name string,
 		return 0
 	}))
 	L.Push(L.NewFunctionFromProto(proto))
-	return L.PCall(0, 0, nil)
+	err := L.PCall(0, 0, nil)
+	redis.RawSetString("register_function", lua.LNil) // a library's, not a script's
+	return err
 }
 
 // findFunction returns the library holding function name.

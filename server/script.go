@@ -185,8 +185,8 @@ func evalScript(bySHA, ro bool) func(v *txView, a [][]byte) reply {
 		r := &scriptRun{v: v, readOnly: ro, sha: sha}
 		keys, argv := a[3:3+n], a[3+n:]
 		return r.run(sc, func(L *lua.LState) error {
-			L.SetGlobal("KEYS", stringsTable(L, keys))
-			L.SetGlobal("ARGV", stringsTable(L, argv))
+			L.G.Global.RawSetString("KEYS", stringsTable(L, keys))
+			L.G.Global.RawSetString("ARGV", stringsTable(L, argv))
 			L.Push(L.NewFunctionFromProto(proto))
 			return L.PCall(0, 1, nil)
 		})
@@ -211,10 +211,12 @@ func (r *scriptRun) run(sc *scripts, body func(L *lua.LState) error) reply {
 		sc.mu.Unlock()
 	}()
 
-	L := newScriptState(r)
-	defer L.Close()
+	st := statePool.Get().(*scriptState)
+	st.run = r
+	L := st.L
 	L.SetContext(ctx)
 	err := body(L)
+	defer st.release(err == nil && ctx.Err() == nil)
 	if r.v.failed != nil { // the transaction failed under the script: whatever it made of that
 		return errReply(r.v.failed)
 	}
@@ -274,10 +276,41 @@ func scriptLine(where string) string {
 	return "user_script"
 }
 
+// scriptState is a Lua state and the run it serves: building a state
+// costs more than most scripts, so runs borrow them from statePool. A
+// state is shared by nothing but its globals, which scripts cannot create
+// (protectGlobals, as in Redis); KEYS and ARGV are set by each run.
+type scriptState struct {
+	L   *lua.LState
+	run *scriptRun
+}
+
+var statePool = sync.Pool{New: func() any { return newScriptState() }}
+
+// release returns the state to the pool after a run that ended well;
+// one that failed (perhaps mid-unwind, or its context cancelled) is
+// closed.
+func (st *scriptState) release(reuse bool) {
+	st.run = nil
+	if !reuse {
+		st.L.Close()
+		return
+	}
+	st.L.RemoveContext()
+	st.L.SetTop(0)
+	st.L.G.Global.RawSetString("KEYS", lua.LNil) // a function's run has none
+	st.L.G.Global.RawSetString("ARGV", lua.LNil)
+	statePool.Put(st)
+}
+
 // newScriptState is a Lua state with the libraries Redis gives scripts
-// (base without file access, table, string, math) and the redis table.
-func newScriptState(r *scriptRun) *lua.LState {
+// (base without file access, table, string, math) and the redis table,
+// whose functions act for st.run.
+func newScriptState() *scriptState {
+	st := &scriptState{}
+	r := func() *scriptRun { return st.run }
 	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	st.L = L
 	for _, lib := range []struct {
 		name string
 		open lua.LGFunction
@@ -291,8 +324,8 @@ func newScriptState(r *scriptRun) *lua.LState {
 	}
 	redis := L.NewTable()
 	L.SetFuncs(redis, map[string]lua.LGFunction{
-		"call":         func(L *lua.LState) int { return r.call(L, false) },
-		"pcall":        func(L *lua.LState) int { return r.call(L, true) },
+		"call":         func(L *lua.LState) int { return r().call(L, false) },
+		"pcall":        func(L *lua.LState) int { return r().call(L, true) },
 		"error_reply":  func(L *lua.LState) int { return statusTable(L, "err", L.CheckString(1)) },
 		"status_reply": func(L *lua.LState) int { return statusTable(L, "ok", L.CheckString(1)) },
 		"sha1hex":      func(L *lua.LState) int { L.Push(lua.LString(sha1hex([]byte(L.CheckString(1))))); return 1 },
@@ -300,7 +333,7 @@ func newScriptState(r *scriptRun) *lua.LState {
 		"setresp": func(L *lua.LState) int {
 			switch L.CheckInt(1) {
 			case 2, 3:
-				r.resp3 = L.CheckInt(1) == 3
+				r().resp3 = L.CheckInt(1) == 3
 			default:
 				L.RaiseError("RESP version must be 2 or 3.")
 			}
@@ -311,7 +344,24 @@ func newScriptState(r *scriptRun) *lua.LState {
 		redis.RawSetString(level, lua.LNumber(i))
 	}
 	L.SetGlobal("redis", redis)
-	return L
+	protectGlobals(L)
+	return st
+}
+
+// protectGlobals makes a script's use of a global it did not get an
+// error, as Redis 7 does: creating one ("Attempt to modify a readonly
+// table") or reading one that does not exist.
+func protectGlobals(L *lua.LState) {
+	mt := L.NewTable()
+	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("Attempt to modify a readonly table")
+		return 0
+	}))
+	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("Script attempted to access nonexistent global variable '%s'", L.CheckAny(2).String())
+		return 0
+	}))
+	L.SetMetatable(L.G.Global, mt)
 }
 
 func statusTable(L *lua.LState, field, msg string) int {

@@ -54,6 +54,8 @@ func TestScriptCommands(t *testing.T) {
 		{a("EVAL", "return redis.call('SET', KEYS[1], {})", "1", "sc:f"), errPrefix("ERR Lua redis lib command arguments must be strings or integers"), nil},
 		{a("EVAL", "return 1 +", "0"), errPrefix("ERR Error compiling script"), nil},
 		{a("EVAL", "error('boom')", "0"), errLike{prefix: "ERR", contains: "boom"}, nil},
+		{a("EVAL", "leaked = 1", "0"), errLike{prefix: "ERR", contains: "Attempt to modify a readonly table"}, nil},
+		{a("EVAL", "return leaked", "0"), errLike{prefix: "ERR", contains: "Script attempted to access nonexistent global variable 'leaked'"}, nil},
 		{a("EVAL", "local x = 1\n\nerror('on line three')", "0"), errLike{prefix: "ERR", contains: "on @user_script:3."}, nil},
 		{a("EVAL", "local x = 1\nreturn redis.call('INCR', KEYS[1])", "1", "sc:k"), errLike{prefix: "ERR value is not an integer", contains: "on @user_script:2."}, nil},
 		{a("EVAL", "return 1", "-1"), errPrefix("ERR Number of keys can't be negative"), nil},
