@@ -283,3 +283,36 @@ func TestHashDurable(t *testing.T) {
 	ts = ts.restart(t)
 	check(ts, "after a checkpoint and a restart")
 }
+
+// Many clients writing one hash (redis-benchmark -t hset's pattern) all
+// succeed: the server's transactions on one key wait for each other
+// (keylocks.go) instead of conflicting in the kernel until their retries
+// run out.
+func TestHashHotKey(t *testing.T) {
+	ts := startServer(t, Config{}, false)
+	ctx := testCtx(t, 120*time.Second)
+	const clients, each = 50, 200
+	var wg sync.WaitGroup
+	errs := make(chan error, clients)
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := ts.client(t)
+			for j := range each {
+				if err := c.HSet(ctx, "hot", fmt.Sprintf("f%d.%d", i, j), "v").Err(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("HSET of the hot hash: %v", err)
+	}
+	if n := ts.client(t).HLen(ctx, "hot").Val(); n != clients*each {
+		t.Fatalf("the hot hash has %d fields, want %d", n, clients*each)
+	}
+}

@@ -102,6 +102,7 @@ type Server struct {
 	loop      *loop
 	dbs       dbNames // the store's databases by the names clients use (swapdb.go)
 	scripts   scripts // the script cache and the scripts running (script.go)
+	keyLocks  *keyLocks
 	metrics   *metrics
 	started   time.Time
 	// limits bound what a connection's command may declare once
@@ -169,6 +170,7 @@ func New(e *engine.Engine, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.batch = newBatcher(s.submit)
+	s.keyLocks = newKeyLocks()
 	s.metrics = newMetrics(s)
 	if cfg.Addr != "" {
 		ln, err := net.Listen("tcp", cfg.Addr)

@@ -291,6 +291,11 @@ func parseInteger(b []byte) (int64, bool) {
 // a swap since fails the EXEC (swapdb.go, invariant 4).
 func (s *Server) runTxn(cmds []queuedCmd, watched map[string]uint64, watchGen uint64) (replies []reply, watchFailed bool, err error) {
 	plan := planTxn(cmds, watched)
+	if !plan.readOnly && len(plan.keys) > 0 {
+		// Wait for the server's transactions ahead on these keys
+		// (keylocks.go) rather than conflict with them in the kernel.
+		defer s.keyLocks.lock(plan.keys)()
+	}
 	for attempt := 0; ; attempt++ {
 		replies, watchFailed, err = s.tryTxn(plan, cmds, watched, watchGen)
 		if err == nil || !retryable(err) || attempt >= txnRetries {
