@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -126,14 +127,12 @@ func (e *Engine) Stats() (Stats, error) {
 		chainBpfdbStatBPFDB_STAT_RECORDS_FREED:         &st.RecordsFreed,
 		chainBpfdbStatBPFDB_STAT_SLOTS_LOST:            &st.SlotsLost,
 	}
+	sums, err := e.statSums()
+	if err != nil {
+		return Stats{}, err
+	}
 	for stat, dst := range fields {
-		var perCPU []uint64
-		if err := e.maps.Stats.Lookup(uint32(stat), &perCPU); err != nil {
-			return Stats{}, fmt.Errorf("bpfdb: reading stats: %w", err)
-		}
-		for _, v := range perCPU {
-			*dst += v
-		}
+		*dst = sums[stat]
 	}
 	for _, s := range e.slots {
 		for i := range st.RunLatency {
@@ -240,21 +239,43 @@ func (e *Engine) Keys() ([Databases]int64, error) {
 	if e.closed {
 		return n, ErrClosed
 	}
-	var perCPU []uint64
+	sums, err := e.statSums()
+	if err != nil {
+		return n, err
+	}
 	for db := range n {
-		if err := e.maps.Stats.Lookup(uint32(chainBpfdbStatBPFDB_STAT_LIVE_KEYS)+uint32(db), &perCPU); err != nil {
-			return n, fmt.Errorf("bpfdb: reading the key counts: %w", err)
-		}
-		var sum uint64
-		for _, v := range perCPU {
-			sum += v // wraps: a CPU's count may be negative
-		}
-		// The CPUs are read one after another, not at one instant: a key
-		// set on a CPU already read and deleted on one not yet read
-		// would show as -1.
-		n[db] = max(int64(sum), 0)
+		// A CPU's count may be negative (the sum wraps back), and the
+		// CPUs are not read at one instant: a key set on a CPU already
+		// read and deleted on one not yet read would show as -1.
+		n[db] = max(int64(sums[chainBpfdbStatBPFDB_STAT_LIVE_KEYS+chainBpfdbStat(db)]), 0)
 	}
 	return n, nil
+}
+
+// statSums reads every stat of the chain (the per-CPU stats map), summed
+// over the CPUs, in one batch lookup.
+func (e *Engine) statSums() ([chainBpfdbStatBPFDB_STAT_COUNT]uint64, error) {
+	var sums [chainBpfdbStatBPFDB_STAT_COUNT]uint64
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return sums, err
+	}
+	keys := make([]uint32, len(sums))
+	perCPU := make([]uint64, len(sums)*cpus)
+	var cursor ebpf.MapBatchCursor
+	got, err := e.maps.Stats.BatchLookup(&cursor, keys, perCPU, nil)
+	if err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return sums, fmt.Errorf("bpfdb: reading stats: %w", err)
+	}
+	if got != len(sums) {
+		return sums, fmt.Errorf("%w: the stats map gave %d of its %d entries", ErrInternal, got, len(sums))
+	}
+	for i, k := range keys {
+		for _, v := range perCPU[i*cpus : (i+1)*cpus] {
+			sums[k] += v // wraps: a CPU's count may be negative
+		}
+	}
+	return sums, nil
 }
 
 // Options returns the options the engine was opened with, defaults filled in.

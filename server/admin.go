@@ -202,7 +202,7 @@ func isInteger(b []byte) bool {
 
 // cmdDBSize answers the engine's count of the database's keys (no scan).
 func cmdDBSize(c *conn, a [][]byte) {
-	n, _, err := c.s.keyCounts()
+	n, _, err := c.s.keyCounts(nil)
 	if err != nil {
 		c.wr.Error(errorText(err))
 		return

@@ -311,15 +311,21 @@ func fastIncrBy(c *conn, a [][]byte, negate bool) bool {
 	return c.gatherIncr(a[1], by)
 }
 
-func checkIncr(args [][]byte, lim limits) error {
-	if err := lim.CheckKey(args[1]); err != nil {
-		return err
+// checkIncrArg checks a key (args[1]) and an integer increment (args[i]):
+// INCRBY's and HINCRBY's.
+func checkIncrArg(i int) func(args [][]byte, lim limits) error {
+	return func(args [][]byte, lim limits) error {
+		if err := lim.CheckKey(args[1]); err != nil {
+			return err
+		}
+		if _, ok := parseInteger(args[i]); !ok {
+			return errNotInteger
+		}
+		return nil
 	}
-	if _, ok := parseInteger(args[2]); !ok {
-		return errNotInteger
-	}
-	return nil
 }
+
+var checkIncr = checkIncrArg(2)
 
 var (
 	errNotInteger = errors.New("ERR value is not an integer or out of range")

@@ -20,6 +20,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -191,8 +192,10 @@ func (s *Server) setLibraries(libs map[string]*library) error {
 	return nil
 }
 
-// loadLibraries reads the stored libraries at start.
+// loadLibraries reads the stored libraries at start (none: an empty set,
+// never nil, so that maps.Clone of it can be added to).
 func (s *Server) loadLibraries() error {
+	s.scripts.libs = map[string]*library{}
 	b, err := s.e.Meta(functionsMeta)
 	if err != nil || b == nil {
 		return err
@@ -266,7 +269,7 @@ func cmdFunction(c *conn, a [][]byte) {
 			c.wr.Error("ERR Library '" + lib.name + "' already exists")
 			return
 		}
-		next := cloneLibs(sc.libs)
+		next := maps.Clone(sc.libs)
 		delete(next, lib.name)
 		for fname := range lib.funcs {
 			for _, other := range next {
@@ -289,7 +292,7 @@ func cmdFunction(c *conn, a [][]byte) {
 			c.wr.Error("ERR Library not found")
 			return
 		}
-		next := cloneLibs(sc.libs)
+		next := maps.Clone(sc.libs)
 		delete(next, string(a[2]))
 		if err := c.s.setLibraries(next); err != nil {
 			c.wr.Error(err.Error())
@@ -327,14 +330,6 @@ func cmdFunction(c *conn, a [][]byte) {
 	}
 }
 
-func cloneLibs(libs map[string]*library) map[string]*library {
-	next := make(map[string]*library, len(libs)+1)
-	for k, v := range libs {
-		next[k] = v
-	}
-	return next
-}
-
 // restoreFunctions is FUNCTION RESTORE payload [FLUSH|APPEND|REPLACE].
 func restoreFunctions(c *conn, a [][]byte) {
 	policy := "APPEND"
@@ -355,7 +350,7 @@ func restoreFunctions(c *conn, a [][]byte) {
 	defer sc.mu.Unlock()
 	next := map[string]*library{}
 	if policy != "FLUSH" {
-		next = cloneLibs(sc.libs)
+		next = maps.Clone(sc.libs)
 	}
 	for name, lib := range libs {
 		if _, exists := next[name]; exists && policy == "APPEND" {

@@ -46,8 +46,8 @@ func hashCommands() []*command {
 		{name: "hlen", arity: 2, keys: rd, flags: ro, eval: evalHLen},
 		{name: "hexists", arity: 3, keys: rd, flags: ro, eval: evalHExists},
 		{name: "hstrlen", arity: 3, keys: rd, flags: ro, eval: evalHStrLen},
-		{name: "hincrby", arity: 4, keys: wr, check: checkHIncrBy, flags: rw, eval: evalHIncrBy},
-		{name: "hincrbyfloat", arity: 4, keys: wr, check: checkHIncrByFloat, flags: rw, eval: evalHIncrByFloat},
+		{name: "hincrby", arity: 4, keys: wr, check: checkIncrArg(3), flags: rw, eval: evalHIncrBy},
+		{name: "hincrbyfloat", arity: 4, keys: wr, check: checkFloatArg(3), flags: rw, eval: evalHIncrByFloat},
 		{name: "hscan", arity: -3, keys: rd, check: checkHScan, flags: []string{"readonly"}, eval: evalHScan},
 	}
 }
@@ -241,16 +241,6 @@ func evalHStrLen(v *txView, a [][]byte) reply {
 	return intReply(int64(len(val)))
 }
 
-func checkHIncrBy(a [][]byte, lim limits) error {
-	if err := lim.CheckKey(a[1]); err != nil {
-		return err
-	}
-	if _, ok := parseInteger(a[3]); !ok {
-		return errNotInteger
-	}
-	return nil
-}
-
 var errHashNotInteger = errors.New("ERR hash value is not an integer")
 
 func evalHIncrBy(v *txView, a [][]byte) reply {
@@ -274,16 +264,6 @@ func evalHIncrBy(v *txView, a [][]byte) reply {
 		return r
 	}
 	return intReply(n)
-}
-
-func checkHIncrByFloat(a [][]byte, lim limits) error {
-	if err := lim.CheckKey(a[1]); err != nil {
-		return err
-	}
-	if _, ok := parseFloat(a[3]); !ok {
-		return errNotFloat
-	}
-	return nil
 }
 
 func evalHIncrByFloat(v *txView, a [][]byte) reply {

@@ -199,7 +199,7 @@ func (s *Server) infoSection(section string, st engine.Stats) []infoLine {
 			{"log_bad_records", st.LogBadRecords},
 		}
 	case "keyspace":
-		n, expiring, err := s.keyCounts()
+		n, expiring, err := s.keyCounts(&st)
 		if err != nil {
 			return nil
 		}

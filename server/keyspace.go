@@ -388,15 +388,21 @@ func parseFloat(b []byte) (float64, bool) {
 	return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
-func checkIncrFloat(a [][]byte, lim limits) error {
-	if err := lim.CheckKey(a[1]); err != nil {
-		return err
+// checkFloatArg checks a key (a[1]) and a float increment (a[i]):
+// INCRBYFLOAT's and HINCRBYFLOAT's.
+func checkFloatArg(i int) func(a [][]byte, lim limits) error {
+	return func(a [][]byte, lim limits) error {
+		if err := lim.CheckKey(a[1]); err != nil {
+			return err
+		}
+		if _, ok := parseFloat(a[i]); !ok {
+			return errNotFloat
+		}
+		return nil
 	}
-	if _, ok := parseFloat(a[2]); !ok {
-		return errNotFloat
-	}
-	return nil
 }
+
+var checkIncrFloat = checkFloatArg(2)
 
 func evalIncrByFloat(v *txView, a [][]byte) reply {
 	by, _ := parseFloat(a[2])

@@ -160,18 +160,17 @@ func (s *Server) exec(ops []engine.Op) error {
 	return s.e.Exec(ops)
 }
 
-// keyCounts is the engine's count of keys (engine.Keys) by database name.
-func (s *Server) keyCounts() (n, expiring [engine.Databases]int64, err error) {
-	st, err := s.e.Stats()
-	if err != nil {
-		return n, expiring, err
-	}
+// keyCounts is the engine's count of keys (engine.Keys) by database name,
+// and of those with a deadline by st's count (nil: none counted).
+func (s *Server) keyCounts(st *engine.Stats) (n, expiring [engine.Databases]int64, err error) {
 	s.dbs.hold()
 	defer s.dbs.mu.RUnlock()
 	keys, err := s.e.Keys()
 	for db := range n {
 		n[db] = keys[s.dbs.storeDB(db)]
-		expiring[db] = min(int64(st.ExpiryPendingDB[s.dbs.storeDB(db)]), n[db])
+		if st != nil {
+			expiring[db] = min(int64(st.ExpiryPendingDB[s.dbs.storeDB(db)]), n[db])
+		}
 	}
 	return n, expiring, err
 }
