@@ -68,7 +68,7 @@ type chainBpfdbKey struct {
 type chainBpfdbLayout uint32
 
 const (
-	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 1036998704
+	chainBpfdbLayoutBPFDB_LAYOUT_VERSION chainBpfdbLayout = 922036568
 )
 
 type chainBpfdbLenFlag uint32
@@ -150,8 +150,8 @@ const (
 
 type chainBpfdbRecord struct {
 	_    structs.HostLayout
-	Lock uint64
-	Seq  uint64
+	Lock uint32
+	Seq  uint32
 	V    [8]chainBpfdbVersion
 }
 

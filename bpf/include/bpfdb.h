@@ -149,8 +149,9 @@ enum bpfdb_full_detail {
 #define BPFDB_TOMBSTONE 0xffffffffU          /* len of a deletion version */
 #define BPFDB_SNAP_PENDING 0xffffffffffffffffULL /* snapshot being registered */
 
-/* Lock word: 0 free; low 32 bits count shared holders; or exclusive. */
-#define BPFDB_LOCK_EXCL (1ULL << 63)
+/* Lock word: 0 free; the count of shared holders; or exclusive (this bit
+ * and the owner, txn/lock.h). */
+#define BPFDB_LOCK_EXCL (1U << 31)
 
 /*
  * A key, zero-padded to its full size so it can be a hash-map key. A key of
@@ -225,12 +226,16 @@ struct bpfdb_version {
 };
 
 /*
- * A record: the value of the index hash map. seq is odd while the lock
- * holder changes the versions (storage/version.h, invariant 2).
+ * A record: the value of the index hash map. lock is its lock word
+ * (txn/lock.h); seq is odd while the lock holder changes the versions
+ * (storage/version.h, invariant 2). Both are 32 bits, so that a key of
+ * 16 bytes with a value of 100 costs its index entry and one 128-byte
+ * slot, 464 bytes. seq may wrap: a reader compares it around one copy,
+ * which would need 2^31 changes of the record in between to be fooled.
  */
 struct bpfdb_record {
-	__u64 lock;
-	__u64 seq;
+	__u32 lock;
+	__u32 seq;
 	struct bpfdb_version v[BPFDB_MAX_VERSIONS];
 };
 
@@ -417,7 +422,7 @@ _Static_assert(sizeof(struct bpfdb_key) == 8 + BPFDB_MAX_KEY_LEN, "a key is its 
 _Static_assert(2 * BPFDB_KEY_DIGEST_LEN == BPFDB_MAX_KEY_LEN, "a long key's index key is its digest and a prefix");
 _Static_assert(BPFDB_MAX_LONG_KEY_LEN > BPFDB_MAX_KEY_LEN, "long keys are the longer ones");
 _Static_assert(sizeof(struct bpfdb_value) == BPFDB_MAX_VALUE_LEN, "a value buffer holds any value");
-_Static_assert(sizeof(struct bpfdb_record) == 16 + BPFDB_MAX_VERSIONS * sizeof(struct bpfdb_version),
+_Static_assert(sizeof(struct bpfdb_record) == 8 + BPFDB_MAX_VERSIONS * sizeof(struct bpfdb_version),
 	       "a record is its lock, seq and versions");
 _Static_assert(BPFDB_MAX_VERSIONS <= 256 && BPFDB_DATABASES <= (1 << 24), "txn_entry.vslot is a byte; INSTALL_AT packs a slot and a database");
 _Static_assert(BPFDB_MAX_EXPIRING_LEN + BPFDB_DEADLINE_LEN == BPFDB_MAX_VALUE_LEN,
@@ -435,7 +440,7 @@ _Static_assert((BPFDB_LEN_MASK & BPFDB_LEN_TYPE) == 0 && (BPFDB_LEN_EXPIRES & (B
 	       BPFDB_LEN_TYPE >> BPFDB_LEN_TYPE_SHIFT == 7 && BPFDB_TYPES <= 8,
 	       "a length's bytes, type and deadline flag are apart; every type fits");
 _Static_assert((BPFDB_REMOVED_BUCKETS & (BPFDB_REMOVED_BUCKETS - 1)) == 0, "buckets are masked");
-_Static_assert(BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS + BPFDB_REQ_SLOTS + 3 < (1ULL << 32),
+_Static_assert(BPFDB_MAX_TXNS + BPFDB_KERNEL_TXNS + BPFDB_REQ_SLOTS + 3 < BPFDB_LOCK_EXCL,
 	       "lock owner ids (txn/lock.h) fit below BPFDB_LOCK_EXCL");
 
 /*

@@ -167,6 +167,8 @@ static __always_inline struct bpfdb_control *control_block(void)
 
 #define READ_ONCE_U64(x) (*(volatile __u64 *)&(x))
 #define WRITE_ONCE_U64(x, v) (*(volatile __u64 *)&(x) = (v))
+#define READ_ONCE_U32(x) (*(volatile __u32 *)&(x))
+#define WRITE_ONCE_U32(x, v) (*(volatile __u32 *)&(x) = (v))
 #define barrier() asm volatile("" ::: "memory")
 
 #endif /* BPFDB_MAPS_H */

@@ -51,14 +51,14 @@ struct bpfdb_found {
 /* record_change_begin/end bracket every change of rec's versions (invariant 2). */
 static __always_inline void record_change_begin(struct bpfdb_record *rec)
 {
-	WRITE_ONCE_U64(rec->seq, rec->seq + 1);
+	WRITE_ONCE_U32(rec->seq, rec->seq + 1);
 	barrier();
 }
 
 static __always_inline void record_change_end(struct bpfdb_record *rec)
 {
 	barrier();
-	WRITE_ONCE_U64(rec->seq, rec->seq + 1);
+	WRITE_ONCE_U32(rec->seq, rec->seq + 1);
 }
 
 /* A version as read, with the record it came from. */
@@ -183,7 +183,7 @@ __attribute__((noinline)) int read_stable(struct bpfdb_record *rec, __u64 now,
 	if (!rec || !ctl || !dst || !out)
 		return BPFDB_ERR_INTERNAL;
 	for (i = 0; i < READ_RETRIES && status == BPFDB_ERR_RETRY; i++) {
-		__u64 seq = READ_ONCE_U64(rec->seq);
+		__u32 seq = READ_ONCE_U32(rec->seq);
 
 		if (seq & 1)
 			continue;
@@ -194,7 +194,7 @@ __attribute__((noinline)) int read_stable(struct bpfdb_record *rec, __u64 now,
 		if (status == BPFDB_OK && slab_load(dst, vv.len, vv.ref))
 			return BPFDB_ERR_INTERNAL;
 		barrier();
-		if (READ_ONCE_U64(rec->seq) != seq)
+		if (READ_ONCE_U32(rec->seq) != seq)
 			status = BPFDB_ERR_RETRY;
 	}
 	out->ts = vv.begin_ts;

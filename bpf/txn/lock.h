@@ -2,8 +2,8 @@
 /*
  * lock.h: no-wait record locks for strict two-phase locking.
  *
- * The lock word is 0 when free, the count of shared holders in its low 32
- * bits, or BPFDB_LOCK_EXCL | owner. Nobody ever waits: a request that cannot
+ * The lock word is 0 when free, the count of shared holders, or
+ * BPFDB_LOCK_EXCL | owner. Nobody ever waits: a request that cannot
  * take a lock at once fails with BPFDB_ERR_CONFLICT and its transaction
  * aborts (no-wait 2PL needs no deadlock detection). CAS retries below only
  * absorb races between compatible shared lockers.
@@ -33,7 +33,7 @@
 #define LOCK_DEAD (BPFDB_LOCK_EXCL | OWNER_DEAD)
 
 /* lock_refusal is why a lock word of old cannot be taken. */
-static __always_inline int lock_refusal(__u64 old)
+static __always_inline int lock_refusal(__u32 old)
 {
 	return old == LOCK_DEAD ? BPFDB_ERR_RETRY : BPFDB_ERR_CONFLICT;
 }
@@ -49,15 +49,15 @@ static __always_inline int lock_refusal(__u64 old)
  * on another transaction's lock. shared: take it shared, else exclusive
  * for word excl (from free). A global function: verified once.
  */
-__attribute__((noinline)) int lock_past_vacuum(struct bpfdb_record *rec, __u64 excl, int shared)
+__attribute__((noinline)) int lock_past_vacuum(struct bpfdb_record *rec, __u32 excl, int shared)
 {
-	__u64 old = LOCK_VACUUM;
+	__u32 old = LOCK_VACUUM;
 	__u32 i;
 
 	if (!rec)
 		return BPFDB_ERR_INTERNAL;
 	for (i = 0; i < LOCK_VACUUM_SPINS && old == LOCK_VACUUM; i++) {
-		old = READ_ONCE_U64(rec->lock);
+		old = READ_ONCE_U32(rec->lock);
 		if (old == LOCK_VACUUM)
 			continue;
 		if (shared && !(old & BPFDB_LOCK_EXCL) &&
@@ -75,7 +75,7 @@ static __always_inline int lock_shared(struct bpfdb_record *rec)
 	__u32 i;
 
 	for (i = 0; i < LOCK_CAS_TRIES; i++) {
-		__u64 old = READ_ONCE_U64(rec->lock);
+		__u32 old = READ_ONCE_U32(rec->lock);
 
 		if (old == LOCK_VACUUM)
 			return lock_past_vacuum(rec, 0, 1);
@@ -93,7 +93,7 @@ static __always_inline int lock_shared(struct bpfdb_record *rec)
  */
 static __always_inline int lock_exclusive(struct bpfdb_record *rec, __u32 owner, int held_shared)
 {
-	__u64 expect = held_shared ? 1 : 0, old;
+	__u32 expect = held_shared ? 1 : 0, old;
 
 	old = __sync_val_compare_and_swap(&rec->lock, expect, BPFDB_LOCK_EXCL | owner);
 	if (old == expect)

@@ -115,8 +115,8 @@ type ApitestBpfdbPage struct {
 
 type ApitestBpfdbRecord struct {
 	_    structs.HostLayout
-	Lock uint64
-	Seq  uint64
+	Lock uint32
+	Seq  uint32
 	V    [8]struct {
 		_       structs.HostLayout
 		BeginTs uint64
