@@ -51,7 +51,7 @@ var errLibraryName = errors.New("ERR Missing library metadata")
 
 // compileLibrary parses code's "#!lua name=<lib>" header, compiles it and
 // runs it once to learn its functions (invariant 2).
-func compileLibrary(code string) (*library, error) {
+func (sc *scripts) compileLibrary(code string) (*library, error) {
 	first, _, _ := strings.Cut(code, "\n")
 	if !strings.HasPrefix(first, "#!") {
 		return nil, errLibraryName
@@ -81,13 +81,19 @@ func compileLibrary(code string) (*library, error) {
 	st := newScriptState()
 	st.run = &scriptRun{}
 	defer st.L.Close()
-	if err := registerInto(st.L, lib.proto, func(name string, _ *lua.LFunction, flags []string) error {
+	budget := newRunBudget(libraryLoadTimeLimit, sc.instructions)
+	defer budget.cancel()
+	st.L.SetContext(budget)
+	if err := registerInto(st, lib.proto, func(name string, _ *lua.LFunction, flags []string) error {
 		if _, dup := lib.funcs[name]; dup {
 			return fmt.Errorf("Function %s already exists", name)
 		}
 		lib.funcs[name] = funcInfo{flags: flags}
 		return nil
 	}); err != nil {
+		if stop := budget.stopped("FUNCTION LOAD of library '"+lib.name+"'", libraryLoadTimeLimit); stop != nil {
+			return nil, stop
+		}
 		return nil, fmt.Errorf("ERR Error registering functions: %s", oneLine(err.Error()))
 	}
 	if len(lib.funcs) == 0 {
@@ -96,10 +102,10 @@ func compileLibrary(code string) (*library, error) {
 	return lib, nil
 }
 
-// registerInto runs a library's code in L with redis.register_function
+// registerInto runs a library's code in st with redis.register_function
 // calling add.
-func registerInto(L *lua.LState, proto *lua.FunctionProto, add func(name string, fn *lua.LFunction, flags []string) error) error {
-	redis := L.GetGlobal("redis").(*lua.LTable)
+func registerInto(st *scriptState, proto *lua.FunctionProto, add func(name string, fn *lua.LFunction, flags []string) error) error {
+	L, redis := st.L, st.redis
 	redis.RawSetString("register_function", L.NewFunction(func(L *lua.LState) int {
 		var name string
 		var fn *lua.LFunction
@@ -157,7 +163,7 @@ func encodeLibraries(libs map[string]*library) []byte {
 }
 
 // decodeLibraries parses encodeLibraries' output and compiles each.
-func decodeLibraries(b []byte) (map[string]*library, error) {
+func (sc *scripts) decodeLibraries(b []byte) (map[string]*library, error) {
 	libs := map[string]*library{}
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)) {
@@ -169,7 +175,7 @@ func decodeLibraries(b []byte) (map[string]*library, error) {
 		if k <= 0 || l > uint64(len(b)-k) {
 			return nil, errors.New("ERR payload is not a function dump")
 		}
-		lib, err := compileLibrary(string(b[k : k+int(l)]))
+		lib, err := sc.compileLibrary(string(b[k : k+int(l)]))
 		if err != nil {
 			return nil, err
 		}
@@ -200,7 +206,7 @@ func (s *Server) loadLibraries() error {
 	if err != nil || b == nil {
 		return err
 	}
-	libs, err := decodeLibraries(b)
+	libs, err := s.scripts.decodeLibraries(b)
 	if err != nil {
 		return fmt.Errorf("bpfdb: server: the stored functions: %v", err)
 	}
@@ -232,9 +238,10 @@ func evalFunction(ro bool) func(v *txView, a [][]byte) reply {
 		n := numKeys(a)
 		keys, argv := a[3:3+n], a[3+n:]
 		r := &scriptRun{v: v, readOnly: ro || f.noWrites(), sha: lib.name + "." + string(a[1])}
-		return r.run(sc, func(L *lua.LState) error {
+		return r.run(sc, func(st *scriptState) error {
+			L := st.L
 			var fn *lua.LFunction
-			err := registerInto(L, lib.proto, func(name string, g *lua.LFunction, _ []string) error {
+			err := registerInto(st, lib.proto, func(name string, g *lua.LFunction, _ []string) error {
 				if name == string(a[1]) {
 					fn = g
 				}
@@ -258,7 +265,7 @@ func cmdFunction(c *conn, a [][]byte) {
 	sub := strings.ToUpper(string(a[1]))
 	switch {
 	case sub == "LOAD" && (len(a) == 3 || len(a) == 4 && strings.EqualFold(string(a[2]), "REPLACE")):
-		lib, err := compileLibrary(string(a[len(a)-1]))
+		lib, err := sc.compileLibrary(string(a[len(a)-1]))
 		if err != nil {
 			c.wr.Error(err.Error())
 			return
@@ -340,7 +347,7 @@ func restoreFunctions(c *conn, a [][]byte) {
 		c.wr.Error("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.")
 		return
 	}
-	libs, err := decodeLibraries(a[2])
+	libs, err := c.s.scripts.decodeLibraries(a[2])
 	if err != nil {
 		c.wr.Error(err.Error())
 		return

@@ -24,9 +24,15 @@ package server
 //     only through redis.call, and nothing it did is kept, so the client
 //     never sees the conflict. Scripts run concurrently with each other
 //     and with every other command.
-//  3. A script runs at most scriptTimeLimit; SCRIPT KILL stops every
-//     script running. Either fails it with nothing applied, so a script
-//     that wrote can be killed too (Redis cannot).
+//  3. A script runs at most scriptTimeLimit and scriptInstructionLimit
+//     Lua instructions (runBudget); SCRIPT KILL stops every script
+//     running. Each fails it with nothing applied, so a script that wrote
+//     can be stopped too (Redis cannot).
+//  4. Runs share pooled Lua states (scriptState), so no run may leave a
+//     trace in one: globals and the library tables (string, table, math,
+//     redis) are read-only, as in Redis 7, and a state a run changed
+//     anyway (table.insert into a library) is closed, not pooled
+//     (scriptState.clean).
 
 import (
 	"context"
@@ -35,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,10 +52,65 @@ import (
 	"github.com/yuin/gopher-lua/parse"
 )
 
-// scriptTimeLimit bounds one run of a script (Redis's busy-reply
-// threshold, lua-time-limit, is 5 s: there a script blocks every client,
-// here it blocks none, so it is stopped instead).
-const scriptTimeLimit = 5 * time.Second
+// Bounds of one run of a script (invariant 3).
+const (
+	// scriptTimeLimit: Redis's busy-reply threshold, lua-time-limit, is
+	// 5 s; there a script blocks every client, here it blocks none, so it
+	// is stopped instead.
+	scriptTimeLimit = 5 * time.Second
+	// scriptInstructionLimit bounds the Lua instructions of a run
+	// (Config.ScriptInstructionLimit sets another), whatever the
+	// machine's speed or load: a loop that would outrun it is a bug.
+	// Time spent in redis.call and the libraries' Go functions counts
+	// against scriptTimeLimit only.
+	scriptInstructionLimit = 100_000_000
+	// libraryLoadTimeLimit bounds FUNCTION LOAD's run of a library's
+	// code, which only registers functions (Redis's is 500 ms too).
+	libraryLoadTimeLimit = 500 * time.Millisecond
+)
+
+// runBudget is the context a run's Lua state works under. gopher-lua's VM
+// asks the context's Done before every instruction it runs
+// (mainLoopWithContext), so Done counts instructions and cancels the run
+// when they run out; the embedded context's deadline bounds its time, and
+// its cancel is SCRIPT KILL's. Done is called on the run's goroutine only.
+type runBudget struct {
+	context.Context
+	cancel context.CancelFunc
+	limit  int64 // instructions a run may take
+	left   int64 // instructions left
+	spent  bool  // they ran out (Done cancelled the run)
+}
+
+func newRunBudget(limit time.Duration, instructions int64) *runBudget {
+	if limit <= 0 || instructions <= 0 {
+		panic("server: a script's run needs a positive budget")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	return &runBudget{Context: ctx, cancel: cancel, limit: instructions, left: instructions}
+}
+
+// Done is the channel of the run's end: closed once the run is out of
+// time or instructions, or killed.
+func (b *runBudget) Done() <-chan struct{} {
+	if b.left--; b.left < 0 && !b.spent {
+		b.spent = true
+		b.cancel()
+	}
+	return b.Context.Done()
+}
+
+// stopped is the error of a run its budget stopped (nil: it was not), for
+// what (a script, a library's load).
+func (b *runBudget) stopped(what string, timeLimit time.Duration) error {
+	switch {
+	case b.spent:
+		return fmt.Errorf("ERR %s ran more than %d Lua instructions, the limit: stopped, nothing it wrote was applied", what, b.limit)
+	case b.Err() != nil:
+		return fmt.Errorf("ERR %s ran longer than %d ms, the limit: stopped, nothing it wrote was applied", what, timeLimit.Milliseconds())
+	}
+	return nil
+}
 
 // scripts is the server's script cache (SCRIPT LOAD, EVAL) and the
 // scripts running (SCRIPT KILL).
@@ -57,6 +119,8 @@ type scripts struct {
 	protos  map[string]*lua.FunctionProto // by SHA1 in hex
 	running map[*scriptRun]struct{}
 	libs    map[string]*library // FUNCTION's libraries, by name (function.go)
+	// instructions bounds a run's Lua instructions (runBudget).
+	instructions int64
 }
 
 // compile returns the compiled body, caching it under its SHA1.
@@ -184,7 +248,8 @@ func evalScript(bySHA, ro bool) func(v *txView, a [][]byte) reply {
 		n := numKeys(a)
 		r := &scriptRun{v: v, readOnly: ro, sha: sha}
 		keys, argv := a[3:3+n], a[3+n:]
-		return r.run(sc, func(L *lua.LState) error {
+		return r.run(sc, func(st *scriptState) error {
+			L := st.L
 			L.G.Global.RawSetString("KEYS", stringsTable(L, keys))
 			L.G.Global.RawSetString("ARGV", stringsTable(L, argv))
 			L.Push(L.NewFunctionFromProto(proto))
@@ -195,10 +260,10 @@ func evalScript(bySHA, ro bool) func(v *txView, a [][]byte) reply {
 
 // run runs body, which leaves the script's result on the Lua stack, and
 // returns its reply; an error fails the transaction (invariant 1).
-func (r *scriptRun) run(sc *scripts, body func(L *lua.LState) error) reply {
-	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeLimit)
-	defer cancel()
-	r.cancel = cancel
+func (r *scriptRun) run(sc *scripts, body func(st *scriptState) error) reply {
+	budget := newRunBudget(scriptTimeLimit, sc.instructions)
+	defer budget.cancel()
+	r.cancel = budget.cancel
 	sc.mu.Lock()
 	if sc.running == nil {
 		sc.running = map[*scriptRun]struct{}{}
@@ -214,9 +279,9 @@ func (r *scriptRun) run(sc *scripts, body func(L *lua.LState) error) reply {
 	st := statePool.Get().(*scriptState)
 	st.run = r
 	L := st.L
-	L.SetContext(ctx)
-	err := body(L)
-	defer st.release(err == nil && ctx.Err() == nil)
+	L.SetContext(budget)
+	err := body(st)
+	defer st.release(err == nil && budget.Err() == nil)
 	if r.v.failed != nil { // the transaction failed under the script: whatever it made of that
 		return errReply(r.v.failed)
 	}
@@ -227,8 +292,8 @@ func (r *scriptRun) run(sc *scripts, body func(L *lua.LState) error) reply {
 		switch {
 		case killed:
 			return r.v.fail(errors.New("ERR Script killed by user with SCRIPT KILL: nothing it wrote was applied"))
-		case ctx.Err() != nil:
-			return r.v.fail(fmt.Errorf("ERR script ran longer than %d ms, the limit: stopped, nothing it wrote was applied", scriptTimeLimit.Milliseconds()))
+		case budget.stopped("script", scriptTimeLimit) != nil:
+			return r.v.fail(budget.stopped("script", scriptTimeLimit))
 		}
 		return r.v.fail(r.scriptError(err))
 	}
@@ -277,22 +342,29 @@ func scriptLine(where string) string {
 }
 
 // scriptState is a Lua state and the run it serves: building a state
-// costs more than most scripts, so runs borrow them from statePool. A
-// state is shared by nothing but its globals, which scripts cannot create
-// (protectGlobals, as in Redis); KEYS and ARGV are set by each run.
+// costs more than most scripts, so runs borrow them from statePool. No
+// run may change what the next sees (invariant 4): globals cannot be
+// created (protectGlobals, as in Redis), library tables are read-only
+// proxies (readOnly), and KEYS and ARGV are set by each run.
 type scriptState struct {
 	L   *lua.LState
 	run *scriptRun
+	// redis is the redis table itself (scripts see a read-only proxy):
+	// FCALL adds register_function to it while a library's code runs.
+	redis *lua.LTable
+	// proxies are the read-only tables scripts see: empty, and only
+	// table.insert and its kind (raw writes) can change that.
+	proxies []*lua.LTable
 }
 
 var statePool = sync.Pool{New: func() any { return newScriptState() }}
 
 // release returns the state to the pool after a run that ended well;
-// one that failed (perhaps mid-unwind, or its context cancelled) is
-// closed.
+// one that failed (perhaps mid-unwind, or its context cancelled), or
+// left a trace (clean), is closed.
 func (st *scriptState) release(reuse bool) {
 	st.run = nil
-	if !reuse {
+	if !reuse || !st.clean() {
 		st.L.Close()
 		return
 	}
@@ -301,6 +373,18 @@ func (st *scriptState) release(reuse bool) {
 	st.L.G.Global.RawSetString("KEYS", lua.LNil) // a function's run has none
 	st.L.G.Global.RawSetString("ARGV", lua.LNil)
 	statePool.Put(st)
+}
+
+// clean reports whether no run wrote into a read-only table: a raw
+// write (table.insert, table.sort...) gets past a proxy's __newindex,
+// and leaves a key in it.
+func (st *scriptState) clean() bool {
+	for _, p := range st.proxies {
+		if k, _ := p.Next(lua.LNil); k != lua.LNil {
+			return false
+		}
+	}
+	return st.L.G.Global.Len() == 0 // nor into the globals' array part
 }
 
 // newScriptState is a Lua state with the libraries Redis gives scripts
@@ -319,11 +403,13 @@ func newScriptState() *scriptState {
 		L.Push(lua.LString(lib.name))
 		L.Call(1, 0)
 	}
-	for _, name := range []string{"dofile", "loadfile", "load", "loadstring", "require", "module"} {
+	// No files, no code from strings, and no changing a function's or the
+	// state's globals (setfenv: Redis 7 has none either).
+	for _, name := range []string{"dofile", "loadfile", "load", "loadstring", "require", "module", "setfenv"} {
 		L.SetGlobal(name, lua.LNil)
 	}
-	redis := L.NewTable()
-	L.SetFuncs(redis, map[string]lua.LGFunction{
+	st.redis = L.NewTable()
+	L.SetFuncs(st.redis, map[string]lua.LGFunction{
 		"call":         func(L *lua.LState) int { return r().call(L, false) },
 		"pcall":        func(L *lua.LState) int { return r().call(L, true) },
 		"error_reply":  func(L *lua.LState) int { return statusTable(L, "err", L.CheckString(1)) },
@@ -341,26 +427,74 @@ func newScriptState() *scriptState {
 		},
 	})
 	for i, level := range []string{"LOG_DEBUG", "LOG_VERBOSE", "LOG_NOTICE", "LOG_WARNING"} {
-		redis.RawSetString(level, lua.LNumber(i))
+		st.redis.RawSetString(level, lua.LNumber(i))
 	}
-	L.SetGlobal("redis", redis)
-	protectGlobals(L)
+	L.SetGlobal("redis", st.redis)
+	st.protect()
 	return st
 }
 
-// protectGlobals makes a script's use of a global it did not get an
-// error, as Redis 7 does: creating one ("Attempt to modify a readonly
-// table") or reading one that does not exist.
-func protectGlobals(L *lua.LState) {
-	mt := L.NewTable()
-	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
-		L.RaiseError("Attempt to modify a readonly table")
+// errReadOnly is what a write to a protected table raises, in Redis's words.
+const errReadOnly = "Attempt to modify a readonly table"
+
+// protect makes the state's globals and libraries read-only (invariant
+// 4): the library tables are replaced by proxies (readOnly), the string
+// methods read through one too, the globals refuse new names
+// (protectGlobals), and rawset refuses all of them.
+func (st *scriptState) protect() {
+	L := st.L
+	refuse := L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError(errReadOnly)
 		return 0
+	})
+	for _, name := range []string{lua.TabLibName, lua.StringLibName, lua.MathLibName, "redis"} {
+		L.G.Global.RawSetString(name, st.readOnly(L.G.Global.RawGetString(name).(*lua.LTable), refuse))
+	}
+	if mt, ok := L.GetMetatable(lua.LString("")).(*lua.LTable); ok {
+		// "s:upper()" looks up string methods through this metatable.
+		mt.RawSetString("__index", L.G.Global.RawGetString(lua.StringLibName))
+		mt.RawSetString("__metatable", lua.LFalse) // getmetatable("") cannot reach it
+	}
+	protectGlobals(L, refuse)
+	rawset := L.G.Global.RawGetString("rawset").(*lua.LFunction)
+	L.G.Global.RawSetString("rawset", L.NewFunction(func(L *lua.LState) int {
+		if t, ok := L.Get(1).(*lua.LTable); ok && (t == L.G.Global || slices.Contains(st.proxies, t)) {
+			L.RaiseError(errReadOnly)
+		}
+		L.Push(rawset)
+		L.Push(L.Get(1))
+		L.Push(L.Get(2))
+		L.Push(L.Get(3))
+		L.Call(3, 1)
+		return 1
 	}))
+}
+
+// readOnly returns a proxy of t that scripts read t through and cannot
+// write (refuse raises the error): an empty table whose metatable, which
+// getmetatable cannot reach, sends reads to t.
+func (st *scriptState) readOnly(t *lua.LTable, refuse *lua.LFunction) *lua.LTable {
+	L := st.L
+	p, mt := L.NewTable(), L.NewTable()
+	mt.RawSetString("__index", t)
+	mt.RawSetString("__newindex", refuse)
+	mt.RawSetString("__metatable", lua.LFalse)
+	L.SetMetatable(p, mt)
+	st.proxies = append(st.proxies, p)
+	return p
+}
+
+// protectGlobals makes a script's use of a global it did not get an
+// error, as Redis 7 does: creating one (refuse: "Attempt to modify a
+// readonly table") or reading one that does not exist.
+func protectGlobals(L *lua.LState, refuse *lua.LFunction) {
+	mt := L.NewTable()
+	mt.RawSetString("__newindex", refuse)
 	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
 		L.RaiseError("Script attempted to access nonexistent global variable '%s'", L.CheckAny(2).String())
 		return 0
 	}))
+	mt.RawSetString("__metatable", lua.LFalse) // setmetatable(_G, nil) is refused
 	L.SetMetatable(L.G.Global, mt)
 }
 

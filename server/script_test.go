@@ -56,6 +56,15 @@ func TestScriptCommands(t *testing.T) {
 		{a("EVAL", "error('boom')", "0"), errLike{prefix: "ERR", contains: "boom"}, nil},
 		{a("EVAL", "leaked = 1", "0"), errLike{prefix: "ERR", contains: "Attempt to modify a readonly table"}, nil},
 		{a("EVAL", "return leaked", "0"), errLike{prefix: "ERR", contains: "Script attempted to access nonexistent global variable 'leaked'"}, nil},
+		// Libraries are read-only too (Redis 7), and nothing a run does
+		// reaches the next one, whose Lua state may be the same.
+		{a("EVAL", "string.len = nil", "0"), errLike{prefix: "ERR", contains: "Attempt to modify a readonly table"}, nil},
+		{a("EVAL", "redis.call = function() return 1 end", "0"), errLike{prefix: "ERR", contains: "Attempt to modify a readonly table"}, nil},
+		{a("EVAL", "rawset(_G, 'leaked', 1)", "0"), errLike{prefix: "ERR", contains: "Attempt to modify a readonly table"}, nil},
+		{a("EVAL", "rawset(math, 'pi', 3)", "0"), errLike{prefix: "ERR", contains: "Attempt to modify a readonly table"}, nil},
+		{a("EVAL", "pcall(table.insert, math, 'x'); pcall(table.insert, _G, 'y'); return 1", "0"), 1, nil},
+		{a("EVAL", "return {math[1] == nil, rawget(_G, 1) == nil, ('ab'):upper(), string.len('abc')}", "0"), []any{int64(1), int64(1), "AB", int64(3)}, nil},
+		{a("EVAL", "return {math[1] == nil, rawget(_G, 1) == nil}", "0"), []any{int64(1), int64(1)}, nil},
 		{a("EVAL", "local x = 1\n\nerror('on line three')", "0"), errLike{prefix: "ERR", contains: "on @user_script:3."}, nil},
 		{a("EVAL", "local x = 1\nreturn redis.call('INCR', KEYS[1])", "1", "sc:k"), errLike{prefix: "ERR value is not an integer", contains: "on @user_script:2."}, nil},
 		{a("EVAL", "return 1", "-1"), errPrefix("ERR Number of keys can't be negative"), nil},
@@ -238,6 +247,34 @@ func TestScriptKill(t *testing.T) {
 	}
 	if other.Exists(ctx, "sk:k").Val() != 0 {
 		t.Fatal("the killed script's write was applied")
+	}
+}
+
+// A script's instructions are bounded as well as its time, and so is a
+// library's load: each is stopped with its limit named, nothing applied.
+func TestScriptBounds(t *testing.T) {
+	// A lower limit than the default, which the race detector's Lua
+	// takes longer than the time limit to reach.
+	const limit = 2_000_000
+	ts := startServer(t, Config{ScriptInstructionLimit: limit}, false)
+	if ts.redis {
+		t.Skip("bpfdb's bounds: Redis answers BUSY to every other client until SCRIPT KILL")
+	}
+	ctx := testCtx(t, 20*time.Second)
+	c := ts.client(t)
+	err := c.Eval(ctx, "redis.call('SET', KEYS[1], 'x'); while true do end", []string{"sb:k"}).Err()
+	if err == nil || !strings.Contains(err.Error(), strconv.Itoa(limit)+" Lua instructions") {
+		t.Fatalf("an endless script answered %v, want an error naming %d instructions", err, limit)
+	}
+	if c.Exists(ctx, "sb:k").Val() != 0 {
+		t.Fatal("the stopped script's write was applied")
+	}
+	if got, err := c.Eval(ctx, "local n = 0 for i = 1, 100000 do n = n + i end return n", nil).Int64(); err != nil || got != 5000050000 {
+		t.Fatalf("a bounded loop: %v, %v", got, err)
+	}
+	err = c.FunctionLoad(ctx, "#!lua name=spin\nwhile true do end").Err()
+	if err == nil || !strings.Contains(err.Error(), "FUNCTION LOAD of library 'spin'") {
+		t.Fatalf("loading an endless library answered %v", err)
 	}
 }
 

@@ -26,6 +26,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,6 +65,10 @@ type Config struct {
 	// the kernel (mcxdp) from the same engine: INFO and /metrics report
 	// what it answered and what it passed up.
 	MemcacheXDP *mcxdp.Frontend
+	// ScriptInstructionLimit is the most Lua instructions one run of a
+	// script or function may take (default 100 million, about 2 s of
+	// Lua here); a run past it fails with nothing applied.
+	ScriptInstructionLimit int64
 }
 
 // Limits of the protocol: an argument may be longer than a value (so an
@@ -151,6 +156,9 @@ func New(e *engine.Engine, cfg Config) (*Server, error) {
 	if cfg.Addr == "" && cfg.Unix == "" {
 		return nil, errors.New("bpfdb: server: no address to listen on")
 	}
+	if cfg.ScriptInstructionLimit < 0 {
+		return nil, fmt.Errorf("bpfdb: server: ScriptInstructionLimit %d is negative (0: the default, %d)", cfg.ScriptInstructionLimit, scriptInstructionLimit)
+	}
 	s := &Server{
 		e:           e,
 		cfg:         cfg,
@@ -166,6 +174,7 @@ func New(e *engine.Engine, cfg Config) (*Server, error) {
 	if err := s.dbs.load(e); err != nil {
 		return nil, err
 	}
+	s.scripts.instructions = cmp.Or(s.cfg.ScriptInstructionLimit, scriptInstructionLimit)
 	if err := s.loadLibraries(); err != nil {
 		return nil, err
 	}

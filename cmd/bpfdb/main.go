@@ -106,24 +106,25 @@ var engineFS vfs.FS
 
 func serveCmd() *cobra.Command {
 	var (
-		dir          string
-		listen       string
-		unixPath     string
-		metricsAddr  string
-		durability   string
-		syncInterval time.Duration
-		maxKeys      int
-		maxMemory    string
-		maxValueLen  string
-		maxKeyLen    string
-		requirePass  string
-		maxClients   int
-		minFree      int64
-		stopTimeout  time.Duration
-		pinDir       string
-		udpPort      int
-		xdpIface     string
-		xdpMode      string
+		dir                string
+		listen             string
+		unixPath           string
+		metricsAddr        string
+		durability         string
+		syncInterval       time.Duration
+		maxKeys            int
+		maxMemory          string
+		maxValueLen        string
+		maxKeyLen          string
+		requirePass        string
+		maxClients         int
+		scriptInstructions int64
+		minFree            int64
+		stopTimeout        time.Duration
+		pinDir             string
+		udpPort            int
+		xdpIface           string
+		xdpMode            string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -194,7 +195,7 @@ func serveCmd() *cobra.Command {
 				}
 			}
 			srv, err := server.New(e, server.Config{
-				Addr: listen, Unix: unixPath, RequirePass: requirePass, MaxClients: maxClients, Version: version,
+				Addr: listen, Unix: unixPath, RequirePass: requirePass, MaxClients: maxClients, ScriptInstructionLimit: scriptInstructions, Version: version,
 				Memcache: mcStats, MemcacheXDP: fe,
 			})
 			if err != nil {
@@ -267,6 +268,7 @@ func serveCmd() *cobra.Command {
 		engine.DefaultMaxValueLen, engine.MaxValueLenLimit, engine.SlotValueLen, engine.PageSize))
 	cmd.Flags().StringVar(&requirePass, "requirepass", "", "password clients must AUTH with")
 	cmd.Flags().IntVar(&maxClients, "maxclients", 10000, "most client connections at once")
+	cmd.Flags().Int64Var(&scriptInstructions, "script-instruction-limit", 0, "most Lua instructions one run of a script or function may take (0: 100 million)")
 	cmd.Flags().Int64Var(&minFree, "min-free-bytes", 0, "free space kept in --dir's volume: writes are refused (MISCONF) below twice this (default: a sixteenth of the volume, 1 to 64 MiB)")
 	cmd.Flags().IntVar(&udpPort, "udp-port", 0, "serve memcached's UDP protocol (get, gets, set, add, replace, delete, incr, decr) on this port of --listen's host (0: off; 11211 with --xdp)")
 	cmd.Flags().StringVar(&xdpIface, "xdp", "", "answer memcached UDP get and gets arriving on this interface in XDP, in the kernel; the rest goes to --udp-port, then on every address")
