@@ -136,13 +136,23 @@ func (s *reqSlot) encode(j int, kind uint8, db int, key, value []byte) *chainBpf
 	o := &s.ops[j]
 	o.Kind = kind
 	o.Flags, o.Detail, o.Status = 0, 0, 0
-	indexKey(&o.Key, db, key)
-	if o.Key.isLong() && kind != uint8(OpGet) {
-		s.long = append(s.long, s.longKeys.hold(&o.Key, key))
+	if len(key) <= InlineKeyLen { // indexKey's common case, inlined
+		o.Key.Len, o.Key.Db = uint32(len(key)), uint32(db)
+		clear(o.Key.Data[copy(o.Key.Data[:], key):])
+	} else {
+		s.encodeLong(o, kind, db, key)
 	}
 	o.ValLen = uint32(len(value))
 	copy(o.Value[:], value)
 	return o
+}
+
+// encodeLong writes the index key of a long key into o.
+func (s *reqSlot) encodeLong(o *chainBpfdbOp, kind uint8, db int, key []byte) {
+	indexKey(&o.Key, db, key)
+	if kind != uint8(OpGet) {
+		s.long = append(s.long, s.longKeys.hold(&o.Key, key))
+	}
 }
 
 // value copies a GET's answer out of the request area, with its deadline.
@@ -155,6 +165,9 @@ func (o *chainBpfdbOp) value() ([]byte, int64) {
 
 // checkOp refuses an op whose key, value or deadline the store cannot hold.
 func (e *Engine) checkOp(op *Op) error {
+	if op.Kind == OpGet && len(op.Key) <= e.opts.MaxKeyLen && uint(op.DB) < uint(Databases) {
+		return nil // the common case, without the calls below
+	}
 	if err := e.checkKeyValue(op.Key, op.Value, op.Kind == OpSet); err != nil {
 		return err
 	}
@@ -445,6 +458,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 		}
 	}()
 	n := 0
+	blobs := false // an op needs a blob built (buildBlobs)
 	for i := range ops {
 		op := &ops[i]
 		op.Err = e.checkOp(op)
@@ -457,6 +471,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 		if op.Kind == OpGet {
 			op.Value, op.Version, op.ExpireAt, op.Type = nil, 0, 0, TypeString
 		}
+		blobs = blobs || needsBlob(op)
 		pending[n] = i
 		n++
 	}
@@ -464,8 +479,10 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 		if try > 0 {
 			backoff(try)
 		}
-		if held, n = e.buildBlobs(ops, pending[:n], held); n == 0 {
-			break
+		if blobs {
+			if held, n = e.buildBlobs(ops, pending[:n], held); n == 0 {
+				break
+			}
 		}
 		wrote := false // an op before this one writes (a run of GETs skips wroteEarlier's scan)
 		for j := 0; j < n; j++ {
@@ -514,7 +531,10 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 		for j := 0; j < n; j++ {
 			op := &ops[pending[j]]
 			o := &s.ops[j]
-			op.Err = e.statusError(o.Status, o.Detail)
+			op.Err = nil
+			if o.Status != 0 {
+				op.Err = e.statusError(o.Status, o.Detail)
+			}
 			if held != nil && held[pending[j]].ID != 0 && headerAt(o.Value[:]).Adopted != 0 {
 				if op.Err != nil { // the chain freed it: never logged
 					e.blobLog.drop(held[pending[j]].ID)
