@@ -82,7 +82,6 @@ func (sc *scripts) compileLibrary(code string) (*library, error) {
 	st.run = &scriptRun{}
 	defer st.L.Close()
 	budget := newRunBudget(libraryLoadTimeLimit, sc.instructions)
-	defer budget.cancel()
 	st.L.SetContext(budget)
 	if err := registerInto(st, lib.proto, func(name string, _ *lua.LFunction, flags []string) error {
 		if _, dup := lib.funcs[name]; dup {

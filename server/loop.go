@@ -113,7 +113,10 @@ type loop struct {
 	wakefd int        // an eventfd: a goroutine's knock; -1 once closed
 
 	// incoming carries new connections and connections handed back.
-	incoming    chan *conn
+	incoming chan *conn
+	// handoffs gives a handed-over connection to an idle worker
+	// (handOver); unbuffered, so a send succeeds only if one waits.
+	handoffs    chan *conn
 	wantDurable atomic.Bool // a connection waits for the log: wake the loop when it moves
 	unsubscribe func()      // removes the loop's OnDurableChange function
 	closing     atomic.Bool // Shutdown: finish what was read, then close
@@ -158,6 +161,7 @@ func newLoop(s *Server) (*loop, error) {
 		epfd:     epfd,
 		wakefd:   wakefd,
 		incoming: make(chan *conn, 64),
+		handoffs: make(chan *conn),
 		done:     make(chan struct{}),
 		conns:    map[int32]*conn{},
 	}
@@ -659,10 +663,39 @@ func (l *loop) flush(c *conn) bool {
 	return true
 }
 
-// handOver gives the connection to a goroutine of its own.
+// handOver gives the connection to a goroutine of its own: an idle
+// worker's, or a new worker's. Workers are kept for handoverIdle after
+// they served one because a new goroutine's stack starts small and grows,
+// by copying, in every transaction or script it runs.
 func (l *loop) handOver(c *conn) {
 	c.busy, c.handover = true, false
-	go c.serveHandedOver()
+	select {
+	case l.handoffs <- c:
+	default:
+		go l.handoverWorker(c)
+	}
+}
+
+// handoverIdle is how long a worker waits for another connection before
+// it ends.
+const handoverIdle = 10 * time.Second
+
+// handoverWorker serves c, then the connections handed to it while it
+// waits, until none comes for handoverIdle or the loop has ended.
+func (l *loop) handoverWorker(c *conn) {
+	idle := time.NewTimer(handoverIdle)
+	defer idle.Stop()
+	for {
+		c.serveHandedOver()
+		idle.Reset(handoverIdle)
+		select {
+		case c = <-l.handoffs:
+		case <-idle.C:
+			return
+		case <-l.done:
+			return
+		}
+	}
 }
 
 // close closes a connection the loop holds.

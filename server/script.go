@@ -35,7 +35,6 @@ package server
 //     (scriptState.clean).
 
 import (
-	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
@@ -45,6 +44,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
@@ -71,42 +71,86 @@ const (
 
 // runBudget is the context a run's Lua state works under. gopher-lua's VM
 // asks the context's Done before every instruction it runs
-// (mainLoopWithContext), so Done counts instructions and cancels the run
-// when they run out; the embedded context's deadline bounds its time, and
-// its cancel is SCRIPT KILL's. Done is called on the run's goroutine only.
+// (mainLoopWithContext), so Done counts instructions, and every
+// budgetCheckEvery of them reads the clock and whether SCRIPT KILL asked
+// (kill): no timer is set up per run, which cost more than a short
+// script. Done is nil (never ready) until the run is to stop, then a
+// closed channel, and Err says why. Done and Err are called on the run's
+// goroutine only; kill from anywhere.
 type runBudget struct {
-	context.Context
-	cancel context.CancelFunc
-	limit  int64 // instructions a run may take
-	left   int64 // instructions left
-	spent  bool  // they ran out (Done cancelled the run)
+	limit    int64 // instructions a run may take
+	left     int64 // instructions left
+	deadline time.Time
+	killed   atomic.Bool
+	done     chan struct{} // nil, or closedChan once stopped
+	err      error         // why it stopped
 }
+
+// budgetCheckEvery is how many instructions run between two looks at the
+// clock and at kill (a power of two: a mask tests it).
+const budgetCheckEvery = 1024
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// Errors a runBudget stops a run with (Err); runBudget.stopped words them
+// for the client.
+var (
+	errOutOfInstructions = errors.New("out of instructions")
+	errOutOfTime         = errors.New("out of time")
+	errKilled            = errors.New("killed")
+)
 
 func newRunBudget(limit time.Duration, instructions int64) *runBudget {
 	if limit <= 0 || instructions <= 0 {
 		panic("server: a script's run needs a positive budget")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	return &runBudget{Context: ctx, cancel: cancel, limit: instructions, left: instructions}
+	return &runBudget{limit: instructions, left: instructions, deadline: time.Now().Add(limit)}
 }
 
-// Done is the channel of the run's end: closed once the run is out of
-// time or instructions, or killed.
+// Done is nil while the run may go on, and closed once it is to stop.
 func (b *runBudget) Done() <-chan struct{} {
-	if b.left--; b.left < 0 && !b.spent {
-		b.spent = true
-		b.cancel()
+	b.left--
+	if b.left&(budgetCheckEvery-1) == 0 || b.left < 0 {
+		b.check()
 	}
-	return b.Context.Done()
+	return b.done
 }
 
-// stopped is the error of a run its budget stopped (nil: it was not), for
-// what (a script, a library's load).
-func (b *runBudget) stopped(what string, timeLimit time.Duration) error {
+func (b *runBudget) check() {
 	switch {
-	case b.spent:
+	case b.done != nil:
+		return
+	case b.left < 0:
+		b.err = errOutOfInstructions
+	case b.killed.Load():
+		b.err = errKilled
+	case time.Now().After(b.deadline):
+		b.err = errOutOfTime
+	default:
+		return
+	}
+	b.done = closedChan
+}
+
+// kill stops the run at its next check (SCRIPT KILL).
+func (b *runBudget) kill() { b.killed.Store(true) }
+
+// Err is why the run stopped, nil while it goes on.
+func (b *runBudget) Err() error { return b.err }
+
+// Deadline is when the run is stopped for time.
+func (b *runBudget) Deadline() (time.Time, bool) { return b.deadline, true }
+
+// Value: a run's context carries no values.
+func (b *runBudget) Value(any) any { return nil }
+
+// stopped is the error of a run its budget stopped for time or
+// instructions (nil: it was not), for what (a script, a library's load).
+func (b *runBudget) stopped(what string, timeLimit time.Duration) error {
+	switch b.err {
+	case errOutOfInstructions:
 		return fmt.Errorf("ERR %s ran more than %d Lua instructions, the limit: stopped, nothing it wrote was applied", what, b.limit)
-	case b.Err() != nil:
+	case errOutOfTime:
 		return fmt.Errorf("ERR %s ran longer than %d ms, the limit: stopped, nothing it wrote was applied", what, timeLimit.Milliseconds())
 	}
 	return nil
@@ -223,7 +267,7 @@ type scriptRun struct {
 	v        *txView
 	readOnly bool
 	sha      string
-	cancel   context.CancelFunc
+	budget   *runBudget
 	killed   bool // by SCRIPT KILL (under scripts.mu)
 	resp3    bool // redis.setresp(3): replies reach Lua in RESP3's forms
 }
@@ -262,8 +306,7 @@ func evalScript(bySHA, ro bool) func(v *txView, a [][]byte) reply {
 // returns its reply; an error fails the transaction (invariant 1).
 func (r *scriptRun) run(sc *scripts, body func(st *scriptState) error) reply {
 	budget := newRunBudget(scriptTimeLimit, sc.instructions)
-	defer budget.cancel()
-	r.cancel = budget.cancel
+	r.budget = budget
 	sc.mu.Lock()
 	if sc.running == nil {
 		sc.running = map[*scriptRun]struct{}{}
@@ -702,7 +745,7 @@ func cmdScript(c *conn, a [][]byte) {
 		n := len(sc.running)
 		for r := range sc.running {
 			r.killed = true
-			r.cancel()
+			r.budget.kill()
 		}
 		sc.mu.Unlock()
 		if n == 0 {
