@@ -24,6 +24,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
@@ -50,8 +51,8 @@ func (f funcInfo) noWrites() bool { return slices.Contains(f.flags, "no-writes")
 var errLibraryName = errors.New("ERR Missing library metadata")
 
 // compileLibrary parses code's "#!lua name=<lib>" header, compiles it and
-// runs it once to learn its functions (invariant 2).
-func (sc *scripts) compileLibrary(code string) (*library, error) {
+// runs it once, within timeLimit, to learn its functions (invariant 2).
+func (sc *scripts) compileLibrary(code string, timeLimit time.Duration) (*library, error) {
 	first, _, _ := strings.Cut(code, "\n")
 	if !strings.HasPrefix(first, "#!") {
 		return nil, errLibraryName
@@ -81,7 +82,7 @@ func (sc *scripts) compileLibrary(code string) (*library, error) {
 	st := newScriptState()
 	st.run = &scriptRun{}
 	defer st.L.Close()
-	budget := newRunBudget(libraryLoadTimeLimit, sc.instructions)
+	budget := newRunBudget(timeLimit, sc.instructions)
 	st.L.SetContext(budget)
 	if err := registerInto(st, lib.proto, func(name string, _ *lua.LFunction, flags []string) error {
 		if _, dup := lib.funcs[name]; dup {
@@ -90,7 +91,7 @@ func (sc *scripts) compileLibrary(code string) (*library, error) {
 		lib.funcs[name] = funcInfo{flags: flags}
 		return nil
 	}); err != nil {
-		if stop := budget.stopped("FUNCTION LOAD of library '"+lib.name+"'", libraryLoadTimeLimit); stop != nil {
+		if stop := budget.stopped("loading library '"+lib.name+"'", timeLimit); stop != nil {
 			return nil, stop
 		}
 		return nil, fmt.Errorf("ERR Error registering functions: %s", oneLine(err.Error()))
@@ -174,7 +175,7 @@ func (sc *scripts) decodeLibraries(b []byte) (map[string]*library, error) {
 		if k <= 0 || l > uint64(len(b)-k) {
 			return nil, errors.New("ERR payload is not a function dump")
 		}
-		lib, err := sc.compileLibrary(string(b[k : k+int(l)]))
+		lib, err := sc.compileLibrary(string(b[k:k+int(l)]), scriptTimeLimit)
 		if err != nil {
 			return nil, err
 		}
@@ -264,7 +265,7 @@ func cmdFunction(c *conn, a [][]byte) {
 	sub := strings.ToUpper(string(a[1]))
 	switch {
 	case sub == "LOAD" && (len(a) == 3 || len(a) == 4 && strings.EqualFold(string(a[2]), "REPLACE")):
-		lib, err := sc.compileLibrary(string(a[len(a)-1]))
+		lib, err := sc.compileLibrary(string(a[len(a)-1]), libraryLoadTimeLimit)
 		if err != nil {
 			c.wr.Error(err.Error())
 			return

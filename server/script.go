@@ -30,8 +30,9 @@ package server
 //     can be stopped too (Redis cannot).
 //  4. Runs share pooled Lua states (scriptState), so no run may leave a
 //     trace in one: globals and the library tables (string, table, math,
-//     redis) are read-only, as in Redis 7, and a state a run changed
-//     anyway (table.insert into a library) is closed, not pooled
+//     redis) are read-only, as in Redis 7, through proxies
+//     (scriptState.protect), and a state a run changed anyway
+//     (table.insert into a proxy) is closed, not pooled
 //     (scriptState.clean).
 
 import (
@@ -65,7 +66,10 @@ const (
 	// against scriptTimeLimit only.
 	scriptInstructionLimit = 100_000_000
 	// libraryLoadTimeLimit bounds FUNCTION LOAD's run of a library's
-	// code, which only registers functions (Redis's is 500 ms too).
+	// code, which only registers functions (Redis's is 500 ms too). The
+	// stored libraries (at start, FUNCTION RESTORE), which loaded once
+	// already, get scriptTimeLimit, so that a loaded machine does not
+	// refuse them.
 	libraryLoadTimeLimit = 500 * time.Millisecond
 )
 
@@ -76,7 +80,9 @@ const (
 // (kill): no timer is set up per run, which cost more than a short
 // script. Done is nil (never ready) until the run is to stop, then a
 // closed channel, and Err says why. Done and Err are called on the run's
-// goroutine only; kill from anywhere.
+// goroutine only; kill from anywhere. The coroutine library must stay
+// unopened: gopher-lua gives a coroutine a child context of this one,
+// which never sees a nil Done close, so it would escape every bound.
 type runBudget struct {
 	limit    int64 // instructions a run may take
 	left     int64 // instructions left
@@ -420,14 +426,15 @@ func (st *scriptState) release(reuse bool) {
 
 // clean reports whether no run wrote into a read-only table: a raw
 // write (table.insert, table.sort...) gets past a proxy's __newindex,
-// and leaves a key in it.
+// and leaves a key in it. The real tables behind the proxies are
+// reachable from Go only.
 func (st *scriptState) clean() bool {
 	for _, p := range st.proxies {
 		if k, _ := p.Next(lua.LNil); k != lua.LNil {
 			return false
 		}
 	}
-	return st.L.G.Global.Len() == 0 // nor into the globals' array part
+	return true
 }
 
 // newScriptState is a Lua state with the libraries Redis gives scripts
@@ -446,9 +453,11 @@ func newScriptState() *scriptState {
 		L.Push(lua.LString(lib.name))
 		L.Call(1, 0)
 	}
-	// No files, no code from strings, and no changing a function's or the
-	// state's globals (setfenv: Redis 7 has none either).
-	for _, name := range []string{"dofile", "loadfile", "load", "loadstring", "require", "module", "setfenv"} {
+	// No files, and no code from strings. No setfenv or getfenv either
+	// (Redis 7 has them): one would change the environment of the pooled
+	// state, or of a library's function, for every later run; the other
+	// answers the real globals table for a library function (protect).
+	for _, name := range []string{"dofile", "loadfile", "load", "loadstring", "require", "module", "setfenv", "getfenv"} {
 		L.SetGlobal(name, lua.LNil)
 	}
 	st.redis = L.NewTable()
@@ -481,9 +490,15 @@ func newScriptState() *scriptState {
 const errReadOnly = "Attempt to modify a readonly table"
 
 // protect makes the state's globals and libraries read-only (invariant
-// 4): the library tables are replaced by proxies (readOnly), the string
-// methods read through one too, the globals refuse new names
-// (protectGlobals), and rawset refuses all of them.
+// 4). gopher-lua has no read-only tables, so scripts reach each through
+// a proxy (readOnly): the library tables are replaced by proxies, string
+// methods read through one, and the globals themselves are one, the
+// environment of every function a script or library defines (L.Env) and
+// their _G; the real globals table is reachable from Go only (getfenv,
+// which answers it for a library function, is removed). rawset refuses
+// the proxies, setmetatable takes tables only (the metatable of a number or
+// boolean is the whole state's), and the real table raises for a name it
+// does not have (protectGlobals).
 func (st *scriptState) protect() {
 	L := st.L
 	refuse := L.NewFunction(func(L *lua.LState) int {
@@ -498,17 +513,31 @@ func (st *scriptState) protect() {
 		mt.RawSetString("__index", L.G.Global.RawGetString(lua.StringLibName))
 		mt.RawSetString("__metatable", lua.LFalse) // getmetatable("") cannot reach it
 	}
-	protectGlobals(L, refuse)
-	rawset := L.G.Global.RawGetString("rawset").(*lua.LFunction)
-	L.G.Global.RawSetString("rawset", L.NewFunction(func(L *lua.LState) int {
+	st.wrap("rawset", func(L *lua.LState) {
 		if t, ok := L.Get(1).(*lua.LTable); ok && (t == L.G.Global || slices.Contains(st.proxies, t)) {
 			L.RaiseError(errReadOnly)
 		}
-		L.Push(rawset)
-		L.Push(L.Get(1))
-		L.Push(L.Get(2))
-		L.Push(L.Get(3))
-		L.Call(3, 1)
+	})
+	st.wrap("setmetatable", func(L *lua.LState) { L.CheckTable(1) })
+	globals := st.readOnly(L.G.Global, refuse)
+	L.G.Global.RawSetString("_G", globals)
+	protectGlobals(L, refuse)
+	L.Env = globals
+}
+
+// wrap replaces the global function name with one that runs check
+// (which may raise) on its arguments, then calls it.
+func (st *scriptState) wrap(name string, check func(L *lua.LState)) {
+	L := st.L
+	fn := L.G.Global.RawGetString(name).(*lua.LFunction)
+	L.G.Global.RawSetString(name, L.NewFunction(func(L *lua.LState) int {
+		check(L)
+		n := L.GetTop()
+		L.Push(fn)
+		for i := 1; i <= n; i++ {
+			L.Push(L.Get(i))
+		}
+		L.Call(n, 1)
 		return 1
 	}))
 }
@@ -527,9 +556,10 @@ func (st *scriptState) readOnly(t *lua.LTable, refuse *lua.LFunction) *lua.LTabl
 	return p
 }
 
-// protectGlobals makes a script's use of a global it did not get an
-// error, as Redis 7 does: creating one (refuse: "Attempt to modify a
-// readonly table") or reading one that does not exist.
+// protectGlobals makes a script's read of a global that does not exist
+// an error, as Redis 7 does, and the real globals table refuse new names
+// (refuse: "Attempt to modify a readonly table"), should Go code ever
+// write it for a script.
 func protectGlobals(L *lua.LState, refuse *lua.LFunction) {
 	mt := L.NewTable()
 	mt.RawSetString("__newindex", refuse)
@@ -537,7 +567,7 @@ func protectGlobals(L *lua.LState, refuse *lua.LFunction) {
 		L.RaiseError("Script attempted to access nonexistent global variable '%s'", L.CheckAny(2).String())
 		return 0
 	}))
-	mt.RawSetString("__metatable", lua.LFalse) // setmetatable(_G, nil) is refused
+	mt.RawSetString("__metatable", lua.LFalse)
 	L.SetMetatable(L.G.Global, mt)
 }
 
