@@ -21,7 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -91,7 +90,7 @@ func (sc *scripts) compileLibrary(code string, timeLimit time.Duration) (*librar
 		lib.funcs[name] = funcInfo{flags: flags}
 		return nil
 	}); err != nil {
-		if stop := budget.stopped("loading library '"+lib.name+"'", timeLimit); stop != nil {
+		if stop := budget.stopped("loading library '" + lib.name + "'"); stop != nil {
 			return nil, stop
 		}
 		return nil, fmt.Errorf("ERR Error registering functions: %s", oneLine(err.Error()))
@@ -397,14 +396,14 @@ func listFunctions(c *conn, a [][]byte) {
 	defer sc.mu.Unlock()
 	var libs []*library
 	for _, lib := range sc.libs {
-		if ok, _ := path.Match(pattern, lib.name); pattern == "" || ok {
+		if pattern == "" || globMatch([]byte(pattern), []byte(lib.name)) {
 			libs = append(libs, lib)
 		}
 	}
 	slices.SortFunc(libs, func(x, y *library) int { return strings.Compare(x.name, y.name) })
 	c.wr.Array(len(libs))
 	for _, lib := range libs {
-		c.wr.Map(3 + map[bool]int{true: 1}[withCode])
+		c.wr.Map(3 + int(boolInt(withCode)))
 		c.wr.BulkString("library_name")
 		c.wr.BulkString(lib.name)
 		c.wr.BulkString("engine")

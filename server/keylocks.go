@@ -12,8 +12,8 @@ package server
 // only order the server's own transactions, so they never need to be
 // right, only cheap. Invariants:
 //
-//  1. A transaction takes the stripes of its keys in increasing order
-//     and holds none while it waits for one: no deadlock.
+//  1. A transaction takes the stripes of its keys in increasing order,
+//     so no two wait for each other in a cycle: no deadlock.
 //  2. Stripes are taken before the database names' hold (swapdb.go) and
 //     released after it, and nothing waits for a stripe while holding
 //     the names, so SWAPDB's write lock waits only for engine calls.

@@ -263,7 +263,7 @@ func evalCopy(v *txView, a [][]byte) reply {
 			copied = true
 		}
 	})
-	return intReply(map[bool]int64{true: 1, false: 0}[copied])
+	return intReply(boolInt(copied))
 }
 
 // moveDB is MOVE key db's destination.

@@ -86,6 +86,7 @@ const (
 type runBudget struct {
 	limit    int64 // instructions a run may take
 	left     int64 // instructions left
+	time     time.Duration
 	deadline time.Time
 	killed   atomic.Bool
 	done     chan struct{} // nil, or closedChan once stopped
@@ -110,7 +111,7 @@ func newRunBudget(limit time.Duration, instructions int64) *runBudget {
 	if limit <= 0 || instructions <= 0 {
 		panic("server: a script's run needs a positive budget")
 	}
-	return &runBudget{limit: instructions, left: instructions, deadline: time.Now().Add(limit)}
+	return &runBudget{limit: instructions, left: instructions, time: limit, deadline: time.Now().Add(limit)}
 }
 
 // Done is nil while the run may go on, and closed once it is to stop.
@@ -152,12 +153,12 @@ func (b *runBudget) Value(any) any { return nil }
 
 // stopped is the error of a run its budget stopped for time or
 // instructions (nil: it was not), for what (a script, a library's load).
-func (b *runBudget) stopped(what string, timeLimit time.Duration) error {
+func (b *runBudget) stopped(what string) error {
 	switch b.err {
 	case errOutOfInstructions:
 		return fmt.Errorf("ERR %s ran more than %d Lua instructions, the limit: stopped, nothing it wrote was applied", what, b.limit)
 	case errOutOfTime:
-		return fmt.Errorf("ERR %s ran longer than %d ms, the limit: stopped, nothing it wrote was applied", what, timeLimit.Milliseconds())
+		return fmt.Errorf("ERR %s ran longer than %d ms, the limit: stopped, nothing it wrote was applied", what, b.time.Milliseconds())
 	}
 	return nil
 }
@@ -274,7 +275,6 @@ type scriptRun struct {
 	readOnly bool
 	sha      string
 	budget   *runBudget
-	killed   bool // by SCRIPT KILL (under scripts.mu)
 	resp3    bool // redis.setresp(3): replies reach Lua in RESP3's forms
 }
 
@@ -335,14 +335,11 @@ func (r *scriptRun) run(sc *scripts, body func(st *scriptState) error) reply {
 		return errReply(r.v.failed)
 	}
 	if err != nil {
-		sc.mu.Lock()
-		killed := r.killed
-		sc.mu.Unlock()
-		switch {
-		case killed:
+		if budget.killed.Load() {
 			return r.v.fail(errors.New("ERR Script killed by user with SCRIPT KILL: nothing it wrote was applied"))
-		case budget.stopped("script", scriptTimeLimit) != nil:
-			return r.v.fail(budget.stopped("script", scriptTimeLimit))
+		}
+		if stop := budget.stopped("script"); stop != nil {
+			return r.v.fail(stop)
 		}
 		return r.v.fail(r.scriptError(err))
 	}
@@ -464,8 +461,8 @@ func newScriptState() *scriptState {
 	L.SetFuncs(st.redis, map[string]lua.LGFunction{
 		"call":         func(L *lua.LState) int { return r().call(L, false) },
 		"pcall":        func(L *lua.LState) int { return r().call(L, true) },
-		"error_reply":  func(L *lua.LState) int { return statusTable(L, "err", L.CheckString(1)) },
-		"status_reply": func(L *lua.LState) int { return statusTable(L, "ok", L.CheckString(1)) },
+		"error_reply":  func(L *lua.LState) int { L.Push(statusTable(L, "err", L.CheckString(1))); return 1 },
+		"status_reply": func(L *lua.LState) int { L.Push(statusTable(L, "ok", L.CheckString(1))); return 1 },
 		"sha1hex":      func(L *lua.LState) int { L.Push(lua.LString(sha1hex([]byte(L.CheckString(1))))); return 1 },
 		"log":          func(L *lua.LState) int { return 0 },
 		"setresp": func(L *lua.LState) int {
@@ -571,11 +568,12 @@ func protectGlobals(L *lua.LState, refuse *lua.LFunction) {
 	L.SetMetatable(L.G.Global, mt)
 }
 
-func statusTable(L *lua.LState, field, msg string) int {
+// statusTable is Redis's Lua form of a status (field "ok") or an error
+// (field "err") reply.
+func statusTable(L *lua.LState, field, msg string) *lua.LTable {
 	t := L.NewTable()
 	t.RawSetString(field, lua.LString(msg))
-	L.Push(t)
-	return 1
+	return t
 }
 
 func stringsTable(L *lua.LState, items [][]byte) *lua.LTable {
@@ -591,8 +589,7 @@ func stringsTable(L *lua.LState, items [][]byte) *lua.LTable {
 func (r *scriptRun) call(L *lua.LState, protected bool) int {
 	rep := r.command(L)
 	if rep.kind == kindError && !protected {
-		t := L.NewTable()
-		t.RawSetString("err", lua.LString(rep.str))
+		t := statusTable(L, "err", rep.str)
 		t.RawSetString("where", lua.LString(L.Where(1)))
 		L.Error(t, 1)
 		return 0
@@ -681,13 +678,9 @@ func replyLua(L *lua.LState, rep reply, resp3 bool) lua.LValue {
 		}
 		return lua.LFalse
 	case kindSimple:
-		t := L.NewTable()
-		t.RawSetString("ok", lua.LString(rep.str))
-		return t
+		return statusTable(L, "ok", rep.str)
 	case kindError:
-		t := L.NewTable()
-		t.RawSetString("err", lua.LString(rep.str))
-		return t
+		return statusTable(L, "err", rep.str)
 	case kindMap:
 		if resp3 {
 			m := L.NewTable()
@@ -763,7 +756,7 @@ func cmdScript(c *conn, a [][]byte) {
 	case sub == "EXISTS" && len(a) >= 3:
 		c.wr.Array(len(a) - 2)
 		for _, sha := range a[2:] {
-			c.wr.Int(map[bool]int64{true: 1, false: 0}[sc.lookup(string(sha)) != nil])
+			c.wr.Int(boolInt(sc.lookup(string(sha)) != nil))
 		}
 	case sub == "FLUSH" && len(a) <= 3:
 		sc.mu.Lock()
@@ -774,7 +767,6 @@ func cmdScript(c *conn, a [][]byte) {
 		sc.mu.Lock()
 		n := len(sc.running)
 		for r := range sc.running {
-			r.killed = true
 			r.budget.kill()
 		}
 		sc.mu.Unlock()

@@ -688,6 +688,14 @@ func intReply(n int64) reply   { return reply{kind: kindInt, n: n} }
 func errReply(err error) reply { return reply{kind: kindError, str: errorText(err)} }
 func arrayReply(n int) reply   { return reply{kind: kindArray, elems: make([]reply, 0, n)} }
 
+// boolInt is b as Redis answers a yes or no: 1 or 0.
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func bulkReply(b []byte, ok bool) reply {
 	if !ok {
 		return nullReply
