@@ -12,6 +12,7 @@ import (
 
 	"github.com/bpfdb/bpfdb/engine/internal/apitest"
 	"github.com/bpfdb/bpfdb/logd"
+	"golang.org/x/sys/unix"
 )
 
 // advanceClock moves the store's clock (the kernel's and Engine.Now) d ahead.
@@ -504,5 +505,25 @@ func TestExpiryRecoverRefusesOverlongValue(t *testing.T) {
 	}
 	if !errors.Is(err, logd.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprint(MaxValueLenLimit)) {
 		t.Fatalf("Open: %v, want logd.ErrCorrupt naming %d", err, MaxValueLenLimit)
+	}
+}
+
+// TestMonotonicNanosIsKernelClock checks that monotonicNanos, which the
+// runtime reads through the vDSO, is CLOCK_MONOTONIC, the clock of the
+// kernel's bpf_ktime_get_ns(): read between two system-call readings, it
+// falls between them.
+func TestMonotonicNanosIsKernelClock(t *testing.T) {
+	for range 1000 {
+		var before, after unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &before); err != nil {
+			t.Fatal(err)
+		}
+		m := monotonicNanos()
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &after); err != nil {
+			t.Fatal(err)
+		}
+		if m < before.Nano() || m > after.Nano() {
+			t.Fatalf("monotonicNanos %d, outside the CLOCK_MONOTONIC readings %d and %d around it", m, before.Nano(), after.Nano())
+		}
 	}
 }
