@@ -37,15 +37,39 @@ func newKeyLocks() *keyLocks { return &keyLocks{seed: maphash.MakeSeed()} }
 // lock takes the stripes of keys (dbKey names) and returns what releases
 // them.
 func (kl *keyLocks) lock(keys []string) func() {
+	idx := kl.stripesOf(keys)
+	for _, i := range idx {
+		kl.stripes[i].Lock()
+	}
+	return kl.unlocker(idx)
+}
+
+// tryLock takes the stripes of keys if none is taken, and returns what
+// releases them; ok false, holding none, if one is. The event loop
+// (loop.go), which must not wait, takes them this way.
+func (kl *keyLocks) tryLock(keys []string) (unlock func(), ok bool) {
+	idx := kl.stripesOf(keys)
+	for n, i := range idx {
+		if !kl.stripes[i].TryLock() {
+			kl.unlocker(idx[:n])()
+			return nil, false
+		}
+	}
+	return kl.unlocker(idx), true
+}
+
+// stripesOf is the stripes of keys, each once, in increasing order
+// (invariant 1).
+func (kl *keyLocks) stripesOf(keys []string) []int {
 	idx := make([]int, 0, len(keys))
 	for _, k := range keys {
 		idx = append(idx, int(maphash.String(kl.seed, k)%keyStripes))
 	}
 	slices.Sort(idx)
-	idx = slices.Compact(idx)
-	for _, i := range idx {
-		kl.stripes[i].Lock()
-	}
+	return slices.Compact(idx)
+}
+
+func (kl *keyLocks) unlocker(idx []int) func() {
 	return func() {
 		for _, i := range idx {
 			kl.stripes[i].Unlock()

@@ -12,11 +12,20 @@ package server
 // netpoller, cost a scheduler wakeup per request and a read that found
 // nothing; with two CPUs that was a third of the server's time.
 //
-// Everything else (transactions, read-modify-writes, admin commands, an
-// inline command, an argument too long to keep, a command larger than the
-// loop's buffer, a client before AUTH) is served the way it always was, by
-// a goroutine: the loop hands the connection over (serveHandedOver) and
-// takes it back once the goroutine has run out of input.
+// A data command that is a server transaction (a script, a hash command,
+// a read-modify-write: txn.go) the loop runs itself, as the first command
+// of a connection's round, when it can without waiting
+// (conn.runInline): with async durability, its key locks free, no
+// conflict, a script within a few milliseconds. A hand-over and the
+// wake that gives the connection back cost more than such a
+// transaction. Otherwise nothing of the attempt is applied and the
+// command goes to a goroutine, as follows.
+//
+// Everything else (MULTI/EXEC, admin commands, an inline command, an
+// argument too long to keep, a command larger than the loop's buffer, a
+// client before AUTH) is served the way it always was, by a goroutine:
+// the loop hands the connection over (serveHandedOver) and takes it back
+// once the goroutine has run out of input.
 //
 // Invariants, and why:
 //
@@ -74,6 +83,11 @@ const (
 	maxLoopReplies = maxReplyBuffer / engine.SlotValueLen
 	// loopEvents is how many events one epoll_wait returns at most.
 	loopEvents = 256
+	// maxInlinePerRound bounds the transactions (scripts, hashes,
+	// read-modify-writes) the loop runs itself for one connection in a
+	// round, so that a client pipelining them does not hold the others
+	// up for more than about one round of them.
+	maxInlinePerRound = 16
 )
 
 // loopState is a connection's state in the event loop; the loop's alone
@@ -360,9 +374,9 @@ func (l *loop) process(c *conn) bool {
 		c.handover = c.inPos < len(c.in)
 		return true
 	}
-	reads, maxReads := 0, c.readsPerRound()
+	reads, maxReads, inlined := 0, c.readsPerRound(), 0
 	for c.inPos < len(c.in) {
-		if len(c.ops) == maxPipeline || reads == maxReads {
+		if len(c.ops) == maxPipeline || reads == maxReads || inlined == maxInlinePerRound {
 			c.more = true
 			break
 		}
@@ -377,7 +391,20 @@ func (l *loop) process(c *conn) bool {
 			break
 		}
 		if st == resp.ScanOther || !c.gatherFast(args) {
-			c.handover = true
+			switch {
+			case st == resp.ScanOther:
+				c.handover = true
+			case len(c.ops) > 0:
+				// Its reply follows theirs: it waits for the next round,
+				// where it comes first.
+				c.more = true
+			case c.runInline(args):
+				c.inPos += n
+				inlined++
+				continue
+			default:
+				c.handover = true
+			}
 			break
 		}
 		if c.ops[len(c.ops)-1].Kind == engine.OpGet {

@@ -34,6 +34,13 @@ package server
 //     (scriptState.protect), and a state a run changed anyway
 //     (table.insert into a proxy) is closed, not pooled
 //     (scriptState.clean).
+//  5. The event loop runs a script itself (runTxnInline) only under a
+//     budget of a few milliseconds (inlineScriptTime), and only as long
+//     as it need not wait: past the budget, or at a conflict, the run
+//     ends with nothing applied (invariant 2 makes that safe) and a
+//     goroutine runs the script again from the start. A script's
+//     redis.log may therefore log twice, as it does when a conflict
+//     re-runs it.
 
 import (
 	"crypto/sha1"
@@ -71,7 +78,19 @@ const (
 	// already, get scriptTimeLimit, so that a loaded machine does not
 	// refuse them.
 	libraryLoadTimeLimit = 500 * time.Millisecond
+	// inlineScriptTime and inlineScriptInstructions bound a run on the
+	// event loop (runTxnInline), which serves every other client
+	// meanwhile: a script that outruns them stops, with nothing applied,
+	// and runs again from the start on a goroutine of its own under the
+	// bounds above (invariant 5).
+	inlineScriptTime         = 2 * time.Millisecond
+	inlineScriptInstructions = 50_000
 )
+
+// errInlineBudget fails an event loop's run of a script that outran
+// inlineScriptTime or inlineScriptInstructions; runTxnInline then leaves
+// the script to a goroutine.
+var errInlineBudget = errors.New("bpfdb: the script outran the event loop's budget")
 
 // runBudget is the context a run's Lua state works under. gopher-lua's VM
 // asks the context's Done before every instruction it runs
@@ -169,7 +188,11 @@ type scripts struct {
 	mu      sync.Mutex
 	protos  map[string]*lua.FunctionProto // by SHA1 in hex
 	running map[*scriptRun]struct{}
-	libs    map[string]*library // FUNCTION's libraries, by name (function.go)
+	// long holds the scripts (by scriptRun.sha) that outran the event
+	// loop's budget once: the loop leaves them to goroutines from then
+	// on rather than run each twice. At most maxLongScripts.
+	long map[string]struct{}
+	libs map[string]*library // FUNCTION's libraries, by name (function.go)
 	// instructions bounds a run's Lua instructions (runBudget).
 	instructions int64
 }
@@ -311,9 +334,17 @@ func evalScript(bySHA, ro bool) func(v *txView, a [][]byte) reply {
 // run runs body, which leaves the script's result on the Lua stack, and
 // returns its reply; an error fails the transaction (invariant 1).
 func (r *scriptRun) run(sc *scripts, body func(st *scriptState) error) reply {
-	budget := newRunBudget(scriptTimeLimit, sc.instructions)
+	limit, instructions := scriptTimeLimit, sc.instructions
+	if r.v.inline {
+		limit, instructions = inlineScriptTime, min(inlineScriptInstructions, instructions)
+	}
+	budget := newRunBudget(limit, instructions)
 	r.budget = budget
 	sc.mu.Lock()
+	if _, long := sc.long[r.sha]; long && r.v.inline {
+		sc.mu.Unlock()
+		return r.v.fail(errInlineBudget)
+	}
 	if sc.running == nil {
 		sc.running = map[*scriptRun]struct{}{}
 	}
@@ -339,6 +370,10 @@ func (r *scriptRun) run(sc *scripts, body func(st *scriptState) error) reply {
 			return r.v.fail(errors.New("ERR Script killed by user with SCRIPT KILL: nothing it wrote was applied"))
 		}
 		if stop := budget.stopped("script"); stop != nil {
+			if r.v.inline {
+				sc.noteLong(r.sha)
+				return r.v.fail(errInlineBudget)
+			}
 			return r.v.fail(stop)
 		}
 		return r.v.fail(r.scriptError(err))
@@ -350,6 +385,19 @@ func (r *scriptRun) run(sc *scripts, body func(st *scriptState) error) reply {
 		return r.v.fail(replyError(rep.str))
 	}
 	return rep
+}
+
+// maxLongScripts bounds scripts.long: past it, the set starts again.
+const maxLongScripts = 1024
+
+// noteLong records that the script sha outran the event loop's budget.
+func (sc *scripts) noteLong(sha string) {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.long == nil || len(sc.long) >= maxLongScripts {
+		sc.long = map[string]struct{}{}
+	}
+	sc.long[sha] = struct{}{}
 }
 
 // scriptError is the error reply of a script that raised err.
@@ -571,7 +619,7 @@ func protectGlobals(L *lua.LState, refuse *lua.LFunction) {
 // statusTable is Redis's Lua form of a status (field "ok") or an error
 // (field "err") reply.
 func statusTable(L *lua.LState, field, msg string) *lua.LTable {
-	t := L.NewTable()
+	t := L.CreateTable(0, 1) // NewTable's room for 32 and 32 is most of a call's cost
 	t.RawSetString(field, lua.LString(msg))
 	return t
 }
@@ -683,11 +731,11 @@ func replyLua(L *lua.LState, rep reply, resp3 bool) lua.LValue {
 		return statusTable(L, "err", rep.str)
 	case kindMap:
 		if resp3 {
-			m := L.NewTable()
+			m := L.CreateTable(0, len(rep.elems)/2)
 			for i := 0; i+1 < len(rep.elems); i += 2 {
 				L.SetTable(m, replyLua(L, rep.elems[i], true), replyLua(L, rep.elems[i+1], true))
 			}
-			t := L.NewTable()
+			t := L.CreateTable(0, 1)
 			t.RawSetString("map", m)
 			return t
 		}

@@ -284,6 +284,28 @@ func TestScriptBounds(t *testing.T) {
 	}
 }
 
+// A script longer than the event loop lets one run (inlineScriptTime,
+// inlineScriptInstructions) stops there with nothing applied and runs
+// again on a goroutine: its write is applied once, and it counts as one
+// call.
+func TestScriptOutrunsLoop(t *testing.T) {
+	ts := startServer(t, Config{}, false)
+	ctx := testCtx(t, 60*time.Second)
+	c := ts.client(t)
+	long := "local n = redis.call('INCR', KEYS[1]) local s = 0 for i = 1, 200000 do s = s + i end return n"
+	for want := int64(1); want <= 3; want++ {
+		if got, err := c.Eval(ctx, long, []string{"lo:n"}).Int64(); err != nil || got != want {
+			t.Fatalf("run %d of the long script answered %v, %v", want, got, err)
+		}
+	}
+	if got, err := c.Get(ctx, "lo:n").Int64(); err != nil || got != 3 {
+		t.Fatalf("after three runs lo:n is %v, %v; want 3", got, err)
+	}
+	if info := c.Info(ctx, "commandstats").Val(); !strings.Contains(info, "cmdstat_eval:calls=3,") {
+		t.Fatalf("three EVALs, INFO commandstats says:\n%s", info)
+	}
+}
+
 const testLibrary = `#!lua name=bank
 local function move(keys, args)
   local from = tonumber(redis.call('GET', keys[1]) or '0')

@@ -97,6 +97,9 @@ type txView struct {
 	fetch func(dk string) (*entry, error)
 	// srv is the server the transaction runs in (scripts use its cache).
 	srv *Server
+	// inline: the event loop runs the transaction (runTxnInline), so a
+	// script runs under the loop's budget (inlineScriptTime).
+	inline bool
 }
 
 // checkLen refuses a value of n bytes, which a command is about to make,
@@ -309,6 +312,30 @@ func (s *Server) runTxn(cmds []queuedCmd, watched map[string]uint64, watchGen ui
 	}
 }
 
+// runTxnInline runs cmds as one transaction, as runTxn does, if it can
+// without waiting: the event loop's run (loop.go). It reports done false,
+// with nothing applied, when it would have waited: for the key locks of
+// another transaction (keylocks.go), for a backoff after a conflict or
+// another refusal runTxn retries, or for a script longer than the loop
+// lets one run (inlineScriptTime). The caller then runs the transaction
+// with runTxn, from the start.
+func (s *Server) runTxnInline(cmds []queuedCmd) (replies []reply, done bool, err error) {
+	plan := planTxn(cmds, nil)
+	plan.inline = true
+	if !plan.readOnly && len(plan.keys) > 0 {
+		unlock, ok := s.keyLocks.tryLock(plan.keys)
+		if !ok {
+			return nil, false, nil
+		}
+		defer unlock()
+	}
+	replies, _, err = s.tryTxn(plan, cmds, nil, 0)
+	if err != nil && (retryable(err) || errors.Is(err, errInlineBudget)) {
+		return nil, false, nil
+	}
+	return replies, true, err
+}
+
 // txnPlan is step 1 of a transaction: the keys to read.
 type txnPlan struct {
 	keys     []string
@@ -317,6 +344,8 @@ type txnPlan struct {
 	// dynamic: a command may read keys it did not declare (a script),
 	// so the transaction stays open for them (txView.fetch).
 	dynamic bool
+	// inline: the event loop runs the transaction (runTxnInline).
+	inline bool
 }
 
 func planTxn(cmds []queuedCmd, watched map[string]uint64) txnPlan {
@@ -471,7 +500,7 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 			return nil, true, nil
 		}
 	}
-	v.srv = s
+	v.srv, v.inline = s, p.inline
 	if p.dynamic {
 		v.fetch = s.fetcher(tx, !p.readOnly, v)
 	}
@@ -526,13 +555,57 @@ func jitter(attempt int) time.Duration {
 
 // runAutocommit runs one data command as its own transaction.
 func (c *conn) runAutocommit(cmd *command, args [][]byte) {
-	if cmd.check != nil {
-		if err := cmd.check(args, c.s.e); err != nil {
-			c.wr.Error(errorText(err))
-			return
+	var replies []reply
+	err := c.checkArgs(cmd, args)
+	if err == nil {
+		replies, _, err = c.s.runTxn([]queuedCmd{{cmd: cmd, args: args, db: c.db}}, nil, 0)
+	}
+	c.answerTxn(replies, err)
+}
+
+// maxInlineArgs bounds the arguments of a command the event loop runs
+// itself (runInline): a longer one (MSET of many pairs) is a longer
+// transaction, which the loop leaves to a goroutine.
+const maxInlineArgs = 64
+
+// runInline is dispatch's run of a data command (runAutocommit) on the
+// event loop, which must not wait (loop.go). It reports false, having
+// answered nothing, when the command would wait (runTxnInline): the loop
+// then hands the connection over, and its goroutine runs the command
+// from the start.
+func (c *conn) runInline(args [][]byte) bool {
+	cmd := lookup(args[0])
+	if !c.s.inlineTxns || cmd == nil || cmd.eval == nil || !cmd.arityOK(len(args)) || len(args) > maxInlineArgs {
+		return false
+	}
+	c.trackReads(cmd, args)
+	start := time.Now()
+	var replies []reply
+	err := c.checkArgs(cmd, args)
+	if err == nil {
+		var done bool
+		if replies, done, err = c.s.runTxnInline([]queuedCmd{{cmd: cmd, args: args, db: c.db}}); !done {
+			return false
 		}
 	}
-	replies, _, err := c.s.runTxn([]queuedCmd{{cmd: cmd, args: args, db: c.db}}, nil, 0)
+	c.s.count(cmd)
+	errs := c.errReplies
+	c.answerTxn(replies, err)
+	c.ran(cmd, args, time.Since(start), c.errReplies > errs)
+	c.commandDone()
+	return true
+}
+
+// checkArgs is cmd's check of its arguments before it runs (nil: none).
+func (c *conn) checkArgs(cmd *command, args [][]byte) error {
+	if cmd.check == nil {
+		return nil
+	}
+	return cmd.check(args, c.s.e)
+}
+
+// answerTxn writes the reply of a one-command transaction, or its error.
+func (c *conn) answerTxn(replies []reply, err error) {
 	if err != nil {
 		c.wr.Error(errorText(err))
 		return
