@@ -482,6 +482,11 @@ func (st *scriptState) clean() bool {
 	return true
 }
 
+// Redis 7's Lua has no Lua 5.0 arg table in a vararg function (a
+// script's body is one): a script reads `arg` as a missing global. With
+// gopher-lua's default, every run built one, with room for 32 fields.
+func init() { lua.CompatVarArg = false }
+
 // newScriptState is a Lua state with the libraries Redis gives scripts
 // (base without file access, table, string, math) and the redis table,
 // whose functions act for st.run.

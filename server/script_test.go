@@ -56,6 +56,8 @@ func TestScriptCommands(t *testing.T) {
 		{a("EVAL", "error('boom')", "0"), errLike{prefix: "ERR", contains: "boom"}, nil},
 		{a("EVAL", "leaked = 1", "0"), errLike{prefix: "ERR", contains: "Attempt to modify a readonly table"}, nil},
 		{a("EVAL", "return leaked", "0"), errLike{prefix: "ERR", contains: "Script attempted to access nonexistent global variable 'leaked'"}, nil},
+		{a("EVAL", "return type(arg)", "0"), errLike{prefix: "ERR", contains: "Script attempted to access nonexistent global variable 'arg'"}, nil},
+		{a("EVAL", "return select('#', ...)", "0"), 0, nil},
 		// Libraries are read-only too (Redis 7), and nothing a run does
 		// reaches the next one, whose Lua state may be the same.
 		{a("EVAL", "string.len = nil", "0"), errLike{prefix: "ERR", contains: "Attempt to modify a readonly table"}, nil},

@@ -28,7 +28,9 @@ package server
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
@@ -54,7 +56,13 @@ type queuedCmd struct {
 
 // dbKey is a transaction's name for key of database db: the database's
 // number, then the key (views, plans and WATCH hold keys so).
-func dbKey(db int, key []byte) string { return string(append([]byte{byte(db)}, key...)) }
+func dbKey(db int, key []byte) string {
+	var b strings.Builder
+	b.Grow(1 + len(key))
+	b.WriteByte(byte(db))
+	b.Write(key)
+	return b.String()
+}
 
 // dbOp is an op of kind on the key named k by dbKey.
 func dbOp(kind engine.OpKind, k string) engine.Op {
@@ -339,7 +347,7 @@ func (s *Server) runTxnInline(cmds []queuedCmd) (replies []reply, done bool, err
 // txnPlan is step 1 of a transaction: the keys to read.
 type txnPlan struct {
 	keys     []string
-	write    map[string]bool
+	write    []bool // write[i]: keys[i] is written, so read ForUpdate
 	readOnly bool
 	// dynamic: a command may read keys it did not declare (a script),
 	// so the transaction stays open for them (txView.fetch).
@@ -349,15 +357,24 @@ type txnPlan struct {
 }
 
 func planTxn(cmds []queuedCmd, watched map[string]uint64) txnPlan {
-	p := txnPlan{write: map[string]bool{}, readOnly: true}
-	seen := map[string]bool{}
+	p := txnPlan{readOnly: true}
+	var seen map[string]int // index in p.keys, once there are too many keys to search
 	add := func(k string, w bool) {
-		if !seen[k] {
-			seen[k] = true
-			p.keys = append(p.keys, k)
+		i := p.index(k, seen)
+		if i < 0 {
+			i = len(p.keys)
+			p.keys, p.write = append(p.keys, k), append(p.write, false)
+			if seen != nil {
+				seen[k] = i
+			} else if len(p.keys) > planSearchKeys {
+				seen = make(map[string]int, 2*len(p.keys))
+				for j, k := range p.keys {
+					seen[k] = j
+				}
+			}
 		}
 		if w {
-			p.write[k] = true
+			p.write[i] = true
 			p.readOnly = false
 		}
 	}
@@ -382,6 +399,22 @@ func planTxn(cmds []queuedCmd, watched map[string]uint64) txnPlan {
 	return p
 }
 
+// planSearchKeys is how many keys a plan finds its keys among by a search
+// before it keeps a map of them: most transactions touch a few keys.
+const planSearchKeys = 8
+
+// index is where k is in p.keys, or -1; seen is the map of them, nil
+// while there are at most planSearchKeys.
+func (p *txnPlan) index(k string, seen map[string]int) int {
+	if seen != nil {
+		if i, ok := seen[k]; ok {
+			return i
+		}
+		return -1
+	}
+	return slices.Index(p.keys, k)
+}
+
 // viewEntry is the view's entry of a key read in step 1 (r: a Get that
 // found it or ErrNotFound). The kernel judged expiry at the transaction's
 // BEGIN, before now was read: a value whose deadline falls between is
@@ -390,16 +423,22 @@ func planTxn(cmds []queuedCmd, watched map[string]uint64) txnPlan {
 // Expired is the kernel's test (deadline_passed, bpf/storage/expiry.h):
 // now > deadline, as Redis; at its deadline a value is still live.
 func viewEntry(r *engine.Op, now int64) *entry {
-	e := &entry{version: r.Version} // a deletion's, when absent
+	e := new(entry)
+	e.read(r, now)
+	return e
+}
+
+// read sets e to viewEntry's entry of r at now.
+func (e *entry) read(r *engine.Op, now int64) {
+	*e = entry{version: r.Version} // a deletion's, when absent
 	if r.Err != nil {
-		return e
+		return
 	}
 	e.existed = true
 	if r.ExpireAt != 0 && now > r.ExpireAt {
-		return e
+		return
 	}
 	e.val, e.typ, e.exists, e.expireAt = r.Value, r.Type, true, r.ExpireAt
-	return e
 }
 
 // newView is the view of the values read in step 1 (reads, of keys) at
@@ -408,12 +447,14 @@ func viewEntry(r *engine.Op, now int64) *entry {
 // attempt.
 func newView(keys []string, reads []engine.Op, now int64, maxValue int) (*txView, error) {
 	v := &txView{vals: make(map[string]*entry, len(reads)), order: make([]string, 0, len(reads)), now: now, maxValue: maxValue}
+	entries := make([]entry, len(reads)) // one allocation for the view's entries
 	for i := range reads {
 		r := &reads[i]
 		if r.Err != nil && !errors.Is(r.Err, engine.ErrNotFound) {
 			return nil, r.Err
 		}
-		v.vals[keys[i]] = viewEntry(r, now)
+		entries[i].read(r, now)
+		v.vals[keys[i]] = &entries[i]
 		v.order = append(v.order, keys[i])
 	}
 	return v, nil
@@ -453,7 +494,7 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 	reads := make([]engine.Op, len(p.keys))
 	for i, k := range p.keys {
 		reads[i] = dbOp(engine.OpGet, k)
-		reads[i].ForUpdate = p.write[k]
+		reads[i].ForUpdate = p.write[i]
 	}
 	s.dbs.toStore(reads)
 	var tx *engine.Txn
