@@ -181,3 +181,61 @@ func TestAutocommitWaitsOutAClosedGate(t *testing.T) {
 	open.Abort()
 	specWant(t, e, []byte("other"), []byte("2"))
 }
+
+// TryBegin's transaction is refused once, at once, by a checkpoint's
+// closed gate (an event loop must not wait for it), where Begin's first
+// run waits for the gate and tries again; nothing is applied, and once
+// the gate opens it runs.
+func TestTryBeginDoesNotWaitForTheGate(t *testing.T) {
+	e := openTest(t, Options{Dir: t.TempDir()})
+	open, err := e.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := open.Set([]byte("held"), []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	checkpointed := make(chan error, 1)
+	go func() { _, err := e.Checkpoint(); checkpointed <- err }()
+	for deadline := time.Now().Add(5 * time.Second); atomic.LoadUint64(&e.ctl.Gate) == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("the checkpoint never closed its gate")
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+	before, err := e.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := e.TryBegin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = tx.CommitWith([]Op{{Kind: OpSet, Key: []byte("other"), Value: []byte("2")}})
+	gateOpen := atomic.LoadUint64(&e.ctl.Gate) == 0
+	after, serr := e.Stats()
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	switch {
+	case gateOpen:
+		t.Skip("the gate opened during the commit: nothing to tell") // the checkpoint's drainWait passed
+	case !errors.Is(err, ErrQuiesced):
+		t.Fatalf("TryBegin's commit under a closed gate: %v, want ErrQuiesced", err)
+	case after.Runs-before.Runs != 1:
+		t.Fatalf("TryBegin's commit ran the chain %d times, want once (no waiting)", after.Runs-before.Runs)
+	}
+	open.Abort()
+	if err := <-checkpointed; err != nil {
+		t.Fatal(err)
+	}
+	specAbsent(t, e, []byte("other"))
+	tx, err = e.TryBegin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.CommitWith([]Op{{Kind: OpSet, Key: []byte("other"), Value: []byte("3")}}); err != nil {
+		t.Fatalf("TryBegin with the gate open: %v", err)
+	}
+	specWant(t, e, []byte("other"), []byte("3"))
+}

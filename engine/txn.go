@@ -36,10 +36,25 @@ type Txn struct {
 	begunFlag atomic.Bool
 	// snapTS is a read-only transaction's snapshot timestamp.
 	snapTS uint64
+	// noWait: a checkpoint's gate refuses its BEGIN with ErrQuiesced at
+	// once (TryBegin) instead of being waited for.
+	noWait bool
 }
 
 // Begin starts a read-write transaction.
 func (e *Engine) Begin() (*Txn, error) { return e.begin(false) }
+
+// TryBegin starts a read-write transaction for a caller that must not
+// wait, such as an event loop: where Begin's first run waits for a
+// checkpoint's closed gate (up to about 12 ms, then ErrQuiesced), it
+// fails with ErrQuiesced at once, nothing done.
+func (e *Engine) TryBegin() (*Txn, error) {
+	t, err := e.begin(false)
+	if err == nil {
+		t.noWait = true
+	}
+	return t, err
+}
 
 // BeginReadOnly starts a read-only transaction that reads the snapshot of
 // the moment it begins, takes no locks and never conflicts. Unlike Begin it
@@ -303,7 +318,7 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 		// A checkpoint's gate refused BEGIN: nothing has happened yet, so
 		// wait for the gate to open and send the same request again.
 		refused := !t.begun && s.hdr.Status == int32(chainBpfdbStatusBPFDB_ERR_QUIESCED)
-		if !refused || try >= autocommitRetries {
+		if !refused || try >= autocommitRetries || t.noWait {
 			break
 		}
 		backoff(try + 2)

@@ -188,12 +188,14 @@ func (sc *scripts) decodeLibraries(b []byte) (map[string]*library, error) {
 }
 
 // setLibraries stores libs, then makes them the loaded ones (invariant 1);
-// under sc.mu.
+// under sc.libMu.
 func (s *Server) setLibraries(libs map[string]*library) error {
 	if err := s.e.SetMeta(functionsMeta, encodeLibraries(libs)); err != nil {
 		return fmt.Errorf("ERR the functions could not be stored: %v", err)
 	}
+	s.scripts.mu.Lock()
 	s.scripts.libs = libs
+	s.scripts.mu.Unlock()
 	return nil
 }
 
@@ -209,7 +211,9 @@ func (s *Server) loadLibraries() error {
 	if err != nil {
 		return fmt.Errorf("bpfdb: server: the stored functions: %v", err)
 	}
+	s.scripts.mu.Lock()
 	s.scripts.libs = libs
+	s.scripts.mu.Unlock()
 	return nil
 }
 
@@ -269,8 +273,8 @@ func cmdFunction(c *conn, a [][]byte) {
 			c.wr.Error(err.Error())
 			return
 		}
-		sc.mu.Lock()
-		defer sc.mu.Unlock()
+		sc.libMu.Lock()
+		defer sc.libMu.Unlock()
 		if _, exists := sc.libs[lib.name]; exists && len(a) == 3 {
 			c.wr.Error("ERR Library '" + lib.name + "' already exists")
 			return
@@ -292,8 +296,8 @@ func cmdFunction(c *conn, a [][]byte) {
 		}
 		c.wr.BulkString(lib.name)
 	case sub == "DELETE" && len(a) == 3:
-		sc.mu.Lock()
-		defer sc.mu.Unlock()
+		sc.libMu.Lock()
+		defer sc.libMu.Unlock()
 		if _, ok := sc.libs[string(a[2])]; !ok {
 			c.wr.Error("ERR Library not found")
 			return
@@ -306,8 +310,8 @@ func cmdFunction(c *conn, a [][]byte) {
 		}
 		c.wr.Simple("OK")
 	case sub == "FLUSH" && len(a) <= 3:
-		sc.mu.Lock()
-		defer sc.mu.Unlock()
+		sc.libMu.Lock()
+		defer sc.libMu.Unlock()
 		if err := c.s.setLibraries(map[string]*library{}); err != nil {
 			c.wr.Error(err.Error())
 			return
@@ -352,8 +356,8 @@ func restoreFunctions(c *conn, a [][]byte) {
 		return
 	}
 	sc := &c.s.scripts
-	sc.mu.Lock()
-	defer sc.mu.Unlock()
+	sc.libMu.Lock()
+	defer sc.libMu.Unlock()
 	next := map[string]*library{}
 	if policy != "FLUSH" {
 		next = maps.Clone(sc.libs)

@@ -88,6 +88,10 @@ const (
 	// round, so that a client pipelining them does not hold the others
 	// up for more than about one round of them.
 	maxInlinePerRound = 16
+	// maxInlineRound bounds the time a round spends in transactions the
+	// loop runs itself: past it, the round's later ones go to goroutines,
+	// so that the round's GETs and SETs wait for no more.
+	maxInlineRound = 10 * time.Millisecond
 )
 
 // loopState is a connection's state in the event loop; the loop's alone
@@ -132,6 +136,7 @@ type loop struct {
 	// (handOver); unbuffered, so a send succeeds only if one waits.
 	handoffs    chan *conn
 	wantDurable atomic.Bool // a connection waits for the log: wake the loop when it moves
+	roundStart  time.Time   // when the round being served began (maxInlineRound)
 	unsubscribe func()      // removes the loop's OnDurableChange function
 	closing     atomic.Bool // Shutdown: finish what was read, then close
 	cmdsBuf     []*command  // chargeRun's buffer
@@ -339,6 +344,7 @@ func (l *loop) enqueue(c *conn) {
 // serveRound reads and parses the input of every ready connection, runs
 // their ops together, and answers them.
 func (l *loop) serveRound() {
+	l.roundStart = time.Now()
 	ready := l.ready
 	l.ready = l.spare[:0] // connections enqueued from here on are the next round's
 	for _, c := range ready {
@@ -376,7 +382,7 @@ func (l *loop) process(c *conn) bool {
 	}
 	reads, maxReads, inlined := 0, c.readsPerRound(), 0
 	for c.inPos < len(c.in) {
-		if len(c.ops) == maxPipeline || reads == maxReads || inlined == maxInlinePerRound {
+		if len(c.ops) == maxPipeline || reads == maxReads || inlined == maxInlinePerRound || c.wr.Buffered() > maxReplyBuffer {
 			c.more = true
 			break
 		}
@@ -398,6 +404,8 @@ func (l *loop) process(c *conn) bool {
 				// Its reply follows theirs: it waits for the next round,
 				// where it comes first.
 				c.more = true
+			case time.Since(l.roundStart) > maxInlineRound:
+				c.handover = true // the round has run long: a goroutine runs it, on the other CPU
 			case c.runInline(args):
 				c.inPos += n
 				inlined++

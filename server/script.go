@@ -192,7 +192,12 @@ type scripts struct {
 	// loop's budget once: the loop leaves them to goroutines from then
 	// on rather than run each twice. At most maxLongScripts.
 	long map[string]struct{}
-	libs map[string]*library // FUNCTION's libraries, by name (function.go)
+	// libs are FUNCTION's libraries, by name (function.go): read under
+	// mu, replaced under libMu and mu. libMu orders the changes, and is
+	// held while one is stored (an fsync), which mu must not be: the
+	// event loop takes mu to run a script.
+	libs  map[string]*library
+	libMu sync.Mutex
 	// instructions bounds a run's Lua instructions (runBudget).
 	instructions int64
 }
@@ -213,6 +218,11 @@ func (sc *scripts) compile(body []byte) (string, *lua.FunctionProto, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("ERR Error compiling script (new function): %s", oneLine(err.Error()))
 	}
+	// Lua 5.1 gives a main chunk no Lua 5.0 arg table (a script reads
+	// `arg` as a missing global in Redis); gopher-lua gives it one, built
+	// in every run with room for 32 fields. A nested function(...) keeps
+	// its arg, as in Redis.
+	p.IsVarArg &^= lua.VarArgNeedsArg
 	sc.mu.Lock()
 	if sc.protos == nil {
 		sc.protos = map[string]*lua.FunctionProto{}
@@ -361,6 +371,11 @@ func (r *scriptRun) run(sc *scripts, body func(st *scriptState) error) reply {
 	L := st.L
 	L.SetContext(budget)
 	err := body(st)
+	if r.v.inline && err == nil && time.Now().After(budget.deadline) {
+		// Past the budget in one Go built-in (string.rep), which the
+		// budget looks between instructions only: not on the loop again.
+		sc.noteLong(r.sha)
+	}
 	defer st.release(err == nil && budget.Err() == nil)
 	if r.v.failed != nil { // the transaction failed under the script: whatever it made of that
 		return errReply(r.v.failed)
@@ -481,11 +496,6 @@ func (st *scriptState) clean() bool {
 	}
 	return true
 }
-
-// Redis 7's Lua has no Lua 5.0 arg table in a vararg function (a
-// script's body is one): a script reads `arg` as a missing global. With
-// gopher-lua's default, every run built one, with room for 32 fields.
-func init() { lua.CompatVarArg = false }
 
 // newScriptState is a Lua state with the libraries Redis gives scripts
 // (base without file access, table, string, math) and the redis table,

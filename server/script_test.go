@@ -58,6 +58,7 @@ func TestScriptCommands(t *testing.T) {
 		{a("EVAL", "return leaked", "0"), errLike{prefix: "ERR", contains: "Script attempted to access nonexistent global variable 'leaked'"}, nil},
 		{a("EVAL", "return type(arg)", "0"), errLike{prefix: "ERR", contains: "Script attempted to access nonexistent global variable 'arg'"}, nil},
 		{a("EVAL", "return select('#', ...)", "0"), 0, nil},
+		{a("EVAL", "local function f(...) return arg.n end return f(1, 2)", "0"), 2, nil},
 		// Libraries are read-only too (Redis 7), and nothing a run does
 		// reaches the next one, whose Lua state may be the same.
 		{a("EVAL", "string.len = nil", "0"), errLike{prefix: "ERR", contains: "Attempt to modify a readonly table"}, nil},

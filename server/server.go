@@ -184,8 +184,10 @@ func New(e *engine.Engine, cfg Config) (*Server, error) {
 	s.batch = newBatcher(s.submit)
 	s.keyLocks = newKeyLocks()
 	// With sync durability a commit waits for the disk, which the event
-	// loop must not: its transactions then all go to goroutines.
-	s.inlineTxns = e.Options().Durability != engine.Sync
+	// loop must not: its transactions then all go to goroutines. An
+	// engine without a directory logs nothing, so it never waits.
+	opts := e.Options()
+	s.inlineTxns = opts.Durability != engine.Sync || opts.Dir == ""
 	s.metrics = newMetrics(s)
 	if cfg.Addr != "" {
 		ln, err := net.Listen("tcp", cfg.Addr)

@@ -504,9 +504,12 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 		}
 	} else {
 		var err error
-		if p.readOnly {
+		switch {
+		case p.readOnly:
 			tx, err = s.e.BeginReadOnly()
-		} else {
+		case p.inline: // the event loop does not wait for a checkpoint
+			tx, err = s.e.TryBegin()
+		default:
 			tx, err = s.e.Begin()
 		}
 		if err != nil {
@@ -604,10 +607,14 @@ func (c *conn) runAutocommit(cmd *command, args [][]byte) {
 	c.answerTxn(replies, err)
 }
 
-// maxInlineArgs bounds the arguments of a command the event loop runs
-// itself (runInline): a longer one (MSET of many pairs) is a longer
-// transaction, which the loop leaves to a goroutine.
-const maxInlineArgs = 64
+// maxInlineArgs and maxInlineBytes bound the arguments of a command the
+// event loop runs itself (runInline): a longer one (MSET of many pairs,
+// EVAL of a long script to compile) is a longer transaction, which the
+// loop leaves to a goroutine.
+const (
+	maxInlineArgs  = 64
+	maxInlineBytes = 64 << 10
+)
 
 // runInline is dispatch's run of a data command (runAutocommit) on the
 // event loop, which must not wait (loop.go). It reports false, having
@@ -617,6 +624,13 @@ const maxInlineArgs = 64
 func (c *conn) runInline(args [][]byte) bool {
 	cmd := lookup(args[0])
 	if !c.s.inlineTxns || cmd == nil || cmd.eval == nil || !cmd.arityOK(len(args)) || len(args) > maxInlineArgs {
+		return false
+	}
+	n := 0
+	for _, a := range args {
+		n += len(a)
+	}
+	if n > maxInlineBytes {
 		return false
 	}
 	c.trackReads(cmd, args)
