@@ -189,9 +189,11 @@ type scripts struct {
 	protos  map[string]*lua.FunctionProto // by SHA1 in hex
 	running map[*scriptRun]struct{}
 	// long holds the scripts (by scriptRun.sha) that outran the event
-	// loop's budget once: the loop leaves them to goroutines from then
-	// on rather than run each twice. At most maxLongScripts.
-	long map[string]struct{}
+	// loop's budget, and when: the loop leaves them to goroutines for
+	// longScriptMemory rather than run each twice. A run can outrun it
+	// by being descheduled, not by being long, hence the expiry. At most
+	// maxLongScripts.
+	long map[string]time.Time
 	// libs are FUNCTION's libraries, by name (function.go): read under
 	// mu, replaced under libMu and mu. libMu orders the changes, and is
 	// held while one is stored (an fsync), which mu must not be: the
@@ -351,7 +353,7 @@ func (r *scriptRun) run(sc *scripts, body func(st *scriptState) error) reply {
 	budget := newRunBudget(limit, instructions)
 	r.budget = budget
 	sc.mu.Lock()
-	if _, long := sc.long[r.sha]; long && r.v.inline {
+	if at, long := sc.long[r.sha]; long && r.v.inline && time.Since(at) < longScriptMemory {
 		sc.mu.Unlock()
 		return r.v.fail(errInlineBudget)
 	}
@@ -371,9 +373,10 @@ func (r *scriptRun) run(sc *scripts, body func(st *scriptState) error) reply {
 	L := st.L
 	L.SetContext(budget)
 	err := body(st)
-	if r.v.inline && err == nil && time.Now().After(budget.deadline) {
-		// Past the budget in one Go built-in (string.rep), which the
-		// budget looks between instructions only: not on the loop again.
+	if r.v.inline && err == nil && time.Now().After(budget.deadline.Add(9*inlineScriptTime)) {
+		// Far past the budget, which it looks at between instructions
+		// only: in a Go built-in (string.rep of 100 MB). Not on the loop
+		// again for a while.
 		sc.noteLong(r.sha)
 	}
 	defer st.release(err == nil && budget.Err() == nil)
@@ -403,16 +406,21 @@ func (r *scriptRun) run(sc *scripts, body func(st *scriptState) error) reply {
 }
 
 // maxLongScripts bounds scripts.long: past it, the set starts again.
-const maxLongScripts = 1024
+// longScriptMemory is how long the loop leaves a script that outran it
+// to goroutines.
+const (
+	maxLongScripts   = 1024
+	longScriptMemory = 10 * time.Second
+)
 
 // noteLong records that the script sha outran the event loop's budget.
 func (sc *scripts) noteLong(sha string) {
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
 	if sc.long == nil || len(sc.long) >= maxLongScripts {
-		sc.long = map[string]struct{}{}
+		sc.long = map[string]time.Time{}
 	}
-	sc.long[sha] = struct{}{}
+	sc.long[sha] = time.Now()
 }
 
 // scriptError is the error reply of a script that raised err.
