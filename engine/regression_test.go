@@ -149,13 +149,12 @@ func TestHotKeyGetNeverMissing(t *testing.T) {
 	}
 }
 
-// An autocommit write that meets a checkpoint's gate closed for longer than
-// its retries last (the checkpoint waits up to drainWait for an open
-// transaction) waits for the gate with its slot released, instead of
-// failing with ErrQuiesced after ~10ms (seen as a flaky
-// TestCheckpointUnderLoad in CI).
-func TestAutocommitWaitsOutAClosedGate(t *testing.T) {
-	e := openTest(t, Options{Dir: t.TempDir()})
+// closeGate starts a checkpoint while a transaction that wrote is open,
+// so the checkpoint holds its gate closed for up to drainWait, and
+// returns once the gate is closed: the open transaction (to Abort) and
+// the checkpoint's outcome.
+func closeGate(t *testing.T, e *Engine) (*Txn, <-chan error) {
+	t.Helper()
 	open, err := e.Begin()
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +170,17 @@ func TestAutocommitWaitsOutAClosedGate(t *testing.T) {
 		}
 		time.Sleep(50 * time.Microsecond)
 	}
+	return open, checkpointed
+}
+
+// An autocommit write that meets a checkpoint's gate closed for longer than
+// its retries last (the checkpoint waits up to drainWait for an open
+// transaction) waits for the gate with its slot released, instead of
+// failing with ErrQuiesced after ~10ms (seen as a flaky
+// TestCheckpointUnderLoad in CI).
+func TestAutocommitWaitsOutAClosedGate(t *testing.T) {
+	e := openTest(t, Options{Dir: t.TempDir()})
+	open, checkpointed := closeGate(t, e)
 	start := time.Now()
 	if err := e.Set([]byte("other"), []byte("2")); err != nil {
 		t.Fatalf("Set while the gate was closed: %v after %v", err, time.Since(start))
@@ -188,21 +198,7 @@ func TestAutocommitWaitsOutAClosedGate(t *testing.T) {
 // the gate opens it runs.
 func TestTryBeginDoesNotWaitForTheGate(t *testing.T) {
 	e := openTest(t, Options{Dir: t.TempDir()})
-	open, err := e.Begin()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := open.Set([]byte("held"), []byte("1")); err != nil {
-		t.Fatal(err)
-	}
-	checkpointed := make(chan error, 1)
-	go func() { _, err := e.Checkpoint(); checkpointed <- err }()
-	for deadline := time.Now().Add(5 * time.Second); atomic.LoadUint64(&e.ctl.Gate) == 0; {
-		if time.Now().After(deadline) {
-			t.Fatal("the checkpoint never closed its gate")
-		}
-		time.Sleep(50 * time.Microsecond)
-	}
+	open, checkpointed := closeGate(t, e)
 	before, err := e.Stats()
 	if err != nil {
 		t.Fatal(err)
