@@ -23,7 +23,9 @@ package server
 //     again from the start in a new Lua state: the script sees the store
 //     only through redis.call, and nothing it did is kept, so the client
 //     never sees the conflict. Scripts run concurrently with each other
-//     and with every other command.
+//     and with every other command: a short one in the event loop
+//     between other clients' commands (invariant 5), a longer one on a
+//     goroutine.
 //  3. A script runs at most scriptTimeLimit and scriptInstructionLimit
 //     Lua instructions (runBudget); SCRIPT KILL stops every script
 //     running. Each fails it with nothing applied, so a script that wrote
