@@ -20,6 +20,9 @@ type metrics struct {
 	connected  prometheus.Gauge
 	execs      *prometheus.CounterVec
 	txnRetries prometheus.Counter
+	// loopTxns counts the transactions the event loop began
+	// (conn.runInline): ran there, or left to a goroutine.
+	loopTxnsRan, loopTxnsHandedOver prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -36,6 +39,12 @@ func newMetrics(s *Server) *metrics {
 			Name: "bpfdb_txn_retries_total", Help: "Transactions run again by the server after a conflict or another transient refusal.",
 		}),
 	}
+	loopTxns := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bpfdb_loop_txns_total",
+		Help: "Transactions of data commands the event loop began, by outcome: ran (there), handed_over (to a goroutine, nothing applied: a key lock taken, a conflict, a checkpoint's gate, a script past the loop's budget).",
+	}, []string{"outcome"})
+	m.loopTxnsRan, m.loopTxnsHandedOver = loopTxns.WithLabelValues("ran"), loopTxns.WithLabelValues("handed_over")
+	m.reg.MustRegister(loopTxns)
 	cmds := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bpfdb_commands_total", Help: "Commands received, by name.",
 	}, []string{"command"})

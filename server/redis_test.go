@@ -2686,6 +2686,11 @@ func TestMetrics(t *testing.T) {
 	c.Do(ctx, "INCR", "m:n", "extra") // a wrong-arity error
 	c.Do(ctx, "NOSUCHCOMMAND")
 	c.TxPipelined(ctx, func(p redis.Pipeliner) error { p.Set(ctx, "m:t", "1", 0); return nil })
+	for i := 0; i < 2; i++ {
+		if err := c.HSet(ctx, "m:h", "f", i).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	after, body := scrape(t, h)
 
 	if !strings.Contains(body, "bpfdb_") {
@@ -2703,6 +2708,9 @@ func TestMetrics(t *testing.T) {
 		{"bpfdb_commands_total{command=exec} after an EXEC", commandSample("exec"), 1},
 		{"bpfdb_commands_total{command=unknown} after an unknown command", commandSample("unknown"), 1},
 		{"bpfdb_exec_total after an EXEC", named("bpfdb_exec_total"), 1},
+		{"bpfdb_loop_txns_total{outcome=ran} after 2 HSETs", func(s sample) bool {
+			return s.name == "bpfdb_loop_txns_total" && strings.Contains(s.labels, `outcome="ran"`)
+		}, 2},
 		{"bpfdb_chain_runs_total after 12 commands", named("bpfdb_chain_runs_total"), 1},
 		{"bpfdb_chain_run_seconds_count after 12 commands", named("bpfdb_chain_run_seconds_count"), 1},
 		{"bpfdb_commits_total after 8 writes", named("bpfdb_commits_total"), 8},

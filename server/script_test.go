@@ -307,6 +307,16 @@ func TestScriptOutrunsLoop(t *testing.T) {
 	if info := c.Info(ctx, "commandstats").Val(); !strings.Contains(info, "cmdstat_eval:calls=3,") {
 		t.Fatalf("three EVALs, INFO commandstats says:\n%s", info)
 	}
+	if ts.redis {
+		return
+	}
+	samples, _ := scrape(t, ts.srv.MetricsHandler())
+	handedOver := sumWhere(samples, func(s sample) bool {
+		return s.name == "bpfdb_loop_txns_total" && strings.Contains(s.labels, `outcome="handed_over"`)
+	})
+	if handedOver < 1 {
+		t.Fatalf("the long script was never begun in the event loop and handed over (bpfdb_loop_txns_total{outcome=\"handed_over\"} = %v)", handedOver)
+	}
 }
 
 const testLibrary = `#!lua name=bank

@@ -640,8 +640,10 @@ func (c *conn) runInline(args [][]byte) bool {
 	if err == nil {
 		var done bool
 		if replies, done, err = c.s.runTxnInline([]queuedCmd{{cmd: cmd, args: args, db: c.db}}); !done {
+			c.s.metrics.loopTxnsHandedOver.Inc()
 			return false
 		}
+		c.s.metrics.loopTxnsRan.Inc()
 	}
 	c.s.count(cmd)
 	errs := c.errReplies
