@@ -136,23 +136,13 @@ func (s *reqSlot) encode(j int, kind uint8, db int, key, value []byte) *chainBpf
 	o := &s.ops[j]
 	o.Kind = kind
 	o.Flags, o.Detail, o.Status = 0, 0, 0
-	if len(key) <= InlineKeyLen { // indexKey's common case, inlined
-		o.Key.Len, o.Key.Db = uint32(len(key)), uint32(db)
-		clear(o.Key.Data[copy(o.Key.Data[:], key):])
-	} else {
-		s.encodeLong(o, kind, db, key)
+	indexKey(&o.Key, db, key)
+	if o.Key.isLong() && kind != uint8(OpGet) {
+		s.long = append(s.long, s.longKeys.hold(&o.Key, key))
 	}
 	o.ValLen = uint32(len(value))
 	copy(o.Value[:], value)
 	return o
-}
-
-// encodeLong writes the index key of a long key into o.
-func (s *reqSlot) encodeLong(o *chainBpfdbOp, kind uint8, db int, key []byte) {
-	indexKey(&o.Key, db, key)
-	if kind != uint8(OpGet) {
-		s.long = append(s.long, s.longKeys.hold(&o.Key, key))
-	}
 }
 
 // value copies a GET's answer out of the request area, with its deadline.
