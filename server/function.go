@@ -211,9 +211,7 @@ func (s *Server) loadLibraries() error {
 	if err != nil {
 		return fmt.Errorf("bpfdb: server: the stored functions: %v", err)
 	}
-	s.scripts.mu.Lock()
-	s.scripts.libs = libs
-	s.scripts.mu.Unlock()
+	s.scripts.libs = libs // before the server serves: nothing reads them yet
 	return nil
 }
 

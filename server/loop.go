@@ -400,9 +400,9 @@ func (l *loop) process(c *conn) bool {
 			switch {
 			case st == resp.ScanOther:
 				c.handover = true
-			case len(c.ops) > 0:
+			case len(c.ops) > 0 && c.s.inlineTxns:
 				// Its reply follows theirs: it waits for the next round,
-				// where it comes first.
+				// where it comes first and may run in the loop.
 				c.more = true
 			case time.Since(l.roundStart) > maxInlineRound:
 				c.handover = true // the round has run long: a goroutine runs it, on the other CPU

@@ -644,7 +644,7 @@ func protectGlobals(L *lua.LState, refuse *lua.LFunction) {
 // statusTable is Redis's Lua form of a status (field "ok") or an error
 // (field "err") reply.
 func statusTable(L *lua.LState, field, msg string) *lua.LTable {
-	t := L.CreateTable(0, 1) // NewTable's room for 32 and 32 is most of a call's cost
+	t := L.CreateTable(0, 1) // one field: NewTable makes room for 32 array and 32 hash entries
 	t.RawSetString(field, lua.LString(msg))
 	return t
 }
