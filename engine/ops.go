@@ -664,9 +664,9 @@ func (e *Engine) exec(ops []Op, readOnly bool) error {
 		}
 		ops = ops[MaxBatch-2:]
 	}
-	err = t.do(ops, uint8(chainBpfdbOpKindBPFDB_OP_COMMIT))
-	if err != nil {
+	if err := t.do(ops, uint8(chainBpfdbOpKindBPFDB_OP_COMMIT)); err != nil {
 		t.abortIfOpen()
+		return err
 	}
-	return err
+	return e.waitDurable(t.commitLSN)
 }

@@ -39,6 +39,10 @@ type Txn struct {
 	// noWait: a checkpoint's gate refuses its BEGIN with ErrQuiesced at
 	// once (TryBegin) instead of being waited for.
 	noWait bool
+	// commitLSN is its commit's LSN once it committed (0: it wrote
+	// nothing), for Commit and CommitWith to wait for after the run: do
+	// does not wait for the disk.
+	commitLSN uint64
 }
 
 // Begin starts a read-write transaction.
@@ -123,8 +127,27 @@ func (t *Txn) Run(ops []Op) error { return t.runOps(ops, false) }
 
 // CommitWith executes ops in t as Run does and commits, in one chain run
 // when len(ops) <= MaxBatch-2. It fails, and applies nothing, if any op
-// fails with anything but ErrNotFound.
-func (t *Txn) CommitWith(ops []Op) error { return t.runOps(ops, true) }
+// fails with anything but ErrNotFound. With Sync durability it returns
+// once the commit is on disk: it is SubmitWith followed by WaitDurable.
+func (t *Txn) CommitWith(ops []Op) error {
+	lsn, err := t.SubmitWith(ops)
+	if err != nil {
+		return err
+	}
+	return t.e.WaitDurable(lsn)
+}
+
+// SubmitWith is CommitWith without the wait for the disk: the commit is
+// applied and visible, and lsn is its LSN (0: it wrote nothing), to pass
+// to WaitDurable or Durable before acknowledging it. For a caller that
+// must not wait, such as an event loop that answers once its round's
+// commits are on disk.
+func (t *Txn) SubmitWith(ops []Op) (lsn uint64, err error) {
+	if err := t.runOps(ops, true); err != nil {
+		return 0, err
+	}
+	return t.commitLSN, nil
+}
 
 func (t *Txn) runOps(ops []Op, commit bool) error {
 	for i := range ops {
@@ -188,8 +211,13 @@ func (t *Txn) single(ops []Op) error {
 // timestamp. It fails, and applies nothing, if the transaction had aborted.
 func (t *Txn) Commit() error {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.do(nil, uint8(chainBpfdbOpKindBPFDB_OP_COMMIT))
+	err := t.do(nil, uint8(chainBpfdbOpKindBPFDB_OP_COMMIT))
+	lsn := t.commitLSN
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return t.e.WaitDurable(lsn)
 }
 
 // Abort discards the transaction's writes and releases its locks. Aborting
@@ -227,7 +255,7 @@ var errEnded = errors.New("ended")
 // do runs ops in t, then ends t with end (a COMMIT or ABORT op kind) unless
 // end is 0. Per-op outcomes land in ops[i].Err; the error returned is the
 // transaction's. t.mu is held.
-func (t *Txn) do(ops []Op, end uint8) (err error) {
+func (t *Txn) do(ops []Op, end uint8) error {
 	if t.ended != nil {
 		if errors.Is(t.ended, ErrTxnExpired) {
 			return t.ended
@@ -261,15 +289,9 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 	if err != nil {
 		return err
 	}
-	// Release the slot before waiting for the disk: a checkpoint waiting for
-	// in-flight runs must not wait for fsyncs too.
-	var durable uint64
-	defer func() {
-		e.release(s)
-		if err == nil {
-			err = e.waitDurable(durable)
-		}
-	}()
+	// The slot is released before Commit waits for the disk: a checkpoint
+	// waiting for in-flight runs must not wait for fsyncs too.
+	defer e.release(s)
 
 	n := 0
 	if !t.begun {
@@ -386,7 +408,7 @@ func (t *Txn) do(ops []Op, end uint8) (err error) {
 	if end != 0 {
 		t.finish(errEnded)
 		e.waitVisible(s.hdr.CommitTs)
-		durable = s.hdr.CommitTs // waited for after the slot is released
+		t.commitLSN = s.hdr.CommitTs // waited for after the slot is released
 	}
 	t.noteWrites(ops, end == uint8(chainBpfdbOpKindBPFDB_OP_COMMIT), s.hdr.CommitTs)
 	return nil

@@ -124,8 +124,8 @@ func (c *conn) serveHandedOver() {
 	}
 	if c.refusedAt >= 0 {
 		lsn, err := c.runOps(c.ops[c.refusedAt:])
-		c.answerOps(max(lsn, c.roundLSN), err)
-		c.refusedAt, c.roundLSN = -1, 0
+		c.answerOps(lsn, err)
+		c.refusedAt = -1
 	}
 	ok := true
 	for ok && !c.quit && !c.stop.Load() && c.inputLeft() {
@@ -390,14 +390,17 @@ func (c *conn) gatheredBy(from, to int) []*command {
 	return c.cmdsBuf
 }
 
-// answerOps waits until the writes of the gathered ops are durable, then
-// answers their commands.
+// answerOps waits until the writes of the gathered ops (up to lsn) and
+// those of the loop's round before (roundLSN, its held replies) are
+// durable, then answers their commands.
 func (c *conn) answerOps(lsn uint64, runErr error) {
-	var durableErr error
-	if runErr == nil {
-		durableErr = c.s.e.WaitDurable(lsn)
+	if runErr != nil {
+		lsn = 0 // the ops answer runErr: none is acknowledged
 	}
+	durableErr := c.s.e.WaitDurable(max(lsn, c.roundLSN))
+	c.settleHeld(durableErr)
 	c.renderOps(runErr, durableErr)
+	c.roundLSN = 0
 }
 
 // renderOps answers the commands of the gathered ops, run with runErr and

@@ -15,11 +15,12 @@ package server
 // A data command that is a server transaction (a script, a hash command,
 // a read-modify-write: txn.go) the loop runs itself, as the first command
 // of a connection's round, when it can without waiting
-// (conn.runInline): with async durability, its key locks free, no
-// conflict, a script within a few milliseconds. A hand-over and the
-// wake that gives the connection back cost more than such a
-// transaction. Otherwise nothing of the attempt is applied and the
-// command goes to a goroutine, as follows.
+// (conn.runInline): its key locks free, no conflict, a script within a
+// few milliseconds. It commits without waiting for the disk; with sync
+// durability its reply is held until the round's fsync, as a SET's is
+// (below). A hand-over and the wake that gives the connection back cost
+// more than such a transaction. Otherwise nothing of the attempt is
+// applied and the command goes to a goroutine, as follows.
 //
 // Everything else (MULTI/EXEC, admin commands, an inline command, an
 // argument too long to keep, a command larger than the loop's buffer, a
@@ -35,15 +36,17 @@ package server
 //   - Replies go out in command order. A connection's commands after the
 //     first one the loop does not run stay unparsed in c.in until the
 //     replies before them are rendered; then the connection is handed over.
-//   - With sync durability, a reply acknowledging a write is sent only once
-//     the write's log record is durable. After its chain runs the loop
+//   - With sync durability, a reply acknowledging a write (an op's, or a
+//     transaction's the loop ran: c.held) is sent only once the write's
+//     log record is durable. After its chain runs the loop
 //     writes the round's commits to the log itself (syncLog, one fsync per
 //     round, as Redis's appendfsync always does), and answers. A write
 //     that is still not durable (a run of another goroutine holds an
 //     earlier LSN) waits in durWait without blocking the loop; the log
 //     wakes the loop when the durable LSN moves (engine.OnDurableChange).
-//     On a full disk the reply is the error, at once. While a connection
-//     waits it reads nothing more.
+//     On a full disk the reply is the error, at once; a held reply is
+//     replaced by it (settleHeld). While a connection waits it reads
+//     nothing more, and nothing of its replies is written.
 //   - Only the loop closes a socket, so a descriptor number is never
 //     reused under a goroutine still using it.
 //   - Sockets are edge-triggered: c.sockReadable remembers that the socket
@@ -56,6 +59,7 @@ package server
 //     over to runs the refused suffix again, with backoff, in order.
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"sync"
@@ -117,11 +121,19 @@ type loopState struct {
 	closed       bool // closed by the loop
 
 	// This round's ops: the next to run, the first refused (-1: none),
-	// and the last commit's LSN.
+	// and the last commit's LSN (of its ops and its transactions).
 	opNext    int
 	refusedAt int
 	roundLSN  uint64
+	// held are the replies, rendered in c.wr, of this round's
+	// transactions the loop ran that committed writes (runInline): sent
+	// once roundLSN is durable, or replaced by the error (settleHeld).
+	held []heldReply
 }
+
+// heldReply is a reply's place in a connection's unsent replies
+// (resp.Writer.Pending), from its first byte to past its last.
+type heldReply struct{ from, to int }
 
 // loop is the event loop of a server.
 type loop struct {
@@ -400,7 +412,7 @@ func (l *loop) process(c *conn) bool {
 			switch {
 			case st == resp.ScanOther:
 				c.handover = true
-			case len(c.ops) > 0 && c.s.inlineTxns:
+			case len(c.ops) > 0:
 				// Its reply follows theirs: it waits for the next round,
 				// where it comes first and may run in the loop.
 				c.more = true
@@ -567,7 +579,7 @@ func (l *loop) settle(c *conn) {
 		l.handOver(c) // it runs the refused ops again, then answers
 		return
 	}
-	if len(c.ops) > 0 {
+	if len(c.ops) > 0 || len(c.held) > 0 {
 		done, durableErr := l.s.e.Durable(c.roundLSN)
 		if !done {
 			// Ask to be woken, then look again: the log may have moved
@@ -585,11 +597,34 @@ func (l *loop) settle(c *conn) {
 	l.resume(c)
 }
 
-// answer renders the replies of a connection's ops.
+// answer renders the replies of a connection's ops, and settles its
+// held ones, once its round's writes are durable or cannot be.
 func (l *loop) answer(c *conn, durableErr error) {
 	c.noteReads()
+	c.settleHeld(durableErr)
 	c.renderOps(nil, durableErr)
 	c.roundLSN = 0
+}
+
+// settleHeld makes the held replies final, once the round's writes are
+// durable; if they cannot be (durableErr), each becomes that error, as a
+// transaction run by a goroutine answers: applied, not acknowledged.
+// Nothing was written to the socket since they were rendered (a waiting
+// connection is not flushed), so their places still hold.
+func (c *conn) settleHeld(durableErr error) {
+	if durableErr != nil && len(c.held) > 0 {
+		first := c.held[0].from
+		rendered := bytes.Clone(c.wr.Pending()[first:])
+		c.wr.Truncate(first)
+		at := first
+		for _, h := range c.held {
+			c.wr.Raw(rendered[at-first : h.from-first]) // replies not held: reads
+			c.wr.Error(errorText(durableErr))
+			at = h.to
+		}
+		c.wr.Raw(rendered[at-first:])
+	}
+	c.held = c.held[:0]
 }
 
 // readsPerRound is how many reads the loop gathers from the connection in

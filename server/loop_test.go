@@ -8,10 +8,13 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
+	"github.com/bpfdb/bpfdb/internal/faultfs"
+	"github.com/cockroachdb/pebble/vfs"
 )
 
 // readReplies reads n replies and fails on the first that differs from want.
@@ -143,6 +146,101 @@ func TestLoopSyncReplyWaitsForDurable(t *testing.T) {
 		}
 		if st.DurableLSN < st.CommitLSN {
 			t.Fatalf("write %d acknowledged with durable LSN %d below the last commit %d", i, st.DurableLSN, st.CommitLSN)
+		}
+	}
+}
+
+// With sync durability the loop runs a transaction itself (a script)
+// and holds its reply until the round's fsync, as it holds an op's (an
+// INCR's): with one client and nothing else writing, the durable LSN has
+// reached the last commit whenever a reply arrives.
+func TestLoopSyncTxnReplyWaitsForDurable(t *testing.T) {
+	ts := startServer(t, Config{}, true)
+	c := ts.raw(t)
+	script := "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('INCR', KEYS[2])"
+	for i := range 100 {
+		cmd := []string{"INCR", "tdur:n"}
+		if i%2 == 1 {
+			cmd = []string{"EVAL", script, "2", "tdur:" + strconv.Itoa(i%10), "tdur:s", strconv.Itoa(i)}
+		}
+		if r := c.do(t, cmd...); r != int64(i/2+1) {
+			t.Fatalf("%q = %#v, want %d", cmd[0], r, i/2+1)
+		}
+		st, err := ts.eng.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.DurableLSN < st.CommitLSN {
+			t.Fatalf("transaction %d acknowledged with durable LSN %d below the last commit %d", i, st.DurableLSN, st.CommitLSN)
+		}
+	}
+	if ts.redis {
+		return
+	}
+	samples, _ := scrape(t, ts.srv.MetricsHandler())
+	ran := sumWhere(samples, func(s sample) bool {
+		return s.name == "bpfdb_loop_txns_total" && strings.Contains(s.labels, `outcome="ran"`)
+	})
+	if ran < 45 {
+		t.Fatalf("the loop ran %v of the 50 scripts itself (bpfdb_loop_txns_total{outcome=\"ran\"}), want nearly all", ran)
+	}
+}
+
+// When the round's fsync fails, the held reply of each transaction the
+// loop ran that wrote becomes the error (applied, not acknowledged), and
+// a read's reply between them stays in its place.
+func TestLoopHeldReplyNotDurable(t *testing.T) {
+	if againstRedis() != "" {
+		t.Skip("a failing disk under bpfdb's log")
+	}
+	fs := faultfs.New(vfs.Default)
+	ts := startServerWith(t, Config{}, true, engine.Options{FS: fs,
+		LogStallTimeout: 200 * time.Millisecond, CheckpointInterval: -1, CheckpointLogBytes: -1})
+	c := ts.raw(t)
+	if r := c.do(t, "SET", "hn:b", "before"); r != respStatus("OK") {
+		t.Fatalf("SET = %#v", r)
+	}
+	fs.Set(faultfs.Rule{Op: faultfs.OpSync, Match: "*.log", Err: syscall.EIO})
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	incr := encode("EVAL", "return redis.call('INCR', KEYS[1])", "1", "hn:a")
+	var pipe []byte
+	pipe = append(pipe, incr...)
+	pipe = append(pipe, encode("EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "hn:b")...)
+	pipe = append(pipe, incr...)
+	c.Write(pipe)
+	for i, want := range []string{"not durable", "before", "error"} {
+		r, err := c.read()
+		if err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+		// The first script wrote before the log failed: applied, not
+		// acknowledged. The last did too if it ran in the same round,
+		// and was refused before it applied (MISCONF) if it did not.
+		e, isErr := r.(respError)
+		switch {
+		case want == "not durable" && (!isErr || !strings.Contains(string(e), want)):
+			t.Fatalf("reply %d to a write whose fsync failed: %#v, want the error saying %q", i, r, want)
+		case want == "error" && (!isErr || !strings.Contains(string(e), "not durable") && !strings.HasPrefix(string(e), "MISCONF")):
+			t.Fatalf("reply %d to a write whose fsync failed: %#v, want the error", i, r)
+		case want == "before" && r != want:
+			t.Fatalf("reply %d: %#v, want %q", i, r, want)
+		}
+	}
+	samples, _ := scrape(t, ts.srv.MetricsHandler())
+	if ran := sumWhere(samples, func(s sample) bool {
+		return s.name == "bpfdb_loop_txns_total" && strings.Contains(s.labels, `outcome="ran"`)
+	}); ran < 2 {
+		t.Fatalf("the loop ran %v of the scripts itself, want at least the first two", ran)
+	}
+	// The log writes the commits once the disk answers again.
+	fs.Clear()
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		r := c.do(t, "SET", "hn:after", "1")
+		if r == respStatus("OK") {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("writes not taken 10 s after the fault cleared: %#v", r)
 		}
 	}
 }

@@ -108,11 +108,8 @@ type Server struct {
 	dbs       dbNames // the store's databases by the names clients use (swapdb.go)
 	scripts   scripts // the script cache and the scripts running (script.go)
 	keyLocks  *keyLocks
-	// inlineTxns: the event loop runs data commands' transactions itself
-	// when they need not wait (conn.runInline).
-	inlineTxns bool
-	metrics    *metrics
-	started    time.Time
+	metrics   *metrics
+	started   time.Time
 	// limits bound what a connection's command may declare once
 	// authenticated: an argument up to the engine's MaxValueLen (at least
 	// minBulk) is kept, a longer one up to maxSkip read and dropped.
@@ -183,11 +180,6 @@ func New(e *engine.Engine, cfg Config) (*Server, error) {
 	}
 	s.batch = newBatcher(s.submit)
 	s.keyLocks = newKeyLocks()
-	// With sync durability a commit waits for the disk, which the event
-	// loop must not: its transactions then all go to goroutines. An
-	// engine without a directory logs nothing, so it never waits.
-	opts := e.Options()
-	s.inlineTxns = opts.Durability != engine.Sync || opts.Dir == ""
 	s.metrics = newMetrics(s)
 	if cfg.Addr != "" {
 		ln, err := net.Listen("tcp", cfg.Addr)

@@ -301,19 +301,35 @@ func parseInteger(b []byte) (int64, bool) {
 // watchGen is the count of SWAPDBs (dbNames.gen) before the first WATCH:
 // a swap since fails the EXEC (swapdb.go, invariant 4).
 func (s *Server) runTxn(cmds []queuedCmd, watched map[string]uint64, watchGen uint64) (replies []reply, watchFailed bool, err error) {
-	plan := planTxn(cmds, watched)
+	replies, watchFailed, lsn, err := s.commitTxn(planTxn(cmds, watched), cmds, watched, watchGen)
+	if err != nil {
+		return nil, false, err
+	}
+	// The wait for the disk comes after the key locks are released: the
+	// commit is applied and visible, and a transaction after it on the
+	// same keys commits at a later LSN, acknowledged only once that one
+	// is durable too, which the log makes this one first.
+	if err := s.e.WaitDurable(lsn); err != nil {
+		return nil, false, err
+	}
+	return replies, watchFailed, nil
+}
+
+// commitTxn is runTxn up to the commit, under the key locks, without the
+// wait for the disk: lsn is the commit's (0: it wrote nothing).
+func (s *Server) commitTxn(plan txnPlan, cmds []queuedCmd, watched map[string]uint64, watchGen uint64) (replies []reply, watchFailed bool, lsn uint64, err error) {
 	if !plan.readOnly && len(plan.keys) > 0 {
 		// Wait for the server's transactions ahead on these keys
 		// (keylocks.go) rather than conflict with them in the kernel.
 		defer s.keyLocks.lock(plan.keys)()
 	}
 	for attempt := 0; ; attempt++ {
-		replies, watchFailed, err = s.tryTxn(plan, cmds, watched, watchGen)
+		replies, watchFailed, lsn, err = s.tryTxn(plan, cmds, watched, watchGen)
 		if err == nil || !retryable(err) || attempt >= txnRetries {
 			if err != nil && retryable(err) && !errors.Is(err, engine.ErrLogFull) {
 				err = errors.New("ERR transaction gave up after " + strconv.Itoa(txnRetries) + " retries: " + errorText(err)[4:])
 			}
-			return replies, watchFailed, err
+			return replies, watchFailed, lsn, err
 		}
 		s.metrics.txnRetries.Inc()
 		time.Sleep(jitter(attempt))
@@ -326,22 +342,24 @@ func (s *Server) runTxn(cmds []queuedCmd, watched map[string]uint64, watchGen ui
 // another transaction (keylocks.go), for a backoff after a conflict or
 // another refusal runTxn retries, or for a script longer than the loop
 // lets one run (inlineScriptTime). The caller then runs the transaction
-// with runTxn, from the start.
-func (s *Server) runTxnInline(cmds []queuedCmd) (replies []reply, done bool, err error) {
+// with runTxn, from the start. Nor does it wait for the disk: lsn is the
+// commit's (0: it wrote nothing), which the loop makes durable before
+// it sends the replies.
+func (s *Server) runTxnInline(cmds []queuedCmd) (replies []reply, lsn uint64, done bool, err error) {
 	plan := planTxn(cmds, nil)
 	plan.inline = true
 	if !plan.readOnly && len(plan.keys) > 0 {
 		unlock, ok := s.keyLocks.tryLock(plan.keys)
 		if !ok {
-			return nil, false, nil
+			return nil, 0, false, nil
 		}
 		defer unlock()
 	}
-	replies, _, err = s.tryTxn(plan, cmds, nil, 0)
+	replies, _, lsn, err = s.tryTxn(plan, cmds, nil, 0)
 	if err != nil && (retryable(err) || errors.Is(err, errInlineBudget)) {
-		return nil, false, nil
+		return nil, 0, false, nil
 	}
-	return replies, true, err
+	return replies, lsn, true, err
 }
 
 // txnPlan is step 1 of a transaction: the keys to read.
@@ -483,13 +501,15 @@ func (v *txView) writes() []engine.Op {
 	return writes
 }
 
-func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, watchGen uint64) ([]reply, bool, error) {
+// tryTxn is one attempt of a transaction. It commits without waiting for
+// the disk: lsn is the commit's (0: it wrote nothing).
+func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, watchGen uint64) (replies []reply, watchFailed bool, lsn uint64, err error) {
 	// One hold of the database names for the attempt (swapdb.go,
 	// invariant 1): its reads and writes go to the same databases.
 	s.dbs.hold()
 	defer s.dbs.mu.RUnlock()
 	if watched != nil && s.dbs.gen.Load() != watchGen {
-		return nil, true, nil
+		return nil, true, 0, nil
 	}
 	reads := make([]engine.Op, len(p.keys))
 	for i, k := range p.keys {
@@ -500,10 +520,9 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 	var tx *engine.Txn
 	if p.readOnly && !p.dynamic {
 		if err := s.e.Exec(reads); err != nil {
-			return nil, false, err
+			return nil, false, 0, err
 		}
 	} else {
-		var err error
 		switch {
 		case p.readOnly:
 			tx, err = s.e.BeginReadOnly()
@@ -513,12 +532,12 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 			tx, err = s.e.Begin()
 		}
 		if err != nil {
-			return nil, false, err
+			return nil, false, 0, err
 		}
 		if len(reads) > 0 {
 			if err := tx.Run(reads); err != nil {
 				tx.Abort()
-				return nil, false, err
+				return nil, false, 0, err
 			}
 		}
 	}
@@ -534,21 +553,21 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 		if tx != nil {
 			tx.Abort()
 		}
-		return nil, false, err
+		return nil, false, 0, err
 	}
 	for k, version := range watched {
 		if v.vals[k].version != version {
 			if tx != nil {
 				tx.Abort()
 			}
-			return nil, true, nil
+			return nil, true, 0, nil
 		}
 	}
 	v.srv, v.inline = s, p.inline
 	if p.dynamic {
 		v.fetch = s.fetcher(tx, !p.readOnly, v)
 	}
-	replies := make([]reply, len(cmds))
+	replies = make([]reply, len(cmds))
 	for i, qc := range cmds {
 		v.db = qc.db
 		if qc.cmd.strings {
@@ -562,26 +581,26 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 			if tx != nil {
 				tx.Abort()
 			}
-			return nil, false, v.failed
+			return nil, false, 0, v.failed
 		}
 	}
 	if tx == nil {
-		return replies, false, nil
+		return replies, false, 0, nil
 	}
 	if p.readOnly { // a read-only script's snapshot: nothing to write
 		tx.Abort()
-		return replies, false, nil
+		return replies, false, 0, nil
 	}
 	writes := v.writes()
 	s.dbs.toStore(writes)
-	if err := tx.CommitWith(writes); err != nil {
+	if lsn, err = tx.SubmitWith(writes); err != nil {
 		// A write the engine refuses before running it (a limit) leaves
 		// the transaction open, its locks held: end it. Abort does
 		// nothing to one that has ended.
 		tx.Abort()
-		return nil, false, err
+		return nil, false, 0, err
 	}
-	return replies, false, nil
+	return replies, false, lsn, nil
 }
 
 // retryable reports whether a command or transaction that failed with
@@ -623,7 +642,7 @@ const (
 // from the start.
 func (c *conn) runInline(args [][]byte) bool {
 	cmd := lookup(args[0])
-	if !c.s.inlineTxns || cmd == nil || cmd.eval == nil || !cmd.arityOK(len(args)) || len(args) > maxInlineArgs {
+	if cmd == nil || cmd.eval == nil || !cmd.arityOK(len(args)) || len(args) > maxInlineArgs {
 		return false
 	}
 	n := 0
@@ -636,10 +655,11 @@ func (c *conn) runInline(args [][]byte) bool {
 	c.trackReads(cmd, args)
 	start := time.Now()
 	var replies []reply
+	var lsn uint64
 	err := c.checkArgs(cmd, args)
 	if err == nil {
 		var done bool
-		if replies, done, err = c.s.runTxnInline([]queuedCmd{{cmd: cmd, args: args, db: c.db}}); !done {
+		if replies, lsn, done, err = c.s.runTxnInline([]queuedCmd{{cmd: cmd, args: args, db: c.db}}); !done {
 			c.s.metrics.loopTxnsHandedOver.Inc()
 			return false
 		}
@@ -647,7 +667,13 @@ func (c *conn) runInline(args [][]byte) bool {
 	}
 	c.s.count(cmd)
 	errs := c.errReplies
+	from := c.wr.Buffered()
 	c.answerTxn(replies, err)
+	if lsn != 0 {
+		// Sent once the commit is durable (loop.settle).
+		c.roundLSN = max(c.roundLSN, lsn)
+		c.held = append(c.held, heldReply{from, c.wr.Buffered()})
+	}
 	c.ran(cmd, args, time.Since(start), c.errReplies > errs)
 	c.commandDone()
 	return true

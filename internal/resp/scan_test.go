@@ -152,6 +152,26 @@ func TestWriterPartialWrites(t *testing.T) {
 	}
 }
 
+// Truncate counts from the first unsent byte, after a partial write
+// too, and refuses to keep more than is buffered.
+func TestWriterTruncate(t *testing.T) {
+	w := NewWriter(io.Discard)
+	w.Simple("OK")
+	w.Consumed(3) // "\r\n" is left
+	w.Int(7)
+	w.Truncate(2)
+	w.Simple("X")
+	if got := string(w.Pending()); got != "\r\n+X\r\n" {
+		t.Fatalf("after Truncate(2): Pending %q", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Truncate beyond the buffered bytes did not panic")
+		}
+	}()
+	w.Truncate(w.Buffered() + 1)
+}
+
 func TestReaderHasCommand(t *testing.T) {
 	tests := []struct {
 		buffered string

@@ -57,6 +57,15 @@ func (w *Writer) Consumed(n int) {
 	}
 }
 
+// Truncate keeps the first n buffered bytes and drops the rest, for a
+// caller that replaces replies it rendered before they were written.
+func (w *Writer) Truncate(n int) {
+	if n < 0 || n > w.Buffered() {
+		panic("resp: Truncate beyond the buffered bytes")
+	}
+	w.buf = w.buf[:w.off+n]
+}
+
 // reset empties the buffer, dropping a huge one.
 func (w *Writer) reset() {
 	if cap(w.buf) > 1<<20 {
