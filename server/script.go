@@ -679,16 +679,30 @@ func (r *scriptRun) command(L *lua.LState) reply {
 	if n == 0 {
 		return errReply(errors.New("ERR Please specify at least one argument for this redis lib call"))
 	}
-	args := make([][]byte, n)
-	for i := range n {
-		switch a := L.Get(i + 1).(type) {
+	// The arguments' bytes share one allocation: a command may keep an
+	// argument (a value to write), not change it.
+	size := 0
+	for i := 1; i <= n; i++ {
+		switch a := L.Get(i).(type) {
 		case lua.LString:
-			args[i] = []byte(a)
+			size += len(a)
 		case lua.LNumber:
-			args[i] = []byte(luaNumber(a))
+			size += maxLuaNumberLen
 		default:
 			return errReply(errScriptArgs)
 		}
+	}
+	args := make([][]byte, n)
+	buf := make([]byte, 0, size)
+	for i := range n {
+		start := len(buf)
+		switch a := L.Get(i + 1).(type) {
+		case lua.LString:
+			buf = append(buf, a...)
+		case lua.LNumber:
+			buf = appendLuaNumber(buf, a)
+		}
+		args[i] = buf[start:len(buf):len(buf)]
 	}
 	v := r.v
 	if v == nil {
@@ -725,15 +739,19 @@ func (r *scriptRun) command(L *lua.LState) reply {
 	return rep
 }
 
-// luaNumber is a Lua number as Redis passes it to a command: an integer
-// when it is one, else with 17 significant digits.
-func luaNumber(n lua.LNumber) string {
+// appendLuaNumber appends a Lua number as Redis passes it to a command:
+// an integer when it is one, else with 17 significant digits.
+func appendLuaNumber(dst []byte, n lua.LNumber) []byte {
 	f := float64(n)
 	if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
-		return strconv.FormatInt(int64(f), 10)
+		return strconv.AppendInt(dst, int64(f), 10)
 	}
-	return strconv.FormatFloat(f, 'g', 17, 64)
+	return strconv.AppendFloat(dst, f, 'g', 17, 64)
 }
+
+// maxLuaNumberLen is the longest appendLuaNumber appends: a sign, 17
+// digits, a point and an exponent ("-1.2345678901234567e-308").
+const maxLuaNumberLen = 24
 
 // replyLua converts a command's reply to Lua as Redis does: integer to
 // number, bulk to string, null to false, status to {ok=...}, error to

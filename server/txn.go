@@ -30,7 +30,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/bpfdb/bpfdb/engine"
@@ -57,11 +56,14 @@ type queuedCmd struct {
 // dbKey is a transaction's name for key of database db: the database's
 // number, then the key (views, plans and WATCH hold keys so).
 func dbKey(db int, key []byte) string {
-	var b strings.Builder
-	b.Grow(1 + len(key))
-	b.WriteByte(byte(db))
-	b.Write(key)
-	return b.String()
+	var buf [64]byte
+	return string(appendDBKey(buf[:0], db, key))
+}
+
+// appendDBKey appends dbKey's name of key of database db to dst, for a
+// lookup by it that allocates nothing.
+func appendDBKey(dst []byte, db int, key []byte) []byte {
+	return append(append(dst, byte(db)), key...)
 }
 
 // dbOp is an op of kind on the key named k by dbKey.
@@ -123,10 +125,14 @@ func (v *txView) fail(err error) reply {
 }
 
 func (v *txView) entry(k []byte) *entry {
-	dk := dbKey(v.db, k)
-	if e := v.vals[dk]; e != nil {
+	// The lookup builds k's dbKey name on the stack (a map index by
+	// string(bytes) copies nothing); only a new entry keeps it.
+	var buf [64]byte
+	name := appendDBKey(buf[:0], v.db, k)
+	if e := v.vals[string(name)]; e != nil {
 		return e
 	}
+	dk := string(name)
 	e := &entry{}
 	if v.fetch != nil && v.failed == nil {
 		// A script's key it did not declare: read now, in the
