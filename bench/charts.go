@@ -146,7 +146,18 @@ func throughputPlot(s series) (*plot.Plot, plot.Legend, error) {
 			return nil, legend, err
 		}
 	}
+	widenLogAxis(&p.X)
+	widenLogAxis(&p.Y)
 	return p, legend, nil
+}
+
+// widenLogAxis gives a log axis whose data is one value v the range v/2
+// to 2v: plot would widen it to v-1..v+1, which reaches 0 or below for
+// v <= 1 (one client), where a log scale panics.
+func widenLogAxis(a *plot.Axis) {
+	if a.Min == a.Max && a.Min > 0 {
+		a.Min, a.Max = a.Min/2, a.Max*2
+	}
 }
 
 func latencyPlot(s series, clients int) (*plot.Plot, plot.Legend, error) {
@@ -177,6 +188,7 @@ func latencyPlot(s series, clients int) (*plot.Plot, plot.Legend, error) {
 			return nil, legend, err
 		}
 	}
+	widenLogAxis(&p.Y)
 	return p, legend, nil
 }
 

@@ -78,6 +78,13 @@ func TestWriteChartsAndDocs(t *testing.T) {
 	if len(files) != 5 { // ycsb-a: throughput + 2 latency; transfer: throughput + 1 latency
 		t.Errorf("charts %v", files)
 	}
+	// One client count, and one latency at every percentile: each log
+	// axis has one value, 1 (plot would widen it to 0..2 and panic).
+	one := Result{Workload: "ycsb-c", Target: "serve", Clients: 1, Durability: Sync, Pipeline: 1, Ops: 1, Throughput: 1,
+		Elapsed: time.Second, Latency: Latency{P50: 1, P90: 1, P99: 1, P999: 1, P9999: 1, Max: 1}}
+	if files, err := WriteCharts([]Result{one}, dir); err != nil || len(files) != 2 {
+		t.Errorf("charts of one client: %v, %v", files, err)
+	}
 	// A series with nothing measured has no chart (and does not panic).
 	if files, err := WriteCharts([]Result{{Workload: "ycsb-c", Target: "redis", Clients: 1, Durability: Sync, Pipeline: 1, Error: "interrupted"}}, dir); err != nil || len(files) != 0 {
 		t.Errorf("charts of an unmeasured series: %v, %v", files, err)
