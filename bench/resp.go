@@ -133,10 +133,11 @@ func (r *respConn) Transfer(ctx context.Context, from, to []byte, amount int64) 
 	return err
 }
 
-// transferScript is the transfer stored procedure of RESP servers: both
+// TransferScript is the transfer stored procedure of RESP servers (and of
+// the server's own benchmark of it, server/script_bench_test.go): both
 // accounts are declared keys, ARGV[1] is the amount. A missing account
 // is an error reply (nothing written).
-const transferScript = `local a = tonumber(redis.call('GET', KEYS[1]))
+const TransferScript = `local a = tonumber(redis.call('GET', KEYS[1]))
 local b = tonumber(redis.call('GET', KEYS[2]))
 if a == nil or b == nil then return redis.error_reply('ERR transfer: account not found') end
 local n = tonumber(ARGV[1])
@@ -144,10 +145,10 @@ redis.call('SET', KEYS[1], a - n)
 redis.call('SET', KEYS[2], b + n)
 return 1`
 
-// transferSHA is transferScript's SHA1 in hex, its EVALSHA name.
-var transferSHA = func() string { h := sha1.Sum([]byte(transferScript)); return hex.EncodeToString(h[:]) }()
+// transferSHA is TransferScript's SHA1 in hex, its EVALSHA name.
+var transferSHA = func() string { h := sha1.Sum([]byte(TransferScript)); return hex.EncodeToString(h[:]) }()
 
-// TransferProc is EVALSHA of transferScript (respSupports loaded it with
+// TransferProc is EVALSHA of TransferScript (respSupports loaded it with
 // SCRIPT LOAD). A CONFLICT error reply aborts the attempt: the client saw
 // a conflict (bpfdb retries a script's conflicts itself, so it should not).
 func (r *respConn) TransferProc(ctx context.Context, from, to []byte, amount int64) error {
@@ -185,7 +186,7 @@ func respLoad(ctx context.Context, addr string, pairs []KV) error {
 
 // respSupports probes, for the transfer workload, whether the server
 // knows WATCH, MULTI and EXEC; for the stored procedure, it loads
-// transferScript with SCRIPT LOAD (before each cell; EVALSHA finds it cached).
+// TransferScript with SCRIPT LOAD (before each cell; EVALSHA finds it cached).
 func respSupports(ctx context.Context, addr, server string, w Workload) error {
 	if !w.Transfer {
 		return nil
@@ -196,7 +197,7 @@ func respSupports(ctx context.Context, addr, server string, w Workload) error {
 	}
 	defer c.Close()
 	if w.Proc {
-		sha, err := c.c.ScriptLoad(ctx, transferScript).Result()
+		sha, err := c.c.ScriptLoad(ctx, TransferScript).Result()
 		switch {
 		case err != nil && strings.Contains(strings.ToLower(err.Error()), "unknown command"):
 			return skipf("%s does not support SCRIPT LOAD (%v)", server, err)

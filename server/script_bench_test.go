@@ -3,17 +3,9 @@ package server
 import (
 	"strconv"
 	"testing"
-)
 
-// benchTransferScript is the bench harness's transfer stored procedure
-// (bench/resp.go): read two balances, move an amount, write both.
-const benchTransferScript = `local a = tonumber(redis.call('GET', KEYS[1]))
-local b = tonumber(redis.call('GET', KEYS[2]))
-if a == nil or b == nil then return redis.error_reply('ERR transfer: account not found') end
-local n = tonumber(ARGV[1])
-redis.call('SET', KEYS[1], a - n)
-redis.call('SET', KEYS[2], b + n)
-return 1`
+	"github.com/bpfdb/bpfdb/bench"
+)
 
 // BenchmarkScriptTransferInline is the event loop's run of one EVALSHA
 // transfer as a transaction (runTxnInline: two chain runs and the
@@ -26,7 +18,7 @@ func BenchmarkScriptTransferInline(b *testing.B) {
 		b.Skip("runs the server's transaction in process")
 	}
 	c := ts.raw(b)
-	sha, ok := c.do(b, "SCRIPT", "LOAD", benchTransferScript).(string)
+	sha, ok := c.do(b, "SCRIPT", "LOAD", bench.TransferScript).(string)
 	if !ok {
 		b.Fatal("SCRIPT LOAD failed")
 	}
