@@ -126,14 +126,19 @@ type loopState struct {
 	refusedAt int
 	roundLSN  uint64
 	// held are the replies, rendered in c.wr, of this round's
-	// transactions the loop ran that committed writes (runInline): sent
-	// once roundLSN is durable, or replaced by the error (settleHeld).
+	// transactions the loop ran that committed writes, or read a commit
+	// (runInline, tryTxn): sent once roundLSN is durable, or replaced by
+	// the error (settleHeld).
 	held []heldReply
 }
 
 // heldReply is a reply's place in a connection's unsent replies
-// (resp.Writer.Pending), from its first byte to past its last.
-type heldReply struct{ from, to int }
+// (resp.Writer.Pending), from its first byte to past its last, and its
+// command's.
+type heldReply struct {
+	from, to int
+	cmd      *command
+}
 
 // loop is the event loop of a server.
 type loop struct {
@@ -618,8 +623,9 @@ func (c *conn) settleHeld(durableErr error) {
 		c.wr.Truncate(first)
 		at := first
 		for _, h := range c.held {
-			c.wr.Raw(rendered[at-first : h.from-first]) // replies not held: reads
+			c.wr.Raw(rendered[at-first : h.from-first]) // replies not held: read-only transactions
 			c.wr.Error(errorText(durableErr))
+			c.s.statsOf(h.cmd).failed.Add(1)
 			at = h.to
 		}
 		c.wr.Raw(rendered[at-first:])

@@ -232,6 +232,12 @@ func TestLoopHeldReplyNotDurable(t *testing.T) {
 	}); ran < 2 {
 		t.Fatalf("the loop ran %v of the scripts itself, want at least the first two", ran)
 	}
+	// A transaction that writes nothing, having read a commit that is
+	// not durable, is not acknowledged either: SETNX finds hn:a set by
+	// the first script, whose write the disk never took.
+	if r := c.do(t, "SETNX", "hn:a", "x"); !strings.Contains(fmt.Sprint(r), "not durable") {
+		t.Fatalf("SETNX of a key set by a commit that is not durable = %#v, want the error", r)
+	}
 	// The log writes the commits once the disk answers again.
 	fs.Clear()
 	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
@@ -242,6 +248,9 @@ func TestLoopHeldReplyNotDurable(t *testing.T) {
 		if time.Since(start) > 10*time.Second {
 			t.Fatalf("writes not taken 10 s after the fault cleared: %#v", r)
 		}
+	}
+	if r := c.do(t, "SETNX", "hn:a", "x"); r != int64(0) {
+		t.Fatalf("SETNX of a key set, once the log writes again = %#v, want 0", r)
 	}
 }
 

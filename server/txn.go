@@ -606,7 +606,21 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 		tx.Abort()
 		return nil, false, 0, err
 	}
-	return replies, false, lsn, nil
+	// Its replies may rest on a commit not yet durable, whose key locks
+	// were released before its wait for the disk (runTxn): a SETNX that
+	// found the key set, a script that chose not to write. They are
+	// acknowledged once that commit is durable too.
+	return replies, false, max(lsn, v.newestRead()), nil
+}
+
+// newestRead is the newest commit among the versions the view read (0:
+// none). A version is its commit's timestamp, which is its LSN.
+func (v *txView) newestRead() uint64 {
+	var n uint64
+	for _, k := range v.order {
+		n = max(n, v.vals[k].version)
+	}
+	return n
 }
 
 // retryable reports whether a command or transaction that failed with
@@ -676,9 +690,9 @@ func (c *conn) runInline(args [][]byte) bool {
 	from := c.wr.Buffered()
 	c.answerTxn(replies, err)
 	if lsn != 0 {
-		// Sent once the commit is durable (loop.settle).
+		// Sent once the commit (or the one it read) is durable (loop.settle).
 		c.roundLSN = max(c.roundLSN, lsn)
-		c.held = append(c.held, heldReply{from, c.wr.Buffered()})
+		c.held = append(c.held, heldReply{from, c.wr.Buffered(), cmd})
 	}
 	c.ran(cmd, args, time.Since(start), c.errReplies > errs)
 	c.commandDone()
