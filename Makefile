@@ -33,9 +33,11 @@ deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clang llvm libbpf-dev linux-libc-dev
 
+# -timeout: the engine's package runs about 8 minutes under -race on
+# two CPUs, close to go test's default bound of 10.
 test:
 	$(GO) vet ./...
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 run: build
 	./bin/bpfdb serve --dir ./data
