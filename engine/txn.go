@@ -209,16 +209,7 @@ func (t *Txn) single(ops []Op) error {
 
 // Commit makes the transaction's writes visible atomically, at one commit
 // timestamp. It fails, and applies nothing, if the transaction had aborted.
-func (t *Txn) Commit() error {
-	t.mu.Lock()
-	err := t.do(nil, uint8(chainBpfdbOpKindBPFDB_OP_COMMIT))
-	lsn := t.commitLSN
-	t.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return t.e.WaitDurable(lsn)
-}
+func (t *Txn) Commit() error { return t.CommitWith(nil) }
 
 // Abort discards the transaction's writes and releases its locks. Aborting
 // an ended transaction does nothing.

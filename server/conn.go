@@ -397,10 +397,7 @@ func (c *conn) answerOps(lsn uint64, runErr error) {
 	if runErr != nil {
 		lsn = 0 // the ops answer runErr: none is acknowledged
 	}
-	durableErr := c.s.e.WaitDurable(max(lsn, c.roundLSN))
-	c.settleHeld(durableErr)
-	c.renderOps(runErr, durableErr)
-	c.roundLSN = 0
+	c.answerRound(runErr, c.s.e.WaitDurable(max(lsn, c.roundLSN)))
 }
 
 // renderOps answers the commands of the gathered ops, run with runErr and

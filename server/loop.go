@@ -606,8 +606,15 @@ func (l *loop) settle(c *conn) {
 // held ones, once its round's writes are durable or cannot be.
 func (l *loop) answer(c *conn, durableErr error) {
 	c.noteReads()
+	c.answerRound(nil, durableErr)
+}
+
+// answerRound renders the replies of the round: its held ones first,
+// which precede its ops' (runInline runs only before the round's first
+// op), then its ops', run with runErr and made durable with durableErr.
+func (c *conn) answerRound(runErr, durableErr error) {
 	c.settleHeld(durableErr)
-	c.renderOps(nil, durableErr)
+	c.renderOps(runErr, durableErr)
 	c.roundLSN = 0
 }
 

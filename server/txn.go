@@ -322,7 +322,7 @@ func (s *Server) runTxn(cmds []queuedCmd, watched map[string]uint64, watchGen ui
 }
 
 // commitTxn is runTxn up to the commit, under the key locks, without the
-// wait for the disk: lsn is the commit's (0: it wrote nothing).
+// wait for the disk: lsn is what its replies wait for there (tryTxn).
 func (s *Server) commitTxn(plan txnPlan, cmds []queuedCmd, watched map[string]uint64, watchGen uint64) (replies []reply, watchFailed bool, lsn uint64, err error) {
 	if !plan.readOnly && len(plan.keys) > 0 {
 		// Wait for the server's transactions ahead on these keys
@@ -348,9 +348,9 @@ func (s *Server) commitTxn(plan txnPlan, cmds []queuedCmd, watched map[string]ui
 // another transaction (keylocks.go), for a backoff after a conflict or
 // another refusal runTxn retries, or for a script longer than the loop
 // lets one run (inlineScriptTime). The caller then runs the transaction
-// with runTxn, from the start. Nor does it wait for the disk: lsn is the
-// commit's (0: it wrote nothing), which the loop makes durable before
-// it sends the replies.
+// with runTxn, from the start. Nor does it wait for the disk: lsn is what
+// its replies wait for there (tryTxn), which the loop makes durable
+// before it sends them.
 func (s *Server) runTxnInline(cmds []queuedCmd) (replies []reply, lsn uint64, done bool, err error) {
 	plan := planTxn(cmds, nil)
 	plan.inline = true
@@ -508,7 +508,8 @@ func (v *txView) writes() []engine.Op {
 }
 
 // tryTxn is one attempt of a transaction. It commits without waiting for
-// the disk: lsn is the commit's (0: it wrote nothing).
+// the disk: lsn is what its replies wait for there, its commit or the
+// newest commit it read if it wrote nothing (0: none, a read-only one).
 func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, watchGen uint64) (replies []reply, watchFailed bool, lsn uint64, err error) {
 	// One hold of the database names for the attempt (swapdb.go,
 	// invariant 1): its reads and writes go to the same databases.
