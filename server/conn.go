@@ -410,7 +410,15 @@ func (c *conn) renderOps(runErr, durableErr error) {
 		case runErr != nil:
 			opErr = runErr // the chain could not run: nothing to report
 		case durableErr != nil && op.Kind != engine.OpGet && op.Err == nil:
-			opErr = durableErr // applied, but not acknowledged as durable
+			if op.Version == 0 { // a write whose LSN the op does not carry
+				opErr = durableErr
+			} else if err := c.notDurable(op.Version, durableErr); err != nil {
+				opErr = err // applied, but not acknowledged as durable
+			}
+		case durableErr != nil && op.Kind == engine.OpGet && (op.Err == nil || errors.Is(op.Err, engine.ErrNotFound)):
+			if err := c.notDurable(op.Version, durableErr); err != nil {
+				opErr = err // it read a commit the disk never took
+			}
 		}
 		if opErr == nil && op.Kind == engine.OpGet && op.Type != engine.TypeString && p.kind != replyCount {
 			opErr = errWrongType // GET, STRLEN of another type; EXISTS counts any
@@ -454,6 +462,8 @@ func (c *conn) renderOps(runErr, durableErr error) {
 // checkpoint's closed gate (up to 200ms) is waited out here, as for
 // transactions. The ops refused are a suffix of ops (nothing after a
 // refused op runs; batcher.run), so re-running them keeps their order.
+// It returns the LSN their replies rest on: the newest of their commits
+// and of the commits their reads found (readLSN).
 func (c *conn) runOps(ops []engine.Op) (uint64, error) {
 	lsn, err := c.s.batch.do(ops)
 	for try := 0; err == nil && try < txnRetries; try++ {
@@ -466,7 +476,22 @@ func (c *conn) runOps(ops []engine.Op) (uint64, error) {
 		more, err = c.s.batch.do(ops[i:])
 		lsn = max(lsn, more)
 	}
-	return lsn, err
+	return max(lsn, readLSN(ops)), err
+}
+
+// readLSN is the newest commit the GETs among ops read: the value's, or
+// the deletion's they found. With sync durability their replies wait for
+// it as a write's wait for its own, so that no reply shows a write a
+// crash could take back (Redis answers every client of an iteration
+// after its fsync).
+func readLSN(ops []engine.Op) uint64 {
+	var lsn uint64
+	for i := range ops {
+		if op := &ops[i]; op.Kind == engine.OpGet && (op.Err == nil || errors.Is(op.Err, engine.ErrNotFound)) {
+			lsn = max(lsn, op.Version)
+		}
+	}
+	return lsn
 }
 
 // errorText is the error reply for an engine error.

@@ -38,7 +38,9 @@ package server
 //     replies before them are rendered; then the connection is handed over.
 //   - With sync durability, a reply acknowledging a write (an op's, or a
 //     transaction's the loop ran: c.held) is sent only once the write's
-//     log record is durable. After its chain runs the loop
+//     log record is durable, and a reply showing a commit (what a GET or
+//     a transaction read) only once that commit's is: no reply shows
+//     what a crash could take back. After its chain runs the loop
 //     writes the round's commits to the log itself (syncLog, one fsync per
 //     round, as Redis's appendfsync always does), and answers. A write
 //     that is still not durable (a run of another goroutine holds an
@@ -133,11 +135,13 @@ type loopState struct {
 }
 
 // heldReply is a reply's place in a connection's unsent replies
-// (resp.Writer.Pending), from its first byte to past its last, and its
-// command's.
+// (resp.Writer.Pending), from its first byte to past its last, its
+// command's, and the LSN it rests on: its transaction's commit, or the
+// newest commit it read.
 type heldReply struct {
 	from, to int
 	cmd      *command
+	lsn      uint64
 }
 
 // loop is the event loop of a server.
@@ -529,6 +533,7 @@ func (l *loop) runOps() {
 			if p.hasWrite {
 				c.roundLSN = max(c.roundLSN, lsn)
 			}
+			c.roundLSN = max(c.roundLSN, readLSN(c.ops[p.from:p.from+p.n]))
 			if c.refusedAt >= 0 {
 				continue
 			}
@@ -619,10 +624,11 @@ func (c *conn) answerRound(runErr, durableErr error) {
 }
 
 // settleHeld makes the held replies final, once the round's writes are
-// durable; if they cannot be (durableErr), each becomes that error, as a
-// transaction run by a goroutine answers: applied, not acknowledged.
-// Nothing was written to the socket since they were rendered (a waiting
-// connection is not flushed), so their places still hold.
+// durable; if some cannot be (durableErr), each reply resting on one of
+// them becomes its error, as a transaction run by a goroutine answers:
+// applied, not acknowledged. A reply resting on a commit the disk took
+// stays. Nothing was written to the socket since they were rendered (a
+// waiting connection is not flushed), so their places still hold.
 func (c *conn) settleHeld(durableErr error) {
 	if durableErr != nil && len(c.held) > 0 {
 		first := c.held[0].from
@@ -630,14 +636,33 @@ func (c *conn) settleHeld(durableErr error) {
 		c.wr.Truncate(first)
 		at := first
 		for _, h := range c.held {
-			c.wr.Raw(rendered[at-first : h.from-first]) // replies not held: read-only transactions
-			c.wr.Error(errorText(durableErr))
+			err := c.notDurable(h.lsn, durableErr)
+			if err == nil {
+				continue // its place keeps its reply, copied with the next
+			}
+			c.wr.Raw(rendered[at-first : h.from-first])
+			c.wr.Error(errorText(err))
 			c.s.statsOf(h.cmd).failed.Add(1)
 			at = h.to
 		}
 		c.wr.Raw(rendered[at-first:])
 	}
 	c.held = c.held[:0]
+}
+
+// notDurable is the error a reply resting on commit lsn (0: none) gets
+// once its round's commits are durable or cannot be (roundErr, the
+// error of the round's newest): lsn's own, which is nil when the disk
+// took it before it failed.
+func (c *conn) notDurable(lsn uint64, roundErr error) error {
+	if roundErr == nil || lsn == 0 {
+		return nil
+	}
+	done, err := c.s.e.Durable(lsn)
+	if !done && err == nil {
+		return roundErr // not yet durable, though the round's newest failed
+	}
+	return err
 }
 
 // readsPerRound is how many reads the loop gathers from the connection in

@@ -238,6 +238,30 @@ func TestLoopHeldReplyNotDurable(t *testing.T) {
 	if r := c.do(t, "SETNX", "hn:a", "x"); !strings.Contains(fmt.Sprint(r), "not durable") {
 		t.Fatalf("SETNX of a key set by a commit that is not durable = %#v, want the error", r)
 	}
+	// Nor does a read show it: a GET the loop answers, a read-only
+	// transaction (MGET, EVAL_RO) and a MULTI/EXEC a goroutine runs. A
+	// read of a durable commit answers its value.
+	for _, cmd := range [][]string{
+		{"GET", "hn:a"},
+		{"MGET", "hn:b", "hn:a"},
+		{"EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "hn:a"},
+	} {
+		if r := c.do(t, cmd...); !strings.Contains(fmt.Sprint(r), "not durable") {
+			t.Fatalf("%q, reading a commit that is not durable = %#v, want the error", cmd, r)
+		}
+	}
+	if r := c.do(t, "MULTI"); r != respStatus("OK") {
+		t.Fatalf("MULTI = %#v", r)
+	}
+	if r := c.do(t, "GET", "hn:a"); r != respStatus("QUEUED") {
+		t.Fatalf("GET in MULTI = %#v", r)
+	}
+	if r := c.do(t, "EXEC"); !strings.Contains(fmt.Sprint(r), "not durable") {
+		t.Fatalf("EXEC reading a commit that is not durable = %#v, want the error", r)
+	}
+	if r := c.do(t, "GET", "hn:b"); r != "before" {
+		t.Fatalf("GET of a durable commit while the log fails = %#v, want %q", r, "before")
+	}
 	// The log writes the commits once the disk answers again.
 	fs.Clear()
 	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
@@ -251,6 +275,9 @@ func TestLoopHeldReplyNotDurable(t *testing.T) {
 	}
 	if r := c.do(t, "SETNX", "hn:a", "x"); r != int64(0) {
 		t.Fatalf("SETNX of a key set, once the log writes again = %#v, want 0", r)
+	}
+	if r, ok := c.do(t, "GET", "hn:a").(string); !ok || r == "" {
+		t.Fatalf("GET of a key set, once the log writes again = %#v, want its value", r)
 	}
 }
 

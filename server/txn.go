@@ -567,7 +567,8 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 			if tx != nil {
 				tx.Abort()
 			}
-			return nil, true, 0, nil
+			// Answered once what it saw change is durable.
+			return nil, true, v.newestRead(), nil
 		}
 	}
 	v.srv, v.inline = s, p.inline
@@ -591,12 +592,14 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 			return nil, false, 0, v.failed
 		}
 	}
-	if tx == nil {
-		return replies, false, 0, nil
+	if tx == nil { // read-only, its keys read by one Exec
+		return replies, false, v.newestRead(), nil
 	}
 	if p.readOnly { // a read-only script's snapshot: nothing to write
 		tx.Abort()
-		return replies, false, 0, nil
+		// Its replies may show a commit not yet durable (of a goroutine's
+		// transaction, waiting for the disk): answered once it is.
+		return replies, false, v.newestRead(), nil
 	}
 	writes := v.writes()
 	s.dbs.toStore(writes)
@@ -693,7 +696,7 @@ func (c *conn) runInline(args [][]byte) bool {
 	if lsn != 0 {
 		// Sent once the commit (or the one it read) is durable (loop.settle).
 		c.roundLSN = max(c.roundLSN, lsn)
-		c.held = append(c.held, heldReply{from, c.wr.Buffered(), cmd})
+		c.held = append(c.held, heldReply{from, c.wr.Buffered(), cmd, lsn})
 	}
 	c.ran(cmd, args, time.Since(start), c.errReplies > errs)
 	c.commandDone()
