@@ -21,8 +21,8 @@ import (
 
 func adminCommands() []*command {
 	return []*command{
-		{name: "ping", arity: -1, run: cmdPing, queueable: true, flags: []string{"fast"}},
-		{name: "echo", arity: 2, run: func(c *conn, a [][]byte) { c.wr.Bulk(a[1]) }, queueable: true, flags: []string{"fast"}},
+		{name: "ping", arity: -1, run: cmdPing, queueable: true, pure: true, flags: []string{"fast"}},
+		{name: "echo", arity: 2, run: func(c *conn, a [][]byte) { c.wr.Bulk(a[1]) }, queueable: true, pure: true, flags: []string{"fast"}},
 		{name: "hello", arity: -1, run: cmdHello, noAuth: true, flags: []string{"noscript", "fast"}},
 		{name: "auth", arity: -2, run: cmdAuth, noAuth: true, flags: []string{"noscript", "fast"}},
 		{name: "quit", arity: -1, run: func(c *conn, a [][]byte) { c.wr.Simple("OK"); c.quit = true }, noAuth: true, multiControl: true, flags: []string{"fast"}},

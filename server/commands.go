@@ -40,6 +40,10 @@ type command struct {
 	// that may be queued in MULTI (PING, ECHO, SELECT, DBSIZE, INFO,
 	// LASTSAVE); it runs, in its place, after the transaction commits.
 	noAuth, multiControl, queueable bool
+	// pure: run's reply depends on nothing but the arguments and the
+	// connection's protocol (PING, ECHO), so the event loop answers it
+	// itself (conn.runPure) rather than handing the connection over.
+	pure bool
 	// flags, group and firstKey/lastKey/step describe it to COMMAND
 	// (group: "string" for other data commands, "server" for the rest).
 	group                   string

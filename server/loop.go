@@ -425,6 +425,9 @@ func (l *loop) process(c *conn) bool {
 				// Its reply follows theirs: it waits for the next round,
 				// where it comes first and may run in the loop.
 				c.more = true
+			case c.runPure(args):
+				c.inPos += n
+				continue
 			case time.Since(l.roundStart) > maxInlineRound:
 				c.handover = true // the round has run long: a goroutine runs it, on the other CPU
 			case c.runInline(args):
@@ -473,6 +476,26 @@ func (l *loop) read(c *conn) bool {
 		l.close(c)
 		return false
 	}
+}
+
+// runPure answers a pure command (PING, ECHO: command.pure) with
+// dispatch's accounting, and reports whether it was one. The loop runs
+// it only before the round's first op, whose reply is rendered after the
+// round's chain runs: replies go out in command order.
+func (c *conn) runPure(args [][]byte) bool {
+	cmd := lookup(args[0])
+	if cmd == nil || !cmd.pure || !cmd.arityOK(len(args)) {
+		return false
+	}
+	if len(c.ops) > 0 {
+		panic("bpfdb: server: a pure command answered ahead of an op's reply")
+	}
+	c.s.count(cmd)
+	errs, start := c.errReplies, time.Now()
+	cmd.run(c, args)
+	c.ran(cmd, args, time.Since(start), c.errReplies > errs)
+	c.commandDone()
+	return true
 }
 
 // gatherFast gathers a command the loop runs, with the accounting
@@ -777,6 +800,7 @@ func (l *loop) flush(c *conn) bool {
 // by copying, in every transaction or script it runs.
 func (l *loop) handOver(c *conn) {
 	c.busy, c.handover = true, false
+	l.s.metrics.handovers.Inc()
 	select {
 	case l.handoffs <- c:
 	default:

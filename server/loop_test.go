@@ -394,3 +394,42 @@ func TestLoopSyncStreamingClients(t *testing.T) {
 		t.Fatalf("%d commits for %d writes: a command ran twice or not at all", st.CommitLSN, 3*n)
 	}
 }
+
+// PING and ECHO are answered by the loop itself, in their place among a
+// pipeline's replies, without handing the connection to a goroutine.
+func TestLoopAnswersPing(t *testing.T) {
+	if againstRedis() != "" {
+		t.Skip("counts bpfdb's hand-overs")
+	}
+	ts := startServer(t, Config{}, false)
+	handovers := func() float64 {
+		samples, _ := scrape(t, ts.srv.MetricsHandler())
+		return sumWhere(samples, func(s sample) bool { return s.name == "bpfdb_loop_handovers_total" })
+	}
+	c := ts.raw(t)
+	if r := c.do(t, "PING"); r != respStatus("PONG") {
+		t.Fatalf("PING = %#v", r)
+	}
+	before := handovers()
+	var pipe []byte
+	for _, cmd := range [][]string{{"PING"}, {"ECHO", "e"}, {"SET", "pk", "1"}, {"PING", "x"}, {"GET", "pk"}, {"PING"}} {
+		pipe = append(pipe, encode(cmd...)...)
+	}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c.Write(pipe)
+	readReplies(t, c, []any{respStatus("PONG"), "e", respStatus("OK"), "x", "1", respStatus("PONG")})
+	for i := range 20 {
+		if r := c.do(t, "ECHO", strconv.Itoa(i)); r != strconv.Itoa(i) {
+			t.Fatalf("ECHO %d = %#v", i, r)
+		}
+	}
+	if n := handovers() - before; n != 0 {
+		t.Fatalf("%v hand-overs for PING and ECHO, want none", n)
+	}
+	if r := c.do(t, "CLIENT", "ID"); r == nil {
+		t.Fatal("CLIENT ID answered nothing")
+	}
+	if n := handovers() - before; n != 1 {
+		t.Fatalf("%v hand-overs for an admin command, want 1: the metric counts nothing", n)
+	}
+}

@@ -23,6 +23,7 @@ type metrics struct {
 	// loopTxns counts the transactions the event loop began
 	// (conn.runInline): ran there, or left to a goroutine.
 	loopTxnsRan, loopTxnsHandedOver prometheus.Counter
+	handovers                       prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -45,6 +46,11 @@ func newMetrics(s *Server) *metrics {
 	}, []string{"outcome"})
 	m.loopTxnsRan, m.loopTxnsHandedOver = loopTxns.WithLabelValues("ran"), loopTxns.WithLabelValues("handed_over")
 	m.reg.MustRegister(loopTxns)
+	m.handovers = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bpfdb_loop_handovers_total",
+		Help: "Connections the event loop handed to a goroutine, for a command it does not run (MULTI/EXEC, admin commands, a transaction that would wait).",
+	})
+	m.reg.MustRegister(m.handovers)
 	cmds := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bpfdb_commands_total", Help: "Commands received, by name.",
 	}, []string{"command"})
