@@ -275,6 +275,49 @@ func BenchmarkTxnTransfer(b *testing.B) {
 	b.ReportMetric(float64(conflicts)/float64(b.N), "conflicts/op")
 }
 
+// BenchmarkTxnTransferTwoRuns is a transfer as the server runs a script's
+// transaction (server/txn.go): Begin with two locking reads in one chain
+// run, then both writes and the commit in a second, without waiting for
+// the disk. It is the least any transfer through the kernel store costs:
+// compare it with BaselineEmptyRun, of which it makes two.
+func BenchmarkTxnTransferTwoRuns(b *testing.B) {
+	e, keys := benchOpen(b)
+	reads, writes := make([]Op, 2), make([]Op, 2)
+	move := func(from, to []byte) error {
+		t, err := e.Begin()
+		if err != nil {
+			return err
+		}
+		reads[0] = Op{Kind: OpGet, Key: from, ForUpdate: true}
+		reads[1] = Op{Kind: OpGet, Key: to, ForUpdate: true}
+		if err := t.Run(reads); err != nil {
+			t.Abort()
+			return err
+		}
+		for _, op := range reads {
+			if op.Err != nil {
+				t.Abort()
+				return op.Err
+			}
+		}
+		writes[0] = Op{Kind: OpSet, Key: from, Value: benchValue(binary.LittleEndian.Uint64(reads[0].Value) - 1)}
+		writes[1] = Op{Kind: OpSet, Key: to, Value: benchValue(binary.LittleEndian.Uint64(reads[1].Value) + 1)}
+		if _, err := t.SubmitWith(writes); err != nil {
+			return err
+		}
+		return errors.Join(writes[0].Err, writes[1].Err)
+	}
+	b.ReportAllocs()
+	kernelStart := kernelTime(b, e)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := move(keys[(2*i)%len(keys)], keys[(2*i+1)%len(keys)]); err != nil {
+			b.Fatal(err) // one goroutine: nothing to conflict with
+		}
+	}
+	reportKernelTime(b, e, kernelStart)
+}
+
 // benchMemoryReport is the accounted and the measured memory of a store of
 // 100-byte values.
 type benchMemoryReport struct {
