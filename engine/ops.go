@@ -81,10 +81,14 @@ type Op struct {
 	Value []byte
 	Err   error
 	// Version is, after a Get, the commit timestamp (LSN) of the version
-	// read: of the value, or for a key found absent of its deletion (0 if
-	// none is kept, and for the Get of its own transaction's uncommitted
-	// write). A key written or deleted since has another Version. After
-	// an autocommit Set or Delete it is the LSN of its commit.
+	// read: of the value, or for a key found absent of its deletion (once
+	// the key's record is given back, a bound the deletions of other keys
+	// share; 0 if none is kept, and for the Get of its own transaction's
+	// uncommitted write). A key written or deleted since has another
+	// Version. After an autocommit Set or Delete it is the LSN of its
+	// commit; after an autocommit Delete that found no value (ErrNotFound),
+	// the newest commit there was when it ran, at or after the deletion it
+	// found.
 	Version uint64
 	// Delta is what an OpIncr adds.
 	Delta int64
@@ -544,6 +548,9 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 			}
 			if op.onlyExpired && op.Err == ErrNotFound {
 				op.ExpireAt = int64(o.Ts) // the live value's deadline (bpf/chain.c)
+			}
+			if op.Kind == OpDelete && !op.onlyExpired && op.Err == ErrNotFound {
+				op.Version = atomic.LoadUint64(&e.ctl.Clock) // read after the run
 			}
 			if Retryable(op.Err) && try < retries {
 				pending[again] = pending[j]

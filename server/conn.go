@@ -409,15 +409,18 @@ func (c *conn) renderOps(runErr, durableErr error) {
 		switch {
 		case runErr != nil:
 			opErr = runErr // the chain could not run: nothing to report
-		case durableErr != nil && op.Kind != engine.OpGet && op.Err == nil:
+		case durableErr == nil:
+		case op.Kind != engine.OpGet && op.Err == nil:
 			if op.Version == 0 { // a write whose LSN the op does not carry
 				opErr = durableErr
 			} else if err := c.notDurable(op.Version, durableErr); err != nil {
 				opErr = err // applied, but not acknowledged as durable
 			}
-		case durableErr != nil && op.Kind == engine.OpGet && (op.Err == nil || errors.Is(op.Err, engine.ErrNotFound)):
-			if err := c.notDurable(op.Version, durableErr); err != nil {
-				opErr = err // it read a commit the disk never took
+		default:
+			if shown, ok := shownCommit(op); ok {
+				if err := c.notDurable(shown, durableErr); err != nil {
+					opErr = err // it shows a commit the disk never took
+				}
 			}
 		}
 		if opErr == nil && op.Kind == engine.OpGet && op.Type != engine.TypeString && p.kind != replyCount {
@@ -479,19 +482,31 @@ func (c *conn) runOps(ops []engine.Op) (uint64, error) {
 	return max(lsn, readLSN(ops)), err
 }
 
-// readLSN is the newest commit the GETs among ops read: the value's, or
-// the deletion's they found. With sync durability their replies wait for
-// it as a write's wait for its own, so that no reply shows a write a
-// crash could take back (Redis answers every client of an iteration
-// after its fsync).
+// readLSN is the newest commit the replies of ops show without having
+// made it (shownCommit). With sync durability they wait for it as a
+// write's reply waits for its own, so that no reply shows a write a crash
+// could take back (Redis answers every client of an iteration after its
+// fsync).
 func readLSN(ops []engine.Op) uint64 {
 	var lsn uint64
 	for i := range ops {
-		if op := &ops[i]; op.Kind == engine.OpGet && (op.Err == nil || errors.Is(op.Err, engine.ErrNotFound)) {
-			lsn = max(lsn, op.Version)
+		if shown, ok := shownCommit(&ops[i]); ok {
+			lsn = max(lsn, shown)
 		}
 	}
 	return lsn
+}
+
+// shownCommit is the commit an op's reply shows that is not its own
+// write (engine.Op.Version): the value or the deletion a GET found, or
+// the deletion a DEL found already made. ok is false for any other op.
+func shownCommit(op *engine.Op) (lsn uint64, ok bool) {
+	notFound := op.Err != nil && errors.Is(op.Err, engine.ErrNotFound)
+	switch {
+	case op.Kind == engine.OpGet && (op.Err == nil || notFound), op.Kind == engine.OpDelete && notFound:
+		return op.Version, true
+	}
+	return 0, false
 }
 
 // errorText is the error reply for an engine error.

@@ -38,9 +38,10 @@ package server
 //     replies before them are rendered; then the connection is handed over.
 //   - With sync durability, a reply acknowledging a write (an op's, or a
 //     transaction's the loop ran: c.held) is sent only once the write's
-//     log record is durable, and a reply showing a commit (what a GET or
-//     a transaction read) only once that commit's is: no reply shows
-//     what a crash could take back. After its chain runs the loop
+//     log record is durable, and a reply showing a commit it did not
+//     make (what a GET, a DEL or a transaction found) only once that
+//     commit's is, so that a crash cannot take back what a reply showed
+//     (keyspace listings aside: docs/DESIGN.md). After its chain runs the loop
 //     writes the round's commits to the log itself (syncLog, one fsync per
 //     round, as Redis's appendfsync always does), and answers. A write
 //     that is still not durable (a run of another goroutine holds an

@@ -281,6 +281,61 @@ func TestLoopHeldReplyNotDurable(t *testing.T) {
 	}
 }
 
+// With sync durability a reply that shows another client's commit (a
+// GET of its value, a DEL that finds its deletion made) comes only once
+// that commit is durable, while the commit's own client still waits for
+// a slow disk.
+func TestLoopReadWaitsForDurable(t *testing.T) {
+	if againstRedis() != "" {
+		t.Skip("a slow disk under bpfdb's log")
+	}
+	fs := faultfs.New(vfs.Default)
+	ts := startServerWith(t, Config{}, true, engine.Options{FS: fs,
+		CheckpointInterval: -1, CheckpointLogBytes: -1})
+	a, b := ts.raw(t), ts.raw(t)
+	for _, k := range []string{"rw:d", "rw:v"} {
+		if r := a.do(t, "SET", k, "1"); r != respStatus("OK") {
+			t.Fatalf("SET %s = %#v", k, r)
+		}
+	}
+	fs.SetSyncDelay(time.Second)
+	defer fs.SetSyncDelay(0)
+	for _, cmd := range [][]string{{"MULTI"}, {"DEL", "rw:d"}, {"SET", "rw:v", "2"}} {
+		a.do(t, cmd...)
+	}
+	a.SetDeadline(time.Now().Add(10 * time.Second))
+	a.Write(encode("EXEC")) // a goroutine applies it, then waits for the disk
+	var commit uint64
+	for start := time.Now(); ; time.Sleep(time.Millisecond) {
+		st, err := ts.eng.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.CommitLSN > st.DurableLSN {
+			commit = st.CommitLSN
+			break
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("the EXEC did not commit within 5 s")
+		}
+	}
+	for _, c := range []struct {
+		cmd  []string
+		want any
+	}{{[]string{"DEL", "rw:d"}, int64(0)}, {[]string{"GET", "rw:v"}, "2"}} {
+		if r := b.do(t, c.cmd...); r != c.want {
+			t.Fatalf("%q = %#v, want %#v", c.cmd, r, c.want)
+		}
+		if st, _ := ts.eng.Stats(); st.DurableLSN < commit {
+			t.Fatalf("%q answered with the durable LSN at %d, below the commit %d it shows", c.cmd, st.DurableLSN, commit)
+		}
+	}
+	fs.SetSyncDelay(0)
+	if r, err := a.read(); err != nil || fmt.Sprint(r) != "[1 OK]" {
+		t.Fatalf("EXEC = %#v, %v", r, err)
+	}
+}
+
 // A command followed by an empty line (which the loop leaves to the
 // Reader, which skips it and waits for the next command) is answered at
 // once, not when the next command comes.

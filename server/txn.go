@@ -567,8 +567,9 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 			if tx != nil {
 				tx.Abort()
 			}
-			// Answered once what it saw change is durable.
-			return nil, true, v.newestRead(), nil
+			// Not held for the change it saw: nothing was applied, and
+			// what the client reads next waits for that change's disk.
+			return nil, true, 0, nil
 		}
 	}
 	v.srv, v.inline = s, p.inline
