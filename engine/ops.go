@@ -342,6 +342,11 @@ func refusedIn(ops []Op) bool {
 // for lsn 0. ErrNotDurable if the log cannot be written.
 func (e *Engine) WaitDurable(lsn uint64) error { return e.waitDurable(lsn) }
 
+// LastCommit is the LSN of the newest commit made so far: a read that
+// ended before the call saw no later one. Waiting for it to be durable
+// (WaitDurable) makes durable whatever such a read may show.
+func (e *Engine) LastCommit() uint64 { return atomic.LoadUint64(&e.ctl.Clock) }
+
 // Durable is WaitDurable without the wait: done once the commit at lsn is
 // on disk (or needs not be), or with the error WaitDurable would return.
 // Pair it with OnDurableChange to learn when to ask again.
@@ -550,7 +555,7 @@ func (e *Engine) runAutoIn(s *reqSlot, ops []Op, retries int) (uint64, error) {
 				op.ExpireAt = int64(o.Ts) // the live value's deadline (bpf/chain.c)
 			}
 			if op.Kind == OpDelete && !op.onlyExpired && op.Err == ErrNotFound {
-				op.Version = atomic.LoadUint64(&e.ctl.Clock) // read after the run
+				op.Version = e.LastCommit() // read after the run
 			}
 			if Retryable(op.Err) && try < retries {
 				pending[again] = pending[j]

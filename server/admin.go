@@ -203,6 +203,9 @@ func isInteger(b []byte) bool {
 // cmdDBSize answers the engine's count of the database's keys (no scan).
 func cmdDBSize(c *conn, a [][]byte) {
 	n, _, err := c.s.keyCounts(nil)
+	if err == nil {
+		err = c.s.shownDurable()
+	}
 	if err != nil {
 		c.wr.Error(errorText(err))
 		return

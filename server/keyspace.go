@@ -436,7 +436,18 @@ func (s *Server) scanKeys(db int, keep func(k []byte) bool) ([][]byte, error) {
 		}
 		return true
 	})
+	if err == nil {
+		err = s.shownDurable()
+	}
 	return keys, err
+}
+
+// shownDurable waits until every commit a listing of keys that just ended
+// may show is durable (engine.LastCommit): with sync durability no reply
+// shows what a crash could take back (loop.go). It runs on a goroutine,
+// never the event loop, which does not serve these commands.
+func (s *Server) shownDurable() error {
+	return s.e.WaitDurable(s.e.LastCommit())
 }
 
 // globMatch matches Redis's glob patterns (*, ?, [..], \ escapes), which
@@ -513,6 +524,9 @@ func cmdScan(c *conn, a [][]byte) {
 		return true
 	})
 	c.s.dbs.mu.RUnlock()
+	if err == nil {
+		err = c.s.shownDurable()
+	}
 	if err != nil {
 		c.wr.Error(errorText(err))
 		return
@@ -564,6 +578,9 @@ func cmdRandomKey(c *conn, a [][]byte) {
 		return true
 	})
 	c.s.dbs.mu.RUnlock()
+	if err == nil {
+		err = c.s.shownDurable()
+	}
 	switch {
 	case err != nil:
 		c.wr.Error(errorText(err))

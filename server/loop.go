@@ -41,7 +41,7 @@ package server
 //     log record is durable, and a reply showing a commit it did not
 //     make (what a GET, a DEL or a transaction found) only once that
 //     commit's is, so that a crash cannot take back what a reply showed
-//     (keyspace listings aside: docs/DESIGN.md). After its chain runs the loop
+//     (docs/DESIGN.md, "Reads wait as writes do"). After its chain runs the loop
 //     writes the round's commits to the log itself (syncLog, one fsync per
 //     round, as Redis's appendfsync always does), and answers. A write
 //     that is still not durable (a run of another goroutine holds an
