@@ -427,25 +427,37 @@ func evalIncrByFloat(v *txView, a [][]byte) reply {
 // keep is true.
 func (s *Server) scanKeys(db int, keep func(k []byte) bool) ([][]byte, error) {
 	var keys [][]byte
-	s.dbs.hold()
-	defer s.dbs.mu.RUnlock()
-	db = s.dbs.storeDB(db)
-	err := s.e.Scan(func(it *engine.Item) bool {
-		if it.DB == db && keep(it.Key) {
+	err := s.scanDB(db, func(it *engine.Item) {
+		if keep(it.Key) {
 			keys = append(keys, append([]byte(nil), it.Key...))
 		}
-		return true
 	})
-	if err == nil {
-		err = s.shownDurable()
-	}
 	return keys, err
 }
 
-// shownDurable waits until every commit a listing of keys that just ended
-// may show is durable (engine.LastCommit): with sync durability no reply
-// shows what a crash could take back (loop.go). It runs on a goroutine,
-// never the event loop, which does not serve these commands.
+// scanDB calls fn with every item of database db of one snapshot (under
+// one hold of the database names), then waits until every commit the
+// listing may show is durable (engine.LastCommit): with sync durability
+// no reply shows what a crash could take back (loop.go). It runs on a
+// goroutine, never the event loop, which does not serve these commands.
+func (s *Server) scanDB(db int, fn func(it *engine.Item)) error {
+	s.dbs.hold()
+	store := s.dbs.storeDB(db)
+	err := s.e.Scan(func(it *engine.Item) bool {
+		if it.DB == store {
+			fn(it)
+		}
+		return true
+	})
+	s.dbs.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	return s.shownDurable()
+}
+
+// shownDurable waits until every commit made so far is durable, for a
+// reply showing what any of them may have done (scanDB, DBSIZE).
 func (s *Server) shownDurable() error {
 	return s.e.WaitDurable(s.e.LastCommit())
 }
@@ -515,18 +527,11 @@ func cmdScan(c *conn, a [][]byte) {
 		t engine.ValueType
 	}
 	var found []hashed
-	c.s.dbs.hold()
-	db := c.s.dbs.storeDB(c.db)
-	err = c.s.e.Scan(func(it *engine.Item) bool {
-		if h := scanHash(it.Key); it.DB == db && h >= cursor {
+	err = c.s.scanDB(c.db, func(it *engine.Item) {
+		if h := scanHash(it.Key); h >= cursor {
 			found = append(found, hashed{h, append([]byte(nil), it.Key...), it.Type})
 		}
-		return true
 	})
-	c.s.dbs.mu.RUnlock()
-	if err == nil {
-		err = c.s.shownDurable()
-	}
 	if err != nil {
 		c.wr.Error(errorText(err))
 		return
@@ -565,22 +570,12 @@ func cmdScan(c *conn, a [][]byte) {
 func cmdRandomKey(c *conn, a [][]byte) {
 	var pick []byte
 	seen := 0
-	c.s.dbs.hold()
-	db := c.s.dbs.storeDB(c.db)
-	err := c.s.e.Scan(func(it *engine.Item) bool {
-		if it.DB != db {
-			return true
-		}
+	err := c.s.scanDB(c.db, func(it *engine.Item) {
 		// Reservoir sampling: each key is picked with probability 1/n.
 		if seen++; rand.IntN(seen) == 0 {
 			pick = append(pick[:0], it.Key...)
 		}
-		return true
 	})
-	c.s.dbs.mu.RUnlock()
-	if err == nil {
-		err = c.s.shownDurable()
-	}
 	switch {
 	case err != nil:
 		c.wr.Error(errorText(err))

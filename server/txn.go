@@ -508,8 +508,8 @@ func (v *txView) writes() []engine.Op {
 }
 
 // tryTxn is one attempt of a transaction. It commits without waiting for
-// the disk: lsn is what its replies wait for there, its commit or the
-// newest commit it read if it wrote nothing (0: none, a read-only one).
+// the disk: lsn is what its replies wait for there, the newest of its
+// commit and the commits it read (0: none).
 func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, watchGen uint64) (replies []reply, watchFailed bool, lsn uint64, err error) {
 	// One hold of the database names for the attempt (swapdb.go,
 	// invariant 1): its reads and writes go to the same databases.
@@ -593,11 +593,10 @@ func (s *Server) tryTxn(p txnPlan, cmds []queuedCmd, watched map[string]uint64, 
 			return nil, false, 0, v.failed
 		}
 	}
-	if tx == nil { // read-only, its keys read by one Exec
-		return replies, false, v.newestRead(), nil
-	}
-	if p.readOnly { // a read-only script's snapshot: nothing to write
-		tx.Abort()
+	if tx == nil || p.readOnly { // its keys read by one Exec, or a snapshot: nothing to write
+		if tx != nil {
+			tx.Abort()
+		}
 		// Its replies may show a commit not yet durable (of a goroutine's
 		// transaction, waiting for the disk): answered once it is.
 		return replies, false, v.newestRead(), nil
